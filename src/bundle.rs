@@ -1,0 +1,251 @@
+//! Model bundles: `models/<name>/manifest.json` plus a safetensors weights file (f16 or f32).
+//!
+//! Loading validates everything before a tensor is built — schema, shapes through every layer,
+//! each weight's presence, shape, dtype and finiteness, and the file's SHA-256 — and every error
+//! names the file and the field. Reading works from bytes so the browser can use it unchanged.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use safetensors::{Dtype, SafeTensors};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::model::network::HostWeights;
+use crate::model::spec::NetworkSpec;
+
+pub const FORMAT: &str = "dgflow-bundle/1";
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// What a sample is, which decides how it is shown and which refinement spaces make sense.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SampleKind {
+    /// `[channels, height, width]` in `value_range`.
+    Image,
+    /// `[vocabulary, length]`: a softmax over the vocabulary at each position, decoded by argmax.
+    Text,
+    /// A point in the plane, `[2]`.
+    Points,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Prior {
+    /// z ~ N(0, I)
+    Normal,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Latent {
+    pub dim: usize,
+    pub prior: Prior,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightsRef {
+    pub file: String,
+    pub sha256: String,
+}
+
+/// Where the weights came from: shown on model cards and in `dgflow info`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    pub trained_by: String,
+    pub data: String,
+    #[serde(default)]
+    pub recipe: String,
+    #[serde(default)]
+    pub notes: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub format: String,
+    pub name: String,
+    pub description: String,
+    pub kind: SampleKind,
+    pub latent: Latent,
+    pub sample_shape: Vec<usize>,
+    /// The generator's output range, e.g. [-1, 1] for a tanh output.
+    pub value_range: [f32; 2],
+    /// Text models: the character of each vocabulary index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vocab: Option<Vec<String>>,
+    pub generator: NetworkSpec,
+    pub critic: NetworkSpec,
+    pub weights: WeightsRef,
+    pub provenance: Provenance,
+}
+
+impl Manifest {
+    /// Parses and checks a manifest; `path` is only used in messages.
+    pub fn parse(bytes: &[u8], path: &str) -> Result<Manifest> {
+        let manifest: Manifest = serde_json::from_slice(bytes).map_err(|e| Error::manifest(path, e.to_string()))?;
+        manifest.check(path)?;
+        Ok(manifest)
+    }
+
+    fn check(&self, path: &str) -> Result<()> {
+        let fail = |reason: String| Err(Error::manifest(path, reason));
+        if self.format != FORMAT {
+            return fail(format!("field `format` is {:?}, this build reads {FORMAT:?}", self.format));
+        }
+        if self.latent.dim == 0 {
+            return fail("field `latent.dim` must be positive".into());
+        }
+        if self.sample_shape.is_empty() || self.sample_shape.contains(&0) {
+            return fail(format!("field `sample_shape` {:?} must be non-empty and positive", self.sample_shape));
+        }
+        let [lo, hi] = self.value_range;
+        if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+            return fail(format!("field `value_range` [{lo}, {hi}] must be finite and increasing"));
+        }
+        let shape_ok = match self.kind {
+            SampleKind::Image => self.sample_shape.len() == 3 && matches!(self.sample_shape[0], 1 | 3),
+            SampleKind::Text => self.sample_shape.len() == 2,
+            SampleKind::Points => self.sample_shape == [2],
+        };
+        if !shape_ok {
+            return fail(format!(
+                "field `sample_shape` {:?} does not fit kind {:?} (image: [1 or 3, h, w]; text: [vocab, length]; points: [2])",
+                self.sample_shape, self.kind
+            ));
+        }
+        match (&self.vocab, self.kind) {
+            (Some(v), SampleKind::Text) if v.len() == self.sample_shape[0] => {}
+            (v, SampleKind::Text) => {
+                return fail(format!(
+                    "field `vocab` must list {} characters for a text model, found {}",
+                    self.sample_shape[0],
+                    v.as_ref().map_or(0, |v| v.len())
+                ));
+            }
+            (Some(_), _) => return fail("field `vocab` is only allowed for text models".into()),
+            (None, _) => {}
+        }
+        match self.generator.output_shape(&[self.latent.dim]) {
+            Ok(s) if s == self.sample_shape => {}
+            Ok(s) => return fail(format!("field `generator` maps the latent to {s:?}, but `sample_shape` is {:?}", self.sample_shape)),
+            Err(e) => return fail(format!("field `generator`: {e}")),
+        }
+        match self.critic.output_shape(&self.sample_shape) {
+            Ok(s) if s == [1] => {}
+            Ok(s) => return fail(format!("field `critic` must end in one logit, it gives {s:?}")),
+            Err(e) => return fail(format!("field `critic`: {e}")),
+        }
+        Ok(())
+    }
+}
+
+/// A bundle read into memory and fully validated, ready to be built on a device.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    pub manifest: Manifest,
+    pub weights: HostWeights,
+}
+
+impl Bundle {
+    /// Validates a bundle from its two files' bytes; `dir` names the bundle in messages.
+    pub fn from_bytes(dir: &str, manifest_bytes: &[u8], weights_bytes: &[u8]) -> Result<Bundle> {
+        let manifest = Manifest::parse(manifest_bytes, &format!("{dir}/{MANIFEST_FILE}"))?;
+        let weights_path = format!("{dir}/{}", manifest.weights.file);
+        let digest = hex(&Sha256::digest(weights_bytes));
+        if !digest.eq_ignore_ascii_case(&manifest.weights.sha256) {
+            return Err(Error::weights(
+                &weights_path,
+                format!(
+                    "SHA-256 is {digest}, the manifest expects {}; the file is corrupt or from another version — download or export it again",
+                    manifest.weights.sha256
+                ),
+            ));
+        }
+        let weights = read_weights(&weights_path, weights_bytes, &manifest)?;
+        Ok(Bundle { manifest, weights })
+    }
+
+    /// Reads `dir/manifest.json` and the weights file it names.
+    pub fn from_dir(dir: &Path) -> Result<Bundle> {
+        let name = dir.display().to_string();
+        let read = |p: &Path| std::fs::read(p).map_err(|e| Error::Io { path: p.display().to_string(), reason: e.to_string() });
+        let manifest_bytes = read(&dir.join(MANIFEST_FILE))?;
+        let manifest = Manifest::parse(&manifest_bytes, &format!("{name}/{MANIFEST_FILE}"))?;
+        let weights_bytes = read(&dir.join(&manifest.weights.file))?;
+        Bundle::from_bytes(&name, &manifest_bytes, &weights_bytes)
+    }
+
+    /// Writes the bundle as f16 weights (the shipping format) and a manifest with their digest.
+    pub fn write_dir(&self, dir: &Path) -> Result<()> {
+        let io = |p: &Path, e: std::io::Error| Error::Io { path: p.display().to_string(), reason: e.to_string() };
+        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        let bytes = encode_f16(&self.weights);
+        let mut manifest = self.manifest.clone();
+        manifest.weights.sha256 = hex(&Sha256::digest(&bytes));
+        let weights_path = dir.join(&manifest.weights.file);
+        std::fs::write(&weights_path, &bytes).map_err(|e| io(&weights_path, e))?;
+        let manifest_path = dir.join(MANIFEST_FILE);
+        let json = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
+        std::fs::write(&manifest_path, json + "\n").map_err(|e| io(&manifest_path, e))
+    }
+}
+
+fn read_weights(path: &str, bytes: &[u8], manifest: &Manifest) -> Result<HostWeights> {
+    let file = SafeTensors::deserialize(bytes)
+        .map_err(|e| Error::weights(path, format!("not a valid safetensors file ({e}); it may be truncated — download or export it again")))?;
+    let expected: Vec<_> = manifest.generator.params("generator").into_iter().chain(manifest.critic.params("critic")).collect();
+    let mut out = HostWeights::new();
+    for spec in &expected {
+        let view = file.tensor(&spec.name).map_err(|_| {
+            Error::weights(path, format!("tensor `{}` is missing (the manifest's architecture needs it, shape {:?})", spec.name, spec.shape))
+        })?;
+        if view.shape() != spec.shape.as_slice() {
+            return Err(Error::weights(
+                path,
+                format!("tensor `{}` has shape {:?}, expected {:?} from the manifest", spec.name, view.shape(), spec.shape),
+            ));
+        }
+        let values: Vec<f32> = match view.dtype() {
+            Dtype::F16 => view.data().chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+            Dtype::F32 => view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+            other => {
+                return Err(Error::weights(path, format!("tensor `{}` has dtype {other:?}; only F16 and F32 are supported", spec.name)));
+            }
+        };
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(Error::weights(
+                path,
+                format!("tensor `{}` holds a non-finite value ({}) at index {i}; the model diverged in training or the file is damaged", spec.name, values[i]),
+            ));
+        }
+        out.insert(spec.name.clone(), (spec.shape.clone(), values));
+    }
+    if let Some(extra) = file.names().into_iter().find(|n| !out.contains_key(*n)) {
+        return Err(Error::weights(path, format!("tensor `{extra}` is not used by the manifest's architecture; is this the right weights file?")));
+    }
+    Ok(out)
+}
+
+/// Serialises weights as f16 safetensors, in name order so the bytes (and digest) are stable.
+pub fn encode_f16(weights: &HostWeights) -> Vec<u8> {
+    let sorted: BTreeMap<_, _> = weights.iter().collect();
+    let encoded: Vec<(String, Vec<usize>, Vec<u8>)> = sorted
+        .into_iter()
+        .map(|(name, (shape, values))| {
+            let bytes = values.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect();
+            (name.clone(), shape.clone(), bytes)
+        })
+        .collect();
+    let views = encoded.iter().map(|(name, shape, bytes)| {
+        (name.as_str(), safetensors::tensor::TensorView::new(Dtype::F16, shape.clone(), bytes).expect("f16 view matches its shape"))
+    });
+    safetensors::serialize(views, None).expect("in-memory serialisation cannot fail")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,333 @@
+//! Refinement flows: DGflow (KL, JS, log D) and the baselines DDLS and DOT, behind one stepper.
+//!
+//! [`Refiner`] advances one step per call so a caller (the CLI's loop, the browser worker's
+//! awaits) can show progress, stream steps and cancel. Only gradients with respect to the refined
+//! state (z, or x in data space) are computed: the model's weights are constants.
+
+pub mod ddls;
+pub mod dgflow;
+pub mod dot;
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::{Critic, Generator};
+use crate::rng::{Noise, Stream};
+
+/// Largest batch one refinement accepts; beyond it memory, not patience, runs out.
+pub const MAX_BATCH: usize = 4096;
+/// Largest number of steps; the paper uses 25.
+pub const MAX_STEPS: usize = 10_000;
+/// Size of the reference batch DOT estimates k_eff on (drawn from its own seed stream).
+pub const DOT_CALIBRATION: usize = 128;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Method {
+    #[serde(rename = "dgflow-kl")]
+    DgflowKl,
+    #[serde(rename = "dgflow-js")]
+    DgflowJs,
+    #[serde(rename = "dgflow-logd")]
+    DgflowLogD,
+    #[serde(rename = "ddls")]
+    Ddls,
+    #[serde(rename = "dot")]
+    Dot,
+}
+
+impl Method {
+    pub const ALL: [Method; 5] = [Method::DgflowKl, Method::DgflowJs, Method::DgflowLogD, Method::Ddls, Method::Dot];
+
+    /// The name used on the command line, in URLs and in the worker protocol.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::DgflowKl => "dgflow-kl",
+            Method::DgflowJs => "dgflow-js",
+            Method::DgflowLogD => "dgflow-logd",
+            Method::Ddls => "ddls",
+            Method::Dot => "dot",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Result<Method> {
+        Method::ALL.into_iter().find(|m| m.name() == name).ok_or_else(|| {
+            Error::parameter("method", name, format!("expected one of {}", Method::ALL.map(Method::name).join(", ")))
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Space {
+    /// Refine z and show G(z): works for every model.
+    Latent,
+    /// Refine x = G(z₀) directly (images and points; not text, whose samples live on a simplex).
+    Data,
+}
+
+/// Which steps a trajectory keeps samples for. Logits are kept for every step regardless.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Keep {
+    /// Every step, 0 (before) to the last, so a page can scrub through all of them.
+    All,
+    /// Step 0, every n-th step and the last.
+    Every(usize),
+    /// Exactly these steps.
+    Steps(Vec<usize>),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FlowConfig {
+    pub method: Method,
+    /// Step size η.
+    pub eta: f32,
+    /// Noise factor γ (the entropy weight): the noise is √(2ηγ) ξ.
+    pub gamma: f32,
+    pub steps: usize,
+    pub space: Space,
+    pub seed: u64,
+    pub batch: usize,
+    pub keep: Keep,
+}
+
+impl Default for FlowConfig {
+    /// The paper's defaults: η = 0.1, γ = 0.01, 25 steps, DGflow-KL in latent space.
+    fn default() -> Self {
+        FlowConfig { method: Method::DgflowKl, eta: 0.1, gamma: 0.01, steps: 25, space: Space::Latent, seed: 0, batch: 64, keep: Keep::All }
+    }
+}
+
+impl FlowConfig {
+    /// Rejects what would crash, hang or silently produce garbage, naming the way back.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.eta.is_finite() && self.eta > 0.0 && self.eta <= 10.0) {
+            return Err(Error::parameter("eta", self.eta, "expected a step size in (0, 10]; the paper uses 0.1"));
+        }
+        if !(self.gamma.is_finite() && (0.0..=10.0).contains(&self.gamma)) {
+            return Err(Error::parameter("gamma", self.gamma, "expected a noise factor in [0, 10]; the paper uses 0.01"));
+        }
+        if self.steps == 0 || self.steps > MAX_STEPS {
+            return Err(Error::parameter("steps", self.steps, format!("expected 1 to {MAX_STEPS}; the paper uses 25")));
+        }
+        if self.batch == 0 || self.batch > MAX_BATCH {
+            return Err(Error::parameter("batch", self.batch, format!("expected 1 to {MAX_BATCH} samples; refine more in several runs")));
+        }
+        match &self.keep {
+            Keep::Every(0) => return Err(Error::parameter("keep", "every 0", "expected every n ≥ 1")),
+            Keep::Steps(list) => {
+                if let Some(bad) = list.iter().find(|&&s| s > self.steps) {
+                    return Err(Error::parameter("keep", bad, format!("steps to keep must lie in 0..={}", self.steps)));
+                }
+            }
+            _ => {}
+        }
+        if self.space == Space::Data && self.method == Method::Ddls {
+            return Err(Error::parameter("space", "data", "DDLS is defined in latent space (its energy includes the latent prior); use space latent"));
+        }
+        Ok(())
+    }
+
+    pub fn keeps(&self, step: usize) -> bool {
+        match &self.keep {
+            Keep::All => true,
+            Keep::Every(n) => step % n == 0 || step == self.steps,
+            Keep::Steps(list) => list.contains(&step),
+        }
+    }
+}
+
+/// One step of a trajectory, read back to the host.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    /// 0 is before refinement.
+    pub index: usize,
+    /// One logit per sample, kept for every step.
+    pub logits: Vec<f32>,
+    /// `[batch, latent_dim]`, when this step is kept and the flow runs in latent space.
+    pub latents: Option<Vec<f32>>,
+    /// `[batch, prod(sample_shape)]`, when this step is kept.
+    pub samples: Option<Vec<f32>>,
+}
+
+impl Step {
+    pub fn mean_logit(&self) -> f32 {
+        self.logits.iter().sum::<f32>() / self.logits.len() as f32
+    }
+}
+
+/// A whole refinement, as [`refine`] returns it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Trajectory {
+    pub config: FlowConfig,
+    pub steps: Vec<Step>,
+}
+
+/// A refinement in progress: call [`Refiner::next_step`] until it returns `None`.
+/// It owns (handles to) its generator and critic, so it can live on in a browser worker.
+pub struct Refiner<G: Generator, C: Critic> {
+    generator: G,
+    critic: C,
+    config: FlowConfig,
+    device: Device,
+    /// z in latent space, x in data space.
+    state: Tensor<2>,
+    origin: Tensor<2>,
+    noise: Noise,
+    k_eff: f32,
+    /// Drift at the current state, computed with its logits; `None` before step 0 is evaluated.
+    drift: Option<Tensor<2>>,
+    next_index: usize,
+}
+
+impl<G: Generator, C: Critic> Refiner<G, C> {
+    /// Draws the starting latents from `config.seed` and prepares the flow.
+    pub async fn new(generator: G, critic: C, config: FlowConfig, device: &Device) -> Result<Refiner<G, C>> {
+        config.validate()?;
+        let dim = generator.latent_dim();
+        let z0 = Noise::new(config.seed, Stream::Latents).normal(config.batch * dim, 1.0);
+        let z0 = Tensor::<2>::from_data(TensorData::new(z0, [config.batch, dim]), device);
+        let state = match config.space {
+            Space::Latent => z0,
+            Space::Data => generator.generate(z0),
+        };
+        let k_eff = if config.method == Method::Dot { estimate_k_eff(&generator, &critic, &config, device).await? } else { 1.0 };
+        Ok(Refiner {
+            generator,
+            critic,
+            noise: Noise::new(config.seed, Stream::StepNoise),
+            origin: state.clone(),
+            state,
+            config,
+            device: device.clone(),
+            k_eff,
+            drift: None,
+            next_index: 0,
+        })
+    }
+
+    pub fn config(&self) -> &FlowConfig {
+        &self.config
+    }
+
+    /// DOT's k_eff (1 for the other methods).
+    pub fn k_eff(&self) -> f32 {
+        self.k_eff
+    }
+
+    /// Returns step 0 (before refinement) on the first call, then one more flow step per call,
+    /// and `None` after the last.
+    pub async fn next_step(&mut self) -> Result<Option<Step>> {
+        let index = self.next_index;
+        if index > self.config.steps {
+            return Ok(None);
+        }
+        if let Some(drift) = self.drift.take() {
+            self.advance(drift);
+        }
+        let last = index == self.config.steps;
+        let (samples, logits, drift) = self.evaluate(!last);
+        self.drift = drift;
+        self.next_index += 1;
+
+        let logits = read(logits).await?;
+        if let Some(i) = logits.iter().position(|d| !d.is_finite()) {
+            return Err(Error::parameter(
+                "eta",
+                self.config.eta,
+                format!("the flow diverged at step {index} (sample {i} has logit {}); lower η or γ", logits[i]),
+            ));
+        }
+        let kept = self.config.keeps(index);
+        let latents = if kept && self.config.space == Space::Latent { Some(read(self.state.clone()).await?) } else { None };
+        let samples = if kept { Some(read(samples).await?) } else { None };
+        Ok(Some(Step { index, logits, latents, samples }))
+    }
+
+    /// Samples, logits and (unless `with_drift` is false) the drift at the current state.
+    fn evaluate(&self, with_drift: bool) -> (Tensor<2>, Tensor<1>, Option<Tensor<2>>) {
+        if !with_drift {
+            let samples = self.samples_of(self.state.clone());
+            let logits = self.critic.logit(samples.clone());
+            return (samples, logits, None);
+        }
+        let input = self.state.clone().autodiff().require_grad();
+        let samples = self.samples_of(input.clone());
+        let logits = self.critic.logit(samples.clone());
+        let detached = logits.clone().without_autodiff();
+        // Weighting each logit by the (constant) DGflow scale before the backward pass gives
+        // s(dᵢ) ∇dᵢ for every sample in one gradient computation.
+        let objective = match self.config.method {
+            Method::DgflowKl | Method::DgflowJs | Method::DgflowLogD => logits * dgflow::drift_scale(self.config.method, detached.clone()),
+            Method::Ddls | Method::Dot => logits,
+        };
+        let gradients = objective.sum().backward();
+        let grad = input.grad(&gradients).expect("the refined state requires a gradient");
+        let drift = match self.config.method {
+            Method::DgflowKl | Method::DgflowJs | Method::DgflowLogD => grad,
+            Method::Ddls => ddls::drift(self.state.clone(), grad),
+            Method::Dot => dot::drift(self.state.clone(), self.origin.clone(), grad, self.k_eff),
+        };
+        (samples.without_autodiff(), detached, Some(drift))
+    }
+
+    fn samples_of(&self, state: Tensor<2>) -> Tensor<2> {
+        match self.config.space {
+            Space::Latent => self.generator.generate(state),
+            Space::Data => state,
+        }
+    }
+
+    /// `state ← state + η · drift + √(2ηγ) ξ` (DOT is plain gradient descent: no noise).
+    fn advance(&mut self, drift: Tensor<2>) {
+        let FlowConfig { eta, gamma, method, .. } = self.config;
+        let mut next = self.state.clone() + drift.mul_scalar(eta);
+        if method != Method::Dot && gamma > 0.0 {
+            let [batch, dim] = self.state.dims();
+            let xi = self.noise.normal(batch * dim, 1.0);
+            let xi = Tensor::<2>::from_data(TensorData::new(xi, [batch, dim]), &self.device);
+            next = next + xi.mul_scalar((2.0 * eta * gamma).sqrt());
+        }
+        self.state = next;
+    }
+}
+
+/// Runs a whole refinement and keeps the steps `config.keep` asks for.
+pub async fn refine(generator: impl Generator, critic: impl Critic, config: FlowConfig, device: &Device) -> Result<Trajectory> {
+    let mut refiner = Refiner::new(generator, critic, config.clone(), device).await?;
+    let mut steps = Vec::with_capacity(config.steps + 1);
+    while let Some(step) = refiner.next_step().await? {
+        steps.push(step);
+    }
+    Ok(Trajectory { config, steps })
+}
+
+async fn estimate_k_eff(generator: &impl Generator, critic: &impl Critic, config: &FlowConfig, device: &Device) -> Result<f32> {
+    let dim = generator.latent_dim();
+    let z = Noise::new(config.seed, Stream::Calibration).normal(DOT_CALIBRATION * dim, 1.0);
+    let z = Tensor::<2>::from_data(TensorData::new(z, [DOT_CALIBRATION, dim]), device);
+    let x = generator.generate(z.clone());
+    let logits = read(critic.logit(x.clone())).await?;
+    let (points, width) = match config.space {
+        Space::Latent => (read(z).await?, dim),
+        Space::Data => {
+            let width = x.dims()[1];
+            (read(x).await?, width)
+        }
+    };
+    dot::effective_lipschitz(&points, &logits, width).ok_or_else(|| Error::Backend {
+        backend: "dot",
+        reason: "could not estimate k_eff: the critic gives the same logit everywhere on the reference batch; is the critic trained?".into(),
+    })
+}
+
+/// Reads a tensor back to the host; asynchronous because the browser's WebGPU requires it.
+pub async fn read<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+    let data = t.into_data_async().await.map_err(|e| Error::Backend { backend: "readback", reason: format!("{e:?}") })?;
+    data.try_into_vec::<f32>().map_err(|e| Error::Backend { backend: "readback", reason: format!("{e:?}") })
+}
+
+#[cfg(test)]
+mod tests;

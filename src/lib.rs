@@ -1,0 +1,18 @@
+//! dgflow: refine the samples of a generative model with DGflow — discriminator gradient flow
+//! (Ansari, Ang & Soh, ICLR 2021) — on burn's CPU backend (native or wasm) or WebGPU.
+//!
+//! The core knows nothing about the browser: `bundle` reads models, `model` runs them, `flow`
+//! refines, `render` turns samples into pixels and text. `wasm` only converts at the boundary.
+
+pub mod bundle;
+pub mod device;
+pub mod error;
+pub mod flow;
+pub mod model;
+pub mod render;
+pub mod rng;
+
+#[cfg(target_family = "wasm")]
+mod wasm;
+
+pub use error::{Error, Result};

@@ -1,0 +1,227 @@
+//! A [`NetworkSpec`] turned into tensors on a device, and its forward pass.
+//!
+//! Weights are plain (non-autodiff) tensors: when the input requires a gradient, burn treats them
+//! as constants, so refining computes ∇ with respect to the input only — never weight gradients.
+
+use std::collections::HashMap;
+
+use burn::prelude::*;
+use burn::tensor::activation;
+use burn::tensor::module::{conv1d, conv2d, conv_transpose2d};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+
+use super::spec::{Layer, NetworkSpec};
+use super::spectral;
+
+/// Host-side weights by full parameter name, as read (and validated) from a bundle.
+pub type HostWeights = HashMap<String, (Vec<usize>, Vec<f32>)>;
+
+/// A network's activations. burn tensors carry their rank in the type, while reshapes in a
+/// manifest change it at run time; this enum bridges the two.
+#[derive(Clone, Debug)]
+pub enum Activation {
+    Flat(Tensor<2>),
+    Seq(Tensor<3>),
+    Image(Tensor<4>),
+}
+
+impl Activation {
+    /// Reshapes a `[batch, …]` tensor of any supported rank to `[batch] ++ shape`.
+    pub fn reshape(self, shape: &[usize]) -> Activation {
+        let batch = self.batch();
+        match shape.len() {
+            1 => Activation::Flat(self.flat().reshape([batch, shape[0]])),
+            2 => Activation::Seq(self.flat().reshape([batch, shape[0], shape[1]])),
+            _ => Activation::Image(self.flat().reshape([batch, shape[0], shape[1], shape[2]])),
+        }
+    }
+
+    pub fn batch(&self) -> usize {
+        match self {
+            Activation::Flat(t) => t.dims()[0],
+            Activation::Seq(t) => t.dims()[0],
+            Activation::Image(t) => t.dims()[0],
+        }
+    }
+
+    /// `[batch, everything else]`.
+    pub fn flat(self) -> Tensor<2> {
+        match self {
+            Activation::Flat(t) => t,
+            Activation::Seq(t) => t.flatten(1, 2),
+            Activation::Image(t) => t.flatten(1, 3),
+        }
+    }
+
+    fn map(self, f2: impl FnOnce(Tensor<2>) -> Tensor<2>, f3: impl FnOnce(Tensor<3>) -> Tensor<3>, f4: impl FnOnce(Tensor<4>) -> Tensor<4>) -> Activation {
+        match self {
+            Activation::Flat(t) => Activation::Flat(f2(t)),
+            Activation::Seq(t) => Activation::Seq(f3(t)),
+            Activation::Image(t) => Activation::Image(f4(t)),
+        }
+    }
+
+    fn add_scaled(self, other: Activation, scale: f32) -> Activation {
+        match (self, other) {
+            (Activation::Flat(a), Activation::Flat(b)) => Activation::Flat(a + b.mul_scalar(scale)),
+            (Activation::Seq(a), Activation::Seq(b)) => Activation::Seq(a + b.mul_scalar(scale)),
+            (Activation::Image(a), Activation::Image(b)) => Activation::Image(a + b.mul_scalar(scale)),
+            _ => unreachable!("residual shapes are checked when the manifest is validated"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Linear { weight_t: Tensor<2>, bias: Tensor<1> },
+    Conv2d { weight: Tensor<4>, bias: Tensor<1>, stride: usize, padding: usize },
+    ConvTranspose2d { weight: Tensor<4>, bias: Tensor<1>, stride: usize, padding: usize, output_padding: usize },
+    Conv1d { weight: Tensor<3>, bias: Tensor<1>, padding: usize },
+    /// Batch norm folded into one scale and shift per channel.
+    Affine { scale: Tensor<1>, shift: Tensor<1> },
+    Relu,
+    LeakyRelu(f64),
+    Tanh,
+    Sigmoid,
+    Softmax,
+    Reshape(Vec<usize>),
+    Residual(Vec<Op>, f32),
+}
+
+/// A network ready to run on one device.
+#[derive(Debug, Clone)]
+pub struct Network {
+    ops: Vec<Op>,
+    input_shape: Vec<usize>,
+}
+
+impl Network {
+    /// Builds `spec` from validated host weights named `prefix.<layer>.<field>`.
+    /// `sn_iterations` extra power iterations refine every spectral-norm estimate (thermalising).
+    pub fn build(spec: &NetworkSpec, input_shape: &[usize], prefix: &str, weights: &HostWeights, sn_iterations: usize, device: &Device) -> Network {
+        let ops = spec.layers.iter().map(|l| build_op(l, prefix, weights, sn_iterations, device)).collect();
+        Network { ops, input_shape: input_shape.to_vec() }
+    }
+
+    /// Runs on `[batch, prod(input_shape)]` and returns `[batch, prod(output shape)]`.
+    pub fn forward_flat(&self, x: Tensor<2>) -> Tensor<2> {
+        let input = Activation::Flat(x).reshape(&self.input_shape);
+        run(&self.ops, input).flat()
+    }
+}
+
+fn run(ops: &[Op], mut x: Activation) -> Activation {
+    for op in ops {
+        x = apply(op, x);
+    }
+    x
+}
+
+fn apply(op: &Op, x: Activation) -> Activation {
+    match (op, x) {
+        (Op::Linear { weight_t, bias }, Activation::Flat(t)) => {
+            Activation::Flat(t.matmul(weight_t.clone()) + bias.clone().unsqueeze::<2>())
+        }
+        (Op::Conv2d { weight, bias, stride, padding }, Activation::Image(t)) => {
+            let options = ConvOptions::new([*stride; 2], [*padding; 2], [1, 1], 1);
+            Activation::Image(conv2d(t, weight.clone(), Some(bias.clone()), options))
+        }
+        (Op::ConvTranspose2d { weight, bias, stride, padding, output_padding }, Activation::Image(t)) => {
+            let options = ConvTransposeOptions::new([*stride; 2], [*padding; 2], [*output_padding; 2], [1, 1], 1);
+            Activation::Image(conv_transpose2d(t, weight.clone(), Some(bias.clone()), options))
+        }
+        (Op::Conv1d { weight, bias, padding }, Activation::Seq(t)) => {
+            let options = ConvOptions::new([1], [*padding], [1], 1);
+            Activation::Seq(conv1d(t, weight.clone(), Some(bias.clone()), options))
+        }
+        (Op::Affine { scale, shift }, x) => {
+            let (s, b) = (scale.clone(), shift.clone());
+            let (s2, b2, s3, b3) = (s.clone(), b.clone(), s.clone(), b.clone());
+            x.map(
+                |t| t * s2.unsqueeze::<2>() + b2.unsqueeze::<2>(),
+                |t| t * s3.unsqueeze_dims::<3>(&[0, 2]) + b3.unsqueeze_dims::<3>(&[0, 2]),
+                |t| t * s.unsqueeze_dims::<4>(&[0, 2, 3]) + b.unsqueeze_dims::<4>(&[0, 2, 3]),
+            )
+        }
+        (Op::Relu, x) => x.map(activation::relu, activation::relu, activation::relu),
+        (Op::LeakyRelu(slope), x) => {
+            let s = *slope;
+            x.map(|t| activation::leaky_relu(t, s), |t| activation::leaky_relu(t, s), |t| activation::leaky_relu(t, s))
+        }
+        (Op::Tanh, x) => x.map(activation::tanh, activation::tanh, activation::tanh),
+        (Op::Sigmoid, x) => x.map(activation::sigmoid, activation::sigmoid, activation::sigmoid),
+        (Op::Softmax, x) => x.map(|t| activation::softmax(t, 1), |t| activation::softmax(t, 1), |t| activation::softmax(t, 1)),
+        (Op::Reshape(shape), x) => x.reshape(shape),
+        (Op::Residual(inner, scale), x) => {
+            let branch = run(inner, x.clone());
+            x.add_scaled(branch, *scale)
+        }
+        (op, x) => unreachable!("layer {op:?} got input {x:?}; shapes are validated at load"),
+    }
+}
+
+fn build_op(layer: &Layer, prefix: &str, weights: &HostWeights, sn_iterations: usize, device: &Device) -> Op {
+    // Every name and shape below was checked against the spec by `bundle::validate`.
+    let take = |layer: &str, field: &str| -> (Vec<usize>, Vec<f32>) {
+        weights.get(&format!("{prefix}.{layer}.{field}")).cloned().expect("validated parameter present")
+    };
+    let vec1 = |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v.clone(), [v.len()]), device);
+    let weight_with_sn = |name: &str, sn: bool, rows_first: bool| -> (Vec<usize>, Vec<f32>) {
+        let (shape, mut w) = take(name, "weight");
+        if sn {
+            let (_, mut u) = take(name, "u");
+            if rows_first {
+                spectral::normalise(&mut w, shape[0], &mut u, sn_iterations);
+            } else {
+                let mut swapped = spectral::swap_first_axes(&w, shape[0], shape[1]);
+                spectral::normalise(&mut swapped, shape[1], &mut u, sn_iterations);
+                w = spectral::swap_first_axes(&swapped, shape[1], shape[0]);
+            }
+        }
+        (shape, w)
+    };
+    match layer {
+        Layer::Linear { name, inputs, outputs, spectral_norm } => {
+            let (_, w) = weight_with_sn(name, *spectral_norm, true);
+            let weight = Tensor::<2>::from_data(TensorData::new(w, [*outputs, *inputs]), device);
+            Op::Linear { weight_t: weight.transpose(), bias: vec1(take(name, "bias").1) }
+        }
+        Layer::Conv2d { name, stride, padding, spectral_norm, .. } => {
+            let (shape, w) = weight_with_sn(name, *spectral_norm, true);
+            let weight = Tensor::<4>::from_data(TensorData::new(w, shape), device);
+            Op::Conv2d { weight, bias: vec1(take(name, "bias").1), stride: *stride, padding: *padding }
+        }
+        Layer::ConvTranspose2d { name, stride, padding, output_padding, spectral_norm, .. } => {
+            let (shape, w) = weight_with_sn(name, *spectral_norm, false);
+            let weight = Tensor::<4>::from_data(TensorData::new(w, shape), device);
+            Op::ConvTranspose2d {
+                weight,
+                bias: vec1(take(name, "bias").1),
+                stride: *stride,
+                padding: *padding,
+                output_padding: *output_padding,
+            }
+        }
+        Layer::Conv1d { name, padding, spectral_norm, .. } => {
+            let (shape, w) = weight_with_sn(name, *spectral_norm, true);
+            let weight = Tensor::<3>::from_data(TensorData::new(w, shape), device);
+            Op::Conv1d { weight, bias: vec1(take(name, "bias").1), padding: *padding }
+        }
+        Layer::BatchNorm { name, eps, .. } => {
+            let (gamma, beta) = (take(name, "weight").1, take(name, "bias").1);
+            let (mean, var) = (take(name, "running_mean").1, take(name, "running_var").1);
+            let scale: Vec<f32> = gamma.iter().zip(&var).map(|(g, v)| g / (v + eps).sqrt()).collect();
+            let shift: Vec<f32> = beta.iter().zip(&mean).zip(&scale).map(|((b, m), s)| b - m * s).collect();
+            Op::Affine { scale: vec1(scale), shift: vec1(shift) }
+        }
+        Layer::Relu {} => Op::Relu,
+        Layer::LeakyRelu { slope } => Op::LeakyRelu(*slope as f64),
+        Layer::Tanh {} => Op::Tanh,
+        Layer::Sigmoid {} => Op::Sigmoid,
+        Layer::Softmax {} => Op::Softmax,
+        Layer::Reshape { shape } => Op::Reshape(shape.clone()),
+        Layer::Residual { layers, scale } => {
+            Op::Residual(layers.iter().map(|l| build_op(l, prefix, weights, sn_iterations, device)).collect(), *scale)
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The architectures of the bundled model families, as manifest layer lists, and freshly
+//! initialised bundles of them (the starting point of training, and the tiny models of tests).
+
+use crate::bundle::{Bundle, Latent, Manifest, Prior, Provenance, SampleKind, WeightsRef, FORMAT};
+use crate::model::network::HostWeights;
+use crate::model::spec::{Layer, NetworkSpec};
+use crate::rng::{Noise, Stream};
+
+/// Which family, with its size knobs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Architecture {
+    /// The paper's 2D toys: MLP generator 2 → 256×3 → 2, discriminator 2 → 512×3 → 1.
+    Toy2d { hidden_g: usize, hidden_d: usize },
+    /// DCGAN generator and the SN-DCGAN discriminator of Miyato et al. 2018, channel widths
+    /// scaled by `width` (64 is the published size), for `size`×`size` RGB images (size % 8 == 0).
+    Dcgan { latent: usize, width: usize, size: usize },
+    /// The residual 1D-conv language GAN of Gulrajani et al. 2017 over `length` characters.
+    CharCnn { latent: usize, width: usize, length: usize, blocks: usize, vocab: Vec<String> },
+}
+
+impl Architecture {
+    pub fn toy2d() -> Architecture {
+        Architecture::Toy2d { hidden_g: 256, hidden_d: 512 }
+    }
+
+    fn manifest_parts(&self) -> (SampleKind, usize, Vec<usize>, [f32; 2], NetworkSpec, NetworkSpec, Option<Vec<String>>) {
+        match self {
+            Architecture::Toy2d { hidden_g, hidden_d } => {
+                let (g, d) = (*hidden_g, *hidden_d);
+                let generator = vec![
+                    linear("fc1", 2, g, false), Layer::Relu {},
+                    linear("fc2", g, g, false), Layer::Relu {},
+                    linear("fc3", g, g, false), Layer::Relu {},
+                    linear("out", g, 2, false),
+                ];
+                let critic = vec![
+                    linear("fc1", 2, d, true), leaky(),
+                    linear("fc2", d, d, true), leaky(),
+                    linear("fc3", d, d, true), leaky(),
+                    linear("out", d, 1, true),
+                ];
+                (SampleKind::Points, 2, vec![2], [-2.0, 2.0], net(generator), net(critic), None)
+            }
+            Architecture::Dcgan { latent, width, size } => {
+                let (w, s0) = (*width, size / 8);
+                let mut generator = vec![
+                    linear("fc", *latent, 8 * w * s0 * s0, false),
+                    Layer::Reshape { shape: vec![8 * w, s0, s0] },
+                    batch_norm("bn0", 8 * w), Layer::Relu {},
+                ];
+                for (i, (cin, cout)) in [(8 * w, 4 * w), (4 * w, 2 * w), (2 * w, w)].into_iter().enumerate() {
+                    generator.push(Layer::ConvTranspose2d {
+                        name: format!("up{}", i + 1), inputs: cin, outputs: cout, kernel: 4, stride: 2, padding: 1,
+                        output_padding: 0, spectral_norm: false,
+                    });
+                    generator.push(batch_norm(&format!("bn{}", i + 1), cout));
+                    generator.push(Layer::Relu {});
+                }
+                generator.push(conv2d("out", w, 3, 3, 1, 1));
+                generator.push(Layer::Tanh {});
+                let mut critic = Vec::new();
+                let plan = [(3, w, 3, 1), (w, w, 4, 2), (w, 2 * w, 3, 1), (2 * w, 2 * w, 4, 2), (2 * w, 4 * w, 3, 1), (4 * w, 4 * w, 4, 2), (4 * w, 8 * w, 3, 1)];
+                for (i, (cin, cout, k, stride)) in plan.into_iter().enumerate() {
+                    let mut conv = conv2d(&format!("conv{}", i + 1), cin, cout, k, stride, 1);
+                    if let Layer::Conv2d { spectral_norm, .. } = &mut conv {
+                        *spectral_norm = true;
+                    }
+                    critic.push(conv);
+                    critic.push(leaky());
+                }
+                critic.push(Layer::Reshape { shape: vec![8 * w * s0 * s0] });
+                critic.push(linear("out", 8 * w * s0 * s0, 1, true));
+                (SampleKind::Image, *latent, vec![3, *size, *size], [-1.0, 1.0], net(generator), net(critic), None)
+            }
+            Architecture::CharCnn { latent, width, length, blocks, vocab } => {
+                let (w, l, v) = (*width, *length, vocab.len());
+                let block = |prefix: &str, i: usize, sn: bool| Layer::Residual {
+                    layers: vec![
+                        Layer::Relu {}, conv1d(&format!("{prefix}{i}a"), w, w, 5, 2, sn),
+                        Layer::Relu {}, conv1d(&format!("{prefix}{i}b"), w, w, 5, 2, sn),
+                    ],
+                    scale: 0.3,
+                };
+                let mut generator = vec![linear("fc", *latent, w * l, false), Layer::Reshape { shape: vec![w, l] }];
+                generator.extend((0..*blocks).map(|i| block("res", i + 1, false)));
+                generator.push(conv1d("out", w, v, 1, 0, false));
+                generator.push(Layer::Softmax {});
+                let mut critic = vec![conv1d("in", v, w, 1, 0, true)];
+                critic.extend((0..*blocks).map(|i| block("res", i + 1, true)));
+                critic.push(Layer::Reshape { shape: vec![w * l] });
+                critic.push(linear("out", w * l, 1, true));
+                (SampleKind::Text, *latent, vec![v, l], [0.0, 1.0], net(generator), net(critic), Some(vocab.clone()))
+            }
+        }
+    }
+
+    /// A bundle of this architecture with freshly initialised weights (He-normal convolutions and
+    /// linears, zero biases, identity batch norm, random unit spectral-norm vectors).
+    pub fn init_bundle(&self, name: &str, seed: u64) -> Bundle {
+        let (kind, latent_dim, sample_shape, value_range, generator, critic, vocab) = self.manifest_parts();
+        let mut rng = Noise::new(seed, Stream::Weights);
+        let mut weights = HostWeights::new();
+        for p in generator.params("generator").into_iter().chain(critic.params("critic")) {
+            let n: usize = p.shape.iter().product();
+            let field = p.name.rsplit('.').next().expect("parameter names have a field");
+            let values = match field {
+                "weight" if p.shape.len() == 1 => vec![1.0; n],
+                "weight" => {
+                    // fan-in: all but the output axis (axis 1 for transposed convolutions, which
+                    // store [in, out, k, k]; then dims[0] * k * k).
+                    let fan_in: usize = if p.name.contains(".up") { p.shape[0] * p.shape[2..].iter().product::<usize>() } else { p.shape[1..].iter().product() };
+                    rng.normal(n, (2.0 / fan_in as f32).sqrt())
+                }
+                "running_var" => vec![1.0; n],
+                "u" => {
+                    let u = rng.normal(n, 1.0);
+                    let norm = u.iter().map(|x| x * x).sum::<f32>().sqrt();
+                    u.into_iter().map(|x| x / norm).collect()
+                }
+                _ => vec![0.0; n],
+            };
+            weights.insert(p.name, (p.shape, values));
+        }
+        let manifest = Manifest {
+            format: FORMAT.into(),
+            name: name.into(),
+            description: format!("untrained {name}: randomly initialised weights (seed {seed})"),
+            kind,
+            latent: Latent { dim: latent_dim, prior: Prior::Normal },
+            sample_shape,
+            value_range,
+            vocab,
+            generator,
+            critic,
+            weights: WeightsRef { file: "weights.safetensors".into(), sha256: String::new() },
+            provenance: Provenance {
+                trained_by: "not trained".into(),
+                data: "none".into(),
+                recipe: format!("{self:?}"),
+                notes: String::new(),
+            },
+        };
+        Bundle { manifest, weights }
+    }
+}
+
+fn net(layers: Vec<Layer>) -> NetworkSpec {
+    NetworkSpec { layers }
+}
+fn linear(name: &str, inputs: usize, outputs: usize, spectral_norm: bool) -> Layer {
+    Layer::Linear { name: name.into(), inputs, outputs, spectral_norm }
+}
+fn conv2d(name: &str, inputs: usize, outputs: usize, kernel: usize, stride: usize, padding: usize) -> Layer {
+    Layer::Conv2d { name: name.into(), inputs, outputs, kernel, stride, padding, spectral_norm: false }
+}
+fn conv1d(name: &str, inputs: usize, outputs: usize, kernel: usize, padding: usize, spectral_norm: bool) -> Layer {
+    Layer::Conv1d { name: name.into(), inputs, outputs, kernel, padding, spectral_norm }
+}
+fn batch_norm(name: &str, channels: usize) -> Layer {
+    Layer::BatchNorm { name: name.into(), channels, eps: 1e-5 }
+}
+fn leaky() -> Layer {
+    Layer::LeakyRelu { slope: 0.2 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all() -> Vec<Architecture> {
+        vec![
+            Architecture::toy2d(),
+            Architecture::Dcgan { latent: 16, width: 4, size: 16 },
+            Architecture::CharCnn { latent: 8, width: 6, length: 5, blocks: 2, vocab: ["a", "b", " "].map(String::from).to_vec() },
+        ]
+    }
+
+    #[test]
+    fn every_preset_makes_a_valid_manifest() {
+        for arch in all() {
+            let bundle = arch.init_bundle("t", 1);
+            let json = serde_json::to_vec(&bundle.manifest).unwrap();
+            let err = Manifest::parse(&json, "t").err();
+            assert!(err.is_none(), "{arch:?}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn dcgan_has_seven_sn_convolutions_and_an_sn_linear() {
+        let (.., critic, _) = Architecture::Dcgan { latent: 128, width: 64, size: 32 }.manifest_parts();
+        let sn_convs = critic.layers.iter().filter(|l| matches!(l, Layer::Conv2d { spectral_norm: true, .. })).count();
+        assert_eq!(sn_convs, 7);
+        assert!(matches!(critic.layers.last(), Some(Layer::Linear { spectral_norm: true, outputs: 1, .. })));
+    }
+}

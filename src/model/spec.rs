@@ -1,0 +1,313 @@
+//! The architecture language of a bundle: a network is a list of layers, read from the manifest.
+//! One sequential language covers every family we ship (2D MLPs, DCGAN / SN-DCGAN, the residual
+//! 1D-conv text GAN), so the loader, the flow and the page need no per-model code.
+
+use serde::{Deserialize, Serialize};
+
+/// One layer. Shapes exclude the batch axis; tensors are channel-first like PyTorch's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+// Unit-like variants are written `Relu {}` because serde's deny_unknown_fields does not reach
+// true unit variants of an internally tagged enum.
+pub enum Layer {
+    /// `y = x Wᵀ + b`, weight `[out, in]` as in PyTorch.
+    Linear { name: String, inputs: usize, outputs: usize, #[serde(default)] spectral_norm: bool },
+    /// 2D convolution, weight `[out, in, k, k]`.
+    Conv2d {
+        name: String,
+        inputs: usize,
+        outputs: usize,
+        kernel: usize,
+        #[serde(default = "one")]
+        stride: usize,
+        #[serde(default)]
+        padding: usize,
+        #[serde(default)]
+        spectral_norm: bool,
+    },
+    /// 2D transposed convolution, weight `[in, out, k, k]` as in PyTorch.
+    ConvTranspose2d {
+        name: String,
+        inputs: usize,
+        outputs: usize,
+        kernel: usize,
+        #[serde(default = "one")]
+        stride: usize,
+        #[serde(default)]
+        padding: usize,
+        #[serde(default)]
+        output_padding: usize,
+        #[serde(default)]
+        spectral_norm: bool,
+    },
+    /// 1D convolution over `[channels, length]`, weight `[out, in, k]`.
+    Conv1d {
+        name: String,
+        inputs: usize,
+        outputs: usize,
+        kernel: usize,
+        #[serde(default)]
+        padding: usize,
+        #[serde(default)]
+        spectral_norm: bool,
+    },
+    /// Batch normalisation in inference form (running statistics), over axis 0 of the sample.
+    BatchNorm { name: String, channels: usize, #[serde(default = "bn_eps")] eps: f32 },
+    Relu {},
+    LeakyRelu { slope: f32 },
+    Tanh {},
+    Sigmoid {},
+    /// Softmax over the channel axis (axis 0 of the sample), e.g. over the vocabulary.
+    Softmax {},
+    /// Reshape to `shape` (batch axis excluded).
+    Reshape { shape: Vec<usize> },
+    /// `x + scale · f(x)`: the residual blocks of the WGAN-GP language model.
+    Residual { layers: Vec<Layer>, #[serde(default = "unit")] scale: f32 },
+}
+
+fn one() -> usize {
+    1
+}
+fn unit() -> f32 {
+    1.0
+}
+fn bn_eps() -> f32 {
+    1e-5
+}
+
+/// A parameter tensor a layer needs from the weights file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamSpec {
+    pub name: String,
+    pub shape: Vec<usize>,
+}
+
+/// A network: the layers applied in order to a sample of `input` shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    pub layers: Vec<Layer>,
+}
+
+impl NetworkSpec {
+    /// Checks every layer against the shape flowing into it and returns the output shape.
+    /// Errors name the layer by position and name, so a manifest typo is easy to find.
+    pub fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, String> {
+        propagate(&self.layers, input.to_vec(), "")
+    }
+
+    /// Every parameter this network reads, with its expected shape, prefixed by `prefix.`.
+    pub fn params(&self, prefix: &str) -> Vec<ParamSpec> {
+        let mut out = Vec::new();
+        collect_params(&self.layers, prefix, &mut out);
+        out
+    }
+}
+
+fn propagate(layers: &[Layer], mut shape: Vec<usize>, path: &str) -> Result<Vec<usize>, String> {
+    for (i, layer) in layers.iter().enumerate() {
+        let at = format!("{path}layers[{i}]");
+        shape = layer_output(layer, &shape, &at)?;
+    }
+    Ok(shape)
+}
+
+fn layer_output(layer: &Layer, shape: &[usize], at: &str) -> Result<Vec<usize>, String> {
+    let expect = |rank: usize, channels: usize, what: &str| -> Result<(), String> {
+        if shape.len() != rank || shape[0] != channels {
+            Err(format!("{at} ({what}) expects an input of rank {rank} with {channels} channels first, got shape {shape:?}"))
+        } else {
+            Ok(())
+        }
+    };
+    let positive = |v: usize, what: &str| -> Result<(), String> {
+        if v == 0 { Err(format!("{at}: {what} must be positive")) } else { Ok(()) }
+    };
+    match layer {
+        Layer::Linear { inputs, outputs, name, .. } => {
+            positive(*outputs, "outputs")?;
+            expect(1, *inputs, &format!("linear `{name}`"))?;
+            Ok(vec![*outputs])
+        }
+        Layer::Conv2d { inputs, outputs, kernel, stride, padding, name, .. } => {
+            expect(3, *inputs, &format!("conv2d `{name}`"))?;
+            positive(*outputs, "outputs")?;
+            positive(*stride, "stride")?;
+            let out = |n: usize| -> Result<usize, String> {
+                (n + 2 * padding)
+                    .checked_sub(*kernel)
+                    .map(|v| v / stride + 1)
+                    .ok_or_else(|| format!("{at}: kernel {kernel} larger than padded input {n}"))
+            };
+            Ok(vec![*outputs, out(shape[1])?, out(shape[2])?])
+        }
+        Layer::ConvTranspose2d { inputs, outputs, kernel, stride, padding, output_padding, name, .. } => {
+            expect(3, *inputs, &format!("conv_transpose2d `{name}`"))?;
+            positive(*outputs, "outputs")?;
+            positive(*stride, "stride")?;
+            let out = |n: usize| -> Result<usize, String> {
+                ((n - 1) * stride + kernel + output_padding)
+                    .checked_sub(2 * padding)
+                    .filter(|&v| v > 0)
+                    .ok_or_else(|| format!("{at}: padding {padding} leaves no output"))
+            };
+            Ok(vec![*outputs, out(shape[1])?, out(shape[2])?])
+        }
+        Layer::Conv1d { inputs, outputs, kernel, padding, name, .. } => {
+            expect(2, *inputs, &format!("conv1d `{name}`"))?;
+            positive(*outputs, "outputs")?;
+            let len = (shape[1] + 2 * padding)
+                .checked_sub(*kernel)
+                .map(|v| v + 1)
+                .ok_or_else(|| format!("{at}: kernel {kernel} larger than padded input {}", shape[1]))?;
+            Ok(vec![*outputs, len])
+        }
+        Layer::BatchNorm { channels, name, eps } => {
+            if shape.is_empty() || shape[0] != *channels {
+                return Err(format!("{at} (batch_norm `{name}`) expects {channels} channels first, got shape {shape:?}"));
+            }
+            if !(eps.is_finite() && *eps > 0.0) {
+                return Err(format!("{at}: eps must be positive, got {eps}"));
+            }
+            Ok(shape.to_vec())
+        }
+        Layer::Relu {} | Layer::Tanh {} | Layer::Sigmoid {} | Layer::Softmax {} => Ok(shape.to_vec()),
+        Layer::LeakyRelu { slope } => {
+            if slope.is_finite() { Ok(shape.to_vec()) } else { Err(format!("{at}: slope must be finite")) }
+        }
+        Layer::Reshape { shape: to } => {
+            let (from_n, to_n): (usize, usize) = (shape.iter().product(), to.iter().product());
+            if to.is_empty() || to.len() > 3 || from_n != to_n {
+                Err(format!("{at}: cannot reshape {shape:?} ({from_n} values) to {to:?} (rank 1 to 3 allowed)"))
+            } else {
+                Ok(to.clone())
+            }
+        }
+        Layer::Residual { layers, scale } => {
+            if !scale.is_finite() {
+                return Err(format!("{at}: residual scale must be finite"));
+            }
+            let inner = propagate(layers, shape.to_vec(), &format!("{at}."))?;
+            if inner != shape {
+                return Err(format!("{at}: residual branch maps {shape:?} to {inner:?}; they must match"));
+            }
+            Ok(inner)
+        }
+    }
+}
+
+fn collect_params(layers: &[Layer], prefix: &str, out: &mut Vec<ParamSpec>) {
+    for layer in layers {
+        let mut push = |layer: &str, field: &str, shape: Vec<usize>| {
+            out.push(ParamSpec { name: format!("{prefix}.{layer}.{field}"), shape });
+        };
+        match layer {
+            Layer::Linear { name, inputs, outputs, spectral_norm } => {
+                push(name, "weight", vec![*outputs, *inputs]);
+                push(name, "bias", vec![*outputs]);
+                if *spectral_norm {
+                    push(name, "u", vec![*outputs]);
+                }
+            }
+            Layer::Conv2d { name, inputs, outputs, kernel, spectral_norm, .. } => {
+                push(name, "weight", vec![*outputs, *inputs, *kernel, *kernel]);
+                push(name, "bias", vec![*outputs]);
+                if *spectral_norm {
+                    push(name, "u", vec![*outputs]);
+                }
+            }
+            Layer::ConvTranspose2d { name, inputs, outputs, kernel, spectral_norm, .. } => {
+                push(name, "weight", vec![*inputs, *outputs, *kernel, *kernel]);
+                push(name, "bias", vec![*outputs]);
+                if *spectral_norm {
+                    // PyTorch's spectral_norm takes dim 1 (the output channels) as the rows here.
+                    push(name, "u", vec![*outputs]);
+                }
+            }
+            Layer::Conv1d { name, inputs, outputs, kernel, spectral_norm, .. } => {
+                push(name, "weight", vec![*outputs, *inputs, *kernel]);
+                push(name, "bias", vec![*outputs]);
+                if *spectral_norm {
+                    push(name, "u", vec![*outputs]);
+                }
+            }
+            Layer::BatchNorm { name, channels, .. } => {
+                for field in ["weight", "bias", "running_mean", "running_var"] {
+                    push(name, field, vec![*channels]);
+                }
+            }
+            Layer::Residual { layers, .. } => collect_params(layers, prefix, out),
+            Layer::Relu {} | Layer::LeakyRelu { .. } | Layer::Tanh {} | Layer::Sigmoid {} | Layer::Softmax {} | Layer::Reshape { .. } => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dcgan_head() -> NetworkSpec {
+        serde_json::from_str(
+            r#"{"layers":[
+                {"op":"linear","name":"fc","inputs":8,"outputs":64},
+                {"op":"reshape","shape":[16,2,2]},
+                {"op":"batch_norm","name":"bn","channels":16},
+                {"op":"relu"},
+                {"op":"conv_transpose2d","name":"up","inputs":16,"outputs":3,"kernel":4,"stride":2,"padding":1},
+                {"op":"tanh"}]}"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn shapes_follow_pytorch_conventions() {
+        assert_eq!(dcgan_head().output_shape(&[8]).unwrap(), vec![3, 4, 4]);
+        let conv = NetworkSpec {
+            layers: vec![Layer::Conv2d {
+                name: "c".into(),
+                inputs: 3,
+                outputs: 5,
+                kernel: 4,
+                stride: 2,
+                padding: 1,
+                spectral_norm: true,
+            }],
+        };
+        assert_eq!(conv.output_shape(&[3, 32, 32]).unwrap(), vec![5, 16, 16]);
+    }
+
+    #[test]
+    fn shape_errors_name_the_layer() {
+        let err = dcgan_head().output_shape(&[7]).unwrap_err();
+        assert!(err.contains("layers[0]") && err.contains("linear `fc`"), "{err}");
+        let bad: NetworkSpec =
+            serde_json::from_str(r#"{"layers":[{"op":"reshape","shape":[3,3]}]}"#).unwrap();
+        assert!(bad.output_shape(&[8]).unwrap_err().contains("cannot reshape"));
+    }
+
+    #[test]
+    fn params_list_every_tensor_with_its_shape() {
+        let names: Vec<_> = dcgan_head().params("generator").into_iter().map(|p| p.name).collect();
+        assert_eq!(
+            names,
+            [
+                "generator.fc.weight",
+                "generator.fc.bias",
+                "generator.bn.weight",
+                "generator.bn.bias",
+                "generator.bn.running_mean",
+                "generator.bn.running_var",
+                "generator.up.weight",
+                "generator.up.bias"
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_ops_and_fields_are_rejected() {
+        let err = serde_json::from_str::<NetworkSpec>(r#"{"layers":[{"op":"gelu"}]}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown variant `gelu`"), "{err}");
+        let err = serde_json::from_str::<NetworkSpec>(r#"{"layers":[{"op":"relu","x":1}]}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+}

@@ -1,0 +1,89 @@
+//! Samples to things people look at: RGBA image grids and decoded sentences. The page and the CLI
+//! both use these, so neither does pixel maths of its own.
+
+/// A grid of images as RGBA8, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grid {
+    pub width: usize,
+    pub height: usize,
+    pub rgba: Vec<u8>,
+}
+
+/// Pixels between tiles.
+pub const GAP: usize = 2;
+
+/// Number of grid columns for `n` tiles: the smallest near-square layout.
+pub fn columns_for(n: usize) -> usize {
+    (n as f64).sqrt().ceil().max(1.0) as usize
+}
+
+/// Lays out `n` images of `shape` = [channels (1 or 3), h, w], given as channel-first values in
+/// `range`, in a grid of `cols` columns with a `GAP`-pixel white border between tiles.
+pub fn image_grid(samples: &[f32], n: usize, shape: &[usize], range: [f32; 2], cols: usize) -> Grid {
+    let (c, h, w) = (shape[0], shape[1], shape[2]);
+    let cols = cols.clamp(1, n.max(1));
+    let rows = n.div_ceil(cols);
+    let width = cols * w + (cols + 1) * GAP;
+    let height = rows * h + (rows + 1) * GAP;
+    let mut rgba = vec![255u8; width * height * 4];
+    let to_byte = |v: f32| -> u8 {
+        let t = ((v - range[0]) / (range[1] - range[0])).clamp(0.0, 1.0);
+        (t * 255.0).round() as u8
+    };
+    for i in 0..n {
+        let sample = &samples[i * c * h * w..(i + 1) * c * h * w];
+        let (x0, y0) = (GAP + (i % cols) * (w + GAP), GAP + (i / cols) * (h + GAP));
+        for y in 0..h {
+            for x in 0..w {
+                let at = ((y0 + y) * width + x0 + x) * 4;
+                for ch in 0..3 {
+                    rgba[at + ch] = to_byte(sample[(ch % c) * h * w + y * w + x]);
+                }
+            }
+        }
+    }
+    Grid { width, height, rgba }
+}
+
+/// Decodes text samples `[vocab, length]` (a distribution per position) by argmax.
+pub fn decode_text(samples: &[f32], n: usize, shape: &[usize], vocab: &[String]) -> Vec<String> {
+    let (v, len) = (shape[0], shape[1]);
+    (0..n)
+        .map(|i| {
+            let s = &samples[i * v * len..(i + 1) * v * len];
+            (0..len)
+                .map(|pos| {
+                    let best = (0..v).max_by(|&a, &b| s[a * len + pos].total_cmp(&s[b * len + pos])).unwrap_or(0);
+                    vocab[best].as_str()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_places_tiles_and_maps_the_range() {
+        // Two 1×1 RGB images: black and white in [-1, 1].
+        let samples = [-1.0, -1.0, -1.0, 1.0, 1.0, 1.0];
+        let g = image_grid(&samples, 2, &[3, 1, 1], [-1.0, 1.0], 2);
+        assert_eq!((g.width, g.height), (2 + 2 * GAP + GAP, 1 + 2 * GAP));
+        let px = |x: usize, y: usize| &g.rgba[(y * g.width + x) * 4..(y * g.width + x) * 4 + 4];
+        assert_eq!(px(GAP, GAP), &[0, 0, 0, 255]);
+        assert_eq!(px(2 * GAP + 1, GAP), &[255, 255, 255, 255]);
+        assert_eq!(px(0, 0), &[255, 255, 255, 255]);
+    }
+
+    #[test]
+    fn text_is_decoded_by_argmax_per_position() {
+        let vocab: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        // one sample, vocab 3 × length 2: position 0 → c, position 1 → a
+        let samples = [0.1, 0.7, 0.2, 0.2, 0.7, 0.1];
+        assert_eq!(decode_text(&samples, 1, &[3, 2], &vocab), ["ca"]);
+        assert_eq!(columns_for(64), 8);
+        assert_eq!(columns_for(10), 4);
+    }
+}

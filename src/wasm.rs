@@ -1,0 +1,144 @@
+//! The browser boundary: conversions between JS values and the core's types, nothing else.
+//! Every export returns `Result<_, JsError>` whose message is the core's error text.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use burn::prelude::Device;
+use js_sys::{Float32Array, Object, Reflect, Uint8ClampedArray};
+use wasm_bindgen::prelude::*;
+
+use crate::bundle::{Bundle, SampleKind};
+use crate::device::{self, Backend};
+use crate::flow::{FlowConfig, Refiner, Step};
+use crate::model::Model;
+use crate::render;
+
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+fn js_error(e: impl std::fmt::Display) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+/// A compute backend opened in this worker.
+#[wasm_bindgen]
+pub struct Engine {
+    device: Device,
+    backend: Backend,
+}
+
+#[wasm_bindgen]
+impl Engine {
+    /// Opens `"cpu"` or `"webgpu"`. WebGPU fails with a reason when no adapter is available; the
+    /// caller then opens `"cpu"` and shows that reason.
+    pub async fn open(backend: String) -> Result<Engine, JsError> {
+        let backend = match backend.as_str() {
+            "cpu" => Backend::Cpu,
+            "webgpu" => Backend::Gpu,
+            other => return Err(js_error(format!("unknown backend {other:?}: expected \"cpu\" or \"webgpu\""))),
+        };
+        let device = device::open(backend).await.map_err(js_error)?;
+        Ok(Engine { device, backend })
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn backend(&self) -> String {
+        self.backend.name().into()
+    }
+
+    /// Validates a bundle from its files' bytes and builds it on this engine's device.
+    #[wasm_bindgen(js_name = loadModel)]
+    pub fn load_model(&self, name: &str, manifest: &[u8], weights: &[u8], thermalize: usize) -> Result<LoadedModel, JsError> {
+        let bundle = Bundle::from_bytes(name, manifest, weights).map_err(js_error)?;
+        let model = Rc::new(Model::build(&bundle, thermalize, &self.device));
+        Ok(LoadedModel { model, device: self.device.clone() })
+    }
+}
+
+/// A model ready to refine on one engine.
+#[wasm_bindgen]
+pub struct LoadedModel {
+    model: Rc<Model>,
+    device: Device,
+}
+
+#[wasm_bindgen]
+impl LoadedModel {
+    /// The manifest, as a plain object.
+    pub fn manifest(&self) -> Result<JsValue, JsError> {
+        serde_wasm_bindgen::to_value(&self.model.manifest).map_err(js_error)
+    }
+
+    /// Starts a refinement; `settings` holds any of FlowConfig's fields (`method`, `eta`, `gamma`,
+    /// `steps`, `space`, `seed`, `batch`, `keep`), the rest take the paper's defaults.
+    pub fn refine(&self, settings: JsValue) -> js_sys::Promise {
+        let (model, device) = (self.model.clone(), self.device.clone());
+        wasm_bindgen_futures::future_to_promise(async move {
+            let config: FlowConfig = if settings.is_undefined() || settings.is_null() {
+                FlowConfig::default()
+            } else {
+                serde_wasm_bindgen::from_value(settings).map_err(|e| JsValue::from(js_error(format!("refinement settings: {e}"))))?
+            };
+            let refiner = Refiner::new(model.clone(), model.clone(), config, &device).await.map_err(|e| JsValue::from(js_error(e)))?;
+            Ok(Refinement { refiner: Rc::new(RefCell::new(refiner)), model }.into())
+        })
+    }
+}
+
+/// A refinement in progress, one step per `next()` so the worker can stream, report and cancel.
+#[wasm_bindgen]
+pub struct Refinement {
+    refiner: Rc<RefCell<Refiner<Rc<Model>, Rc<Model>>>>,
+    model: Rc<Model>,
+}
+
+#[wasm_bindgen]
+impl Refinement {
+    /// Resolves to the next step — `{index, logits, meanLogit, latents?, samples?, rgba?, width?,
+    /// height?, text?}` with typed arrays — or to `null` after the last step.
+    pub fn next(&self) -> js_sys::Promise {
+        let (refiner, model) = (self.refiner.clone(), self.model.clone());
+        wasm_bindgen_futures::future_to_promise(async move {
+            // The worker awaits each step before asking for the next, so the borrow is never shared.
+            let step = refiner.borrow_mut().next_step().await.map_err(|e| JsValue::from(js_error(e)))?;
+            match step {
+                None => Ok(JsValue::NULL),
+                Some(step) => step_to_js(&step, &model),
+            }
+        })
+    }
+}
+
+fn step_to_js(step: &Step, model: &Model) -> Result<JsValue, JsValue> {
+    let out = Object::new();
+    let set = |k: &str, v: JsValue| Reflect::set(&out, &k.into(), &v).map(|_| ());
+    set("index", (step.index as u32).into())?;
+    set("meanLogit", step.mean_logit().into())?;
+    set("logits", Float32Array::from(step.logits.as_slice()).into())?;
+    if let Some(latents) = &step.latents {
+        set("latents", Float32Array::from(latents.as_slice()).into())?;
+    }
+    if let Some(samples) = &step.samples {
+        set("samples", Float32Array::from(samples.as_slice()).into())?;
+        let m = &model.manifest;
+        let n = step.logits.len();
+        match m.kind {
+            SampleKind::Image => {
+                let grid = render::image_grid(samples, n, &m.sample_shape, m.value_range, render::columns_for(n));
+                set("rgba", Uint8ClampedArray::from(grid.rgba.as_slice()).into())?;
+                set("width", (grid.width as u32).into())?;
+                set("height", (grid.height as u32).into())?;
+            }
+            SampleKind::Text => {
+                let vocab = m.vocab.as_deref().expect("text manifests have a vocabulary");
+                let lines = render::decode_text(samples, n, &m.sample_shape, vocab);
+                set("text", serde_wasm_bindgen::to_value(&lines).map_err(|e| JsValue::from(js_error(e)))?)?;
+            }
+            SampleKind::Points => {}
+        }
+    }
+    Ok(out.into())
+}
