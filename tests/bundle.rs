@@ -1,0 +1,134 @@
+//! Every way a bundle can be broken gets an error naming the file, the field and a way out.
+
+use std::path::Path;
+
+use dgflow::bundle::{Bundle, MANIFEST_FILE, encode_f16};
+use dgflow::model::presets::Architecture;
+use safetensors::Dtype;
+use sha2::{Digest, Sha256};
+
+fn tiny() -> Bundle {
+    Architecture::Dcgan { latent: 4, width: 1, size: 8 }.init_bundle("tiny", 1)
+}
+
+/// Writes `bundle` with `weights` bytes as its weights file, the manifest's digest matching them.
+fn write_with_weights(dir: &Path, bundle: &Bundle, weights: &[u8]) {
+    bundle.write_dir(dir).unwrap();
+    let mut manifest = bundle.manifest.clone();
+    manifest.weights.sha256 = Sha256::digest(weights).iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(dir.join(&manifest.weights.file), weights).unwrap();
+    std::fs::write(dir.join(MANIFEST_FILE), serde_json::to_vec(&manifest).unwrap()).unwrap();
+}
+
+fn load_error(dir: &Path) -> String {
+    Bundle::from_dir(dir).unwrap_err().to_string()
+}
+
+fn assert_mentions(message: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(message.contains(part), "{message:?} should mention {part:?}");
+    }
+}
+
+#[test]
+fn a_written_bundle_loads_back_with_f16_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = tiny();
+    bundle.write_dir(dir.path()).unwrap();
+    let loaded = Bundle::from_dir(dir.path()).unwrap();
+    assert_eq!(loaded.manifest.generator, bundle.manifest.generator);
+    for (name, (shape, values)) in &bundle.weights {
+        let (s, v) = &loaded.weights[name];
+        assert_eq!(s, shape);
+        for (a, b) in values.iter().zip(v) {
+            assert!((a - b).abs() <= 1e-3 * a.abs().max(1e-2), "{name}: {a} became {b}");
+        }
+    }
+}
+
+#[test]
+fn missing_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_mentions(&load_error(&dir.path().join("nope")), &["nope/manifest.json", "cannot read"]);
+    tiny().write_dir(dir.path()).unwrap();
+    std::fs::remove_file(dir.path().join("weights.safetensors")).unwrap();
+    assert_mentions(&load_error(dir.path()), &["weights.safetensors", "cannot read"]);
+}
+
+#[test]
+fn manifest_errors_name_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny().write_dir(dir.path()).unwrap();
+    let path = dir.path().join(MANIFEST_FILE);
+    let original = std::fs::read_to_string(&path).unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&original).unwrap();
+
+    json.as_object_mut().unwrap().remove("latent");
+    std::fs::write(&path, json.to_string()).unwrap();
+    assert_mentions(&load_error(dir.path()), &["manifest.json", "missing field `latent`"]);
+
+    let mut json: serde_json::Value = serde_json::from_str(&original).unwrap();
+    json["sample_shape"] = serde_json::json!([3, 16, 16]);
+    std::fs::write(&path, json.to_string()).unwrap();
+    assert_mentions(&load_error(dir.path()), &["field `generator` maps the latent to [3, 8, 8]", "`sample_shape` is [3, 16, 16]"]);
+
+    let mut json: serde_json::Value = serde_json::from_str(&original).unwrap();
+    json["format"] = serde_json::json!("dgflow-bundle/9");
+    std::fs::write(&path, json.to_string()).unwrap();
+    assert_mentions(&load_error(dir.path()), &["field `format`", "dgflow-bundle/1"]);
+
+    std::fs::write(&path, &original[..original.len() / 2]).unwrap();
+    assert_mentions(&load_error(dir.path()), &["manifest.json", "EOF while parsing"]);
+}
+
+#[test]
+fn wrong_shapes_dtypes_and_extra_tensors_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = tiny();
+
+    let mut weights = bundle.weights.clone();
+    weights.insert("critic.out.weight".into(), (vec![1, 3], vec![0.1; 3]));
+    write_with_weights(dir.path(), &bundle, &encode_f16(&weights));
+    assert_mentions(&load_error(dir.path()), &["weights.safetensors", "tensor `critic.out.weight` has shape [1, 3], expected [1, 8]"]);
+
+    let mut weights = bundle.weights.clone();
+    weights.remove("generator.bn0.running_var");
+    write_with_weights(dir.path(), &bundle, &encode_f16(&weights));
+    assert_mentions(&load_error(dir.path()), &["tensor `generator.bn0.running_var` is missing"]);
+
+    let mut weights = bundle.weights.clone();
+    weights.insert("critic.extra".into(), (vec![1], vec![0.0]));
+    write_with_weights(dir.path(), &bundle, &encode_f16(&weights));
+    assert_mentions(&load_error(dir.path()), &["tensor `critic.extra` is not used"]);
+
+    // Every tensor as i32: the first one checked is reported.
+    let raw: Vec<(String, Vec<usize>, Vec<u8>)> =
+        bundle.weights.iter().map(|(k, (s, v))| (k.clone(), s.clone(), vec![0u8; 4 * v.len()])).collect();
+    let views = raw.iter().map(|(k, s, b)| (k.as_str(), safetensors::tensor::TensorView::new(Dtype::I32, s.clone(), b).unwrap()));
+    write_with_weights(dir.path(), &bundle, &safetensors::serialize(views, None).unwrap());
+    assert_mentions(&load_error(dir.path()), &["has dtype I32; only F16 and F32 are supported"]);
+}
+
+#[test]
+fn truncated_corrupt_and_nan_files_are_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = tiny();
+    let bytes = encode_f16(&bundle.weights);
+
+    write_with_weights(dir.path(), &bundle, &bytes[..bytes.len() - 10]);
+    assert_mentions(&load_error(dir.path()), &["weights.safetensors", "not a valid safetensors file", "truncated"]);
+
+    // A flipped byte with the manifest's digest left as it was: the digest catches it.
+    bundle.write_dir(dir.path()).unwrap();
+    let path = dir.path().join("weights.safetensors");
+    let mut corrupt = std::fs::read(&path).unwrap();
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 0x40;
+    std::fs::write(&path, corrupt).unwrap();
+    assert_mentions(&load_error(dir.path()), &["weights.safetensors", "SHA-256 is", "the manifest expects"]);
+
+    let mut weights = bundle.weights.clone();
+    weights.get_mut("generator.fc.weight").unwrap().1[5] = f32::NAN;
+    write_with_weights(dir.path(), &bundle, &encode_f16(&weights));
+    assert_mentions(&load_error(dir.path()), &["tensor `generator.fc.weight` holds a non-finite value (NaN) at index 5"]);
+}

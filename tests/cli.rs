@@ -1,0 +1,68 @@
+//! The `dgflow` command line, run as a user would.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn dgflow(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dgflow")).args(args).current_dir(dir).output().expect("dgflow runs")
+}
+
+fn ok(args: &[&str], dir: &Path) -> String {
+    let out = dgflow(args, dir);
+    assert!(out.status.success(), "dgflow {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn fails(args: &[&str], dir: &Path) -> String {
+    let out = dgflow(args, dir);
+    assert_eq!(out.status.code(), Some(1), "dgflow {args:?} should fail cleanly");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+#[test]
+fn refine_an_image_model_writes_a_before_after_grid() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&["init", "--arch", "dcgan", "--width", "2", "--latent", "8", "--size", "8", "--out", "tiny"], d);
+    assert!(ok(&["info", "tiny"], d).contains("kind:        Image, sample shape [3, 8, 8]"));
+    let stdout = ok(&["refine", "--model", "tiny", "--batch", "9", "--steps", "3", "--out", "grid.png", "--trajectory", "t.json"], d);
+    assert!(stdout.contains("step  mean logit") && stdout.contains("   3  "), "{stdout}");
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(d.join("grid.png")).unwrap()));
+    let info = decoder.read_info().unwrap().info().clone();
+    // two 3×3 grids of 8-pixel tiles with 2-pixel gaps, 8 pixels apart
+    assert_eq!((info.width, info.height), (2 * (3 * 8 + 4 * 2) + 8, 3 * 8 + 4 * 2));
+    let t: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("t.json")).unwrap()).unwrap();
+    assert_eq!(t["steps"].as_array().unwrap().len(), 4);
+    assert_eq!(t["steps"][3]["samples"].as_array().unwrap().len(), 9 * 3 * 8 * 8);
+}
+
+#[test]
+fn refine_text_and_points_write_listings() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&["init", "--arch", "charcnn", "--width", "4", "--latent", "8", "--size", "6", "--vocab", "ab ", "--out", "text"], d);
+    ok(&["refine", "--model", "text", "--batch", "3", "--steps", "2", "--method", "dgflow-js", "--out", "t.txt"], d);
+    let listing = std::fs::read_to_string(d.join("t.txt")).unwrap();
+    assert_eq!(listing.lines().filter(|l| l.len() > 7 && l.starts_with(['+', '-'])).count(), 6, "{listing}");
+    assert!(fails(&["refine", "--model", "text", "--space", "data"], d).contains("does not apply to text models"));
+
+    ok(&["init", "--arch", "toy2d", "--out", "toy"], d);
+    ok(&["refine", "--model", "toy", "--batch", "5", "--method", "dot", "--out", "p.csv"], d);
+    assert_eq!(std::fs::read_to_string(d.join("p.csv")).unwrap().lines().count(), 6);
+}
+
+#[test]
+fn absurd_parameters_and_missing_models_fail_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&["init", "--arch", "toy2d", "--out", "toy"], d);
+    assert!(fails(&["refine", "--model", "toy", "--eta", "-1"], d).contains("invalid eta = -1"));
+    assert!(fails(&["refine", "--model", "toy", "--eta", "NaN"], d).contains("invalid eta = NaN"));
+    assert!(fails(&["refine", "--model", "toy", "--steps", "0"], d).contains("invalid steps = 0"));
+    assert!(fails(&["refine", "--model", "toy", "--batch", "1000000000"], d).contains("invalid batch = 1000000000"));
+    assert!(fails(&["refine", "--model", "missing"], d).contains("missing/manifest.json: cannot read"));
+    let no_gpu = fails(&["refine", "--model", "toy", "--device", "gpu"], d);
+    assert!(no_gpu.contains("webgpu:"), "{no_gpu}");
+}
