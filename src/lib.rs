@@ -5,12 +5,14 @@
 //! refines, `render` turns samples into pixels and text. `wasm` only converts at the boundary.
 
 pub mod bundle;
+pub mod data;
 pub mod device;
 pub mod error;
 pub mod flow;
 pub mod model;
 pub mod render;
 pub mod rng;
+pub mod train;
 
 #[cfg(target_family = "wasm")]
 mod wasm;

@@ -13,6 +13,8 @@ pub enum Stream {
     StepNoise = 2,
     Calibration = 3,
     Weights = 4,
+    Data = 5,
+    Training = 6,
 }
 
 pub struct Noise(ChaCha8Rng);
@@ -22,6 +24,19 @@ impl Noise {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(stream as u64);
         Noise(rng)
+    }
+
+    /// The stream positioned at `index`'s own stretch of 2³² words, so training iteration `index`
+    /// draws the same numbers whether the run started at 0 or resumed from a checkpoint.
+    pub fn at(seed: u64, stream: Stream, index: u64) -> Noise {
+        let mut noise = Noise::new(seed, stream);
+        noise.0.set_word_pos((index as u128) << 32);
+        noise
+    }
+
+    /// `n` draws from U[0, 1).
+    pub fn uniform(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| self.0.random::<f32>()).collect()
     }
 
     /// `n` draws from N(0, std²).

@@ -23,6 +23,13 @@ fn js_error(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
 }
 
+/// The paper's default settings (η = 0.1, γ = 0.01, 25 steps, DGflow-KL), so the page picks no
+/// defaults of its own.
+#[wasm_bindgen]
+pub fn defaults() -> Result<JsValue, JsError> {
+    serde_wasm_bindgen::to_value(&FlowConfig::default()).map_err(js_error)
+}
+
 /// A compute backend opened in this worker.
 #[wasm_bindgen]
 pub struct Engine {

@@ -16,6 +16,18 @@ use super::spectral;
 /// Host-side weights by full parameter name, as read (and validated) from a bundle.
 pub type HostWeights = HashMap<String, (Vec<usize>, Vec<f32>)>;
 
+/// Device-side parameters by full name, flattened (shapes come from the spec).
+pub type DeviceParams = HashMap<String, Tensor<1>>;
+
+/// What a training-mode pass measured or estimated, to fold into the running state afterwards.
+#[derive(Debug, Default)]
+pub struct TrainingState {
+    /// Batch mean, biased variance and value count of each batch-norm layer, by parameter prefix.
+    pub batch_stats: Vec<(String, Tensor<1>, Tensor<1>, usize)>,
+    /// Each spectral-norm layer's advanced left singular vector, by parameter name.
+    pub sn_vectors: Vec<(String, Tensor<1>)>,
+}
+
 /// A network's activations. burn tensors carry their rank in the type, while reshapes in a
 /// manifest change it at run time; this enum bridges the two.
 #[derive(Clone, Debug)]
@@ -79,6 +91,8 @@ enum Op {
     Conv1d { weight: Tensor<3>, bias: Tensor<1>, padding: usize },
     /// Batch norm folded into one scale and shift per channel.
     Affine { scale: Tensor<1>, shift: Tensor<1> },
+    /// Batch norm in training mode: normalised by the batch's own statistics.
+    BatchNorm { name: String, gamma: Tensor<1>, beta: Tensor<1>, eps: f32 },
     Relu,
     LeakyRelu(f64),
     Tanh,
@@ -103,21 +117,35 @@ impl Network {
         Network { ops, input_shape: input_shape.to_vec() }
     }
 
+    /// Builds `spec` for a training step from device parameters, which may require gradients.
+    /// Spectral norm is computed in the graph (σ = uᵀWv with u, v constants, as PyTorch does,
+    /// advancing u by one power iteration) and batch norm uses batch statistics; both record
+    /// their new state in `state`.
+    pub fn training(spec: &NetworkSpec, input_shape: &[usize], prefix: &str, params: &DeviceParams, state: &mut TrainingState) -> Network {
+        let ops = spec.layers.iter().map(|l| training_op(l, prefix, params, state)).collect();
+        Network { ops, input_shape: input_shape.to_vec() }
+    }
+
     /// Runs on `[batch, prod(input_shape)]` and returns `[batch, prod(output shape)]`.
     pub fn forward_flat(&self, x: Tensor<2>) -> Tensor<2> {
+        self.forward_recording(x, &mut TrainingState::default())
+    }
+
+    /// Like `forward_flat`, recording training-mode batch statistics in `state`.
+    pub fn forward_recording(&self, x: Tensor<2>, state: &mut TrainingState) -> Tensor<2> {
         let input = Activation::Flat(x).reshape(&self.input_shape);
-        run(&self.ops, input).flat()
+        run(&self.ops, input, state).flat()
     }
 }
 
-fn run(ops: &[Op], mut x: Activation) -> Activation {
+fn run(ops: &[Op], mut x: Activation, state: &mut TrainingState) -> Activation {
     for op in ops {
-        x = apply(op, x);
+        x = apply(op, x, state);
     }
     x
 }
 
-fn apply(op: &Op, x: Activation) -> Activation {
+fn apply(op: &Op, x: Activation, state: &mut TrainingState) -> Activation {
     match (op, x) {
         (Op::Linear { weight_t, bias }, Activation::Flat(t)) => {
             Activation::Flat(t.matmul(weight_t.clone()) + bias.clone().unsqueeze::<2>())
@@ -143,6 +171,11 @@ fn apply(op: &Op, x: Activation) -> Activation {
                 |t| t * s.unsqueeze_dims::<4>(&[0, 2, 3]) + b.unsqueeze_dims::<4>(&[0, 2, 3]),
             )
         }
+        (Op::BatchNorm { name, gamma, beta, eps }, x) => {
+            let (normalised, mean, var, count) = batch_norm(x, gamma.clone(), beta.clone(), *eps);
+            state.batch_stats.push((name.clone(), mean, var, count));
+            normalised
+        }
         (Op::Relu, x) => x.map(activation::relu, activation::relu, activation::relu),
         (Op::LeakyRelu(slope), x) => {
             let s = *slope;
@@ -153,11 +186,86 @@ fn apply(op: &Op, x: Activation) -> Activation {
         (Op::Softmax, x) => x.map(|t| activation::softmax(t, 1), |t| activation::softmax(t, 1), |t| activation::softmax(t, 1)),
         (Op::Reshape(shape), x) => x.reshape(shape),
         (Op::Residual(inner, scale), x) => {
-            let branch = run(inner, x.clone());
+            let branch = run(inner, x.clone(), state);
             x.add_scaled(branch, *scale)
         }
         (op, x) => unreachable!("layer {op:?} got input {x:?}; shapes are validated at load"),
     }
+}
+
+/// Normalises over every axis but the channels (axis 1); returns the output, batch mean, biased
+/// batch variance and the number of values per channel.
+fn batch_norm(x: Activation, gamma: Tensor<1>, beta: Tensor<1>, eps: f32) -> (Activation, Tensor<1>, Tensor<1>, usize) {
+    // Move channels last and flatten the rest: [values, channels].
+    let (rows, channels) = match &x {
+        Activation::Flat(t) => (t.clone(), t.dims()[1]),
+        Activation::Seq(t) => {
+            let c = t.dims()[1];
+            (t.clone().swap_dims(1, 2).reshape([-1, c as i64]), c)
+        }
+        Activation::Image(t) => {
+            let c = t.dims()[1];
+            (t.clone().permute([0, 2, 3, 1]).reshape([-1, c as i64]), c)
+        }
+    };
+    let count = rows.dims()[0];
+    let mean = rows.clone().mean_dim(0); // [1, C]
+    let var = (rows - mean.clone()).square().mean_dim(0);
+    let scale = gamma / var.clone().add_scalar(eps).sqrt().reshape([channels]);
+    let shift = beta - mean.clone().reshape([channels]) * scale.clone();
+    let out = apply(&Op::Affine { scale, shift }, x, &mut TrainingState::default());
+    (out, mean.reshape([channels]), var.reshape([channels]), count)
+}
+
+fn training_op(layer: &Layer, prefix: &str, params: &DeviceParams, state: &mut TrainingState) -> Op {
+    let get = |layer: &str, field: &str| -> Tensor<1> {
+        params.get(&format!("{prefix}.{layer}.{field}")).cloned().expect("every parameter of the spec is initialised")
+    };
+    let sn = |w: Tensor<2>, name: &str, enabled: bool, state: &mut TrainingState| -> Tensor<2> {
+        if enabled { spectral_normalised(w, &get(name, "u"), &format!("{prefix}.{name}.u"), state) } else { w }
+    };
+    match layer {
+        Layer::Linear { name, inputs, outputs, spectral_norm } => {
+            let w = sn(get(name, "weight").reshape([*outputs, *inputs]), name, *spectral_norm, state);
+            Op::Linear { weight_t: w.transpose(), bias: get(name, "bias") }
+        }
+        Layer::Conv2d { name, inputs, outputs, kernel, stride, padding, spectral_norm } => {
+            let w = sn(get(name, "weight").reshape([*outputs, inputs * kernel * kernel]), name, *spectral_norm, state);
+            Op::Conv2d { weight: w.reshape([*outputs, *inputs, *kernel, *kernel]), bias: get(name, "bias"), stride: *stride, padding: *padding }
+        }
+        Layer::ConvTranspose2d { name, inputs, outputs, kernel, stride, padding, output_padding, spectral_norm } => {
+            // Rows are the output channels (axis 1), as in PyTorch.
+            let rows = get(name, "weight").reshape([*inputs, *outputs, *kernel, *kernel]).swap_dims(0, 1);
+            let rows = sn(rows.reshape([*outputs, inputs * kernel * kernel]), name, *spectral_norm, state);
+            let weight = rows.reshape([*outputs, *inputs, *kernel, *kernel]).swap_dims(0, 1);
+            Op::ConvTranspose2d { weight, bias: get(name, "bias"), stride: *stride, padding: *padding, output_padding: *output_padding }
+        }
+        Layer::Conv1d { name, inputs, outputs, kernel, padding, spectral_norm } => {
+            let w = sn(get(name, "weight").reshape([*outputs, inputs * kernel]), name, *spectral_norm, state);
+            Op::Conv1d { weight: w.reshape([*outputs, *inputs, *kernel]), bias: get(name, "bias"), padding: *padding }
+        }
+        Layer::BatchNorm { name, eps, .. } => {
+            Op::BatchNorm { name: format!("{prefix}.{name}"), gamma: get(name, "weight"), beta: get(name, "bias"), eps: *eps }
+        }
+        Layer::Residual { layers, scale } => Op::Residual(layers.iter().map(|l| training_op(l, prefix, params, state)).collect(), *scale),
+        other => parameterless_op(other),
+    }
+}
+
+/// W / σ(W) in the graph, σ = uᵀWv with u and v held constant; records the advanced u.
+fn spectral_normalised(w: Tensor<2>, u: &Tensor<1>, u_name: &str, state: &mut TrainingState) -> Tensor<2> {
+    let plain = w.clone().without_autodiff();
+    let v = unit(plain.clone().transpose().matmul(u.clone().without_autodiff().unsqueeze_dim::<2>(1)));
+    let u_next = unit(plain.matmul(v.clone()));
+    let sigma = (u_next.clone() * w.clone().matmul(v)).sum();
+    state.sn_vectors.push((u_name.to_string(), u_next.squeeze_dim::<1>(1)));
+    w / sigma.unsqueeze::<2>()
+}
+
+/// Column vector scaled to unit length (PyTorch's eps = 1e-12 keeps zero at zero).
+fn unit(x: Tensor<2>) -> Tensor<2> {
+    let norm = x.clone().square().sum().sqrt().clamp_min(1e-12);
+    x / norm.unsqueeze::<2>()
 }
 
 fn build_op(layer: &Layer, prefix: &str, weights: &HostWeights, sn_iterations: usize, device: &Device) -> Op {
@@ -214,14 +322,21 @@ fn build_op(layer: &Layer, prefix: &str, weights: &HostWeights, sn_iterations: u
             let shift: Vec<f32> = beta.iter().zip(&mean).zip(&scale).map(|((b, m), s)| b - m * s).collect();
             Op::Affine { scale: vec1(scale), shift: vec1(shift) }
         }
+        Layer::Residual { layers, scale } => {
+            Op::Residual(layers.iter().map(|l| build_op(l, prefix, weights, sn_iterations, device)).collect(), *scale)
+        }
+        other => parameterless_op(other),
+    }
+}
+
+fn parameterless_op(layer: &Layer) -> Op {
+    match layer {
         Layer::Relu {} => Op::Relu,
         Layer::LeakyRelu { slope } => Op::LeakyRelu(*slope as f64),
         Layer::Tanh {} => Op::Tanh,
         Layer::Sigmoid {} => Op::Sigmoid,
         Layer::Softmax {} => Op::Softmax,
         Layer::Reshape { shape } => Op::Reshape(shape.clone()),
-        Layer::Residual { layers, scale } => {
-            Op::Residual(layers.iter().map(|l| build_op(l, prefix, weights, sn_iterations, device)).collect(), *scale)
-        }
+        _ => unreachable!("layers with parameters are built by their own arm"),
     }
 }

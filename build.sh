@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# dgflow-web build script. Installs what is missing (Debian), builds the native CLI and the wasm
+# module, and serves or tests the result.
+#
+#   ./build.sh          build everything and serve the demo on http://127.0.0.1:$PORT (default 8080)
+#   ./build.sh test     run every test: Rust unit/integration tests, then the wasm build in
+#                       headless Chromium (CPU and WebGPU) against the native CLI
+#   ./build.sh dist     write the static site (page, wasm, models) to dist/
+#   ./build.sh wasm     build only the wasm module into www/pkg/
+#
+# Build outputs live outside the clone, in $DGFLOW_CACHE (default ~/.cache/dgflow-web), so a fresh
+# clone on the same machine rebuilds incrementally.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+CACHE=${DGFLOW_CACHE:-$HOME/.cache/dgflow-web}
+PORT=${PORT:-8080}
+NATIVE_TARGET=$CACHE/target
+WASM_TARGET=$CACHE/target-wasm
+
+usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+# ---------------------------------------------------------------- installing what is missing
+APT_UPDATED=0
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  step "installing Debian packages: ${missing[*]}"
+  local sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
+  if [ $APT_UPDATED -eq 0 ]; then $sudo apt-get update -qq; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+native_cargo() {
+  if command -v cargo >/dev/null 2>&1; then echo cargo; return; fi
+  # No rustup toolchain: Debian's cargo builds the native side as well.
+  apt_install rustc-web cargo-web rust-web-src lld
+  echo /usr/bin/cargo
+}
+
+wasm_bindgen_version() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
+}
+
+ensure_wasm_tools() {
+  # rustup cannot fetch the wasm32 standard library here; Debian's rustc-web ships its sources.
+  apt_install rustc-web cargo-web rust-web-src lld
+  local want; want=$(wasm_bindgen_version)
+  if ! command -v wasm-bindgen >/dev/null 2>&1 || [ "$(wasm-bindgen --version | cut -d' ' -f2)" != "$want" ]; then
+    step "installing wasm-bindgen-cli $want (must match Cargo.lock)"
+    "$(native_cargo)" install wasm-bindgen-cli --version "$want"
+  fi
+}
+
+ensure_browser() {
+  command -v node >/dev/null 2>&1 || apt_install nodejs npm
+  apt_install chromium
+  if [ ! -d tests/e2e/node_modules/playwright-core ]; then
+    step "installing playwright-core (drives Debian's Chromium; downloads no browser)"
+    (cd tests/e2e && npm install --no-audit --no-fund --silent)
+  fi
+}
+
+# ---------------------------------------------------------------- building
+build_native() {
+  step "building the native CLI"
+  CARGO_TARGET_DIR=$NATIVE_TARGET "$(native_cargo)" build --release
+  DGFLOW=$NATIVE_TARGET/release/dgflow
+}
+
+build_wasm() {
+  ensure_wasm_tools
+  step "building the wasm module (CPU + WebGPU)"
+  RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld \
+    CARGO_TARGET_DIR=$WASM_TARGET /usr/bin/cargo build --release --target wasm32-unknown-unknown \
+    -Zbuild-std=std,panic_abort --no-default-features --features webgpu
+  rm -rf www/pkg
+  # The name section alone is ~25 MB for burn; browsers do not need it.
+  wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir www/pkg \
+    "$WASM_TARGET/wasm32-unknown-unknown/release/dgflow.wasm"
+  echo "wasm module: $(stat -c %s www/pkg/dgflow_bg.wasm) bytes, $(gzip -9c www/pkg/dgflow_bg.wasm | wc -c) gzipped"
+}
+
+# The static site: the page, the wasm module and every bundle in models/, plus an index of them.
+build_site() {
+  step "writing the static site to dist/"
+  rm -rf dist && mkdir -p dist/models
+  cp -r www/. dist/
+  local names=()
+  for manifest in models/*/manifest.json; do
+    [ -e "$manifest" ] || continue
+    local dir; dir=$(dirname "$manifest")
+    cp -r "$dir" dist/models/
+    names+=("\"$(basename "$dir")\"")
+  done
+  (IFS=,; echo "{\"models\":[${names[*]}]}") > dist/models/index.json
+  echo "site: dist/ (${#names[@]} models)"
+}
+
+serve() {
+  step "serving dist/ — open http://127.0.0.1:$PORT/ (Ctrl-C stops)"
+  python3 -m http.server "$PORT" --bind 127.0.0.1 --directory dist
+}
+
+# ---------------------------------------------------------------- testing
+run_tests() {
+  step "Rust tests (native, CPU backend)"
+  CARGO_TARGET_DIR=$NATIVE_TARGET "$(native_cargo)" test --release
+  build_native
+  build_wasm
+  ensure_browser
+
+  step "wasm in headless Chromium (CPU and WebGPU) against the native CLI"
+  local work; work=$(mktemp -d)
+  trap 'rm -rf "$work"' RETURN
+  mkdir -p "$work/site"
+  cp tests/e2e/smoke.html tests/e2e/smoke.js "$work/site/"
+  cp -r www/pkg "$work/site/pkg"
+  "$DGFLOW" init --arch dcgan --width 2 --latent 8 --size 8 --seed 3 --out "$work/site/tiny" >/dev/null
+  "$DGFLOW" refine --model "$work/site/tiny" --seed 7 --batch 4 --steps 5 \
+    --out "$work/native.png" --trajectory "$work/native.json" >/dev/null
+  SITE=$work/site NATIVE=$work/native.json node --test --test-reporter=spec tests/e2e/
+}
+
+case "${1:-}" in
+  "") build_native; build_wasm; build_site; serve ;;
+  test) run_tests ;;
+  dist) build_native; build_wasm; build_site ;;
+  wasm) build_wasm ;;
+  -h|--help|help) usage ;;
+  *) echo "unknown command: $1"; echo; usage; exit 2 ;;
+esac

@@ -1,0 +1,4 @@
+//! Training and evaluation data. Toy distributions are generated in code; files are read from
+//! the shared data folder, never copied into the repository.
+
+pub mod toy2d;

@@ -1,0 +1,190 @@
+//! One GAN training step at a time: a critic update on real and generated samples, then a
+//! generator update, both with Adam.
+
+use burn::prelude::*;
+use burn::tensor::activation::softplus;
+use serde::{Deserialize, Serialize};
+
+use crate::bundle::{Bundle, Manifest};
+use crate::model::network::{DeviceParams, HostWeights, Network, TrainingState};
+use crate::rng::{Noise, Stream};
+use crate::train::adam::Adam;
+
+/// Batch-norm running averages move this far towards each batch (PyTorch's momentum).
+const BN_MOMENTUM: f32 = 0.1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub batch: usize,
+    pub lr_generator: f32,
+    pub lr_critic: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub seed: u64,
+}
+
+/// Where real samples come from: `batch(n, iteration)` must depend only on its arguments, so a
+/// resumed run sees the same data.
+pub trait RealData {
+    fn batch(&self, n: usize, iteration: u64) -> Vec<f32>;
+}
+
+/// Losses of one step.
+#[derive(Debug, Clone, Copy)]
+pub struct Losses {
+    pub critic: f32,
+    pub generator: f32,
+    /// Mean critic logit on real and on generated samples.
+    pub real_logit: f32,
+    pub fake_logit: f32,
+}
+
+pub struct GanTrainer {
+    pub manifest: Manifest,
+    pub config: TrainConfig,
+    /// Every tensor of the bundle (weights, spectral-norm vectors, running statistics).
+    pub params: DeviceParams,
+    pub adam_generator: Adam,
+    pub adam_critic: Adam,
+    pub iteration: u64,
+    device: Device,
+}
+
+/// Running statistics and spectral-norm vectors are state, not learned by gradient.
+pub fn is_trainable(name: &str) -> bool {
+    !(name.ends_with(".u") || name.ends_with(".running_mean") || name.ends_with(".running_var"))
+}
+
+impl GanTrainer {
+    pub fn new(bundle: &Bundle, config: TrainConfig, device: &Device) -> GanTrainer {
+        let params = bundle
+            .weights
+            .iter()
+            .map(|(name, (_, v))| (name.clone(), Tensor::<1>::from_data(TensorData::new(v.clone(), [v.len()]), device)))
+            .collect();
+        GanTrainer {
+            manifest: bundle.manifest.clone(),
+            adam_generator: Adam::new(config.lr_generator, config.beta1, config.beta2),
+            adam_critic: Adam::new(config.lr_critic, config.beta1, config.beta2),
+            config,
+            params,
+            iteration: 0,
+            device: device.clone(),
+        }
+    }
+
+    fn tensor(&self, values: Vec<f32>, rows: usize) -> Tensor<2> {
+        let cols = values.len() / rows;
+        Tensor::<2>::from_data(TensorData::new(values, [rows, cols]), &self.device)
+    }
+
+    /// `params` with the tensors of `prefix` marked as requiring gradients.
+    fn with_grad(&self, prefix: &str) -> DeviceParams {
+        self.params
+            .iter()
+            .map(|(k, v)| {
+                let t = if k.starts_with(prefix) && is_trainable(k) { v.clone().autodiff().require_grad() } else { v.clone() };
+                (k.clone(), t)
+            })
+            .collect()
+    }
+
+    pub fn step(&mut self, data: &impl RealData) -> Losses {
+        let (n, m) = (self.config.batch, &self.manifest.clone());
+        let latent = m.latent.dim;
+        let mut noise = Noise::at(self.config.seed, Stream::Training, self.iteration);
+        let real = self.tensor(data.batch(n, self.iteration), n);
+        let z_critic = self.tensor(noise.normal(n * latent, 1.0), n);
+        let z_generator = self.tensor(noise.normal(n * latent, 1.0), n);
+
+        // Critic: logistic loss, softplus(−d(real)) + softplus(d(fake)).
+        let params = self.with_grad("critic.");
+        let mut g_state = TrainingState::default();
+        let generator = Network::training(&m.generator, &[latent], "generator", &params, &mut g_state);
+        let fake = generator.forward_flat(z_critic);
+        let mut d_state = TrainingState::default();
+        let critic = Network::training(&m.critic, &m.sample_shape, "critic", &params, &mut d_state);
+        let d_real = critic.forward_flat(real);
+        let d_fake = critic.forward_flat(fake);
+        let real_logit = scalar(d_real.clone().mean());
+        let fake_logit = scalar(d_fake.clone().mean());
+        let critic_loss = softplus(d_real.neg(), 1.0).mean() + softplus(d_fake, 1.0).mean();
+        let critic_loss_value = scalar(critic_loss.clone());
+        let grads = critic_loss.backward();
+        let updates: Vec<_> = params
+            .iter()
+            .filter(|(k, _)| k.starts_with("critic.") && is_trainable(k))
+            .map(|(k, p)| (k.clone(), p.clone(), p.grad(&grads).expect("critic parameters require gradients")))
+            .collect();
+        for (name, param, grad) in updates {
+            let updated = self.adam_critic.update(&name, param, grad);
+            self.params.insert(name, updated);
+        }
+        self.adam_critic.finish_step();
+        self.apply_state(d_state);
+
+        // Generator: non-saturating loss softplus(−d(G(z))).
+        let params = self.with_grad("generator.");
+        let mut g_state = TrainingState::default();
+        let generator = Network::training(&m.generator, &[latent], "generator", &params, &mut g_state);
+        let mut d_state = TrainingState::default();
+        let critic = Network::training(&m.critic, &m.sample_shape, "critic", &params, &mut d_state);
+        let mut recorded = TrainingState::default();
+        let fake = generator.forward_recording(z_generator, &mut recorded);
+        let generator_loss = softplus(critic.forward_flat(fake).neg(), 1.0).mean();
+        let generator_loss_value = scalar(generator_loss.clone());
+        let grads = generator_loss.backward();
+        let updates: Vec<_> = params
+            .iter()
+            .filter(|(k, _)| k.starts_with("generator.") && is_trainable(k))
+            .map(|(k, p)| (k.clone(), p.clone(), p.grad(&grads).expect("generator parameters require gradients")))
+            .collect();
+        for (name, param, grad) in updates {
+            let updated = self.adam_generator.update(&name, param, grad);
+            self.params.insert(name, updated);
+        }
+        self.adam_generator.finish_step();
+        recorded.sn_vectors = d_state.sn_vectors;
+        self.apply_state(recorded);
+
+        self.iteration += 1;
+        Losses { critic: critic_loss_value, generator: generator_loss_value, real_logit, fake_logit }
+    }
+
+    /// Folds a pass's batch statistics into the running averages and keeps advanced SN vectors.
+    fn apply_state(&mut self, state: TrainingState) {
+        for (name, u) in state.sn_vectors {
+            self.params.insert(name, u.without_autodiff());
+        }
+        for (prefix, mean, var, count) in state.batch_stats {
+            let (mean_key, var_key) = (format!("{prefix}.running_mean"), format!("{prefix}.running_var"));
+            let keep = 1.0 - BN_MOMENTUM;
+            let old_mean = self.params[&mean_key].clone();
+            let old_var = self.params[&var_key].clone();
+            // PyTorch keeps the unbiased variance in its running average.
+            let n = count as f32;
+            let unbiased = var.without_autodiff().mul_scalar(n / (n - 1.0).max(1.0));
+            self.params.insert(mean_key, old_mean.mul_scalar(keep) + mean.without_autodiff().mul_scalar(BN_MOMENTUM));
+            self.params.insert(var_key, old_var.mul_scalar(keep) + unbiased.mul_scalar(BN_MOMENTUM));
+        }
+    }
+
+    /// The current weights, as a bundle's host weights.
+    pub fn host_weights(&self) -> HostWeights {
+        let specs = self.manifest.generator.params("generator").into_iter().chain(self.manifest.critic.params("critic"));
+        specs
+            .map(|p| {
+                let values = self.params[&p.name].clone().into_data().try_into_vec::<f32>().expect("f32 parameters");
+                (p.name, (p.shape, values))
+            })
+            .collect()
+    }
+
+    pub fn bundle(&self) -> Bundle {
+        Bundle { manifest: self.manifest.clone(), weights: self.host_weights() }
+    }
+}
+
+fn scalar(t: Tensor<1>) -> f32 {
+    t.without_autodiff().into_data().try_into_vec::<f32>().expect("f32 scalar")[0]
+}

@@ -1,0 +1,48 @@
+import init, { Engine } from './pkg/dgflow.js';
+
+const log = document.getElementById('log');
+const say = (line) => { log.textContent += '\n' + line; console.log(line); };
+
+async function bytes(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+async function refineOn(backend, settings, manifest, weights) {
+  const started = performance.now();
+  const engine = await Engine.open(backend);
+  const model = engine.loadModel('tiny', manifest, weights, 0);
+  const refinement = await model.refine(settings);
+  const steps = [];
+  for (let step; (step = await refinement.next()) !== null;) {
+    steps.push({
+      index: step.index,
+      logits: Array.from(step.logits),
+      samples: step.samples ? Array.from(step.samples) : null,
+      gridPixels: step.rgba ? step.rgba.length : 0,
+    });
+  }
+  return { backend: engine.backend, ms: performance.now() - started, steps };
+}
+
+const results = {};
+try {
+  const settings = JSON.parse(new URLSearchParams(location.search).get('settings'));
+  await init();
+  const [manifest, weights] = await Promise.all([bytes('tiny/manifest.json'), bytes('tiny/weights.safetensors')]);
+  for (const backend of ['cpu', 'webgpu']) {
+    try {
+      results[backend] = await refineOn(backend, settings, manifest, weights);
+      say(`${backend}: ${results[backend].steps.length} steps in ${results[backend].ms.toFixed(0)} ms`);
+    } catch (e) {
+      results[backend] = { error: String(e && e.message || e) };
+      say(`${backend}: ${results[backend].error}`);
+    }
+  }
+  results.adapter = navigator.gpu ? Boolean(await navigator.gpu.requestAdapter()) : false;
+} catch (e) {
+  results.fatal = String(e && e.stack || e);
+  say('FATAL ' + results.fatal);
+}
+window.smokeResults = results;

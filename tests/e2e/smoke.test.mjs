@@ -1,0 +1,79 @@
+// The wasm build, refined in headless Chromium on the CPU backend and on WebGPU (SwiftShader),
+// compared with the native CLI on the same seed. Run by `./build.sh test`, which prepares SITE
+// (pkg/, the tiny bundle, smoke.html/js) and NATIVE (the CLI's trajectory JSON).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { extname, join, normalize } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const site = process.env.SITE;
+const native = JSON.parse(readFileSync(process.env.NATIVE, 'utf8'));
+const settings = native.config;
+
+// The tolerances README states: native and wasm CPU differ only in f32 summation order;
+// WebGPU kernels reorder more.
+const TOLERANCE = { cpu: 1e-4, webgpu: 1e-3 };
+
+const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
+let server, browser, results;
+
+before(async () => {
+  server = createServer((req, res) => {
+    const path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname)).replace(/^(\.\.[/\\])+/, '');
+    try {
+      const body = readFileSync(join(site, path));
+      res.writeHead(200, { 'content-type': types[extname(path)] || 'application/octet-stream' });
+      res.end(body);
+    } catch {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+  });
+  const page = await browser.newPage();
+  page.on('console', (m) => console.log('[page]', m.text()));
+  page.on('pageerror', (e) => console.log('[page error]', e.message));
+  const url = `http://127.0.0.1:${server.address().port}/smoke.html?settings=${encodeURIComponent(JSON.stringify(settings))}`;
+  await page.goto(url);
+  await page.waitForFunction(() => window.smokeResults !== undefined, null, { timeout: 540_000 });
+  results = await page.evaluate(() => window.smokeResults);
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+function compare(backend) {
+  const run = results[backend];
+  assert.ok(!results.fatal, `page failed: ${results.fatal}`);
+  assert.ok(!run.error, `${backend} failed in the browser: ${run.error}`);
+  assert.equal(run.steps.length, native.steps.length, 'same number of steps');
+  let worst = 0;
+  for (const [i, step] of run.steps.entries()) {
+    const reference = native.steps[i];
+    for (const key of ['logits', 'samples']) {
+      reference[key].forEach((want, j) => {
+        const diff = Math.abs(step[key][j] - want) / (1 + Math.abs(want));
+        worst = Math.max(worst, diff);
+        assert.ok(diff <= TOLERANCE[backend], `${backend} step ${i} ${key}[${j}]: ${step[key][j]} vs native ${want}`);
+      });
+    }
+    assert.ok(step.gridPixels > 0, 'image steps come with an RGBA grid');
+  }
+  console.log(`${backend}: ${run.steps.length} steps in ${run.ms.toFixed(0)} ms, max relative difference from native ${worst.toExponential(2)}`);
+}
+
+test('wasm on the CPU backend matches the native CLI', () => compare('cpu'));
+
+test('wasm on WebGPU matches the native CLI', () => {
+  assert.ok(results.adapter, 'NO WEBGPU ADAPTER in headless Chromium: the GPU path was NOT tested (is --enable-unsafe-webgpu honoured?)');
+  compare('webgpu');
+});

@@ -1,0 +1,204 @@
+// The page: owns the worker, keeps all UI state in `state`, and renders what the core returns.
+import { msg } from './protocol.js';
+
+const $ = (id) => document.getElementById(id);
+const FIELDS = ['method', 'eta', 'gamma', 'steps', 'batch', 'seed'];
+
+const state = {
+  backend: null, reason: '', defaults: null,
+  models: [], manifest: null,
+  steps: [], shown: 0, total: 0,
+  running: null, playing: false, nextId: 1,
+};
+
+const worker = new Worker(new URL('worker.js', import.meta.url), { type: 'module' });
+worker.onerror = (e) => showError({ message: `The compute worker failed to start (${e.message || 'unknown error'}).`, hint: 'Reload the page; this browser may not support module workers.' });
+worker.onmessage = ({ data }) => handlers[data.type]?.(data);
+
+const handlers = {
+  ready({ backend, reason, defaults }) {
+    state.backend = backend;
+    state.reason = reason;
+    state.defaults ??= defaults;
+    $('backend').textContent = backend === 'webgpu'
+      ? 'Running on your GPU (WebGPU).'
+      : `Running on your CPU${reason ? ` — ${reason}` : ''}.`;
+    if (!state.initialised) { state.initialised = true; readUrl(); }
+    $('run').disabled = state.models.length === 0;
+  },
+  progress({ id, stage, done, total }) {
+    if (id !== state.running) return;
+    const bar = $('progress');
+    bar.hidden = false;
+    const fraction = total ? done / total : 0;
+    bar.firstElementChild.style.width = `${Math.round(100 * fraction)}%`;
+    bar.lastElementChild.textContent = stage.startsWith('download') && total
+      ? `${stage}: ${(done / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB`
+      : stage === 'refine' ? `refining: step ${done} of ${total}` : `${stage}…`;
+  },
+  manifest({ id, manifest }) {
+    if (id === state.running) state.manifest = manifest;
+  },
+  step({ id, step }) {
+    if (id !== state.running) return;
+    state.steps[step.index] = step;
+    const follow = state.shown === step.index - 1 || step.index === 0;
+    $('scrubber').max = String(step.index);
+    if (follow) show(step.index);
+  },
+  done({ id, ms, backend }) {
+    if (id !== state.running) return;
+    state.running = null;
+    $('progress').hidden = true;
+    $('note').textContent = `${state.steps.length - 1} steps in ${(ms / 1000).toFixed(1)} s on ${backend === 'webgpu' ? 'WebGPU' : 'the CPU'}.`;
+    setBusy(false);
+  },
+  cancelled() { setBusy(false); },
+  error(e) {
+    state.running = null;
+    setBusy(false);
+    $('progress').hidden = true;
+    showError(e);
+  },
+};
+
+function showError({ message, hint }) {
+  const box = $('error');
+  box.hidden = false;
+  box.textContent = hint ? `${message} ${hint}` : message;
+}
+
+function setBusy(busy) {
+  $('run').textContent = busy ? 'Stop' : 'Refine';
+}
+
+function settings() {
+  const s = {};
+  for (const f of FIELDS) {
+    const el = $(f);
+    s[f] = el.type === 'number' ? Number(el.value) : el.value;
+  }
+  return s;
+}
+
+function start() {
+  if (state.running) {
+    worker.postMessage(msg.cancel(state.running));
+    state.running = null;
+    return;
+  }
+  $('error').hidden = true;
+  state.steps = [];
+  state.shown = 0;
+  state.running = state.nextId++;
+  state.total = Number($('steps').value);
+  $('scrubber').max = '0';
+  setBusy(true);
+  writeUrl();
+  worker.postMessage(msg.refine(state.running, $('model').value, settings()));
+}
+
+function show(index) {
+  const step = state.steps[index];
+  if (!step || !state.manifest) return;
+  state.shown = index;
+  $('scrubber').value = String(index);
+  $('step-label').textContent = String(index);
+  const before = state.steps[0];
+  $('before-logit').textContent = `· mean logit ${before.meanLogit.toFixed(3)}`;
+  $('after-logit').textContent = `· mean logit ${step.meanLogit.toFixed(3)}`;
+  draw($('before'), $('before-text'), before, null);
+  draw($('after'), $('after-text'), step, before);
+  writeUrl();
+}
+
+function draw(canvas, list, step, reference) {
+  const kind = state.manifest.kind;
+  list.replaceChildren();
+  if (kind === 'image' && step.rgba) {
+    canvas.width = step.width;
+    canvas.height = step.height;
+    canvas.getContext('2d').putImageData(new ImageData(step.rgba, step.width, step.height), 0, 0);
+  } else if (kind === 'text' && step.text) {
+    canvas.removeAttribute('width');
+    step.text.forEach((line, i) => list.append(textLine(line, reference?.text?.[i], step.logits[i])));
+  } else if (kind === 'points' && step.samples) {
+    drawPoints(canvas, step.samples, state.manifest.value_range);
+  }
+}
+
+// A sentence with the characters that differ from the reference highlighted.
+function textLine(line, reference, logit) {
+  const li = document.createElement('li');
+  [...line].forEach((ch, i) => {
+    if (reference && reference[i] !== ch) {
+      const mark = document.createElement('mark');
+      mark.textContent = ch;
+      li.append(mark);
+    } else {
+      li.append(ch);
+    }
+  });
+  li.title = `logit ${logit.toFixed(3)}`;
+  return li;
+}
+
+function drawPoints(canvas, xy, [lo, hi]) {
+  canvas.width = canvas.height = 480;
+  const g = canvas.getContext('2d');
+  g.fillStyle = '#fff';
+  g.fillRect(0, 0, 480, 480);
+  g.fillStyle = 'rgba(26, 86, 219, 0.6)';
+  const at = (v) => ((v - lo) / (hi - lo)) * 480;
+  for (let i = 0; i < xy.length; i += 2) g.fillRect(at(xy[i]) - 1.5, 480 - at(xy[i + 1]) - 1.5, 3, 3);
+}
+
+// The URL holds model, settings and step, so a shared link reproduces the same picture.
+function writeUrl() {
+  const p = new URLSearchParams();
+  p.set('model', $('model').value);
+  for (const f of FIELDS) p.set(f, $(f).value);
+  p.set('step', String(state.shown));
+  history.replaceState(null, '', `?${p}`);
+}
+
+function readUrl() {
+  const p = new URLSearchParams(location.search);
+  const d = state.defaults;
+  for (const f of FIELDS) $(f).value = p.get(f) ?? d[f];
+  if (p.get('model') && state.models.includes(p.get('model'))) $('model').value = p.get('model');
+}
+
+async function loadIndex() {
+  try {
+    const response = await fetch('models/index.json');
+    if (!response.ok) throw new Error(`models/index.json: HTTP ${response.status}`);
+    state.models = (await response.json()).models;
+  } catch (e) {
+    showError({ message: `The list of models could not be loaded (${e.message}).`, hint: 'Check your connection and reload.' });
+  }
+  $('model').replaceChildren(...state.models.map((m) => new Option(m, m)));
+  if (state.models.length === 0) $('note').textContent = 'No models are bundled with this page yet.';
+}
+
+let timer = null;
+function togglePlay() {
+  state.playing = !state.playing;
+  $('play').textContent = state.playing ? '❚❚' : '▶';
+  clearInterval(timer);
+  if (!state.playing) return;
+  if (state.shown >= state.steps.length - 1) show(0);
+  timer = setInterval(() => {
+    if (state.shown + 1 < state.steps.length) show(state.shown + 1);
+    else togglePlay();
+  }, 150);
+}
+
+$('controls').addEventListener('submit', (e) => { e.preventDefault(); start(); });
+$('fresh').addEventListener('click', () => { $('seed').value = String(Math.floor(Math.random() * 1e9)); if (!state.running) start(); });
+$('scrubber').addEventListener('input', (e) => show(Number(e.target.value)));
+$('play').addEventListener('click', togglePlay);
+$('prefer').addEventListener('change', (e) => worker.postMessage(msg.init(e.target.value)));
+
+await loadIndex();
+worker.postMessage(msg.init('auto'));

@@ -1,0 +1,15 @@
+// Messages between the page (main.js) and the worker (worker.js). Every message has a `type`;
+// every reply carries the `id` of the request it answers.
+export const msg = {
+  init: (prefer) => ({ type: 'init', prefer }),                       // prefer: auto | webgpu | cpu
+  // reason: why not WebGPU, if so; defaults: the core's default settings
+  ready: (backend, reason, defaults) => ({ type: 'ready', backend, reason, defaults }),
+  refine: (id, model, settings) => ({ type: 'refine', id, model, settings }),
+  cancel: (id) => ({ type: 'cancel', id }),
+  progress: (id, stage, done, total) => ({ type: 'progress', id, stage, done, total }),
+  manifest: (id, manifest) => ({ type: 'manifest', id, manifest }),
+  step: (id, step) => ({ type: 'step', id, step }),
+  done: (id, ms, backend) => ({ type: 'done', id, ms, backend }),
+  cancelled: (id) => ({ type: 'cancelled', id }),
+  error: (id, code, message, hint) => ({ type: 'error', id, code, message, hint }),
+};

@@ -1,0 +1,118 @@
+// The only caller of the wasm core. Opens a backend, fetches and caches model bundles, and runs
+// refinements one step per call so steps stream to the page and a cancel gets through.
+import init, { Engine, defaults } from './pkg/dgflow.js';
+import { msg } from './protocol.js';
+
+let engine = null;
+const models = new Map(); // name → LoadedModel on the current engine
+let current = null;       // id of the refinement in progress
+
+async function openEngine(prefer) {
+  await init();
+  let reason = '';
+  if (prefer !== 'cpu') {
+    const adapter = self.navigator.gpu ? await self.navigator.gpu.requestAdapter() : null;
+    if (adapter) {
+      try {
+        engine = await Engine.open('webgpu');
+        return msg.ready('webgpu', '', defaults());
+      } catch (e) {
+        reason = `WebGPU failed to start (${e.message || e})`;
+      }
+    } else {
+      reason = self.navigator.gpu ? 'this browser offers no WebGPU adapter' : 'this browser has no WebGPU';
+    }
+  }
+  engine = await Engine.open('cpu');
+  return msg.ready('cpu', prefer === 'cpu' ? 'CPU chosen' : reason, defaults());
+}
+
+// Fetches with byte progress, keeping ok responses in Cache Storage under a key that holds the
+// file's digest, so a new model version is never served from an old cache entry.
+async function fetchBytes(id, url, cacheKey, label) {
+  const cache = self.caches ? await self.caches.open('dgflow-models-v1') : null;
+  const hit = cache && cacheKey ? await cache.match(cacheKey) : null;
+  if (hit) return new Uint8Array(await hit.arrayBuffer());
+  const response = await fetch(url);
+  if (!response.ok) throw Object.assign(new Error(`${url}: HTTP ${response.status}`), { code: 'fetch' });
+  const total = Number(response.headers.get('content-length')) || 0;
+  const reader = response.body.getReader();
+  const chunks = [];
+  let done = 0;
+  for (;;) {
+    const { value, done: end } = await reader.read();
+    if (end) break;
+    chunks.push(value);
+    done += value.length;
+    self.postMessage(msg.progress(id, `download ${label}`, done, total));
+  }
+  const bytes = new Uint8Array(done);
+  let at = 0;
+  for (const c of chunks) { bytes.set(c, at); at += c.length; }
+  if (cache && cacheKey) await cache.put(cacheKey, new Response(bytes));
+  return bytes;
+}
+
+async function loadModel(id, name) {
+  if (models.has(name)) return models.get(name);
+  const base = new URL(`models/${name}/`, self.location.href);
+  const manifestBytes = await fetchBytes(id, new URL('manifest.json', base), null, 'manifest');
+  let manifest;
+  try {
+    manifest = JSON.parse(new TextDecoder().decode(manifestBytes));
+  } catch (e) {
+    throw Object.assign(new Error(`models/${name}/manifest.json is not valid JSON (${e.message})`), { code: 'model' });
+  }
+  const file = manifest.weights && manifest.weights.file;
+  const weightsUrl = new URL(String(file), base);
+  const weights = await fetchBytes(id, weightsUrl, `${weightsUrl}?sha256=${manifest.weights && manifest.weights.sha256}`, 'weights');
+  self.postMessage(msg.progress(id, 'build model', 0, 0));
+  try {
+    const model = engine.loadModel(`models/${name}`, manifestBytes, weights, 0);
+    models.set(name, model);
+    return model;
+  } catch (e) {
+    if (self.caches) await (await self.caches.open('dgflow-models-v1')).delete(`${weightsUrl}?sha256=${manifest.weights.sha256}`);
+    throw Object.assign(e, { code: 'model' });
+  }
+}
+
+async function refine({ id, model: name, settings }) {
+  current = id;
+  const started = performance.now();
+  const model = await loadModel(id, name);
+  self.postMessage(msg.manifest(id, model.manifest()));
+  const refinement = await model.refine(settings);
+  for (;;) {
+    if (current !== id) return self.postMessage(msg.cancelled(id));
+    const step = await refinement.next();
+    if (step === null) break;
+    const transfer = ['rgba', 'samples', 'logits', 'latents'].filter((k) => step[k]).map((k) => step[k].buffer);
+    self.postMessage(msg.step(id, step), transfer);
+    self.postMessage(msg.progress(id, 'refine', step.index, settings.steps));
+  }
+  self.postMessage(msg.done(id, performance.now() - started, engine.backend));
+}
+
+const HINTS = {
+  fetch: 'Check your connection and reload; the page needs its own models/ folder.',
+  model: 'The model file is damaged or does not match this version of the page: reload to fetch it again.',
+  refine: 'Try other settings, or reload the page.',
+  init: 'Reload the page; if it keeps failing, this browser cannot run WebAssembly.',
+};
+
+self.onmessage = async ({ data }) => {
+  try {
+    if (data.type === 'init') {
+      models.clear();
+      self.postMessage(await openEngine(data.prefer));
+    } else if (data.type === 'refine') {
+      await refine(data);
+    } else if (data.type === 'cancel') {
+      if (current === data.id) current = null;
+    }
+  } catch (e) {
+    const code = e.code || (data.type === 'init' ? 'init' : 'refine');
+    self.postMessage(msg.error(data.id, code, String(e.message || e), HINTS[code]));
+  }
+};
