@@ -8,7 +8,7 @@ use dgflow::train::gan::{GanTrainer, TrainConfig};
 use dgflow::train::toy::ToyData;
 
 fn config() -> TrainConfig {
-    TrainConfig { batch: 64, lr_generator: 1e-3, lr_critic: 1e-3, beta1: 0.5, beta2: 0.999, seed: 4 }
+    TrainConfig { batch: 64, lr_generator: 1e-3, lr_critic: 1e-3, beta1: 0.5, beta2: 0.999, critic_steps: 1, seed: 4 }
 }
 
 fn small_toy() -> dgflow::bundle::Bundle {

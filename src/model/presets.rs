@@ -37,7 +37,7 @@ impl Architecture {
                     linear("fc1", 2, d, true), leaky(),
                     linear("fc2", d, d, true), leaky(),
                     linear("fc3", d, d, true), leaky(),
-                    linear("out", d, 1, true),
+                    linear("out", d, 1, false),
                 ];
                 (SampleKind::Points, 2, vec![2], [-2.0, 2.0], net(generator), net(critic), None)
             }

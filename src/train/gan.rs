@@ -20,6 +20,8 @@ pub struct TrainConfig {
     pub lr_critic: f32,
     pub beta1: f32,
     pub beta2: f32,
+    /// Critic updates per generator update (WGAN's n_critic).
+    pub critic_steps: usize,
     pub seed: u64,
 }
 
@@ -93,35 +95,13 @@ impl GanTrainer {
         let (n, m) = (self.config.batch, &self.manifest.clone());
         let latent = m.latent.dim;
         let mut noise = Noise::at(self.config.seed, Stream::Training, self.iteration);
-        let real = self.tensor(data.batch(n, self.iteration), n);
-        let z_critic = self.tensor(noise.normal(n * latent, 1.0), n);
-        let z_generator = self.tensor(noise.normal(n * latent, 1.0), n);
-
-        // Critic: logistic loss, softplus(−d(real)) + softplus(d(fake)).
-        let params = self.with_grad("critic.");
-        let mut g_state = TrainingState::default();
-        let generator = Network::training(&m.generator, &[latent], "generator", &params, &mut g_state);
-        let fake = generator.forward_flat(z_critic);
-        let mut d_state = TrainingState::default();
-        let critic = Network::training(&m.critic, &m.sample_shape, "critic", &params, &mut d_state);
-        let d_real = critic.forward_flat(real);
-        let d_fake = critic.forward_flat(fake);
-        let real_logit = scalar(d_real.clone().mean());
-        let fake_logit = scalar(d_fake.clone().mean());
-        let critic_loss = softplus(d_real.neg(), 1.0).mean() + softplus(d_fake, 1.0).mean();
-        let critic_loss_value = scalar(critic_loss.clone());
-        let grads = critic_loss.backward();
-        let updates: Vec<_> = params
-            .iter()
-            .filter(|(k, _)| k.starts_with("critic.") && is_trainable(k))
-            .map(|(k, p)| (k.clone(), p.clone(), p.grad(&grads).expect("critic parameters require gradients")))
-            .collect();
-        for (name, param, grad) in updates {
-            let updated = self.adam_critic.update(&name, param, grad);
-            self.params.insert(name, updated);
+        let mut losses = Losses { critic: 0.0, generator: 0.0, real_logit: 0.0, fake_logit: 0.0 };
+        for k in 0..self.config.critic_steps as u64 {
+            let real = self.tensor(data.batch(n, self.iteration * self.config.critic_steps as u64 + k), n);
+            let z = self.tensor(noise.normal(n * latent, 1.0), n);
+            losses = self.critic_step(m, real, z);
         }
-        self.adam_critic.finish_step();
-        self.apply_state(d_state);
+        let z_generator = self.tensor(noise.normal(n * latent, 1.0), n);
 
         // Generator: non-saturating loss softplus(−d(G(z))).
         let params = self.with_grad("generator.");
@@ -148,7 +128,39 @@ impl GanTrainer {
         self.apply_state(recorded);
 
         self.iteration += 1;
-        Losses { critic: critic_loss_value, generator: generator_loss_value, real_logit, fake_logit }
+        Losses { generator: generator_loss_value, ..losses }
+    }
+
+    /// One critic update on a real batch and generated samples from latents `z`.
+    fn critic_step(&mut self, m: &Manifest, real: Tensor<2>, z: Tensor<2>) -> Losses {
+        let latent = m.latent.dim;
+        // Critic: logistic loss, softplus(−d(real)) + softplus(d(fake)).
+        let params = self.with_grad("critic.");
+        let mut g_state = TrainingState::default();
+        let generator = Network::training(&m.generator, &[latent], "generator", &params, &mut g_state);
+        let fake = generator.forward_flat(z);
+        let mut d_state = TrainingState::default();
+        let critic = Network::training(&m.critic, &m.sample_shape, "critic", &params, &mut d_state);
+        let d_real = critic.forward_flat(real);
+        let d_fake = critic.forward_flat(fake);
+        let real_logit = scalar(d_real.clone().mean());
+        let fake_logit = scalar(d_fake.clone().mean());
+        let critic_loss = softplus(d_real.neg(), 1.0).mean() + softplus(d_fake, 1.0).mean();
+        let critic_loss_value = scalar(critic_loss.clone());
+        let grads = critic_loss.backward();
+        let updates: Vec<_> = params
+            .iter()
+            .filter(|(k, _)| k.starts_with("critic.") && is_trainable(k))
+            .map(|(k, p)| (k.clone(), p.clone(), p.grad(&grads).expect("critic parameters require gradients")))
+            .collect();
+        for (name, param, grad) in updates {
+            let updated = self.adam_critic.update(&name, param, grad);
+            self.params.insert(name, updated);
+        }
+        self.adam_critic.finish_step();
+        self.apply_state(d_state);
+
+        Losses { critic: critic_loss_value, generator: f32::NAN, real_logit, fake_logit }
     }
 
     /// Folds a pass's batch statistics into the running averages and keeps advanced SN vectors.
