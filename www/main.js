@@ -165,7 +165,9 @@ function writeUrl() {
 function readUrl() {
   const p = new URLSearchParams(location.search);
   const d = state.defaults;
-  for (const f of FIELDS) $(f).value = p.get(f) ?? d[f];
+  // The core's defaults are f32: show 0.1, not 0.10000000149011612.
+  const tidy = (v) => (typeof v === 'number' ? String(Number(v.toPrecision(6))) : v);
+  for (const f of FIELDS) $(f).value = p.get(f) ?? tidy(d[f]);
   if (p.get('model') && state.models.includes(p.get('model'))) $('model').value = p.get('model');
 }
 

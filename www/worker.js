@@ -12,7 +12,12 @@ async function openEngine(prefer) {
   let reason = '';
   if (prefer !== 'cpu') {
     const adapter = self.navigator.gpu ? await self.navigator.gpu.requestAdapter() : null;
-    if (adapter) {
+    // A fallback adapter is a software rasteriser: far slower than our CPU path, so "auto"
+    // skips it; asking for WebGPU explicitly still uses it.
+    const software = adapter && (adapter.isFallbackAdapter || adapter.info?.isFallbackAdapter);
+    if (adapter && software && prefer === 'auto') {
+      reason = 'only a software WebGPU adapter is available (slower than the CPU)';
+    } else if (adapter) {
       try {
         engine = await Engine.open('webgpu');
         return msg.ready('webgpu', '', defaults());
