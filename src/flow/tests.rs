@@ -211,7 +211,7 @@ fn latent_gradient_matches_finite_differences_through_real_networks() {
     check_gradient(&without_spectral_norm(Architecture::toy2d().init_bundle("toy", 1)), 1e-3);
     let text = Architecture::CharCnn { latent: 8, width: 6, length: 5, blocks: 2, vocab: ["a", "b", " "].map(String::from).to_vec() };
     check_gradient(&without_spectral_norm(text.init_bundle("text", 2)), 1e-2);
-    check_gradient(&without_spectral_norm(Architecture::Dcgan { latent: 6, width: 2, size: 8 }.init_bundle("tiny", 4)), 1e-2);
+    check_gradient(&without_spectral_norm(Architecture::Dcgan { latent: 6, width: 2, size: 8 }.init_bundle("tiny", 4)), 3e-3);
 }
 
 #[test]
@@ -271,3 +271,4 @@ fn a_diverging_flow_stops_with_a_clear_error() {
     let err = pollster::block_on(refine(Identity(2), Quadratic(vec![0.0, 0.0]), config, &device())).unwrap_err();
     assert!(err.to_string().contains("the flow diverged at step"), "{err}");
 }
+

@@ -105,12 +105,7 @@ impl Architecture {
             let field = p.name.rsplit('.').next().expect("parameter names have a field");
             let values = match field {
                 "weight" if p.shape.len() == 1 => vec![1.0; n],
-                "weight" => {
-                    // fan-in: all but the output axis (axis 1 for transposed convolutions, which
-                    // store [in, out, k, k]; then dims[0] * k * k).
-                    let fan_in: usize = if p.name.contains(".up") { p.shape[0] * p.shape[2..].iter().product::<usize>() } else { p.shape[1..].iter().product() };
-                    rng.normal(n, (2.0 / fan_in as f32).sqrt())
-                }
+                "weight" => rng.normal(n, (2.0 / p.fan_in as f32).sqrt()),
                 "running_var" => vec![1.0; n],
                 "u" => {
                     let u = rng.normal(n, 1.0);

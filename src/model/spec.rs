@@ -80,6 +80,8 @@ fn bn_eps() -> f32 {
 pub struct ParamSpec {
     pub name: String,
     pub shape: Vec<usize>,
+    /// Inputs feeding each output of the layer (for initialisation); 0 for non-weights.
+    pub fan_in: usize,
 }
 
 /// A network: the layers applied in order to a sample of `input` shape.
@@ -198,42 +200,43 @@ fn layer_output(layer: &Layer, shape: &[usize], at: &str) -> Result<Vec<usize>, 
 
 fn collect_params(layers: &[Layer], prefix: &str, out: &mut Vec<ParamSpec>) {
     for layer in layers {
-        let mut push = |layer: &str, field: &str, shape: Vec<usize>| {
-            out.push(ParamSpec { name: format!("{prefix}.{layer}.{field}"), shape });
+        let mut push = |layer: &str, field: &str, shape: Vec<usize>, fan_in: usize| {
+            out.push(ParamSpec { name: format!("{prefix}.{layer}.{field}"), shape, fan_in });
         };
         match layer {
             Layer::Linear { name, inputs, outputs, spectral_norm } => {
-                push(name, "weight", vec![*outputs, *inputs]);
-                push(name, "bias", vec![*outputs]);
+                push(name, "weight", vec![*outputs, *inputs], *inputs);
+                push(name, "bias", vec![*outputs], 0);
                 if *spectral_norm {
-                    push(name, "u", vec![*outputs]);
+                    push(name, "u", vec![*outputs], 0);
                 }
             }
             Layer::Conv2d { name, inputs, outputs, kernel, spectral_norm, .. } => {
-                push(name, "weight", vec![*outputs, *inputs, *kernel, *kernel]);
-                push(name, "bias", vec![*outputs]);
+                push(name, "weight", vec![*outputs, *inputs, *kernel, *kernel], inputs * kernel * kernel);
+                push(name, "bias", vec![*outputs], 0);
                 if *spectral_norm {
-                    push(name, "u", vec![*outputs]);
+                    push(name, "u", vec![*outputs], 0);
                 }
             }
-            Layer::ConvTranspose2d { name, inputs, outputs, kernel, spectral_norm, .. } => {
-                push(name, "weight", vec![*inputs, *outputs, *kernel, *kernel]);
-                push(name, "bias", vec![*outputs]);
+            Layer::ConvTranspose2d { name, inputs, outputs, kernel, stride, spectral_norm, .. } => {
+                // Each output pixel sees about (k / stride)² positions of every input channel.
+                push(name, "weight", vec![*inputs, *outputs, *kernel, *kernel], inputs * (kernel / stride).max(1).pow(2));
+                push(name, "bias", vec![*outputs], 0);
                 if *spectral_norm {
                     // PyTorch's spectral_norm takes dim 1 (the output channels) as the rows here.
-                    push(name, "u", vec![*outputs]);
+                    push(name, "u", vec![*outputs], 0);
                 }
             }
             Layer::Conv1d { name, inputs, outputs, kernel, spectral_norm, .. } => {
-                push(name, "weight", vec![*outputs, *inputs, *kernel]);
-                push(name, "bias", vec![*outputs]);
+                push(name, "weight", vec![*outputs, *inputs, *kernel], inputs * kernel);
+                push(name, "bias", vec![*outputs], 0);
                 if *spectral_norm {
-                    push(name, "u", vec![*outputs]);
+                    push(name, "u", vec![*outputs], 0);
                 }
             }
             Layer::BatchNorm { name, channels, .. } => {
                 for field in ["weight", "bias", "running_mean", "running_var"] {
-                    push(name, field, vec![*channels]);
+                    push(name, field, vec![*channels], 0);
                 }
             }
             Layer::Residual { layers, .. } => collect_params(layers, prefix, out),
