@@ -45,6 +45,31 @@ pub fn image_grid(samples: &[f32], n: usize, shape: &[usize], range: [f32; 2], c
     Grid { width, height, rgba }
 }
 
+/// Side of a scatter plot in pixels.
+pub const SCATTER_SIZE: usize = 480;
+
+/// Plots 2D points (flattened `[x0, y0, …]`) in `range` on both axes as blue 3×3 dots on white,
+/// y pointing up.
+pub fn scatter(points: &[f32], range: [f32; 2]) -> Grid {
+    let size = SCATTER_SIZE;
+    let mut rgba = vec![255u8; size * size * 4];
+    let to_pixel = |v: f32| ((v - range[0]) / (range[1] - range[0]) * size as f32).floor() as i64;
+    for p in points.chunks_exact(2) {
+        let (cx, cy) = (to_pixel(p[0]), size as i64 - 1 - to_pixel(p[1]));
+        for y in cy - 1..=cy + 1 {
+            for x in cx - 1..=cx + 1 {
+                if (0..size as i64).contains(&x) && (0..size as i64).contains(&y) {
+                    let at = (y as usize * size + x as usize) * 4;
+                    // Darker where dots overlap, so density shows.
+                    rgba[at] = rgba[at].saturating_sub(60);
+                    rgba[at + 1] = rgba[at + 1].saturating_sub(45);
+                }
+            }
+        }
+    }
+    Grid { width: size, height: size, rgba }
+}
+
 /// Decodes text samples `[vocab, length]` (a distribution per position) by argmax.
 pub fn decode_text(samples: &[f32], n: usize, shape: &[usize], vocab: &[String]) -> Vec<String> {
     let (v, len) = (shape[0], shape[1]);
@@ -75,6 +100,16 @@ mod tests {
         assert_eq!(px(GAP, GAP), &[0, 0, 0, 255]);
         assert_eq!(px(2 * GAP + 1, GAP), &[255, 255, 255, 255]);
         assert_eq!(px(0, 0), &[255, 255, 255, 255]);
+    }
+
+    #[test]
+    fn scatter_puts_points_where_they_belong() {
+        let g = scatter(&[0.0, 0.0, -1.9, 1.9, 5.0, 5.0], [-2.0, 2.0]);
+        let px = |x: usize, y: usize| g.rgba[(y * g.width + x) * 4];
+        let c = SCATTER_SIZE / 2;
+        assert!(px(c, c - 1) < 255, "the origin is in the middle");
+        assert!(px(12, 12) < 255, "(-1.9, 1.9) is near the top left");
+        assert_eq!(px(SCATTER_SIZE - 1, 0), 255, "points outside the range are left out");
     }
 
     #[test]

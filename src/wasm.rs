@@ -144,7 +144,12 @@ fn step_to_js(step: &Step, model: &Model) -> Result<JsValue, JsValue> {
                 let lines = render::decode_text(samples, n, &m.sample_shape, vocab);
                 set("text", serde_wasm_bindgen::to_value(&lines).map_err(|e| JsValue::from(js_error(e)))?)?;
             }
-            SampleKind::Points => {}
+            SampleKind::Points => {
+                let grid = render::scatter(samples, m.value_range);
+                set("rgba", Uint8ClampedArray::from(grid.rgba.as_slice()).into())?;
+                set("width", (grid.width as u32).into())?;
+                set("height", (grid.height as u32).into())?;
+            }
         }
     }
     Ok(out.into())

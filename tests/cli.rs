@@ -51,6 +51,10 @@ fn refine_text_and_points_write_listings() {
     ok(&["init", "--arch", "toy2d", "--out", "toy"], d);
     ok(&["refine", "--model", "toy", "--batch", "5", "--method", "dot", "--out", "p.csv"], d);
     assert_eq!(std::fs::read_to_string(d.join("p.csv")).unwrap().lines().count(), 6);
+    ok(&["refine", "--model", "toy", "--batch", "5", "--out", "p.png"], d);
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(d.join("p.png")).unwrap()));
+    let info = decoder.read_info().unwrap().info().clone();
+    assert_eq!((info.width, info.height), (2 * 480 + 8, 480));
 }
 
 #[test]

@@ -115,15 +115,13 @@ function show(index) {
 function draw(canvas, list, step, reference) {
   const kind = state.manifest.kind;
   list.replaceChildren();
-  if (kind === 'image' && step.rgba) {
+  if ((kind === 'image' || kind === 'points') && step.rgba) {
     canvas.width = step.width;
     canvas.height = step.height;
     canvas.getContext('2d').putImageData(new ImageData(step.rgba, step.width, step.height), 0, 0);
   } else if (kind === 'text' && step.text) {
     canvas.removeAttribute('width');
     step.text.forEach((line, i) => list.append(textLine(line, reference?.text?.[i], step.logits[i])));
-  } else if (kind === 'points' && step.samples) {
-    drawPoints(canvas, step.samples, state.manifest.value_range);
   }
 }
 
@@ -141,16 +139,6 @@ function textLine(line, reference, logit) {
   });
   li.title = `logit ${logit.toFixed(3)}`;
   return li;
-}
-
-function drawPoints(canvas, xy, [lo, hi]) {
-  canvas.width = canvas.height = 480;
-  const g = canvas.getContext('2d');
-  g.fillStyle = '#fff';
-  g.fillRect(0, 0, 480, 480);
-  g.fillStyle = 'rgba(26, 86, 219, 0.6)';
-  const at = (v) => ((v - lo) / (hi - lo)) * 480;
-  for (let i = 0; i < xy.length; i += 2) g.fillRect(at(xy[i]) - 1.5, 480 - at(xy[i + 1]) - 1.5, 3, 3);
 }
 
 // The URL holds model, settings and step, so a shared link reproduces the same picture.

@@ -121,8 +121,8 @@ struct RefineArgs {
     keep_every: usize,
     #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
     device: BackendArg,
-    /// Before/after output: a PNG grid for images, a text listing for text, CSV for points.
-    /// Defaults to refined.png, refined.txt or refined.csv.
+    /// Before/after output: a PNG grid for images, a text listing for text, CSV (or, given a
+    /// .png name, scatter plots) for points. Defaults to refined.png, refined.txt or refined.csv.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Also write the whole trajectory (logits every step, samples and latents of kept steps) as JSON.
@@ -399,6 +399,13 @@ fn write_comparison(model: &Model, trajectory: &Trajectory, out: Option<PathBuf>
                 text += &format!("{:+.3} {:?}\n{:+.3} {:?}\n\n", first.logits[i], a[i], last.logits[i], b[i]);
             }
             std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            Ok(path)
+        }
+        SampleKind::Points if out.as_ref().is_some_and(|p| p.extension().is_some_and(|e| e == "png")) => {
+            let path = out.expect("checked above");
+            let a = render::scatter(before, m.value_range);
+            let b = render::scatter(after, m.value_range);
+            write_png(&path, &side_by_side(&a, &b))?;
             Ok(path)
         }
         SampleKind::Points => {
