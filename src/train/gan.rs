@@ -2,6 +2,7 @@
 //! generator update, both with Adam.
 
 use burn::prelude::*;
+use burn::tensor::Gradients;
 use burn::tensor::activation::softplus;
 use serde::{Deserialize, Serialize};
 
@@ -114,16 +115,7 @@ impl GanTrainer {
         let generator_loss = softplus(critic.forward_flat(fake).neg(), 1.0).mean();
         let generator_loss_value = scalar(generator_loss.clone());
         let grads = generator_loss.backward();
-        let updates: Vec<_> = params
-            .iter()
-            .filter(|(k, _)| k.starts_with("generator.") && is_trainable(k))
-            .map(|(k, p)| (k.clone(), p.clone(), p.grad(&grads).expect("generator parameters require gradients")))
-            .collect();
-        for (name, param, grad) in updates {
-            let updated = self.adam_generator.update(&name, param, grad);
-            self.params.insert(name, updated);
-        }
-        self.adam_generator.finish_step();
+        Self::descend(&mut self.params, &mut self.adam_generator, &params, &grads, "generator.");
         recorded.sn_vectors = d_state.sn_vectors;
         self.apply_state(recorded);
 
@@ -148,19 +140,19 @@ impl GanTrainer {
         let critic_loss = softplus(d_real.neg(), 1.0).mean() + softplus(d_fake, 1.0).mean();
         let critic_loss_value = scalar(critic_loss.clone());
         let grads = critic_loss.backward();
-        let updates: Vec<_> = params
-            .iter()
-            .filter(|(k, _)| k.starts_with("critic.") && is_trainable(k))
-            .map(|(k, p)| (k.clone(), p.clone(), p.grad(&grads).expect("critic parameters require gradients")))
-            .collect();
-        for (name, param, grad) in updates {
-            let updated = self.adam_critic.update(&name, param, grad);
-            self.params.insert(name, updated);
-        }
-        self.adam_critic.finish_step();
+        Self::descend(&mut self.params, &mut self.adam_critic, &params, &grads, "critic.");
         self.apply_state(d_state);
 
         Losses { critic: critic_loss_value, generator: f32::NAN, real_logit, fake_logit }
+    }
+
+    /// One Adam step on every trainable tensor under `prefix`, from gradients of `graph_params`.
+    fn descend(params: &mut DeviceParams, adam: &mut Adam, graph_params: &DeviceParams, grads: &Gradients, prefix: &str) {
+        for (name, p) in graph_params.iter().filter(|(k, _)| k.starts_with(prefix) && is_trainable(k)) {
+            let grad = p.grad(grads).expect("parameters under the prefix require gradients");
+            params.insert(name.clone(), adam.update(name, p.clone(), grad));
+        }
+        adam.finish_step();
     }
 
     /// Folds a pass's batch statistics into the running averages and keeps advanced SN vectors.
