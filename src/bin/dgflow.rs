@@ -84,6 +84,13 @@ struct EvalArgs {
     /// Samples per cell of the table.
     #[arg(long, default_value_t = 4096)]
     samples: usize,
+    #[arg(long, default_value_t = 0.1)]
+    eta: f32,
+    #[arg(long, default_value_t = 0.01)]
+    gamma: f32,
+    /// Refine latents or samples (DDLS runs in latent space either way).
+    #[arg(long, value_enum, default_value_t = SpaceArg::Latent)]
+    space: SpaceArg,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Write the table (markdown) here as well as to the terminal.
@@ -299,8 +306,14 @@ fn eval(args: EvalArgs) -> Result<()> {
     let reference = toy.sample(args.samples, &mut Noise::new(args.seed ^ 0x5eed, Stream::Data));
     let checkpoints: Vec<usize> = (0..=25).step_by(5).collect();
     let mut table = format!("| method | metric | {} |\n|---|---|{}\n", checkpoints.iter().map(|s| format!("step {s}")).collect::<Vec<_>>().join(" | "), "---|".repeat(checkpoints.len()));
+    let space = match args.space {
+        SpaceArg::Latent => Space::Latent,
+        SpaceArg::Data => Space::Data,
+    };
     for method in Method::ALL {
-        let config = FlowConfig { method, batch: args.samples.min(flow::MAX_BATCH), seed: args.seed, keep: Keep::Every(5), ..FlowConfig::default() };
+        let space = if method == Method::Ddls { Space::Latent } else { space };
+        let batch = args.samples.min(flow::MAX_BATCH);
+        let config = FlowConfig { method, space, eta: args.eta, gamma: args.gamma, batch, seed: args.seed, keep: Keep::Every(5), ..FlowConfig::default() };
         let t = pollster::block_on(flow::refine(&model, &model, config, &device))?;
         let kept: Vec<&[f32]> = t.steps.iter().filter_map(|s| s.samples.as_deref()).collect();
         let mut rows: Vec<(String, Vec<String>)> = Vec::new();
@@ -313,7 +326,15 @@ fn eval(args: EvalArgs) -> Result<()> {
             table += &format!("| {} | {metric} | {} |\n", method.name(), cells.join(" | "));
         }
     }
-    println!("{} — {} samples per cell, seed {}, η = 0.1, γ = 0.01 (step 0 is the base model)\n", bundle.manifest.name, args.samples, args.seed);
+    println!(
+        "{} — {} samples per cell, seed {}, η = {}, γ = {}, {} space (step 0 is the base model)\n",
+        bundle.manifest.name,
+        args.samples,
+        args.seed,
+        args.eta,
+        args.gamma,
+        if space == Space::Latent { "latent" } else { "data" }
+    );
     println!("{table}");
     if let Some(path) = args.out {
         std::fs::write(&path, &table).with_context(|| format!("writing {}", path.display()))?;
