@@ -51,6 +51,15 @@ pub struct WeightsRef {
     pub sha256: String,
 }
 
+/// Refinement settings suited to one model. The step size that works depends on how steep its
+/// critic is, so a model can recommend its own instead of the paper's η = 0.1, γ = 0.01.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recommended {
+    pub eta: f32,
+    pub gamma: f32,
+}
+
 /// Where the weights came from: shown on model cards and in `dgflow info`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -81,6 +90,8 @@ pub struct Manifest {
     pub critic: NetworkSpec,
     pub weights: WeightsRef,
     pub provenance: Provenance,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recommended: Option<Recommended>,
 }
 
 impl Manifest {
@@ -128,6 +139,12 @@ impl Manifest {
             }
             (Some(_), _) => return fail("field `vocab` is only allowed for text models".into()),
             (None, _) => {}
+        }
+        if let Some(r) = self.recommended {
+            let config = crate::flow::FlowConfig { eta: r.eta, gamma: r.gamma, ..Default::default() };
+            if let Err(e) = config.validate() {
+                return fail(format!("field `recommended`: {e}"));
+            }
         }
         match self.generator.output_shape(&[self.latent.dim]) {
             Ok(s) if s == self.sample_shape => {}

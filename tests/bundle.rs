@@ -77,6 +77,11 @@ fn manifest_errors_name_the_field() {
     std::fs::write(&path, json.to_string()).unwrap();
     assert_mentions(&load_error(dir.path()), &["field `format`", "dgflow-bundle/1"]);
 
+    let mut json: serde_json::Value = serde_json::from_str(&original).unwrap();
+    json["recommended"] = serde_json::json!({"eta": -1.0, "gamma": 0.01});
+    std::fs::write(&path, json.to_string()).unwrap();
+    assert_mentions(&load_error(dir.path()), &["field `recommended`: invalid eta = -1"]);
+
     std::fs::write(&path, &original[..original.len() / 2]).unwrap();
     assert_mentions(&load_error(dir.path()), &["manifest.json", "EOF while parsing"]);
 }

@@ -150,13 +150,34 @@ function writeUrl() {
   history.replaceState(null, '', `?${p}`);
 }
 
-function readUrl() {
+// The core's defaults are f32: show 0.1, not 0.10000000149011612.
+const tidy = (v) => (typeof v === 'number' ? String(Number(v.toPrecision(6))) : v);
+
+async function readUrl() {
   const p = new URLSearchParams(location.search);
-  const d = state.defaults;
-  // The core's defaults are f32: show 0.1, not 0.10000000149011612.
-  const tidy = (v) => (typeof v === 'number' ? String(Number(v.toPrecision(6))) : v);
-  for (const f of FIELDS) $(f).value = p.get(f) ?? tidy(d[f]);
   if (p.get('model') && state.models.includes(p.get('model'))) $('model').value = p.get('model');
+  for (const f of FIELDS) $(f).value = p.get(f) ?? tidy(state.defaults[f]);
+  await applyRecommended({ keep: FIELDS.filter((f) => p.has(f)) });
+}
+
+// A model may recommend its own η and γ (a steep critic needs smaller steps); the manifest is
+// small and the worker fetches it anyway, so the browser's cache serves it twice.
+async function applyRecommended({ keep = [] } = {}) {
+  const name = $('model').value;
+  if (!name) return;
+  let recommended = null;
+  try {
+    const response = await fetch(`models/${name}/manifest.json`);
+    if (response.ok) recommended = (await response.json()).recommended ?? null;
+  } catch {
+    // The refinement itself reports a failed fetch, with its hint.
+  }
+  for (const f of ['eta', 'gamma']) {
+    if (!keep.includes(f)) $(f).value = tidy(recommended ? recommended[f] : state.defaults[f]);
+  }
+  $('note').textContent = recommended
+    ? `${name} recommends η = ${recommended.eta}, γ = ${recommended.gamma} (the paper's defaults are η = 0.1, γ = 0.01).`
+    : '';
 }
 
 async function loadIndex() {
@@ -189,6 +210,7 @@ $('fresh').addEventListener('click', () => { $('seed').value = String(Math.floor
 $('scrubber').addEventListener('input', (e) => show(Number(e.target.value)));
 $('play').addEventListener('click', togglePlay);
 $('prefer').addEventListener('change', (e) => worker.postMessage(msg.init(e.target.value)));
+$('model').addEventListener('change', () => applyRecommended());
 
 await loadIndex();
 worker.postMessage(msg.init('auto'));

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use std::io::Write;
 
-use dgflow::bundle::{Bundle, Provenance, SampleKind};
+use dgflow::bundle::{Bundle, Provenance, Recommended, SampleKind};
 use dgflow::data::toy2d::{Toy, high_quality, kde_log_likelihood};
 use dgflow::rng::{Noise, Stream};
 use dgflow::train::checkpoint;
@@ -84,10 +84,12 @@ struct EvalArgs {
     /// Samples per cell of the table.
     #[arg(long, default_value_t = 4096)]
     samples: usize,
-    #[arg(long, default_value_t = 0.1)]
-    eta: f32,
-    #[arg(long, default_value_t = 0.01)]
-    gamma: f32,
+    /// Step size η [default: the bundle's recommendation, else the paper's 0.1].
+    #[arg(long)]
+    eta: Option<f32>,
+    /// Noise factor γ [default: the bundle's recommendation, else the paper's 0.01].
+    #[arg(long)]
+    gamma: Option<f32>,
     /// Refine latents or samples (DDLS runs in latent space either way).
     #[arg(long, value_enum, default_value_t = SpaceArg::Latent)]
     space: SpaceArg,
@@ -105,12 +107,12 @@ struct RefineArgs {
     model: PathBuf,
     #[arg(long, value_enum, default_value_t = MethodArg::DgflowKl)]
     method: MethodArg,
-    /// Step size η.
-    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
-    eta: f32,
-    /// Noise factor γ: each step adds √(2ηγ)·ξ.
-    #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
-    gamma: f32,
+    /// Step size η [default: the bundle's recommendation, else the paper's 0.1].
+    #[arg(long, allow_negative_numbers = true)]
+    eta: Option<f32>,
+    /// Noise factor γ: each step adds √(2ηγ)·ξ [default: the bundle's recommendation, else 0.01].
+    #[arg(long, allow_negative_numbers = true)]
+    gamma: Option<f32>,
     #[arg(long, default_value_t = 25)]
     steps: usize,
     #[arg(long, value_enum, default_value_t = SpaceArg::Latent)]
@@ -275,6 +277,8 @@ fn train(args: TrainArgs) -> Result<()> {
         ),
         notes: String::new(),
     };
+    // The toys' critics are steep (see the model cards): η = 0.1 overshoots, 0.01 refines.
+    bundle.manifest.recommended = Some(Recommended { eta: 0.01, gamma: 0.01 });
     bundle.write_dir(&args.out)?;
     println!("wrote {}", args.out.display());
     Ok(())
@@ -303,6 +307,7 @@ fn eval(args: EvalArgs) -> Result<()> {
         .with_context(|| "dgflow eval handles the 2D toys so far (the bundle's name selects the data)")?;
     let device = device::cpu();
     let model = Model::build(&bundle, 0, &device);
+    let (eta, gamma) = step_settings(&bundle, args.eta, args.gamma);
     let reference = toy.sample(args.samples, &mut Noise::new(args.seed ^ 0x5eed, Stream::Data));
     let checkpoints: Vec<usize> = (0..=25).step_by(5).collect();
     let mut table = format!("| method | metric | {} |\n|---|---|{}\n", checkpoints.iter().map(|s| format!("step {s}")).collect::<Vec<_>>().join(" | "), "---|".repeat(checkpoints.len()));
@@ -313,7 +318,7 @@ fn eval(args: EvalArgs) -> Result<()> {
     for method in Method::ALL {
         let space = if method == Method::Ddls { Space::Latent } else { space };
         let batch = args.samples.min(flow::MAX_BATCH);
-        let config = FlowConfig { method, space, eta: args.eta, gamma: args.gamma, batch, seed: args.seed, keep: Keep::Every(5), ..FlowConfig::default() };
+        let config = FlowConfig { method, space, eta, gamma, batch, seed: args.seed, keep: Keep::Every(5), ..FlowConfig::default() };
         let t = pollster::block_on(flow::refine(&model, &model, config, &device))?;
         let kept: Vec<&[f32]> = t.steps.iter().filter_map(|s| s.samples.as_deref()).collect();
         let mut rows: Vec<(String, Vec<String>)> = Vec::new();
@@ -331,8 +336,8 @@ fn eval(args: EvalArgs) -> Result<()> {
         bundle.manifest.name,
         args.samples,
         args.seed,
-        args.eta,
-        args.gamma,
+        eta,
+        gamma,
         if space == Space::Latent { "latent" } else { "data" }
     );
     println!("{table}");
@@ -355,9 +360,10 @@ fn refine(args: RefineArgs) -> Result<()> {
         SpaceArg::Data => Space::Data,
     };
     let keep = if args.keep_every == 0 { Keep::Steps(vec![0, args.steps]) } else { Keep::Every(args.keep_every) };
-    let config = FlowConfig { method, eta: args.eta, gamma: args.gamma, steps: args.steps, space, seed: args.seed, batch: args.batch, keep };
-    config.validate()?;
     let bundle = Bundle::from_dir(&args.model)?;
+    let (eta, gamma) = step_settings(&bundle, args.eta, args.gamma);
+    let config = FlowConfig { method, eta, gamma, steps: args.steps, space, seed: args.seed, batch: args.batch, keep };
+    config.validate()?;
     if space == Space::Data && bundle.manifest.kind == SampleKind::Text {
         bail!("--space data does not apply to text models (their samples are distributions over characters); use --space latent");
     }
@@ -392,6 +398,13 @@ fn refine(args: RefineArgs) -> Result<()> {
         println!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// η and γ: as given, else the bundle's recommendation, else the paper's defaults.
+fn step_settings(bundle: &Bundle, eta: Option<f32>, gamma: Option<f32>) -> (f32, f32) {
+    let paper = FlowConfig::default();
+    let (eta0, gamma0) = bundle.manifest.recommended.map_or((paper.eta, paper.gamma), |r| (r.eta, r.gamma));
+    (eta.unwrap_or(eta0), gamma.unwrap_or(gamma0))
 }
 
 /// Writes the first and last kept steps side by side, in the form that suits the sample kind.
@@ -482,6 +495,9 @@ fn info(dir: &Path) -> Result<()> {
     println!("data:        {}", m.provenance.data);
     if !m.provenance.recipe.is_empty() {
         println!("recipe:      {}", m.provenance.recipe);
+    }
+    if let Some(r) = m.recommended {
+        println!("recommended: η = {}, γ = {} (the paper's defaults are η = 0.1, γ = 0.01)", r.eta, r.gamma);
     }
     Ok(())
 }

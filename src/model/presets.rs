@@ -128,6 +128,7 @@ impl Architecture {
             generator,
             critic,
             weights: WeightsRef { file: "weights.safetensors".into(), sha256: String::new() },
+            recommended: None,
             provenance: Provenance {
                 trained_by: "not trained".into(),
                 data: "none".into(),
