@@ -121,7 +121,9 @@ run_tests() {
   "$DGFLOW" init --arch dcgan --width 2 --latent 8 --size 8 --seed 3 --out "$work/site/tiny" >/dev/null
   "$DGFLOW" refine --model "$work/site/tiny" --seed 7 --batch 4 --steps 5 \
     --out "$work/native.png" --trajectory "$work/native.json" >/dev/null
-  SITE=$work/site NATIVE=$work/native.json node --test --test-reporter=spec tests/e2e/
+  build_site
+  SITE=$work/site NATIVE=$work/native.json DIST=$ROOT/dist node --test --test-reporter=spec \
+    tests/e2e/smoke.test.mjs tests/e2e/page.test.mjs
 }
 
 case "${1:-}" in

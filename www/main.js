@@ -52,6 +52,8 @@ const handlers = {
     $('progress').hidden = true;
     $('note').textContent = `${state.steps.length - 1} steps in ${(ms / 1000).toFixed(1)} s on ${backend === 'webgpu' ? 'WebGPU' : 'the CPU'}.`;
     setBusy(false);
+    if (Number.isInteger(state.wantedStep) && state.steps[state.wantedStep]) show(state.wantedStep);
+    state.wantedStep = null;
   },
   cancelled() { setBusy(false); },
   error(e) {
@@ -158,6 +160,11 @@ async function readUrl() {
   if (p.get('model') && state.models.includes(p.get('model'))) $('model').value = p.get('model');
   for (const f of FIELDS) $(f).value = p.get(f) ?? tidy(state.defaults[f]);
   await applyRecommended({ keep: FIELDS.filter((f) => p.has(f)) });
+  // A shared link names its model: reproduce its picture, down to the step it showed.
+  if (p.has('model') && state.models.includes(p.get('model'))) {
+    state.wantedStep = Number(p.get('step') ?? NaN);
+    start();
+  }
 }
 
 // A model may recommend its own η and γ (a steep critic needs smaller steps); the manifest is

@@ -4,9 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import { extname, join, normalize } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launch, serve } from './harness.mjs';
 
 const site = process.env.SITE;
 const native = JSON.parse(readFileSync(process.env.NATIVE, 'utf8'));
@@ -16,32 +14,16 @@ const settings = native.config;
 // WebGPU kernels reorder more.
 const TOLERANCE = { cpu: 1e-4, webgpu: 1e-3 };
 
-const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
 let server, browser, results;
 
 before(async () => {
-  server = createServer((req, res) => {
-    const path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname)).replace(/^(\.\.[/\\])+/, '');
-    try {
-      const body = readFileSync(join(site, path));
-      res.writeHead(200, { 'content-type': types[extname(path)] || 'application/octet-stream' });
-      res.end(body);
-    } catch {
-      res.writeHead(404);
-      res.end();
-    }
-  });
-  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-  });
+  let url;
+  ({ server, url } = await serve(site));
+  browser = await launch();
   const page = await browser.newPage();
   page.on('console', (m) => console.log('[page]', m.text()));
   page.on('pageerror', (e) => console.log('[page error]', e.message));
-  const url = `http://127.0.0.1:${server.address().port}/smoke.html?settings=${encodeURIComponent(JSON.stringify(settings))}`;
-  await page.goto(url);
+  await page.goto(`${url}/smoke.html?settings=${encodeURIComponent(JSON.stringify(settings))}`);
   await page.waitForFunction(() => window.smokeResults !== undefined, null, { timeout: 540_000 });
   results = await page.evaluate(() => window.smokeResults);
 });

@@ -1,0 +1,75 @@
+// The demo page in headless Chromium, as a visitor uses it: refine on the CPU, scrub, share a
+// link, and meet a corrupt or missing model file. Run by `./build.sh test` with DIST pointing at
+// the built site (page, wasm and the bundled models).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { launch, serve } from './harness.mjs';
+
+let server, url, browser;
+
+before(async () => {
+  ({ server, url } = await serve(process.env.DIST));
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+async function open(query, setup) {
+  const context = await browser.newContext();
+  if (setup) await setup(context);
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.log('[page error]', e.message));
+  await page.goto(`${url}/${query}`);
+  return page;
+}
+
+const finished = (page) => page.waitForFunction(
+  () => /steps in/.test(document.getElementById('note').textContent) || !document.getElementById('error').hidden,
+  null, { timeout: 120_000 });
+const pixels = (page, id) => page.evaluate((i) => document.getElementById(i).toDataURL(), id);
+
+test('refines on the CPU, scrubs through the steps and reproduces a shared link', async () => {
+  const page = await open('?model=25gaussians&method=dgflow-kl&batch=128&seed=3&steps=10');
+  await finished(page);
+  assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
+  assert.match(await page.textContent('#backend'), /CPU/);
+  assert.equal(await page.getAttribute('#scrubber', 'max'), '10');
+  const after10 = await pixels(page, 'after');
+  assert.notEqual(after10, await pixels(page, 'before'), 'refinement changes the samples');
+
+  await page.fill('#scrubber', '0');
+  await page.dispatchEvent('#scrubber', 'input');
+  assert.equal(await page.textContent('#step-label'), '0');
+  assert.equal(await pixels(page, 'after'), await pixels(page, 'before'), 'step 0 is the base');
+  await page.fill('#scrubber', '4');
+  await page.dispatchEvent('#scrubber', 'input');
+  const after4 = await pixels(page, 'after');
+  assert.notEqual(after4, after10);
+
+  const link = page.url();
+  assert.match(link, /step=4/);
+  const shared = await open(link.slice(url.length + 1));
+  await finished(shared);
+  assert.equal(await shared.textContent('#step-label'), '4');
+  assert.equal(await pixels(shared, 'after'), after4, 'a shared link shows the same picture');
+});
+
+test('a corrupt model file is reported with a way forward', async () => {
+  const page = await open('?model=swissroll&batch=16&steps=2', (context) =>
+    context.route('**/models/swissroll/weights.safetensors', (route) => route.fulfill({ status: 200, body: 'not weights' })));
+  await finished(page);
+  const error = await page.textContent('#error');
+  assert.match(error, /weights\.safetensors: SHA-256 is .* the manifest expects/);
+  assert.match(error, /reload/i);
+  assert.equal(await page.isEnabled('#run'), true, 'the page stays usable');
+});
+
+test('a missing model file is reported with a way forward', async () => {
+  const page = await open('?model=swissroll&batch=16&steps=2', (context) =>
+    context.route('**/models/swissroll/weights.safetensors', (route) => route.fulfill({ status: 404, body: '' })));
+  await finished(page);
+  assert.match(await page.textContent('#error'), /weights\.safetensors: HTTP 404.*connection/);
+});
