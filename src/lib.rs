@@ -8,6 +8,7 @@ pub mod bundle;
 pub mod data;
 pub mod device;
 pub mod error;
+pub mod eval;
 pub mod flow;
 pub mod model;
 pub mod render;

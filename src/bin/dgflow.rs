@@ -9,7 +9,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;
 
 use dgflow::bundle::{Bundle, Provenance, Recommended, SampleKind};
-use dgflow::data::toy2d::{Toy, high_quality, kde_log_likelihood};
+use dgflow::data::toy2d::Toy;
+use dgflow::eval;
 use dgflow::rng::{Noise, Stream};
 use dgflow::train::checkpoint;
 use dgflow::train::gan::{GanTrainer, TrainConfig};
@@ -91,8 +92,8 @@ struct EvalArgs {
     #[arg(long)]
     gamma: Option<f32>,
     /// Refine latents or samples (DDLS runs in latent space either way).
-    #[arg(long, value_enum, default_value_t = SpaceArg::Latent)]
-    space: SpaceArg,
+    #[arg(long, value_enum, default_value_t = Space::Latent)]
+    space: Space,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Write the table (markdown) here as well as to the terminal.
@@ -105,8 +106,8 @@ struct RefineArgs {
     /// Bundle directory (holding manifest.json), e.g. models/cifar10.
     #[arg(long)]
     model: PathBuf,
-    #[arg(long, value_enum, default_value_t = MethodArg::DgflowKl)]
-    method: MethodArg,
+    #[arg(long, value_enum, default_value_t = Method::DgflowKl)]
+    method: Method,
     /// Step size η [default: the bundle's recommendation, else the paper's 0.1].
     #[arg(long, allow_negative_numbers = true)]
     eta: Option<f32>,
@@ -115,8 +116,8 @@ struct RefineArgs {
     gamma: Option<f32>,
     #[arg(long, default_value_t = 25)]
     steps: usize,
-    #[arg(long, value_enum, default_value_t = SpaceArg::Latent)]
-    space: SpaceArg,
+    #[arg(long, value_enum, default_value_t = Space::Latent)]
+    space: Space,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Number of samples.
@@ -128,8 +129,8 @@ struct RefineArgs {
     /// Keep samples of every n-th step in the trajectory file (0 keeps only the first and last).
     #[arg(long, default_value_t = 1)]
     keep_every: usize,
-    #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
-    device: BackendArg,
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    device: Backend,
     /// Before/after output: a PNG grid for images, a text listing for text, CSV (or, given a
     /// .png name, scatter plots) for points. Defaults to refined.png, refined.txt or refined.csv.
     #[arg(long)]
@@ -165,27 +166,6 @@ struct InitArgs {
 }
 
 #[derive(Copy, Clone, ValueEnum)]
-enum MethodArg {
-    DgflowKl,
-    DgflowJs,
-    DgflowLogd,
-    Ddls,
-    Dot,
-}
-
-#[derive(Copy, Clone, ValueEnum)]
-enum SpaceArg {
-    Latent,
-    Data,
-}
-
-#[derive(Copy, Clone, ValueEnum)]
-enum BackendArg {
-    Cpu,
-    Gpu,
-}
-
-#[derive(Copy, Clone, ValueEnum)]
 enum ArchArg {
     Toy2d,
     Dcgan,
@@ -209,16 +189,8 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn toy_named(name: &str) -> Result<Toy> {
-    match name {
-        "25gaussians" => Ok(Toy::Gaussians25),
-        "swissroll" => Ok(Toy::SwissRoll),
-        other => bail!("unknown recipe {other:?}: expected 25gaussians or swissroll"),
-    }
-}
-
 fn train(args: TrainArgs) -> Result<()> {
-    let toy = toy_named(&args.recipe)?;
+    let toy = Toy::from_name(&args.recipe)?;
     let rates = [args.lr, args.lr_critic.unwrap_or(args.lr)];
     if args.batch == 0 || args.every == 0 || args.critic_steps == 0 || !rates.iter().all(|r| r.is_finite() && *r > 0.0) {
         bail!("--batch, --every, --critic-steps, --lr and --lr-critic must be positive");
@@ -284,61 +256,30 @@ fn train(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// A one-line quality summary of a toy model's base samples.
+/// A one-line quality summary of a toy model's base samples, for the training log.
 fn toy_score(bundle: &Bundle, toy: Toy, reference: &[f32], device: &burn::prelude::Device) -> Result<String> {
     let model = Model::build(bundle, 0, device);
     let config = FlowConfig { steps: 1, batch: 2000, keep: Keep::Steps(vec![0]), ..FlowConfig::default() };
     let mut refiner = pollster::block_on(flow::Refiner::new(&model, &model, config, device))?;
     let step = pollster::block_on(refiner.next_step())?.expect("step 0");
     let points = step.samples.expect("step 0 is kept");
-    let kde = kde_log_likelihood(&points, reference, 0.05);
-    Ok(match toy {
-        Toy::Gaussians25 => {
-            let (share, modes) = high_quality(&points);
-            format!("hq {:.1}% modes {modes} kde {kde:.3}", 100.0 * share)
-        }
-        Toy::SwissRoll => format!("kde {kde:.3}"),
-    })
+    Ok(eval::toy_metrics(toy, &points, reference).into_iter().map(|(name, value)| format!("{name} {value}")).collect::<Vec<_>>().join(", "))
 }
 
 fn eval(args: EvalArgs) -> Result<()> {
     let bundle = Bundle::from_dir(&args.model)?;
-    let toy = toy_named(&bundle.manifest.name)
+    let toy = Toy::from_name(&bundle.manifest.name)
         .with_context(|| "dgflow eval handles the 2D toys so far (the bundle's name selects the data)")?;
     let device = device::cpu();
     let model = Model::build(&bundle, 0, &device);
     let (eta, gamma) = step_settings(&bundle, args.eta, args.gamma);
     let reference = toy.sample(args.samples, &mut Noise::new(args.seed ^ 0x5eed, Stream::Data));
-    let checkpoints: Vec<usize> = (0..=25).step_by(5).collect();
-    let mut table = format!("| method | metric | {} |\n|---|---|{}\n", checkpoints.iter().map(|s| format!("step {s}")).collect::<Vec<_>>().join(" | "), "---|".repeat(checkpoints.len()));
-    let space = match args.space {
-        SpaceArg::Latent => Space::Latent,
-        SpaceArg::Data => Space::Data,
-    };
-    for method in Method::ALL {
-        let space = if method == Method::Ddls { Space::Latent } else { space };
-        let batch = args.samples.min(flow::MAX_BATCH);
-        let config = FlowConfig { method, space, eta, gamma, batch, seed: args.seed, keep: Keep::Every(5), ..FlowConfig::default() };
-        let t = pollster::block_on(flow::refine(&model, &model, config, &device))?;
-        let kept: Vec<&[f32]> = t.steps.iter().filter_map(|s| s.samples.as_deref()).collect();
-        let mut rows: Vec<(String, Vec<String>)> = Vec::new();
-        if toy == Toy::Gaussians25 {
-            rows.push(("% high quality".into(), kept.iter().map(|p| format!("{:.1}", 100.0 * high_quality(p).0)).collect()));
-            rows.push(("modes (of 25)".into(), kept.iter().map(|p| high_quality(p).1.to_string()).collect()));
-        }
-        rows.push(("KDE log-lik.".into(), kept.iter().map(|p| format!("{:.3}", kde_log_likelihood(p, &reference, 0.05))).collect()));
-        for (metric, cells) in rows {
-            table += &format!("| {} | {metric} | {} |\n", method.name(), cells.join(" | "));
-        }
-    }
+    let base = FlowConfig { eta, gamma, space: args.space, batch: args.samples, seed: args.seed, ..FlowConfig::default() };
+    let table = pollster::block_on(eval::toy_table(&model, toy, base, &reference, &device))?;
+    let space = if args.space == Space::Latent { "latent" } else { "data" };
     println!(
-        "{} — {} samples per cell, seed {}, η = {}, γ = {}, {} space (step 0 is the base model)\n",
-        bundle.manifest.name,
-        args.samples,
-        args.seed,
-        eta,
-        gamma,
-        if space == Space::Latent { "latent" } else { "data" }
+        "{} — {} samples per cell, seed {}, η = {eta}, γ = {gamma}, {space} space (step 0 is the base model)\n",
+        bundle.manifest.name, args.samples, args.seed
     );
     println!("{table}");
     if let Some(path) = args.out {
@@ -348,17 +289,7 @@ fn eval(args: EvalArgs) -> Result<()> {
 }
 
 fn refine(args: RefineArgs) -> Result<()> {
-    let method = match args.method {
-        MethodArg::DgflowKl => Method::DgflowKl,
-        MethodArg::DgflowJs => Method::DgflowJs,
-        MethodArg::DgflowLogd => Method::DgflowLogD,
-        MethodArg::Ddls => Method::Ddls,
-        MethodArg::Dot => Method::Dot,
-    };
-    let space = match args.space {
-        SpaceArg::Latent => Space::Latent,
-        SpaceArg::Data => Space::Data,
-    };
+    let (method, space) = (args.method, args.space);
     let keep = if args.keep_every == 0 { Keep::Steps(vec![0, args.steps]) } else { Keep::Every(args.keep_every) };
     let bundle = Bundle::from_dir(&args.model)?;
     let (eta, gamma) = step_settings(&bundle, args.eta, args.gamma);
@@ -367,11 +298,7 @@ fn refine(args: RefineArgs) -> Result<()> {
     if space == Space::Data && bundle.manifest.kind == SampleKind::Text {
         bail!("--space data does not apply to text models (their samples are distributions over characters); use --space latent");
     }
-    let backend = match args.device {
-        BackendArg::Cpu => Backend::Cpu,
-        BackendArg::Gpu => Backend::Gpu,
-    };
-    let device = pollster::block_on(device::open(backend))?;
+    let device = pollster::block_on(device::open(args.device))?;
     let model = Model::build(&bundle, args.thermalize, &device);
 
     let start = web_time::Instant::now();

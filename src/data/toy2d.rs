@@ -19,6 +19,16 @@ pub enum Toy {
 }
 
 impl Toy {
+    pub const ALL: [Toy; 2] = [Toy::Gaussians25, Toy::SwissRoll];
+
+    pub fn from_name(name: &str) -> crate::Result<Toy> {
+        Toy::ALL.into_iter().find(|t| t.name() == name).ok_or_else(|| crate::Error::Parameter {
+            name: "toy",
+            value: name.to_string(),
+            expected: "expected 25gaussians or swissroll".into(),
+        })
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Toy::Gaussians25 => "25gaussians",

@@ -23,12 +23,14 @@ pub const MAX_STEPS: usize = 10_000;
 pub const DOT_CALIBRATION: usize = 128;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Method {
     #[serde(rename = "dgflow-kl")]
     DgflowKl,
     #[serde(rename = "dgflow-js")]
     DgflowJs,
     #[serde(rename = "dgflow-logd")]
+    #[cfg_attr(feature = "cli", value(name = "dgflow-logd"))]
     DgflowLogD,
     #[serde(rename = "ddls")]
     Ddls,
@@ -58,6 +60,7 @@ impl Method {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum Space {
     /// Refine z and show G(z): works for every model.
