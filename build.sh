@@ -6,7 +6,7 @@
 #   ./build.sh test     run every test: Rust unit/integration tests, then the wasm build in
 #                       headless Chromium (CPU and WebGPU) against the native CLI
 #   ./build.sh dist     write the static site (page, wasm, models) to dist/
-#   ./build.sh wasm     build only the wasm module into www/pkg/
+#   ./build.sh wasm     build only the wasm modules into www/pkg-cpu/ and www/pkg/
 #
 # Build outputs live outside the clone, in $DGFLOW_CACHE (default ~/.cache/dgflow-web), so a fresh
 # clone on the same machine rebuilds incrementally.
@@ -72,15 +72,25 @@ build_native() {
 
 build_wasm() {
   ensure_wasm_tools
-  step "building the wasm module (CPU + WebGPU)"
-  RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld \
-    CARGO_TARGET_DIR=$WASM_TARGET /usr/bin/cargo build --release --target wasm32-unknown-unknown \
-    -Zbuild-std=std,panic_abort --no-default-features --features webgpu
-  rm -rf www/pkg
+  # Two modules: a small CPU-only one (SIMD) that every visitor loads, and one with WebGPU that
+  # the page fetches only where a hardware adapter exists. Separate target dirs, because their
+  # RUSTFLAGS differ and would otherwise rebuild each other.
+  wasm_module pkg-cpu "$WASM_TARGET-cpu" "-C target-feature=+simd128" ""
+  wasm_module pkg "$WASM_TARGET" "" "--features webgpu"
+}
+
+wasm_module() {
+  local out=$1 target=$2 rustflags=$3 features=$4
+  step "building the wasm module www/$out (${features:-CPU only})"
+  # shellcheck disable=SC2086 # $features is empty or one flag and its value
+  RUSTFLAGS=$rustflags RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld \
+    CARGO_TARGET_DIR=$target /usr/bin/cargo build --release --target wasm32-unknown-unknown \
+    -Zbuild-std=std,panic_abort --no-default-features $features
+  rm -rf "www/$out"
   # The name section alone is ~25 MB for burn; browsers do not need it.
-  wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir www/pkg \
-    "$WASM_TARGET/wasm32-unknown-unknown/release/dgflow.wasm"
-  echo "wasm module: $(stat -c %s www/pkg/dgflow_bg.wasm) bytes, $(gzip -9c www/pkg/dgflow_bg.wasm | wc -c) gzipped"
+  wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir "www/$out" \
+    "$target/wasm32-unknown-unknown/release/dgflow.wasm"
+  echo "www/$out: $(stat -c %s "www/$out/dgflow_bg.wasm") bytes, $(gzip -9c "www/$out/dgflow_bg.wasm" | wc -c) gzipped"
 }
 
 # The static site: the page, the wasm module and every bundle in models/, plus an index of them.
@@ -117,7 +127,7 @@ run_tests() {
   trap 'rm -rf "$work"' RETURN
   mkdir -p "$work/site"
   cp tests/e2e/smoke.html tests/e2e/smoke.js "$work/site/"
-  cp -r www/pkg "$work/site/pkg"
+  cp -r www/pkg www/pkg-cpu "$work/site/"
   "$DGFLOW" init --arch dcgan --width 2 --latent 8 --size 8 --seed 3 --out "$work/site/tiny" >/dev/null
   "$DGFLOW" refine --model "$work/site/tiny" --seed 7 --batch 4 --steps 5 \
     --out "$work/native.png" --trajectory "$work/native.json" >/dev/null

@@ -1,14 +1,28 @@
 // The only caller of the wasm core. Opens a backend, fetches and caches model bundles, and runs
 // refinements one step per call so steps stream to the page and a cancel gets through.
-import init, { Engine, defaults } from './pkg/dgflow.js';
 import { msg } from './protocol.js';
 
 let engine = null;
+let core = null;          // the loaded wasm module: ./pkg-cpu (small, CPU only) or ./pkg (WebGPU)
 const models = new Map(); // name → LoadedModel on the current engine
 let current = null;       // id of the refinement in progress
 
+// The smallest module that uses WebAssembly SIMD (i8x16.splat, i8x16.popcnt): the CPU module
+// is built with SIMD, which every current browser has; an old one gets a clear message instead.
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
+
+async function loadCore(kind) {
+  if (kind === 'cpu' && !WebAssembly.validate(SIMD_PROBE)) {
+    throw Object.assign(new Error('This browser lacks WebAssembly SIMD.'), { code: 'simd' });
+  }
+  const module = await import(kind === 'webgpu' ? './pkg/dgflow.js' : './pkg-cpu/dgflow.js');
+  await module.default();
+  return module;
+}
+
+// The CPU module is small and loads first; the WebGPU module (several MB) is fetched only where a
+// hardware adapter exists.
 async function openEngine(prefer) {
-  await init();
   let reason = '';
   if (prefer !== 'cpu') {
     const adapter = self.navigator.gpu ? await self.navigator.gpu.requestAdapter() : null;
@@ -19,8 +33,9 @@ async function openEngine(prefer) {
       reason = 'only a software WebGPU adapter is available (slower than the CPU)';
     } else if (adapter) {
       try {
-        engine = await Engine.open('webgpu');
-        return msg.ready('webgpu', '', defaults());
+        core = await loadCore('webgpu');
+        engine = await core.Engine.open('webgpu');
+        return msg.ready('webgpu', '', core.defaults());
       } catch (e) {
         reason = `WebGPU failed to start (${e.message || e})`;
       }
@@ -28,8 +43,9 @@ async function openEngine(prefer) {
       reason = self.navigator.gpu ? 'this browser offers no WebGPU adapter' : 'this browser has no WebGPU';
     }
   }
-  engine = await Engine.open('cpu');
-  return msg.ready('cpu', prefer === 'cpu' ? 'CPU chosen' : reason, defaults());
+  core = await loadCore('cpu');
+  engine = await core.Engine.open('cpu');
+  return msg.ready('cpu', prefer === 'cpu' ? 'CPU chosen' : reason, core.defaults());
 }
 
 // Fetches with byte progress, keeping ok responses in Cache Storage under a key that holds the
@@ -104,6 +120,7 @@ const HINTS = {
   model: 'The model file is damaged or does not match this version of the page: reload to fetch it again.',
   refine: 'Try other settings, or reload the page.',
   init: 'Reload the page; if it keeps failing, this browser cannot run WebAssembly.',
+  simd: 'Update the browser (Chrome 91+, Firefox 89+, Safari 16.4+) to run the demo.',
 };
 
 self.onmessage = async ({ data }) => {

@@ -1,4 +1,5 @@
-import init, { Engine } from './pkg/dgflow.js';
+// The CPU module (pkg-cpu) and the WebGPU module (pkg), as the page loads them.
+const modules = { cpu: './pkg-cpu/dgflow.js', webgpu: './pkg/dgflow.js' };
 
 const log = document.getElementById('log');
 const say = (line) => { log.textContent += '\n' + line; console.log(line); };
@@ -11,7 +12,9 @@ async function bytes(url) {
 
 async function refineOn(backend, settings, manifest, weights) {
   const started = performance.now();
-  const engine = await Engine.open(backend);
+  const core = await import(modules[backend]);
+  await core.default();
+  const engine = await core.Engine.open(backend);
   const model = engine.loadModel('tiny', manifest, weights, 0);
   const refinement = await model.refine(settings);
   const steps = [];
@@ -29,7 +32,6 @@ async function refineOn(backend, settings, manifest, weights) {
 const results = {};
 try {
   const settings = JSON.parse(new URLSearchParams(location.search).get('settings'));
-  await init();
   const [manifest, weights] = await Promise.all([bytes('tiny/manifest.json'), bytes('tiny/weights.safetensors')]);
   for (const backend of ['cpu', 'webgpu']) {
     try {
