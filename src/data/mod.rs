@@ -1,4 +1,5 @@
 //! Training and evaluation data. Toy distributions are generated in code; files are read from
 //! the shared data folder, never copied into the repository.
 
+pub mod cifar;
 pub mod toy2d;
