@@ -70,6 +70,28 @@ pub fn scatter(points: &[f32], range: [f32; 2]) -> Grid {
     Grid { width: size, height: size, rgba }
 }
 
+/// A QR code of `text` (a share link, for posters) as black modules on white with the standard
+/// four-module quiet zone, `scale` pixels per module. Medium error correction survives a
+/// slightly damaged or badly lit print.
+pub fn qr(text: &str, scale: usize) -> Result<Grid, String> {
+    let code = qrcode::QrCode::with_error_correction_level(text, qrcode::EcLevel::M)
+        .map_err(|e| format!("cannot encode a QR code of {} bytes: {e}", text.len()))?;
+    let (modules, colors) = (code.width(), code.to_colors());
+    let side = (modules + 8) * scale;
+    let mut rgba = vec![255u8; side * side * 4];
+    for (i, color) in colors.iter().enumerate() {
+        if *color == qrcode::Color::Dark {
+            let (mx, my) = (i % modules + 4, i / modules + 4);
+            for y in my * scale..(my + 1) * scale {
+                for x in mx * scale..(mx + 1) * scale {
+                    rgba[(y * side + x) * 4..(y * side + x) * 4 + 3].fill(0);
+                }
+            }
+        }
+    }
+    Ok(Grid { width: side, height: side, rgba })
+}
+
 /// Decodes text samples `[vocab, length]` (a distribution per position) by argmax.
 pub fn decode_text(samples: &[f32], n: usize, shape: &[usize], vocab: &[String]) -> Vec<String> {
     let (v, len) = (shape[0], shape[1]);
@@ -110,6 +132,18 @@ mod tests {
         assert!(px(c, c - 1) < 255, "the origin is in the middle");
         assert!(px(12, 12) < 255, "(-1.9, 1.9) is near the top left");
         assert_eq!(px(SCATTER_SIZE - 1, 0), 255, "points outside the range are left out");
+    }
+
+    #[test]
+    fn qr_codes_have_finder_patterns_and_a_quiet_zone() {
+        let g = qr("https://example.org/dgflow/?model=25gaussians&seed=3&step=25", 2).unwrap();
+        assert_eq!(g.width, g.height);
+        let dark = |x: usize, y: usize| g.rgba[(y * g.width + x) * 4] == 0;
+        assert!(!dark(0, 0) && !dark(7, 7), "quiet zone is white");
+        // top-left finder pattern: dark outer ring starting at module (4, 4)
+        assert!(dark(8, 8) && dark(8 + 12, 8) && dark(8, 8 + 12));
+        assert!(!dark(8 + 2, 8 + 2), "ring, then a white ring");
+        assert!(dark(8 + 4, 8 + 4), "then the dark centre");
     }
 
     #[test]

@@ -30,6 +30,18 @@ pub fn defaults() -> Result<JsValue, JsError> {
     serde_wasm_bindgen::to_value(&FlowConfig::default()).map_err(js_error)
 }
 
+/// A QR code of `text` as `{rgba, width, height}`, `scale` pixels per module.
+#[wasm_bindgen(js_name = qrCode)]
+pub fn qr_code(text: &str, scale: usize) -> Result<JsValue, JsError> {
+    let grid = render::qr(text, scale.clamp(1, 16)).map_err(js_error)?;
+    let out = Object::new();
+    let set = |k: &str, v: JsValue| Reflect::set(&out, &k.into(), &v).map(|_| ()).map_err(|_| js_error("cannot build the QR result"));
+    set("rgba", Uint8ClampedArray::from(grid.rgba.as_slice()).into())?;
+    set("width", (grid.width as u32).into())?;
+    set("height", (grid.height as u32).into())?;
+    Ok(out.into())
+}
+
 /// A compute backend opened in this worker.
 #[wasm_bindgen]
 pub struct Engine {

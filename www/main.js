@@ -56,6 +56,14 @@ const handlers = {
     state.wantedStep = null;
   },
   cancelled() { setBusy(false); },
+  'qr-image'({ image }) {
+    const canvas = $('qr');
+    canvas.width = image.width;
+    canvas.height = image.height;
+    canvas.getContext('2d').putImageData(new ImageData(image.rgba, image.width, image.height), 0, 0);
+    canvas.hidden = false;
+    $('qr-button').setAttribute('aria-expanded', 'true');
+  },
   error(e) {
     state.running = null;
     setBusy(false);
@@ -150,6 +158,7 @@ function writeUrl() {
   for (const f of FIELDS) p.set(f, $(f).value);
   p.set('step', String(state.shown));
   history.replaceState(null, '', `?${p}`);
+  if (!$('qr').hidden) worker.postMessage(msg.qr(state.nextId++, location.href));
 }
 
 // The core's defaults are f32: show 0.1, not 0.10000000149011612.
@@ -212,6 +221,36 @@ function togglePlay() {
   }, 150);
 }
 
+// The before and after pictures side by side, as the visitor sees them, in one PNG.
+function download() {
+  const [a, b] = [$('before'), $('after')];
+  if (!a.width || !b.width) return;
+  const gap = 8;
+  const out = document.createElement('canvas');
+  out.width = a.width + gap + b.width;
+  out.height = Math.max(a.height, b.height);
+  const g = out.getContext('2d');
+  g.fillStyle = '#fff';
+  g.fillRect(0, 0, out.width, out.height);
+  g.drawImage(a, 0, 0);
+  g.drawImage(b, a.width + gap, 0);
+  const link = document.createElement('a');
+  link.download = `dgflow-${$('model').value}-${$('method').value}-seed${$('seed').value}-step${state.shown}.png`;
+  link.href = out.toDataURL('image/png');
+  link.click();
+}
+
+function toggleQr() {
+  if (!$('qr').hidden) {
+    $('qr').hidden = true;
+    $('qr-button').setAttribute('aria-expanded', 'false');
+    return;
+  }
+  worker.postMessage(msg.qr(state.nextId++, location.href));
+}
+
+$('download').addEventListener('click', download);
+$('qr-button').addEventListener('click', toggleQr);
 $('controls').addEventListener('submit', (e) => { e.preventDefault(); start(); });
 $('fresh').addEventListener('click', () => { $('seed').value = String(Math.floor(Math.random() * 1e9)); if (!state.running) start(); });
 $('scrubber').addEventListener('input', (e) => show(Number(e.target.value)));

@@ -130,6 +130,9 @@ self.onmessage = async ({ data }) => {
       self.postMessage(await openEngine(data.prefer));
     } else if (data.type === 'refine') {
       await refine(data);
+    } else if (data.type === 'qr') {
+      const image = core.qrCode(data.text, 4);
+      self.postMessage(msg.qrImage(data.id, image), [image.rgba.buffer]);
     } else if (data.type === 'cancel') {
       if (current === data.id) current = null;
     }

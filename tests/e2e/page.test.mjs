@@ -55,6 +55,12 @@ test('refines on the CPU, scrubs through the steps and reproduces a shared link'
   await finished(shared);
   assert.equal(await shared.textContent('#step-label'), '4');
   assert.equal(await pixels(shared, 'after'), after4, 'a shared link shows the same picture');
+
+  await shared.click('#qr-button');
+  await shared.waitForFunction(() => !document.getElementById('qr').hidden);
+  assert.ok(Number(await shared.getAttribute('#qr', 'width')) > 100, 'a QR code of the link is drawn');
+  const [file] = await Promise.all([shared.waitForEvent('download'), shared.click('#download')]);
+  assert.match(file.suggestedFilename(), /^dgflow-25gaussians-dgflow-kl-seed3-step4\.png$/);
 });
 
 test('a corrupt model file is reported with a way forward', async () => {
