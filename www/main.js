@@ -258,5 +258,9 @@ $('play').addEventListener('click', togglePlay);
 $('prefer').addEventListener('change', (e) => worker.postMessage(msg.init(e.target.value)));
 $('model').addEventListener('change', () => applyRecommended());
 
+if ('serviceWorker' in navigator) {
+  navigator.serviceWorker.register('sw.js').catch((e) => console.warn(`offline use unavailable: ${e.message}`));
+}
+
 await loadIndex();
 worker.postMessage(msg.init('auto'));

@@ -63,6 +63,25 @@ test('refines on the CPU, scrubs through the steps and reproduces a shared link'
   assert.match(file.suggestedFilename(), /^dgflow-25gaussians-dgflow-kl-seed3-step4\.png$/);
 });
 
+test('after one visit the page refines offline', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const query = '?model=swissroll&batch=32&steps=3&seed=5';
+  await page.goto(`${url}/${query}`);
+  await page.evaluate(() => navigator.serviceWorker.ready);
+  await page.reload(); // now under the service worker, which caches what the page fetches
+  await finished(page);
+  assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
+  const online = await pixels(page, 'after');
+
+  await context.setOffline(true);
+  await page.reload();
+  await finished(page);
+  assert.equal(await page.isHidden('#error'), true, `offline: ${await page.textContent('#error')}`);
+  assert.equal(await pixels(page, 'after'), online, 'the same picture, offline');
+  await context.close();
+});
+
 test('a corrupt model file is reported with a way forward', async () => {
   const page = await open('?model=swissroll&batch=16&steps=2', (context) =>
     context.route('**/models/swissroll/weights.safetensors', (route) => route.fulfill({ status: 200, body: 'not weights' })));
