@@ -5,6 +5,7 @@ const $ = (id) => document.getElementById(id);
 const FIELDS = ['method', 'eta', 'gamma', 'steps', 'batch', 'seed'];
 
 const state = {
+  embed: new URLSearchParams(location.search).get('embed') === '1',
   backend: null, reason: '', defaults: null,
   models: [], manifest: null,
   steps: [], shown: 0, total: 0,
@@ -157,6 +158,8 @@ function writeUrl() {
   p.set('model', $('model').value);
   for (const f of FIELDS) p.set(f, $(f).value);
   p.set('step', String(state.shown));
+  $('full').href = `?${p}`;
+  if (state.embed) p.set('embed', '1');
   history.replaceState(null, '', `?${p}`);
   if (!$('qr').hidden) worker.postMessage(msg.qr(state.nextId++, location.href));
 }
@@ -257,6 +260,8 @@ $('scrubber').addEventListener('input', (e) => show(Number(e.target.value)));
 $('play').addEventListener('click', togglePlay);
 $('prefer').addEventListener('change', (e) => worker.postMessage(msg.init(e.target.value)));
 $('model').addEventListener('change', () => applyRecommended());
+
+document.body.classList.toggle('embed', state.embed);
 
 if ('serviceWorker' in navigator) {
   navigator.serviceWorker.register('sw.js').catch((e) => console.warn(`offline use unavailable: ${e.message}`));

@@ -82,6 +82,18 @@ test('after one visit the page refines offline', async () => {
   await context.close();
 });
 
+test('?embed=1 gives a compact view that still refines and links to the full demo', async () => {
+  const page = await open('?model=25gaussians&batch=32&steps=2&embed=1');
+  await finished(page);
+  assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
+  assert.equal(await page.isVisible('#eta'), false, 'settings are hidden');
+  assert.equal(await page.isVisible('#run'), true);
+  const full = await page.getAttribute('#full', 'href');
+  assert.match(full, /model=25gaussians/);
+  assert.doesNotMatch(full, /embed/);
+  assert.match(page.url(), /embed=1/, 'the embed view keeps its flag');
+});
+
 test('a corrupt model file is reported with a way forward', async () => {
   const page = await open('?model=swissroll&batch=16&steps=2', (context) =>
     context.route('**/models/swissroll/weights.safetensors', (route) => route.fulfill({ status: 200, body: 'not weights' })));
