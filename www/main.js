@@ -56,7 +56,11 @@ const handlers = {
     if (Number.isInteger(state.wantedStep) && state.steps[state.wantedStep]) show(state.wantedStep);
     state.wantedStep = null;
   },
-  cancelled() { setBusy(false); },
+  cancelled() {
+    setBusy(false);
+    $('progress').hidden = true;
+    $('note').textContent = `Stopped at step ${state.steps.length - 1}.`;
+  },
   'qr-image'({ image }) {
     const canvas = $('qr');
     canvas.width = image.width;
