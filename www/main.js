@@ -57,6 +57,7 @@ const handlers = {
     state.wantedStep = null;
   },
   cancelled() {
+    if (state.running !== null) return; // a new refinement has started since
     setBusy(false);
     $('progress').hidden = true;
     $('note').textContent = `Stopped at step ${state.steps.length - 1}.`;
