@@ -94,6 +94,30 @@ test('?embed=1 gives a compact view that still refines and links to the full dem
   assert.match(page.url(), /embed=1/, 'the embed view keeps its flag');
 });
 
+test('on an emulated phone (narrow, touch, CPU throttled 4×) it loads, refines and scrubs', async () => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+  const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Emulation.setCPUThrottlingRate', { rate: 4 });
+  await page.goto(`${url}/?model=swissroll&batch=64&steps=6`);
+  await finished(page);
+  assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
+  const before = await page.locator('#before').boundingBox();
+  const after = await page.locator('#after').boundingBox();
+  assert.ok(after.y > before.y + before.height - 1, 'panels stack on a narrow screen');
+  assert.ok(after.width <= 390, 'nothing overflows the screen');
+  // Drag the scrubber's thumb with a finger from the last step to the first.
+  await page.locator('#scrubber').scrollIntoViewIfNeeded();
+  const bar = await page.locator('#scrubber').boundingBox();
+  const y = bar.y + bar.height / 2;
+  const touch = (type, x) => cdp.send('Input.dispatchTouchEvent', { type, touchPoints: type === 'touchEnd' ? [] : [{ x, y }] });
+  await touch('touchStart', bar.x + bar.width - 4);
+  for (const f of [0.75, 0.5, 0.25, 0]) await touch('touchMove', bar.x + bar.width * f);
+  await touch('touchEnd');
+  assert.equal(await page.textContent('#step-label'), '0');
+  await context.close();
+});
+
 test('a corrupt model file is reported with a way forward', async () => {
   const page = await open('?model=swissroll&batch=16&steps=2', (context) =>
     context.route('**/models/swissroll/weights.safetensors', (route) => route.fulfill({ status: 200, body: 'not weights' })));
