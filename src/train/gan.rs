@@ -105,19 +105,17 @@ impl GanTrainer {
         let z_generator = self.tensor(noise.normal(n * latent, 1.0), n);
 
         // Generator: non-saturating loss softplus(−d(G(z))).
+        // One state collects the critic's advanced SN vectors and the generator's batch statistics.
         let params = self.with_grad("generator.");
-        let mut g_state = TrainingState::default();
-        let generator = Network::training(&m.generator, &[latent], "generator", &params, &mut g_state);
-        let mut d_state = TrainingState::default();
-        let critic = Network::training(&m.critic, &m.sample_shape, "critic", &params, &mut d_state);
-        let mut recorded = TrainingState::default();
-        let fake = generator.forward_recording(z_generator, &mut recorded);
+        let mut state = TrainingState::default();
+        let generator = Network::training(&m.generator, &[latent], "generator", &params, &mut state);
+        let critic = Network::training(&m.critic, &m.sample_shape, "critic", &params, &mut state);
+        let fake = generator.forward_recording(z_generator, &mut state);
         let generator_loss = softplus(critic.forward_flat(fake).neg(), 1.0).mean();
         let generator_loss_value = scalar(generator_loss.clone());
         let grads = generator_loss.backward();
         Self::descend(&mut self.params, &mut self.adam_generator, &params, &grads, "generator.");
-        recorded.sn_vectors = d_state.sn_vectors;
-        self.apply_state(recorded);
+        self.apply_state(state);
 
         self.iteration += 1;
         Losses { generator: generator_loss_value, ..losses }
@@ -128,8 +126,8 @@ impl GanTrainer {
         let latent = m.latent.dim;
         // Critic: logistic loss, softplus(−d(real)) + softplus(d(fake)).
         let params = self.with_grad("critic.");
-        let mut g_state = TrainingState::default();
-        let generator = Network::training(&m.generator, &[latent], "generator", &params, &mut g_state);
+        // The generator's running statistics move only in its own step.
+        let generator = Network::training(&m.generator, &[latent], "generator", &params, &mut TrainingState::default());
         let fake = generator.forward_flat(z);
         let mut d_state = TrainingState::default();
         let critic = Network::training(&m.critic, &m.sample_shape, "critic", &params, &mut d_state);
