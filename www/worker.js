@@ -6,6 +6,7 @@ let engine = null;
 let core = null;          // the loaded wasm module: ./pkg-cpu (small, CPU only) or ./pkg (WebGPU)
 const models = new Map(); // name → LoadedModel on the current engine
 let current = null;       // id of the refinement in progress
+const MODEL_CACHE = 'dgflow-models-v1';
 
 // The smallest module that uses WebAssembly SIMD (i8x16.splat, i8x16.popcnt): the CPU module
 // is built with SIMD, which every current browser has; an old one gets a clear message instead.
@@ -51,7 +52,7 @@ async function openEngine(prefer) {
 // Fetches with byte progress, keeping ok responses in Cache Storage under a key that holds the
 // file's digest, so a new model version is never served from an old cache entry.
 async function fetchBytes(id, url, cacheKey, label) {
-  const cache = self.caches ? await self.caches.open('dgflow-models-v1') : null;
+  const cache = self.caches ? await self.caches.open(MODEL_CACHE) : null;
   const hit = cache && cacheKey ? await cache.match(cacheKey) : null;
   if (hit) return new Uint8Array(await hit.arrayBuffer());
   const response = await fetch(url);
@@ -86,14 +87,15 @@ async function loadModel(id, name) {
   }
   const file = manifest.weights && manifest.weights.file;
   const weightsUrl = new URL(String(file), base);
-  const weights = await fetchBytes(id, weightsUrl, `${weightsUrl}?sha256=${manifest.weights && manifest.weights.sha256}`, 'weights');
+  const cacheKey = `${weightsUrl}?sha256=${manifest.weights?.sha256}`;
+  const weights = await fetchBytes(id, weightsUrl, cacheKey, 'weights');
   self.postMessage(msg.progress(id, 'build model', 0, 0));
   try {
     const model = engine.loadModel(`models/${name}`, manifestBytes, weights, 0);
     models.set(name, model);
     return model;
   } catch (e) {
-    if (self.caches) await (await self.caches.open('dgflow-models-v1')).delete(`${weightsUrl}?sha256=${manifest.weights.sha256}`);
+    if (self.caches) await (await self.caches.open(MODEL_CACHE)).delete(cacheKey);
     throw Object.assign(e, { code: 'model' });
   }
 }
