@@ -13,7 +13,9 @@ use dgflow::data::toy2d::Toy;
 use dgflow::eval;
 use dgflow::rng::{Noise, Stream};
 use dgflow::train::checkpoint;
-use dgflow::train::gan::{GanTrainer, TrainConfig};
+use dgflow::data::cifar::{Cifar, Split};
+use dgflow::train::gan::{GanTrainer, RealData, TrainConfig};
+use dgflow::train::images::ImageData;
 use dgflow::train::toy::ToyData;
 use dgflow::device::{self, Backend};
 use dgflow::flow::{self, FlowConfig, Keep, Method, Space, Trajectory};
@@ -47,8 +49,9 @@ enum Command {
 
 #[derive(clap::Args)]
 struct TrainArgs {
-    /// What to train: 25gaussians or swissroll (the 2D toys).
-    recipe: String,
+    /// What to train.
+    #[arg(value_enum)]
+    recipe: Recipe,
     /// Output bundle directory (f16 weights + manifest), written at the end.
     #[arg(long)]
     out: PathBuf,
@@ -71,10 +74,27 @@ struct TrainArgs {
     /// Critic updates per generator update.
     #[arg(long, default_value_t = 1)]
     critic_steps: usize,
+    /// Adam's second-moment decay (β1 is 0.5, as in DCGAN and SN-GAN).
+    #[arg(long, default_value_t = 0.9)]
+    beta2: f32,
     #[arg(long, default_value_t = 1000)]
     every: u64,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Channel-width multiplier of the image and text models (cifar10: 64 is the published size).
+    #[arg(long, default_value_t = 32)]
+    width: usize,
+    /// The shared data folder (holding cifar-10-batches-bin/ and text/).
+    #[arg(long, env = "DGFLOW_DATA", default_value = "../shared/data")]
+    data: PathBuf,
+}
+
+#[derive(Copy, Clone, PartialEq, ValueEnum)]
+enum Recipe {
+    #[value(name = "25gaussians")]
+    Gaussians25,
+    Swissroll,
+    Cifar10,
 }
 
 #[derive(clap::Args)]
@@ -190,25 +210,38 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn train(args: TrainArgs) -> Result<()> {
-    let toy = Toy::from_name(&args.recipe)?;
     let rates = [args.lr, args.lr_critic.unwrap_or(args.lr)];
-    if args.batch == 0 || args.every == 0 || args.critic_steps == 0 || !rates.iter().all(|r| r.is_finite() && *r > 0.0) {
-        bail!("--batch, --every, --critic-steps, --lr and --lr-critic must be positive");
+    if args.batch == 0 || args.every == 0 || args.critic_steps == 0 || args.width == 0 || !(0.0..1.0).contains(&args.beta2) || !rates.iter().all(|r| r.is_finite() && *r > 0.0) {
+        bail!("--batch, --every, --critic-steps, --width, --lr and --lr-critic must be positive, and --beta2 in [0, 1)");
     }
     let device = device::cpu();
-    let data = ToyData { toy, seed: args.seed };
+    let toy = match args.recipe {
+        Recipe::Gaussians25 => Some(Toy::Gaussians25),
+        Recipe::Swissroll => Some(Toy::SwissRoll),
+        Recipe::Cifar10 => None,
+    };
+    let data: Box<dyn RealData> = match toy {
+        Some(toy) => Box::new(ToyData { toy, seed: args.seed }),
+        None => Box::new(ImageData { images: Cifar::load(&args.data.join("cifar-10-batches-bin"), Split::Train)?, seed: args.seed }),
+    };
     let mut trainer = if args.checkpoint.exists() {
         let t = checkpoint::load(&args.checkpoint, &device)?;
         println!("resuming {} from iteration {}", args.checkpoint.display(), t.iteration);
         t
     } else {
         let lr_critic = args.lr_critic.unwrap_or(args.lr);
-        let config = TrainConfig { batch: args.batch, lr_generator: args.lr, lr_critic, beta1: 0.5, beta2: 0.9, critic_steps: args.critic_steps, seed: args.seed };
-        let mut bundle = Architecture::toy2d().init_bundle(toy.name(), args.seed);
-        bundle.manifest.description = match toy {
-            Toy::Gaussians25 => "SN-GAN on the paper's 25 Gaussians (5×5 grid, σ = 0.05, scaled by 1/2.828)".into(),
-            Toy::SwissRoll => "SN-GAN on the paper's Swiss roll (noise 0.25, x and z columns, divided by 7.5)".into(),
+        let config = TrainConfig { batch: args.batch, lr_generator: args.lr, lr_critic, beta1: 0.5, beta2: args.beta2, critic_steps: args.critic_steps, seed: args.seed };
+        let (arch, name, description) = match toy {
+            Some(Toy::Gaussians25) => (Architecture::toy2d(), "25gaussians", "SN-GAN on the paper's 25 Gaussians (5×5 grid, σ = 0.05, scaled by 1/2.828)".to_string()),
+            Some(Toy::SwissRoll) => (Architecture::toy2d(), "swissroll", "SN-GAN on the paper's Swiss roll (noise 0.25, x and z columns, divided by 7.5)".to_string()),
+            None => (
+                Architecture::Dcgan { latent: 128, width: args.width, size: 32 },
+                "cifar10",
+                format!("SN-DCGAN on CIFAR-10 (32×32 RGB), channel width {} (64 is Miyato et al.'s)", args.width),
+            ),
         };
+        let mut bundle = arch.init_bundle(name, args.seed);
+        bundle.manifest.description = description;
         GanTrainer::new(&bundle, config, &device)
     };
     let mut log = match &args.log {
@@ -225,13 +258,21 @@ fn train(args: TrainArgs) -> Result<()> {
     let bar = indicatif::ProgressBar::new(args.iterations);
     bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} [{elapsed_precise} < {eta_precise}] {msg}")?);
     bar.set_position(trainer.iteration.min(args.iterations));
-    let reference = toy.sample(4000, &mut Noise::new(args.seed ^ 0x5eed, Stream::Data));
+    bar.reset_eta();
+    let reference = toy.map(|toy| toy.sample(4000, &mut Noise::new(args.seed ^ 0x5eed, Stream::Data)));
     while trainer.iteration < args.iterations {
-        let losses = trainer.step(&data);
+        let losses = trainer.step(data.as_ref());
         bar.inc(1);
         if trainer.iteration % args.every == 0 || trainer.iteration == args.iterations {
             checkpoint::save(&trainer, &args.checkpoint)?;
-            let score = toy_score(&trainer.bundle(), toy, &reference, &device)?;
+            let score = match (toy, &reference) {
+                (Some(toy), Some(reference)) => toy_score(&trainer.bundle(), toy, reference, &device)?,
+                _ => {
+                    let path = args.checkpoint.with_extension("png");
+                    write_png(&path, &base_grid(&trainer.bundle(), 64, &device)?)?;
+                    format!("samples in {}", path.display())
+                }
+            };
             bar.set_message(format!("D {:.3} G {:.3} | {score}", losses.critic, losses.generator));
             if let Some(file) = log.as_mut() {
                 writeln!(file, "{},{},{},{},{},{score}", trainer.iteration, losses.critic, losses.generator, losses.real_logit, losses.fake_logit)?;
@@ -241,19 +282,35 @@ fn train(args: TrainArgs) -> Result<()> {
     bar.finish();
     let mut bundle = trainer.bundle();
     bundle.manifest.provenance = Provenance {
-        trained_by: format!("dgflow train {} (this repository), {} iterations", args.recipe, trainer.iteration),
-        data: format!("{} samples generated in code (src/data/toy2d.rs), fresh each iteration", toy.name()),
+        trained_by: format!("dgflow train {} (this repository), {} iterations", bundle.manifest.name, trainer.iteration),
+        data: match toy {
+            Some(toy) => format!("{} samples generated in code (src/data/toy2d.rs), fresh each iteration", toy.name()),
+            None => "CIFAR-10 training set (50,000 images), random left-right flips".into(),
+        },
         recipe: format!(
             "non-saturating GAN loss, spectral-norm critic, {} critic steps per generator step, Adam lr {} (critic {}) betas ({}, {}), batch {}, seed {}",
             trainer.config.critic_steps, trainer.config.lr_generator, trainer.config.lr_critic, trainer.config.beta1, trainer.config.beta2, trainer.config.batch, trainer.config.seed
         ),
         notes: String::new(),
     };
-    // The toys' critics are steep (see the model cards): η = 0.1 overshoots, 0.01 refines.
-    bundle.manifest.recommended = Some(Recommended { eta: 0.01, gamma: 0.01 });
+    if toy.is_some() {
+        // The toys' critics are steep (see the model cards): η = 0.1 overshoots, 0.01 refines.
+        bundle.manifest.recommended = Some(Recommended { eta: 0.01, gamma: 0.01 });
+    }
     bundle.write_dir(&args.out)?;
     println!("wrote {}", args.out.display());
     Ok(())
+}
+
+/// A grid of `n` base samples of an image model (fixed latents, seed 0), to watch training.
+fn base_grid(bundle: &Bundle, n: usize, device: &burn::prelude::Device) -> Result<render::Grid> {
+    let model = Model::build(bundle, 0, device);
+    let config = FlowConfig { steps: 1, batch: n, keep: Keep::Steps(vec![0]), ..FlowConfig::default() };
+    let mut refiner = pollster::block_on(flow::Refiner::new(&model, &model, config, device))?;
+    let step = pollster::block_on(refiner.next_step())?.expect("step 0");
+    let samples = step.samples.expect("step 0 is kept");
+    let m = &bundle.manifest;
+    Ok(render::image_grid(&samples, n, &m.sample_shape, m.value_range, render::columns_for(n)))
 }
 
 /// A one-line quality summary of a toy model's base samples, for the training log.

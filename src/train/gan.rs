@@ -92,7 +92,7 @@ impl GanTrainer {
             .collect()
     }
 
-    pub fn step(&mut self, data: &impl RealData) -> Losses {
+    pub fn step(&mut self, data: &dyn RealData) -> Losses {
         let (n, m) = (self.config.batch, &self.manifest.clone());
         let latent = m.latent.dim;
         let mut noise = Noise::at(self.config.seed, Stream::Training, self.iteration);

@@ -5,4 +5,5 @@
 pub mod adam;
 pub mod checkpoint;
 pub mod gan;
+pub mod images;
 pub mod toy;
