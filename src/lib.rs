@@ -10,6 +10,7 @@ pub mod device;
 pub mod error;
 pub mod eval;
 pub mod flow;
+pub mod metrics;
 pub mod model;
 pub mod render;
 pub mod rng;
