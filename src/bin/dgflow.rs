@@ -16,6 +16,9 @@ use dgflow::train::checkpoint;
 use dgflow::data::cifar::{Cifar, Split};
 use dgflow::train::gan::{GanTrainer, RealData, TrainConfig};
 use dgflow::train::images::ImageData;
+use dgflow::data::text::{self, Corpus, Vocab};
+use dgflow::train::text::TextData;
+use dgflow::metrics::ngram;
 use dgflow::train::toy::ToyData;
 use dgflow::device::{self, Backend};
 use dgflow::flow::{self, FlowConfig, Keep, Method, Space, Trajectory};
@@ -81,9 +84,13 @@ struct TrainArgs {
     every: u64,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Channel-width multiplier of the image and text models (cifar10: 64 is the published size).
+    /// Channel-width multiplier of the image and text models (cifar10: 64 is the published size;
+    /// text: the residual blocks' channels, 512 in WGAN-GP).
     #[arg(long, default_value_t = 32)]
     width: usize,
+    /// Residual blocks of the text model (5 in WGAN-GP).
+    #[arg(long, default_value_t = 5)]
+    blocks: usize,
     /// The shared data folder (holding cifar-10-batches-bin/ and text/).
     #[arg(long, env = "DGFLOW_DATA", default_value = "../shared/data")]
     data: PathBuf,
@@ -95,6 +102,7 @@ enum Recipe {
     Gaussians25,
     Swissroll,
     Cifar10,
+    Text,
 }
 
 #[derive(clap::Args)]
@@ -218,11 +226,42 @@ fn train(args: TrainArgs) -> Result<()> {
     let toy = match args.recipe {
         Recipe::Gaussians25 => Some(Toy::Gaussians25),
         Recipe::Swissroll => Some(Toy::SwissRoll),
-        Recipe::Cifar10 => None,
+        Recipe::Cifar10 | Recipe::Text => None,
     };
-    let data: Box<dyn RealData> = match toy {
-        Some(toy) => Box::new(ToyData { toy, seed: args.seed }),
-        None => Box::new(ImageData { images: Cifar::load(&args.data.join("cifar-10-batches-bin"), Split::Train)?, seed: args.seed }),
+    let (data, arch, description, data_note): (Box<dyn RealData>, Architecture, String, String) = match args.recipe {
+        Recipe::Gaussians25 | Recipe::Swissroll => {
+            let toy = toy.expect("a toy recipe");
+            let description = match toy {
+                Toy::Gaussians25 => "SN-GAN on the paper's 25 Gaussians (5×5 grid, σ = 0.05, scaled by 1/2.828)",
+                Toy::SwissRoll => "SN-GAN on the paper's Swiss roll (noise 0.25, x and z columns, divided by 7.5)",
+            };
+            let note = format!("{} samples generated in code (src/data/toy2d.rs), fresh each iteration", toy.name());
+            (Box::new(ToyData { toy, seed: args.seed }), Architecture::toy2d(), description.into(), note)
+        }
+        Recipe::Cifar10 => (
+            Box::new(ImageData { images: Cifar::load(&args.data.join("cifar-10-batches-bin"), Split::Train)?, seed: args.seed }),
+            Architecture::Dcgan { latent: 128, width: args.width, size: 32 },
+            format!("SN-DCGAN on CIFAR-10 (32×32 RGB), channel width {} (64 is Miyato et al.'s)", args.width),
+            "CIFAR-10 training set (50,000 images), random left-right flips".into(),
+        ),
+        Recipe::Text => {
+            let corpus = Corpus::load(&args.data.join("text"))?;
+            let vocab = Vocab::from_lines(&corpus.train, text::VOCAB_SIZE);
+            let lines = corpus.train.iter().map(|l| vocab.encode(l)).collect();
+            let note = format!(
+                "the first 32 characters of the {} training lines (of 32+ characters) of the One Billion Word held-out sentences and 17 Gutenberg books; every 7th line ({}) held out for evaluation; {} symbols, rarer characters folded into {}",
+                corpus.train.len(), corpus.held_out.len(), vocab.len(), text::UNKNOWN
+            );
+            let arch = Architecture::CharCnn { latent: 128, width: args.width, length: text::LENGTH, blocks: args.blocks, vocab: vocab.symbols.clone() };
+            let description = format!("SN language GAN (WGAN-GP's residual 1D-conv networks, width {}, {} blocks) on 32-character sentence openings", args.width, args.blocks);
+            (Box::new(TextData { lines, vocab, seed: args.seed }), arch, description, note)
+        }
+    };
+    let name = match args.recipe {
+        Recipe::Gaussians25 => "25gaussians",
+        Recipe::Swissroll => "swissroll",
+        Recipe::Cifar10 => "cifar10",
+        Recipe::Text => "text",
     };
     let mut trainer = if args.checkpoint.exists() {
         let t = checkpoint::load(&args.checkpoint, &device)?;
@@ -231,15 +270,6 @@ fn train(args: TrainArgs) -> Result<()> {
     } else {
         let lr_critic = args.lr_critic.unwrap_or(args.lr);
         let config = TrainConfig { batch: args.batch, lr_generator: args.lr, lr_critic, beta1: 0.5, beta2: args.beta2, critic_steps: args.critic_steps, seed: args.seed };
-        let (arch, name, description) = match toy {
-            Some(Toy::Gaussians25) => (Architecture::toy2d(), "25gaussians", "SN-GAN on the paper's 25 Gaussians (5×5 grid, σ = 0.05, scaled by 1/2.828)".to_string()),
-            Some(Toy::SwissRoll) => (Architecture::toy2d(), "swissroll", "SN-GAN on the paper's Swiss roll (noise 0.25, x and z columns, divided by 7.5)".to_string()),
-            None => (
-                Architecture::Dcgan { latent: 128, width: args.width, size: 32 },
-                "cifar10",
-                format!("SN-DCGAN on CIFAR-10 (32×32 RGB), channel width {} (64 is Miyato et al.'s)", args.width),
-            ),
-        };
         let mut bundle = arch.init_bundle(name, args.seed);
         bundle.manifest.description = description;
         GanTrainer::new(&bundle, config, &device)
@@ -265,8 +295,9 @@ fn train(args: TrainArgs) -> Result<()> {
         bar.inc(1);
         if trainer.iteration % args.every == 0 || trainer.iteration == args.iterations {
             checkpoint::save(&trainer, &args.checkpoint)?;
-            let score = match (toy, &reference) {
-                (Some(toy), Some(reference)) => toy_score(&trainer.bundle(), toy, reference, &device)?,
+            let score = match (toy, &reference, args.recipe) {
+                (Some(toy), Some(reference), _) => toy_score(&trainer.bundle(), toy, reference, &device)?,
+                (_, _, Recipe::Text) => text_score(&trainer.bundle(), &args.data, &args.checkpoint.with_extension("txt"), &device)?,
                 _ => {
                     let path = args.checkpoint.with_extension("png");
                     write_png(&path, &base_grid(&trainer.bundle(), 64, &device)?)?;
@@ -283,10 +314,7 @@ fn train(args: TrainArgs) -> Result<()> {
     let mut bundle = trainer.bundle();
     bundle.manifest.provenance = Provenance {
         trained_by: format!("dgflow train {} (this repository), {} iterations", bundle.manifest.name, trainer.iteration),
-        data: match toy {
-            Some(toy) => format!("{} samples generated in code (src/data/toy2d.rs), fresh each iteration", toy.name()),
-            None => "CIFAR-10 training set (50,000 images), random left-right flips".into(),
-        },
+        data: data_note,
         recipe: format!(
             "non-saturating GAN loss, spectral-norm critic, {} critic steps per generator step, Adam lr {} (critic {}) betas ({}, {}), batch {}, seed {}",
             trainer.config.critic_steps, trainer.config.lr_generator, trainer.config.lr_critic, trainer.config.beta1, trainer.config.beta2, trainer.config.batch, trainer.config.seed
@@ -302,24 +330,39 @@ fn train(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// A grid of `n` base samples of an image model (fixed latents, seed 0), to watch training.
-fn base_grid(bundle: &Bundle, n: usize, device: &burn::prelude::Device) -> Result<render::Grid> {
+/// The base model's samples of `bundle` (fixed latents, seed 0), as the flow returns them.
+fn base_samples(bundle: &Bundle, n: usize, device: &burn::prelude::Device) -> Result<Vec<f32>> {
     let model = Model::build(bundle, 0, device);
     let config = FlowConfig { steps: 1, batch: n, keep: Keep::Steps(vec![0]), ..FlowConfig::default() };
     let mut refiner = pollster::block_on(flow::Refiner::new(&model, &model, config, device))?;
     let step = pollster::block_on(refiner.next_step())?.expect("step 0");
-    let samples = step.samples.expect("step 0 is kept");
+    Ok(step.samples.expect("step 0 is kept"))
+}
+
+/// JS-4 of 2,000 base sentences against the held-out lines, for the training log; the first 32
+/// sentences go to `sample_path`.
+fn text_score(bundle: &Bundle, data: &Path, sample_path: &Path, device: &burn::prelude::Device) -> Result<String> {
+    let m = &bundle.manifest;
+    let vocab = Vocab::from_symbols(m.vocab.clone().context("a text bundle has a vocabulary")?);
+    let held_out: Vec<Vec<u16>> = Corpus::load(&data.join("text"))?.held_out.iter().map(|l| vocab.encode(l)).collect();
+    let n = 2000;
+    let samples = base_samples(bundle, n, device)?;
+    let generated = text::argmax_indices(&samples, n, vocab.len(), text::LENGTH);
+    let lines: Vec<String> = generated.iter().take(32).map(|s| s.iter().map(|&i| vocab.symbols[i as usize].as_str()).collect::<String>() + "\n").collect();
+    std::fs::write(sample_path, lines.concat()).with_context(|| format!("writing {}", sample_path.display()))?;
+    Ok(format!("JS-4 {:.4}", ngram::js_divergence(&generated, &held_out, 4)))
+}
+
+/// A grid of `n` base samples of an image model (fixed latents, seed 0), to watch training.
+fn base_grid(bundle: &Bundle, n: usize, device: &burn::prelude::Device) -> Result<render::Grid> {
+    let samples = base_samples(bundle, n, device)?;
     let m = &bundle.manifest;
     Ok(render::image_grid(&samples, n, &m.sample_shape, m.value_range, render::columns_for(n)))
 }
 
 /// A one-line quality summary of a toy model's base samples, for the training log.
 fn toy_score(bundle: &Bundle, toy: Toy, reference: &[f32], device: &burn::prelude::Device) -> Result<String> {
-    let model = Model::build(bundle, 0, device);
-    let config = FlowConfig { steps: 1, batch: 2000, keep: Keep::Steps(vec![0]), ..FlowConfig::default() };
-    let mut refiner = pollster::block_on(flow::Refiner::new(&model, &model, config, device))?;
-    let step = pollster::block_on(refiner.next_step())?.expect("step 0");
-    let points = step.samples.expect("step 0 is kept");
+    let points = base_samples(bundle, 2000, device)?;
     Ok(eval::toy_metrics(toy, &points, reference).into_iter().map(|(name, value)| format!("{name} {value}")).collect::<Vec<_>>().join(", "))
 }
 

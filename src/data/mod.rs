@@ -2,4 +2,5 @@
 //! the shared data folder, never copied into the repository.
 
 pub mod cifar;
+pub mod text;
 pub mod toy2d;

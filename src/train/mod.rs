@@ -6,4 +6,5 @@ pub mod adam;
 pub mod checkpoint;
 pub mod gan;
 pub mod images;
+pub mod text;
 pub mod toy;
