@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::model::network::HostWeights;
-use crate::model::spec::NetworkSpec;
+use crate::model::spec::{NetworkSpec, ParamSpec};
 
 pub const FORMAT: &str = "dgflow-bundle/1";
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -172,17 +172,9 @@ impl Bundle {
     pub fn from_bytes(dir: &str, manifest_bytes: &[u8], weights_bytes: &[u8]) -> Result<Bundle> {
         let manifest = Manifest::parse(manifest_bytes, &format!("{dir}/{MANIFEST_FILE}"))?;
         let weights_path = format!("{dir}/{}", manifest.weights.file);
-        let digest = hex(&Sha256::digest(weights_bytes));
-        if !digest.eq_ignore_ascii_case(&manifest.weights.sha256) {
-            return Err(Error::weights(
-                &weights_path,
-                format!(
-                    "SHA-256 is {digest}, the manifest expects {}; the file is corrupt or from another version — download or export it again",
-                    manifest.weights.sha256
-                ),
-            ));
-        }
-        let weights = read_weights(&weights_path, weights_bytes, &manifest)?;
+        verify_digest(&weights_path, weights_bytes, &manifest.weights.sha256)?;
+        let expected: Vec<_> = manifest.generator.params("generator").into_iter().chain(manifest.critic.params("critic")).collect();
+        let weights = read_weights(&weights_path, weights_bytes, &expected)?;
         Ok(Bundle { manifest, weights })
     }
 
@@ -198,25 +190,30 @@ impl Bundle {
 
     /// Writes the bundle as f16 weights (the shipping format) and a manifest with their digest.
     pub fn write_dir(&self, dir: &Path) -> Result<()> {
-        let io = |p: &Path, e: std::io::Error| Error::Io { path: p.display().to_string(), reason: e.to_string() };
-        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-        let bytes = encode_f16(&self.weights);
         let mut manifest = self.manifest.clone();
-        manifest.weights.sha256 = hex(&Sha256::digest(&bytes));
-        let weights_path = dir.join(&manifest.weights.file);
-        std::fs::write(&weights_path, &bytes).map_err(|e| io(&weights_path, e))?;
-        let manifest_path = dir.join(MANIFEST_FILE);
-        let json = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
-        std::fs::write(&manifest_path, json + "\n").map_err(|e| io(&manifest_path, e))
+        manifest.weights.sha256 = write_f16_weights(dir, &manifest.weights.file, &self.weights)?;
+        write_manifest(dir, &manifest)
     }
 }
 
-fn read_weights(path: &str, bytes: &[u8], manifest: &Manifest) -> Result<HostWeights> {
+/// Checks a weights file against the SHA-256 its manifest records.
+pub(crate) fn verify_digest(path: &str, bytes: &[u8], sha256: &str) -> Result<()> {
+    let digest = hex(&Sha256::digest(bytes));
+    if digest.eq_ignore_ascii_case(sha256) {
+        return Ok(());
+    }
+    Err(Error::weights(
+        path,
+        format!("SHA-256 is {digest}, the manifest expects {sha256}; the file is corrupt or from another version — download or export it again"),
+    ))
+}
+
+/// Reads exactly the `expected` tensors (f16 or f32, finite, of the expected shapes).
+pub(crate) fn read_weights(path: &str, bytes: &[u8], expected: &[ParamSpec]) -> Result<HostWeights> {
     let file = SafeTensors::deserialize(bytes)
         .map_err(|e| Error::weights(path, format!("not a valid safetensors file ({e}); it may be truncated — download or export it again")))?;
-    let expected: Vec<_> = manifest.generator.params("generator").into_iter().chain(manifest.critic.params("critic")).collect();
     let mut out = HostWeights::new();
-    for spec in &expected {
+    for spec in expected {
         let view = file.tensor(&spec.name).map_err(|_| {
             Error::weights(path, format!("tensor `{}` is missing (the manifest's architecture needs it, shape {:?})", spec.name, spec.shape))
         })?;
@@ -245,6 +242,22 @@ fn read_weights(path: &str, bytes: &[u8], manifest: &Manifest) -> Result<HostWei
         return Err(Error::weights(path, format!("tensor `{extra}` is not used by the manifest's architecture; is this the right weights file?")));
     }
     Ok(out)
+}
+
+/// Writes `weights` as f16 safetensors to `dir/file` (creating `dir`); returns their SHA-256.
+pub(crate) fn write_f16_weights(dir: &Path, file: &str, weights: &HostWeights) -> Result<String> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::Io { path: dir.display().to_string(), reason: e.to_string() })?;
+    let bytes = encode_f16(weights);
+    let path = dir.join(file);
+    std::fs::write(&path, &bytes).map_err(|e| Error::Io { path: path.display().to_string(), reason: e.to_string() })?;
+    Ok(hex(&Sha256::digest(&bytes)))
+}
+
+/// Writes `dir/manifest.json`, pretty-printed.
+pub(crate) fn write_manifest(dir: &Path, manifest: &impl Serialize) -> Result<()> {
+    let path = dir.join(MANIFEST_FILE);
+    let json = serde_json::to_string_pretty(manifest).expect("manifests serialise");
+    std::fs::write(&path, json + "\n").map_err(|e| Error::Io { path: path.display().to_string(), reason: e.to_string() })
 }
 
 /// Serialises weights as f16 safetensors, in name order so the bytes (and digest) are stable.

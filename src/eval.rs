@@ -1,10 +1,16 @@
 //! Evaluation tables like the paper's: the base model (step 0) against every refinement method
 //! at steps 0, 5, …, 25. The 2D toys are scored by the share of high-quality samples, the modes
-//! they cover and a KDE log-likelihood under data samples.
+//! they cover and a KDE log-likelihood under data samples; text by n-gram JS divergences; images
+//! in the features of our own CIFAR-10 classifier.
 
 use burn::prelude::*;
 
+use crate::classifier::Classifier;
 use crate::data::toy2d::{Toy, high_quality, kde_log_likelihood};
+use crate::metrics::Features;
+use crate::metrics::classifier_score::classifier_score;
+use crate::metrics::frechet::{Gaussian, frechet_distance};
+use crate::metrics::precision_recall::precision_recall;
 use crate::error::Result;
 use crate::flow::{self, FlowConfig, Keep, Method, Space};
 use crate::model::Model;
@@ -24,24 +30,68 @@ pub fn toy_metrics(toy: Toy, points: &[f32], reference: &[f32]) -> Vec<(&'static
     rows
 }
 
+/// Scores one set of samples (flattened rows) as (metric, formatted value) rows.
+pub type Scorer<'a> = dyn Fn(&[f32]) -> Vec<(&'static str, String)> + 'a;
+
 /// A markdown table: one row per method and metric, one column per fifth step of `base.steps`.
-/// Every method refines the same starting latents (`base.seed`); DDLS always runs in latent space.
-pub async fn toy_table(model: &Model, toy: Toy, base: FlowConfig, reference: &[f32], device: &Device) -> Result<String> {
+/// `base.batch` samples are refined in chunks of at most `chunk` (chunk c uses seed
+/// `base.seed + c`), so large evaluations fit in memory; every method starts from the same latents.
+/// DDLS always runs in latent space.
+pub async fn table(model: &Model, base: FlowConfig, chunk: usize, score: &Scorer<'_>, device: &Device) -> Result<String> {
     let columns: Vec<usize> = (0..=base.steps).step_by(5).chain((base.steps % 5 != 0).then_some(base.steps)).collect();
     let header: Vec<String> = columns.iter().map(|s| format!("step {s}")).collect();
     let mut table = format!("| method | metric | {} |\n|---|---|{}\n", header.join(" | "), "---|".repeat(columns.len()));
+    let chunks: Vec<usize> = (0..base.batch).step_by(chunk.max(1)).map(|start| chunk.min(base.batch - start)).collect();
     for method in Method::ALL {
         let space = if method == Method::Ddls { Space::Latent } else { base.space };
-        let config = FlowConfig { method, space, keep: Keep::Every(5), ..base.clone() };
-        let trajectory = flow::refine(model, model, config, device).await?;
-        let per_step: Vec<_> =
-            trajectory.steps.iter().filter_map(|s| s.samples.as_deref()).map(|p| toy_metrics(toy, p, reference)).collect();
-        for (row, (metric, _)) in per_step[0].iter().enumerate() {
-            let cells: Vec<&str> = per_step.iter().map(|m| m[row].1.as_str()).collect();
+        let mut per_step: Vec<Vec<f32>> = vec![Vec::new(); columns.len()];
+        for (c, &n) in chunks.iter().enumerate() {
+            let config = FlowConfig { method, space, keep: Keep::Every(5), batch: n, seed: base.seed + c as u64, ..base.clone() };
+            let trajectory = flow::refine(model, model, config, device).await?;
+            for (column, samples) in per_step.iter_mut().zip(trajectory.steps.iter().filter_map(|s| s.samples.as_deref())) {
+                column.extend_from_slice(samples);
+            }
+        }
+        let scores: Vec<_> = per_step.iter().map(|samples| score(samples)).collect();
+        for (row, (metric, _)) in scores[0].iter().enumerate() {
+            let cells: Vec<&str> = scores.iter().map(|m| m[row].1.as_str()).collect();
             table += &format!("| {} | {metric} | {} |\n", method.name(), cells.join(" | "));
         }
     }
     Ok(table)
+}
+
+/// The 2D toys' table: share of high-quality samples, modes and KDE log-likelihood per step.
+pub async fn toy_table(model: &Model, toy: Toy, base: FlowConfig, reference: &[f32], device: &Device) -> Result<String> {
+    let batch = base.batch;
+    table(model, base, batch, &|points: &[f32]| toy_metrics(toy, points, reference), device).await
+}
+
+/// Image metrics in the features of our CIFAR-10 classifier (not Inception): Fréchet distance
+/// and KID (×10³) against `reference`, improved precision and recall (k = 3, on the first 2,000
+/// of each set) and the classifier score.
+pub fn image_metrics(classifier: &Classifier, samples: &[f32], reference: &Features, device: &Device) -> Vec<(&'static str, String)> {
+    let (features, probabilities) = classifier.run(samples, 250, device);
+    let fd = frechet_distance(&Gaussian::fit(&features), &Gaussian::fit(reference));
+    let kid = crate::metrics::kid::kid(&features, reference, 10, 1000, 0);
+    let (precision, recall) = precision_recall(&reference.head(2000), &features.head(2000), 3);
+    vec![
+        ("FD (classifier)", format!("{fd:.2}")),
+        ("KID ×10³ (classifier)", format!("{:.2}", 1e3 * kid)),
+        ("precision", format!("{precision:.3}")),
+        ("recall", format!("{recall:.3}")),
+        ("classifier score", format!("{:.2}", classifier_score(&probabilities, classifier.manifest.classes.len()))),
+    ]
+}
+
+/// The text model's metrics: JS-4 and JS-6 between the argmax sentences and `reference`.
+pub fn text_metrics(samples: &[f32], vocab: usize, length: usize, reference: &[Vec<u16>]) -> Vec<(&'static str, String)> {
+    let n = samples.len() / (vocab * length);
+    let sentences = crate::data::text::argmax_indices(samples, n, vocab, length);
+    vec![
+        ("JS-4", format!("{:.4}", crate::metrics::ngram::js_divergence(&sentences, reference, 4))),
+        ("JS-6", format!("{:.4}", crate::metrics::ngram::js_divergence(&sentences, reference, 6))),
+    ]
 }
 
 #[cfg(test)]
@@ -62,5 +112,15 @@ mod tests {
         assert_eq!(lines.len(), 2 + 5 * 3);
         assert!(lines[2].starts_with("| dgflow-kl | % high quality | "));
         assert!(lines.iter().skip(2).all(|l| l.matches('|').count() == 6), "{table}");
+    }
+
+    #[test]
+    fn chunked_evaluation_scores_every_sample() {
+        let device = crate::device::cpu();
+        let model = Model::build(&Architecture::Toy2d { hidden_g: 8, hidden_d: 8 }.init_bundle("t", 1), 0, &device);
+        let base = FlowConfig { steps: 5, batch: 70, ..FlowConfig::default() };
+        let counted = |points: &[f32]| vec![("count", (points.len() / 2).to_string())];
+        let table = pollster::block_on(table(&model, base, 32, &counted, &device)).unwrap();
+        assert!(table.lines().skip(2).all(|l| l.ends_with("| 70 | 70 |")), "{table}");
     }
 }

@@ -5,6 +5,7 @@
 //! refines, `render` turns samples into pixels and text. `wasm` only converts at the boundary.
 
 pub mod bundle;
+pub mod classifier;
 pub mod data;
 pub mod device;
 pub mod error;

@@ -117,7 +117,7 @@ pub struct Refinement {
 #[wasm_bindgen]
 impl Refinement {
     /// Resolves to the next step — `{index, logits, meanLogit, latents?, samples?, rgba?, width?,
-    /// height?, text?}` with typed arrays — or to `null` after the last step.
+    /// height?, columns?, tile?, gap?, text?}` with typed arrays — or to `null` after the last step.
     pub fn next(&self) -> js_sys::Promise {
         let (refiner, model) = (self.refiner.clone(), self.model.clone());
         wasm_bindgen_futures::future_to_promise(async move {
@@ -146,10 +146,15 @@ fn step_to_js(step: &Step, model: &Model) -> Result<JsValue, JsValue> {
         let n = step.logits.len();
         match m.kind {
             SampleKind::Image => {
-                let grid = render::image_grid(samples, n, &m.sample_shape, m.value_range, render::columns_for(n));
+                let columns = render::columns_for(n);
+                let grid = render::image_grid(samples, n, &m.sample_shape, m.value_range, columns);
                 set("rgba", Uint8ClampedArray::from(grid.rgba.as_slice()).into())?;
                 set("width", (grid.width as u32).into())?;
                 set("height", (grid.height as u32).into())?;
+                // The layout, so the page can find the sample under a pointer and cut its tile.
+                set("columns", (columns as u32).into())?;
+                set("tile", (m.sample_shape[2] as u32).into())?;
+                set("gap", (render::GAP as u32).into())?;
             }
             SampleKind::Text => {
                 let vocab = m.vocab.as_deref().expect("text manifests have a vocabulary");

@@ -4,11 +4,11 @@
 use dgflow::data::toy2d::Toy;
 use dgflow::model::presets::Architecture;
 use dgflow::train::checkpoint;
-use dgflow::train::gan::{GanTrainer, TrainConfig};
+use dgflow::train::gan::{GanLoss, GanTrainer, TrainConfig};
 use dgflow::train::toy::ToyData;
 
 fn config() -> TrainConfig {
-    TrainConfig { batch: 64, lr_generator: 1e-3, lr_critic: 1e-3, beta1: 0.5, beta2: 0.999, critic_steps: 1, seed: 4 }
+    TrainConfig { batch: 64, lr_generator: 1e-3, lr_critic: 1e-3, beta1: 0.5, beta2: 0.999, critic_steps: 1, seed: 4, loss: GanLoss::Logistic, critic_only: false }
 }
 
 fn small_toy() -> dgflow::bundle::Bundle {
@@ -50,6 +50,27 @@ fn a_short_run_moves_the_generator_to_the_data() {
     let after = distance_of_generated_mean(&trainer);
     assert!(after < 0.25 * before, "generated mean is {before} from the data before, {after} after");
     assert!(last.critic.is_finite() && last.generator.is_finite(), "{last:?}");
+}
+
+#[test]
+fn the_wasserstein_loss_also_learns_and_critic_only_training_freezes_the_generator() {
+    let device = dgflow::device::cpu();
+    let mut trainer = GanTrainer::new(&small_toy(), TrainConfig { loss: GanLoss::Wasserstein, ..config() }, &device);
+    let before = distance_of_generated_mean(&trainer);
+    for _ in 0..300 {
+        trainer.step(&Blob);
+    }
+    let after = distance_of_generated_mean(&trainer);
+    assert!(after < 0.5 * before, "generated mean is {before} from the data before, {after} after");
+
+    let generator = |t: &GanTrainer| t.host_weights().into_iter().filter(|(k, _)| k.starts_with("generator.")).collect::<std::collections::BTreeMap<_, _>>();
+    let critic_out = |t: &GanTrainer| t.host_weights()["critic.out.weight"].1.clone();
+    let (g0, c0) = (generator(&trainer), critic_out(&trainer));
+    trainer.config = TrainConfig { loss: GanLoss::Logistic, critic_only: true, ..trainer.config.clone() };
+    let losses = trainer.step(&Blob);
+    assert!(losses.generator.is_nan() && losses.critic.is_finite());
+    assert_eq!(generator(&trainer), g0, "the generator is frozen");
+    assert_ne!(critic_out(&trainer), c0, "the critic learns");
 }
 
 #[test]

@@ -10,6 +10,7 @@ const state = {
   models: [], manifest: null,
   steps: [], shown: 0, total: 0,
   running: null, playing: false, nextId: 1,
+  selected: null, // the sample followed through the flow
 };
 
 const worker = new Worker(new URL('worker.js', import.meta.url), { type: 'module' });
@@ -125,6 +126,8 @@ function show(index) {
   $('after-logit').textContent = `· mean logit ${step.meanLogit.toFixed(3)}`;
   draw($('before'), $('before-text'), before, null);
   draw($('after'), $('after-text'), step, before);
+  describeSelected();
+  drawChart();
   writeUrl();
 }
 
@@ -137,11 +140,16 @@ function draw(canvas, list, step, reference) {
     canvas.getContext('2d').putImageData(new ImageData(step.rgba, step.width, step.height), 0, 0);
   } else if (kind === 'text' && step.text) {
     canvas.removeAttribute('width');
-    step.text.forEach((line, i) => list.append(textLine(line, reference?.text?.[i], step.logits[i])));
+    step.text.forEach((line, i) => {
+      const li = textLine(line, reference?.text?.[i], step.logits[i]);
+      li.classList.toggle('selected', i === state.selected);
+      li.addEventListener('click', () => select(i));
+      list.append(li);
+    });
   }
 }
 
-// A sentence with the characters that differ from the reference highlighted.
+// A sentence with the characters that differ from the reference highlighted, and its logit.
 function textLine(line, reference, logit) {
   const li = document.createElement('li');
   [...line].forEach((ch, i) => {
@@ -153,8 +161,117 @@ function textLine(line, reference, logit) {
       li.append(ch);
     }
   });
-  li.title = `logit ${logit.toFixed(3)}`;
+  if (logit !== undefined) {
+    const value = document.createElement('span');
+    value.className = 'logit';
+    value.textContent = logit.toFixed(2);
+    li.append(value);
+  }
   return li;
+}
+
+// The image sample under a pointer, from the grid layout the core reports.
+function sampleAt(canvas, step, event) {
+  if (!step?.columns || !canvas.width) return null;
+  const rect = canvas.getBoundingClientRect();
+  const x = ((event.clientX - rect.left) * canvas.width) / rect.width;
+  const y = ((event.clientY - rect.top) * canvas.height) / rect.height;
+  const pitch = step.tile + step.gap;
+  const col = Math.floor((x - step.gap) / pitch);
+  const row = Math.floor((y - step.gap) / pitch);
+  if (col < 0 || row < 0 || col >= step.columns) return null;
+  const i = row * step.columns + col;
+  return i < step.logits.length ? i : null;
+}
+
+function logitLine(i) {
+  const before = state.steps[0]?.logits[i];
+  const now = state.steps[state.shown]?.logits[i];
+  if (before === undefined || now === undefined) return '';
+  return `Sample ${i + 1}: logit ${before.toFixed(3)} before, ${now.toFixed(3)} at step ${state.shown}.`;
+}
+
+function select(i) {
+  state.selected = state.selected === i ? null : i;
+  show(state.shown);
+}
+
+// The followed sample: its logit in words and its picture (or sentence) at every step.
+function describeSelected() {
+  const i = state.selected;
+  const figure = $('trajectory');
+  if (i === null || !state.steps[0] || i >= state.steps[0].logits.length) {
+    figure.hidden = true;
+    return;
+  }
+  $('inspect').textContent = `${logitLine(i)} Tap it again to let go.`;
+  const steps = state.steps.filter(Boolean);
+  const every = Math.max(1, Math.ceil(steps.length / 26));
+  const frames = steps.filter((s, k) => k % every === 0 || k === steps.length - 1);
+  $('trajectory-caption').textContent = `Sample ${i + 1} through the flow (steps ${frames.map((s) => s.index).join(', ')}): logit ${frames.map((s) => s.logits[i].toFixed(2)).join(' → ')}`;
+  figure.hidden = false;
+  const strip = $('trajectory-strip');
+  const list = $('trajectory-text');
+  list.replaceChildren();
+  if (state.manifest.kind === 'image' && frames[0].columns) {
+    const { tile, gap, columns } = frames[0];
+    strip.width = frames.length * (tile + gap) + gap;
+    strip.height = tile + 2 * gap;
+    const g = strip.getContext('2d');
+    g.fillStyle = '#fff';
+    g.fillRect(0, 0, strip.width, strip.height);
+    const [x0, y0] = [gap + (i % columns) * (tile + gap), gap + Math.floor(i / columns) * (tile + gap)];
+    frames.forEach((s, k) => {
+      const image = new ImageData(s.rgba, s.width, s.height);
+      g.putImageData(image, gap + k * (tile + gap) - x0, gap - y0, x0, y0, tile, tile);
+    });
+  } else {
+    strip.removeAttribute('width');
+    if (state.manifest.kind === 'text') {
+      frames.forEach((s, k) => list.append(textLine(s.text[i], frames[k - 1]?.text[i], s.logits[i])));
+    }
+  }
+}
+
+// Mean logit per step, the shown step marked; the followed sample's logit dashed.
+function drawChart() {
+  const canvas = $('chart');
+  const steps = state.steps.filter(Boolean);
+  const scale = window.devicePixelRatio || 1;
+  canvas.width = Math.round(canvas.clientWidth * scale) || 600;
+  canvas.height = Math.round(140 * scale);
+  const g = canvas.getContext('2d');
+  g.clearRect(0, 0, canvas.width, canvas.height);
+  if (steps.length === 0) return;
+  const series = [steps.map((s) => [s.index, s.meanLogit])];
+  if (state.selected !== null) series.push(steps.map((s) => [s.index, s.logits[state.selected]]));
+  const values = series.flat().map(([, v]) => v).filter(Number.isFinite);
+  let [lo, hi] = [Math.min(...values), Math.max(...values)];
+  if (hi - lo < 1e-6) [lo, hi] = [lo - 0.5, hi + 0.5];
+  const last = Math.max(state.total, steps[steps.length - 1].index, 1);
+  const pad = 28 * scale;
+  const x = (i) => pad + ((canvas.width - 2 * pad) * i) / last;
+  const y = (v) => canvas.height - pad / 2 - ((canvas.height - pad) * (v - lo)) / (hi - lo);
+  g.font = `${11 * scale}px system-ui, sans-serif`;
+  g.fillStyle = '#555';
+  g.fillText(hi.toFixed(2), 2, y(hi) + 4 * scale);
+  g.fillText(lo.toFixed(2), 2, y(lo));
+  series.forEach((points, k) => {
+    g.strokeStyle = k === 0 ? '#1a56db' : '#d97706';
+    g.lineWidth = 2 * scale;
+    g.setLineDash(k === 0 ? [] : [6 * scale, 4 * scale]);
+    g.beginPath();
+    points.forEach(([i, v], j) => (j ? g.lineTo(x(i), y(v)) : g.moveTo(x(i), y(v))));
+    g.stroke();
+  });
+  g.setLineDash([]);
+  const shown = state.steps[state.shown];
+  if (shown) {
+    g.fillStyle = '#1a56db';
+    g.beginPath();
+    g.arc(x(shown.index), y(shown.meanLogit), 4 * scale, 0, 2 * Math.PI);
+    g.fill();
+  }
 }
 
 // The URL holds model, settings and step, so a shared link reproduces the same picture.
@@ -257,6 +374,18 @@ function toggleQr() {
   worker.postMessage(msg.qr(state.nextId++, location.href));
 }
 
+for (const [id, reference] of [['before', () => state.steps[0]], ['after', () => state.steps[state.shown]]]) {
+  const canvas = $(id);
+  canvas.addEventListener('pointermove', (e) => {
+    const i = sampleAt(canvas, reference(), e);
+    if (i !== null) $('inspect').textContent = logitLine(i);
+  });
+  canvas.addEventListener('click', (e) => {
+    const i = sampleAt(canvas, reference(), e);
+    if (i !== null) select(i);
+  });
+}
+window.addEventListener('resize', drawChart);
 $('download').addEventListener('click', download);
 $('qr-button').addEventListener('click', toggleQr);
 $('controls').addEventListener('submit', (e) => { e.preventDefault(); start(); });

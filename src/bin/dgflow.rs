@@ -13,8 +13,10 @@ use dgflow::data::toy2d::Toy;
 use dgflow::eval;
 use dgflow::rng::{Noise, Stream};
 use dgflow::train::checkpoint;
-use dgflow::data::cifar::{Cifar, Split};
-use dgflow::train::gan::{GanTrainer, RealData, TrainConfig};
+use dgflow::classifier::{self, Classifier, ClassifierManifest};
+use dgflow::data::cifar::{CLASSES, Cifar, Split};
+use dgflow::train::classifier::{ClassifierConfig, ClassifierTrainer};
+use dgflow::train::gan::{GanLoss, GanTrainer, RealData, TrainConfig};
 use dgflow::train::images::ImageData;
 use dgflow::data::text::{self, Corpus, Vocab};
 use dgflow::train::text::TextData;
@@ -77,6 +79,13 @@ struct TrainArgs {
     /// Critic updates per generator update.
     #[arg(long, default_value_t = 1)]
     critic_steps: usize,
+    /// The adversarial loss: logistic (the critic estimates log p_data/p_G, as DGflow needs) or
+    /// wasserstein (steadier for text; then fine-tune the critic with --critic-only --loss logistic).
+    #[arg(long, value_enum, default_value_t = LossArg::Logistic)]
+    loss: LossArg,
+    /// Train the critic alone, the generator frozen (the fine-tune after Wasserstein training).
+    #[arg(long)]
+    critic_only: bool,
     /// Adam's second-moment decay (β1 is 0.5, as in DCGAN and SN-GAN).
     #[arg(long, default_value_t = 0.9)]
     beta2: f32,
@@ -97,12 +106,20 @@ struct TrainArgs {
 }
 
 #[derive(Copy, Clone, PartialEq, ValueEnum)]
+enum LossArg {
+    Logistic,
+    Wasserstein,
+}
+
+#[derive(Copy, Clone, PartialEq, ValueEnum)]
 enum Recipe {
     #[value(name = "25gaussians")]
     Gaussians25,
     Swissroll,
     Cifar10,
     Text,
+    /// The CIFAR-10 classifier whose features our image metrics use.
+    Classifier,
 }
 
 #[derive(clap::Args)]
@@ -127,6 +144,15 @@ struct EvalArgs {
     /// Write the table (markdown) here as well as to the terminal.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Samples refined at once (the rest in further chunks, each with the next seed).
+    #[arg(long, default_value_t = 500)]
+    chunk: usize,
+    /// The classifier bundle whose features score images.
+    #[arg(long, default_value = "models/cifar10-classifier")]
+    classifier: PathBuf,
+    /// The shared data folder (reference images and held-out sentences).
+    #[arg(long, env = "DGFLOW_DATA", default_value = "../shared/data")]
+    data: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -223,10 +249,13 @@ fn train(args: TrainArgs) -> Result<()> {
         bail!("--batch, --every, --critic-steps, --width, --lr and --lr-critic must be positive, and --beta2 in [0, 1)");
     }
     let device = device::cpu();
+    if args.recipe == Recipe::Classifier {
+        return train_classifier(&args, &device);
+    }
     let toy = match args.recipe {
         Recipe::Gaussians25 => Some(Toy::Gaussians25),
         Recipe::Swissroll => Some(Toy::SwissRoll),
-        Recipe::Cifar10 | Recipe::Text => None,
+        Recipe::Cifar10 | Recipe::Text | Recipe::Classifier => None,
     };
     let (data, arch, description, data_note): (Box<dyn RealData>, Architecture, String, String) = match args.recipe {
         Recipe::Gaussians25 | Recipe::Swissroll => {
@@ -249,46 +278,57 @@ fn train(args: TrainArgs) -> Result<()> {
             let vocab = Vocab::from_lines(&corpus.train, text::VOCAB_SIZE);
             let lines = corpus.train.iter().map(|l| vocab.encode(l)).collect();
             let note = format!(
-                "the first 32 characters of the {} training lines (of 32+ characters) of the One Billion Word held-out sentences and 17 Gutenberg books; every 7th line ({}) held out for evaluation; {} symbols, rarer characters folded into {}",
+                "the first 32 characters of the {} training lines (of 32+ characters) of the One Billion Word held-out sentences and 17 Gutenberg books; every 7th line ({}) held out for evaluation; {} symbols, rarer characters folded into {}; real one-hots smoothed by 0.1 towards uniform",
                 corpus.train.len(), corpus.held_out.len(), vocab.len(), text::UNKNOWN
             );
             let arch = Architecture::CharCnn { latent: 128, width: args.width, length: text::LENGTH, blocks: args.blocks, vocab: vocab.symbols.clone() };
             let description = format!("SN language GAN (WGAN-GP's residual 1D-conv networks, width {}, {} blocks) on 32-character sentence openings", args.width, args.blocks);
-            (Box::new(TextData { lines, vocab, seed: args.seed }), arch, description, note)
+            (Box::new(TextData { lines, vocab, smoothing: 0.1, seed: args.seed }), arch, description, note)
         }
+        Recipe::Classifier => unreachable!("trained by train_classifier"),
     };
     let name = match args.recipe {
         Recipe::Gaussians25 => "25gaussians",
         Recipe::Swissroll => "swissroll",
         Recipe::Cifar10 => "cifar10",
         Recipe::Text => "text",
+        Recipe::Classifier => unreachable!("trained by train_classifier"),
+    };
+    let loss = match args.loss {
+        LossArg::Logistic => GanLoss::Logistic,
+        LossArg::Wasserstein => GanLoss::Wasserstein,
     };
     let mut trainer = if args.checkpoint.exists() {
-        let t = checkpoint::load(&args.checkpoint, &device)?;
+        let mut t = checkpoint::load(&args.checkpoint, &device)?;
         println!("resuming {} from iteration {}", args.checkpoint.display(), t.iteration);
+        if (t.config.loss, t.config.critic_only) != (loss, args.critic_only) {
+            let stage = stage_note(t.iteration, loss, args.critic_only);
+            println!("{stage}");
+            t.manifest.provenance.notes = format!("{} {stage}", t.manifest.provenance.notes).trim().to_string();
+            t.config.loss = loss;
+            t.config.critic_only = args.critic_only;
+        }
         t
     } else {
         let lr_critic = args.lr_critic.unwrap_or(args.lr);
-        let config = TrainConfig { batch: args.batch, lr_generator: args.lr, lr_critic, beta1: 0.5, beta2: args.beta2, critic_steps: args.critic_steps, seed: args.seed };
+        let config = TrainConfig {
+            batch: args.batch,
+            lr_generator: args.lr,
+            lr_critic,
+            beta1: 0.5,
+            beta2: args.beta2,
+            critic_steps: args.critic_steps,
+            seed: args.seed,
+            loss,
+            critic_only: args.critic_only,
+        };
         let mut bundle = arch.init_bundle(name, args.seed);
         bundle.manifest.description = description;
+        bundle.manifest.provenance.notes = stage_note(0, loss, args.critic_only);
         GanTrainer::new(&bundle, config, &device)
     };
-    let mut log = match &args.log {
-        Some(path) => {
-            let fresh = !path.exists();
-            let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("opening {}", path.display()))?;
-            if fresh {
-                writeln!(file, "iteration,critic_loss,generator_loss,real_logit,fake_logit,eval")?;
-            }
-            Some(file)
-        }
-        None => None,
-    };
-    let bar = indicatif::ProgressBar::new(args.iterations);
-    bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} [{elapsed_precise} < {eta_precise}] {msg}")?);
-    bar.set_position(trainer.iteration.min(args.iterations));
-    bar.reset_eta();
+    let mut log = open_log(args.log.as_deref(), "iteration,critic_loss,generator_loss,real_logit,fake_logit,eval")?;
+    let bar = progress_bar(trainer.iteration, args.iterations)?;
     let reference = toy.map(|toy| toy.sample(4000, &mut Noise::new(args.seed ^ 0x5eed, Stream::Data)));
     while trainer.iteration < args.iterations {
         let losses = trainer.step(data.as_ref());
@@ -305,8 +345,12 @@ fn train(args: TrainArgs) -> Result<()> {
                 }
             };
             bar.set_message(format!("D {:.3} G {:.3} | {score}", losses.critic, losses.generator));
+            let line = format!("{},{},{},{},{},{score}", trainer.iteration, losses.critic, losses.generator, losses.real_logit, losses.fake_logit);
             if let Some(file) = log.as_mut() {
-                writeln!(file, "{},{},{},{},{},{score}", trainer.iteration, losses.critic, losses.generator, losses.real_logit, losses.fake_logit)?;
+                writeln!(file, "{line}")?;
+            }
+            if bar.is_hidden() {
+                println!("{line}");
             }
         }
     }
@@ -316,10 +360,10 @@ fn train(args: TrainArgs) -> Result<()> {
         trained_by: format!("dgflow train {} (this repository), {} iterations", bundle.manifest.name, trainer.iteration),
         data: data_note,
         recipe: format!(
-            "non-saturating GAN loss, spectral-norm critic, {} critic steps per generator step, Adam lr {} (critic {}) betas ({}, {}), batch {}, seed {}",
+            "spectral-norm critic, {} critic steps per generator step, Adam lr {} (critic {}) betas ({}, {}), batch {}, seed {}",
             trainer.config.critic_steps, trainer.config.lr_generator, trainer.config.lr_critic, trainer.config.beta1, trainer.config.beta2, trainer.config.batch, trainer.config.seed
         ),
-        notes: String::new(),
+        notes: trainer.manifest.provenance.notes.clone(),
     };
     if toy.is_some() {
         // The toys' critics are steep (see the model cards): η = 0.1 overshoots, 0.01 refines.
@@ -328,6 +372,106 @@ fn train(args: TrainArgs) -> Result<()> {
     bundle.write_dir(&args.out)?;
     println!("wrote {}", args.out.display());
     Ok(())
+}
+
+/// A sentence for the bundle's training history: which loss from which iteration.
+fn stage_note(iteration: u64, loss: GanLoss, critic_only: bool) -> String {
+    let loss = match loss {
+        GanLoss::Logistic => "the non-saturating (logistic) loss",
+        GanLoss::Wasserstein => "the Wasserstein loss",
+    };
+    format!("From iteration {iteration}: {loss}{}.", if critic_only { ", critic only (generator frozen)" } else { "" })
+}
+
+/// `dgflow train classifier`: the reference feature network of the image metrics.
+fn train_classifier(args: &TrainArgs, device: &burn::prelude::Device) -> Result<()> {
+    let cifar_dir = args.data.join("cifar-10-batches-bin");
+    let (train, test) = (Cifar::load(&cifar_dir, Split::Train)?, Cifar::load(&cifar_dir, Split::Test)?);
+    let mut trainer = if args.checkpoint.exists() {
+        let t = ClassifierTrainer::load(&args.checkpoint, device)?;
+        println!("resuming {} from step {}", args.checkpoint.display(), t.step);
+        t
+    } else {
+        let (features, head) = classifier::architecture(args.width);
+        let manifest = ClassifierManifest {
+            format: classifier::FORMAT.into(),
+            name: "cifar10-classifier".into(),
+            description: format!(
+                "CIFAR-10 classifier (VGG-style, widths {}–{}): the feature network of this project's image metrics — Fréchet distance, KID and precision/recall in its features are not Inception FID",
+                args.width,
+                8 * args.width
+            ),
+            input_shape: vec![3, 32, 32],
+            classes: CLASSES.iter().map(|c| c.to_string()).collect(),
+            features,
+            head,
+            weights: dgflow::bundle::WeightsRef { file: "weights.safetensors".into(), sha256: String::new() },
+            provenance: Provenance { trained_by: String::new(), data: String::new(), recipe: String::new(), notes: String::new() },
+            test_accuracy: None,
+        };
+        let weights = classifier::init_weights(&manifest, args.seed);
+        let config = ClassifierConfig { batch: args.batch, peak_lr: args.lr, total_steps: args.iterations, weight_decay: 0.05, label_smoothing: 0.1, shift: 4, seed: args.seed };
+        ClassifierTrainer::new(manifest, &weights, config, device)
+    };
+    let mut log = open_log(args.log.as_deref(), "step,loss,batch_accuracy,learning_rate,test_accuracy")?;
+    let bar = progress_bar(trainer.step, args.iterations)?;
+    let mut accuracy = f32::NAN;
+    while trainer.step < args.iterations {
+        let (loss, batch_accuracy) = trainer.train_step(&train);
+        bar.inc(1);
+        if trainer.step % args.every == 0 || trainer.step == args.iterations {
+            trainer.save(&args.checkpoint)?;
+            accuracy = trainer.accuracy(&test)?;
+            let line = format!("{},{loss},{batch_accuracy},{},{accuracy}", trainer.step, trainer.learning_rate());
+            bar.set_message(format!("loss {loss:.3} | test accuracy {:.2} %", 100.0 * accuracy));
+            if let Some(file) = log.as_mut() {
+                writeln!(file, "{line}")?;
+            }
+            if bar.is_hidden() {
+                println!("{line}");
+            }
+        }
+    }
+    bar.finish();
+    if accuracy.is_nan() {
+        accuracy = trainer.accuracy(&test)?;
+    }
+    let mut manifest = trainer.manifest.clone();
+    let c = &trainer.config;
+    manifest.test_accuracy = Some(accuracy);
+    manifest.provenance = Provenance {
+        trained_by: format!("dgflow train classifier (this repository), {} steps", trainer.step),
+        data: "CIFAR-10 training set (50,000 images); accuracy on the 10,000 test images".into(),
+        recipe: format!(
+            "cross-entropy with label smoothing {}, AdamW (β 0.9, 0.999) peak lr {} with 5 % linear warm-up then linear decay over {} steps, decoupled weight decay {}, batch {}, random flips and ±{} px reflected shifts, seed {}",
+            c.label_smoothing, c.peak_lr, c.total_steps, c.weight_decay, c.batch, c.shift, c.seed
+        ),
+        notes: String::new(),
+    };
+    Classifier::write_dir(&manifest, &trainer.host_weights(), &args.out)?;
+    println!("wrote {} (test accuracy {:.2} %)", args.out.display(), 100.0 * accuracy);
+    Ok(())
+}
+
+/// A CSV log opened for appending, with `header` written when the file is new.
+fn open_log(path: Option<&Path>, header: &str) -> Result<Option<std::fs::File>> {
+    let Some(path) = path else { return Ok(None) };
+    let fresh = !path.exists();
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("opening {}", path.display()))?;
+    if fresh {
+        writeln!(file, "{header}")?;
+    }
+    Ok(Some(file))
+}
+
+/// A progress bar with ETA, at `position` of `length`; hidden (and the caller prints lines
+/// instead) when the output is not a terminal.
+fn progress_bar(position: u64, length: u64) -> Result<indicatif::ProgressBar> {
+    let bar = indicatif::ProgressBar::new(length);
+    bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} [{elapsed_precise} < {eta_precise}] {msg}")?);
+    bar.set_position(position.min(length));
+    bar.reset_eta();
+    Ok(bar)
 }
 
 /// The base model's samples of `bundle` (fixed latents, seed 0), as the flow returns them.
@@ -368,22 +512,44 @@ fn toy_score(bundle: &Bundle, toy: Toy, reference: &[f32], device: &burn::prelud
 
 fn eval(args: EvalArgs) -> Result<()> {
     let bundle = Bundle::from_dir(&args.model)?;
-    let toy = Toy::from_name(&bundle.manifest.name)
-        .with_context(|| "dgflow eval handles the 2D toys so far (the bundle's name selects the data)")?;
     let device = device::cpu();
     let model = Model::build(&bundle, 0, &device);
     let (eta, gamma) = step_settings(&bundle, args.eta, args.gamma);
-    let reference = toy.sample(args.samples, &mut Noise::new(args.seed ^ 0x5eed, Stream::Data));
     let base = FlowConfig { eta, gamma, space: args.space, batch: args.samples, seed: args.seed, ..FlowConfig::default() };
-    let table = pollster::block_on(eval::toy_table(&model, toy, base, &reference, &device))?;
+    let m = &bundle.manifest;
+    let (table, against) = match m.kind {
+        SampleKind::Points => {
+            let toy = Toy::from_name(&m.name).with_context(|| format!("no 2D data set is named {} (the bundle's name selects it)", m.name))?;
+            let reference = toy.sample(args.samples, &mut Noise::new(args.seed ^ 0x5eed, Stream::Data));
+            (pollster::block_on(eval::toy_table(&model, toy, base, &reference, &device))?, format!("{} fresh data samples", args.samples))
+        }
+        SampleKind::Text => {
+            let vocab = Vocab::from_symbols(m.vocab.clone().context("a text bundle has a vocabulary")?);
+            let held_out: Vec<Vec<u16>> = Corpus::load(&args.data.join("text"))?.held_out.iter().map(|l| vocab.encode(l)).collect();
+            let length = m.sample_shape[1];
+            let score = |samples: &[f32]| eval::text_metrics(samples, vocab.len(), length, &held_out);
+            let table = pollster::block_on(eval::table(&model, base, args.chunk, &score, &device))?;
+            (table, format!("the {} held-out sentences (every 7th line of the corpus)", held_out.len()))
+        }
+        SampleKind::Image => {
+            let classifier = Classifier::load(&args.classifier, &device)
+                .with_context(|| "image metrics need the project's CIFAR-10 classifier (train one with `dgflow train classifier`)")?;
+            let test = Cifar::load(&args.data.join("cifar-10-batches-bin"), Split::Test)?;
+            let images: Vec<f32> = (0..test.len()).flat_map(|i| test.image(i)).collect();
+            let (reference, _) = classifier.run(&images, 500, &device);
+            let score = |samples: &[f32]| eval::image_metrics(&classifier, samples, &reference, &device);
+            let table = pollster::block_on(eval::table(&model, base, args.chunk, &score, &device))?;
+            (table, "the 10,000 CIFAR-10 test images, in the features of our classifier (not Inception FID)".into())
+        }
+    };
     let space = if args.space == Space::Latent { "latent" } else { "data" };
-    println!(
-        "{} — {} samples per cell, seed {}, η = {eta}, γ = {gamma}, {space} space (step 0 is the base model)\n",
-        bundle.manifest.name, args.samples, args.seed
+    let caption = format!(
+        "{} — {} samples per cell against {against}; seed {}, η = {eta}, γ = {gamma}, {space} space (step 0 is the base model)",
+        m.name, args.samples, args.seed
     );
-    println!("{table}");
+    println!("{caption}\n\n{table}");
     if let Some(path) = args.out {
-        std::fs::write(&path, &table).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, format!("{caption}\n\n{table}")).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use burn::prelude::*;
 use burn::tensor::activation;
-use burn::tensor::module::{conv1d, conv2d, conv_transpose2d};
-use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn::tensor::module::{conv1d, conv2d, conv_transpose2d, max_pool2d};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
 
 use super::spec::{Layer, NetworkSpec};
 use super::spectral;
@@ -99,6 +99,8 @@ enum Op {
     Sigmoid,
     Softmax,
     Reshape(Vec<usize>),
+    MaxPool2d(usize),
+    GlobalAvgPool,
     Residual(Vec<Op>, f32),
 }
 
@@ -185,6 +187,15 @@ fn apply(op: &Op, x: Activation, state: &mut TrainingState) -> Activation {
         (Op::Sigmoid, x) => x.map(activation::sigmoid, activation::sigmoid, activation::sigmoid),
         (Op::Softmax, x) => x.map(|t| activation::softmax(t, 1), |t| activation::softmax(t, 1), |t| activation::softmax(t, 1)),
         (Op::Reshape(shape), x) => x.reshape(shape),
+        (Op::MaxPool2d(k), Activation::Image(t)) => Activation::Image(max_pool2d(t, MaxPoolOptions::new([*k; 2]))),
+        (Op::GlobalAvgPool, Activation::Image(t)) => {
+            let [n, c, h, w] = t.dims();
+            Activation::Flat(t.reshape([n, c, h * w]).mean_dim(2).reshape([n, c]))
+        }
+        (Op::GlobalAvgPool, Activation::Seq(t)) => {
+            let [n, c, _] = t.dims();
+            Activation::Flat(t.mean_dim(2).reshape([n, c]))
+        }
         (Op::Residual(inner, scale), x) => {
             let branch = run(inner, x.clone(), state);
             x.add_scaled(branch, *scale)
@@ -337,6 +348,8 @@ fn parameterless_op(layer: &Layer) -> Op {
         Layer::Sigmoid {} => Op::Sigmoid,
         Layer::Softmax {} => Op::Softmax,
         Layer::Reshape { shape } => Op::Reshape(shape.clone()),
+        Layer::MaxPool2d { kernel } => Op::MaxPool2d(*kernel),
+        Layer::GlobalAvgPool {} => Op::GlobalAvgPool,
         _ => unreachable!("layers with parameters are built by their own arm"),
     }
 }

@@ -59,6 +59,10 @@ pub enum Layer {
     Sigmoid {},
     /// Softmax over the channel axis (axis 0 of the sample), e.g. over the vocabulary.
     Softmax {},
+    /// Max pooling over non-overlapping `kernel`×`kernel` windows of an image.
+    MaxPool2d { kernel: usize },
+    /// The mean over every position of an image or sequence: `[C, …]` → `[C]`.
+    GlobalAvgPool {},
     /// Reshape to `shape` (batch axis excluded).
     Reshape { shape: Vec<usize> },
     /// `x + scale · f(x)`: the residual blocks of the WGAN-GP language model.
@@ -174,6 +178,19 @@ fn layer_output(layer: &Layer, shape: &[usize], at: &str) -> Result<Vec<usize>, 
             Ok(shape.to_vec())
         }
         Layer::Relu {} | Layer::Tanh {} | Layer::Sigmoid {} | Layer::Softmax {} => Ok(shape.to_vec()),
+        Layer::MaxPool2d { kernel } => {
+            positive(*kernel, "kernel")?;
+            if shape.len() != 3 || shape[1] < *kernel || shape[2] < *kernel {
+                return Err(format!("{at} (max_pool2d) expects an image of at least {kernel}×{kernel}, got shape {shape:?}"));
+            }
+            Ok(vec![shape[0], shape[1] / kernel, shape[2] / kernel])
+        }
+        Layer::GlobalAvgPool {} => {
+            if shape.len() < 2 {
+                return Err(format!("{at} (global_avg_pool) expects an image or a sequence, got shape {shape:?}"));
+            }
+            Ok(vec![shape[0]])
+        }
         Layer::LeakyRelu { slope } => {
             if slope.is_finite() { Ok(shape.to_vec()) } else { Err(format!("{at}: slope must be finite")) }
         }
@@ -240,7 +257,7 @@ fn collect_params(layers: &[Layer], prefix: &str, out: &mut Vec<ParamSpec>) {
                 }
             }
             Layer::Residual { layers, .. } => collect_params(layers, prefix, out),
-            Layer::Relu {} | Layer::LeakyRelu { .. } | Layer::Tanh {} | Layer::Sigmoid {} | Layer::Softmax {} | Layer::Reshape { .. } => {}
+            Layer::Relu {} | Layer::LeakyRelu { .. } | Layer::Tanh {} | Layer::Sigmoid {} | Layer::Softmax {} | Layer::Reshape { .. } | Layer::MaxPool2d { .. } | Layer::GlobalAvgPool {} => {}
         }
     }
 }

@@ -9,7 +9,9 @@ use burn::prelude::*;
 use safetensors::{Dtype, SafeTensors};
 
 use crate::bundle::Manifest;
+use crate::model::network::{DeviceParams, HostWeights};
 use crate::error::{Error, Result};
+use crate::train::adam::Adam;
 use crate::train::gan::{GanTrainer, TrainConfig};
 
 const META: &str = "dgflow-checkpoint";
@@ -18,23 +20,10 @@ fn host(t: &Tensor<1>) -> Vec<f32> {
     t.clone().into_data().try_into_vec::<f32>().expect("f32 tensors")
 }
 
-pub fn save(trainer: &GanTrainer, path: &Path) -> Result<()> {
-    let mut tensors: Vec<(String, Vec<f32>)> = trainer.params.iter().map(|(k, v)| (format!("param/{k}"), host(v))).collect();
-    for (tag, adam) in [("g", &trainer.adam_generator), ("d", &trainer.adam_critic)] {
-        for (k, (m, v)) in &adam.moments {
-            tensors.push((format!("adam_{tag}_m/{k}"), host(m)));
-            tensors.push((format!("adam_{tag}_v/{k}"), host(v)));
-        }
-    }
+/// Named flat f32 tensors and a JSON metadata value, written atomically to `path`.
+pub fn write(path: &Path, tensors: Vec<(String, Vec<f32>)>, meta: serde_json::Value) -> Result<()> {
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> =
         tensors.into_iter().map(|(k, v)| (k, vec![v.len()], v.iter().flat_map(|x| x.to_le_bytes()).collect())).collect();
-    let meta = serde_json::json!({
-        "iteration": trainer.iteration,
-        "adam_g_t": trainer.adam_generator.t,
-        "adam_d_t": trainer.adam_critic.t,
-        "config": trainer.config,
-        "manifest": trainer.manifest,
-    });
     let views = bytes.iter().map(|(k, s, b)| (k.as_str(), safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b).expect("sizes match")));
     let data = safetensors::serialize(views, Some(HashMap::from([(META.to_string(), meta.to_string())])))
         .map_err(|e| Error::weights(&path.display().to_string(), e.to_string()))?;
@@ -45,58 +34,103 @@ pub fn save(trainer: &GanTrainer, path: &Path) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(io)
 }
 
-pub fn load(path: &Path, device: &Device) -> Result<GanTrainer> {
-    let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| Error::Io { path: name.clone(), reason: e.to_string() })?;
-    let bad = |reason: String| Error::weights(&name, format!("{reason}; delete the checkpoint to start over"));
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("not a checkpoint ({e})")))?;
+/// What `write` wrote: the metadata and the tensors.
+pub fn read(path: &Path) -> Result<(serde_json::Value, Vec<(String, Vec<f32>)>)> {
+    let bytes = std::fs::read(path).map_err(|e| Error::Io { path: path.display().to_string(), reason: e.to_string() })?;
+    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| damaged(path, format!("not a checkpoint ({e})")))?;
     let meta: serde_json::Value = header
         .metadata()
         .as_ref()
         .and_then(|m| m.get(META))
         .and_then(|s| serde_json::from_str(s).ok())
-        .ok_or_else(|| bad("no training metadata".into()))?;
-    let file = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
-    let manifest: Manifest = serde_json::from_value(meta["manifest"].clone()).map_err(|e| bad(format!("manifest: {e}")))?;
-    let config: TrainConfig = serde_json::from_value(meta["config"].clone()).map_err(|e| bad(format!("config: {e}")))?;
-    let mut weights = crate::model::network::HostWeights::new();
-    let mut trainer_tensors: Vec<(String, Tensor<1>)> = Vec::new();
-    for (key, view) in file.tensors() {
-        let values: Vec<f32> = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        .ok_or_else(|| damaged(path, "no training metadata".into()))?;
+    let file = SafeTensors::deserialize(&bytes).map_err(|e| damaged(path, e.to_string()))?;
+    let tensors = file
+        .tensors()
+        .into_iter()
+        .map(|(key, view)| (key, view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()))
+        .collect();
+    Ok((meta, tensors))
+}
+
+/// The error for a checkpoint whose content does not fit the trainer reading it.
+pub fn damaged(path: &Path, reason: String) -> Error {
+    Error::weights(&path.display().to_string(), format!("{reason}; delete the checkpoint to start over"))
+}
+
+/// Every tensor of a trainer's parameters and Adam moments, under the checkpoint's key prefixes.
+pub fn trainer_tensors(params: &DeviceParams, adams: &[(&str, &Adam)]) -> Vec<(String, Vec<f32>)> {
+    let mut tensors: Vec<(String, Vec<f32>)> = params.iter().map(|(k, v)| (format!("param/{k}"), host(v))).collect();
+    for (tag, adam) in adams {
+        for (k, (m, v)) in &adam.moments {
+            tensors.push((format!("adam_{tag}_m/{k}"), host(m)));
+            tensors.push((format!("adam_{tag}_v/{k}"), host(v)));
+        }
+    }
+    tensors
+}
+
+/// Splits read tensors into parameters (shaped by `shapes`, the architecture's) and the Adam
+/// moments of each tagged optimiser.
+pub fn split_tensors(
+    path: &Path,
+    tensors: Vec<(String, Vec<f32>)>,
+    shapes: &HashMap<String, Vec<usize>>,
+    adams: &mut [(&str, &mut Adam)],
+    device: &Device,
+) -> Result<HostWeights> {
+    let mut weights = HostWeights::new();
+    let mut halves: HashMap<(String, String), (Option<Tensor<1>>, Option<Tensor<1>>)> = HashMap::new();
+    for (key, values) in tensors {
         if let Some(param) = key.strip_prefix("param/") {
-            weights.insert(param.to_string(), (view.shape().to_vec(), values));
-        } else {
-            trainer_tensors.push((key.clone(), Tensor::<1>::from_data(TensorData::new(values.clone(), [values.len()]), device)));
+            let shape = shapes.get(param).cloned().ok_or_else(|| damaged(path, format!("parameter {param} is not in the architecture")))?;
+            weights.insert(param.to_string(), (shape, values));
+            continue;
+        }
+        let unexpected = || damaged(path, format!("unexpected tensor {key}"));
+        let (kind, param) = key.split_once('/').ok_or_else(unexpected)?;
+        let (tag, moment) = kind.strip_prefix("adam_").and_then(|k| k.rsplit_once('_')).ok_or_else(unexpected)?;
+        let t = Tensor::<1>::from_data(TensorData::new(values.clone(), [values.len()]), device);
+        let entry = halves.entry((tag.to_string(), param.to_string())).or_default();
+        match moment {
+            "m" => entry.0 = Some(t),
+            "v" => entry.1 = Some(t),
+            _ => return Err(unexpected()),
         }
     }
-    let bundle = crate::bundle::Bundle { manifest, weights };
-    let mut trainer = GanTrainer::new(&bundle, config, device);
+    for ((tag, param), pair) in halves {
+        let (Some(m), Some(v)) = pair else { return Err(damaged(path, format!("the Adam moments of {param} are incomplete"))) };
+        let (_, adam) = adams.iter_mut().find(|(t, _)| *t == tag).ok_or_else(|| damaged(path, format!("unknown optimiser {tag}")))?;
+        adam.moments.insert(param, (m, v));
+    }
+    Ok(weights)
+}
+
+pub fn save(trainer: &GanTrainer, path: &Path) -> Result<()> {
+    let tensors = trainer_tensors(&trainer.params, &[("g", &trainer.adam_generator), ("d", &trainer.adam_critic)]);
+    let meta = serde_json::json!({
+        "iteration": trainer.iteration,
+        "adam_g_t": trainer.adam_generator.t,
+        "adam_d_t": trainer.adam_critic.t,
+        "config": trainer.config,
+        "manifest": trainer.manifest,
+    });
+    write(path, tensors, meta)
+}
+
+pub fn load(path: &Path, device: &Device) -> Result<GanTrainer> {
+    let (meta, tensors) = read(path)?;
+    let manifest: Manifest = serde_json::from_value(meta["manifest"].clone()).map_err(|e| damaged(path, format!("manifest: {e}")))?;
+    let config: TrainConfig = serde_json::from_value(meta["config"].clone()).map_err(|e| damaged(path, format!("config: {e}")))?;
+    let shapes = manifest.generator.params("generator").into_iter().chain(manifest.critic.params("critic")).map(|p| (p.name, p.shape)).collect();
+    let mut adam_g = Adam::new(config.lr_generator, config.beta1, config.beta2);
+    let mut adam_d = Adam::new(config.lr_critic, config.beta1, config.beta2);
+    let weights = split_tensors(path, tensors, &shapes, &mut [("g", &mut adam_g), ("d", &mut adam_d)], device)?;
+    let mut trainer = GanTrainer::new(&crate::bundle::Bundle { manifest, weights }, config, device);
     trainer.iteration = meta["iteration"].as_u64().unwrap_or(0);
-    trainer.adam_generator.t = meta["adam_g_t"].as_u64().unwrap_or(0);
-    trainer.adam_critic.t = meta["adam_d_t"].as_u64().unwrap_or(0);
-    let mut firsts: HashMap<String, Tensor<1>> = HashMap::new();
-    for (key, t) in trainer_tensors {
-        let (kind, param) = key.split_once('/').ok_or_else(|| bad(format!("unexpected tensor {key}")))?;
-        let (adam, moment) = match kind {
-            "adam_g_m" => (&mut trainer.adam_generator, 0),
-            "adam_g_v" => (&mut trainer.adam_generator, 1),
-            "adam_d_m" => (&mut trainer.adam_critic, 0),
-            "adam_d_v" => (&mut trainer.adam_critic, 1),
-            _ => return Err(bad(format!("unexpected tensor {key}"))),
-        };
-        let pair_key = format!("{}/{param}", &kind[..6]);
-        match firsts.remove(&pair_key) {
-            None => {
-                firsts.insert(pair_key, t);
-            }
-            Some(other) => {
-                let (m, v) = if moment == 0 { (t, other) } else { (other, t) };
-                adam.moments.insert(param.to_string(), (m, v));
-            }
-        }
-    }
-    if !firsts.is_empty() {
-        return Err(bad("an Adam moment is missing its pair".into()));
-    }
+    adam_g.t = meta["adam_g_t"].as_u64().unwrap_or(0);
+    adam_d.t = meta["adam_d_t"].as_u64().unwrap_or(0);
+    trainer.adam_generator = adam_g;
+    trainer.adam_critic = adam_d;
     Ok(trainer)
 }

@@ -24,6 +24,24 @@ pub struct TrainConfig {
     /// Critic updates per generator update (WGAN's n_critic).
     pub critic_steps: usize,
     pub seed: u64,
+    #[serde(default)]
+    pub loss: GanLoss,
+    /// Train the critic alone (the generator frozen): the logistic fine-tune that turns a
+    /// Wasserstein critic into the density-ratio estimator DGflow needs.
+    #[serde(default)]
+    pub critic_only: bool,
+}
+
+/// The adversarial objective.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GanLoss {
+    /// Non-saturating / logistic: the critic's logit estimates log p_data/p_G (what DGflow-KL needs).
+    #[default]
+    Logistic,
+    /// Wasserstein with a spectrally normalised critic: steadier for the softmax outputs of the
+    /// text generator, but its critic is no density ratio until fine-tuned with `Logistic`.
+    Wasserstein,
 }
 
 /// Where real samples come from: `batch(n, iteration)` must depend only on its arguments, so a
@@ -102,20 +120,28 @@ impl GanTrainer {
             let z = self.tensor(noise.normal(n * latent, 1.0), n);
             losses = self.critic_step(m, real, z);
         }
+        if self.config.critic_only {
+            self.iteration += 1;
+            return Losses { generator: f32::NAN, ..losses };
+        }
         let z_generator = self.tensor(noise.normal(n * latent, 1.0), n);
 
-        // Generator: non-saturating loss softplus(−d(G(z))).
+        // Generator: non-saturating loss softplus(−d(G(z))), or −d(G(z)) for Wasserstein.
         // One state collects the critic's advanced SN vectors and the generator's batch statistics.
         let params = self.with_grad("generator.");
         let mut state = TrainingState::default();
         let generator = Network::training(&m.generator, &[latent], "generator", &params, &mut state);
         let critic = Network::training(&m.critic, &m.sample_shape, "critic", &params, &mut state);
         let fake = generator.forward_recording(z_generator, &mut state);
-        let generator_loss = softplus(critic.forward_flat(fake).neg(), 1.0).mean();
+        let d_fake = critic.forward_flat(fake);
+        let generator_loss = match self.config.loss {
+            GanLoss::Logistic => softplus(d_fake.neg(), 1.0).mean(),
+            GanLoss::Wasserstein => d_fake.mean().neg(),
+        };
         let generator_loss_value = scalar(generator_loss.clone());
         let grads = generator_loss.backward();
-        Self::descend(&mut self.params, &mut self.adam_generator, &params, &grads, "generator.");
-        self.apply_state(state);
+        descend(&mut self.params, &mut self.adam_generator, &params, &grads, "generator.");
+        apply_state(&mut self.params, state);
 
         self.iteration += 1;
         Losses { generator: generator_loss_value, ..losses }
@@ -124,7 +150,7 @@ impl GanTrainer {
     /// One critic update on a real batch and generated samples from latents `z`.
     fn critic_step(&mut self, m: &Manifest, real: Tensor<2>, z: Tensor<2>) -> Losses {
         let latent = m.latent.dim;
-        // Critic: logistic loss, softplus(−d(real)) + softplus(d(fake)).
+        // Critic: logistic loss softplus(−d(real)) + softplus(d(fake)), or d(fake) − d(real) for Wasserstein.
         let params = self.with_grad("critic.");
         // The generator's running statistics move only in its own step.
         let generator = Network::training(&m.generator, &[latent], "generator", &params, &mut TrainingState::default());
@@ -135,40 +161,16 @@ impl GanTrainer {
         let d_fake = critic.forward_flat(fake);
         let real_logit = scalar(d_real.clone().mean());
         let fake_logit = scalar(d_fake.clone().mean());
-        let critic_loss = softplus(d_real.neg(), 1.0).mean() + softplus(d_fake, 1.0).mean();
+        let critic_loss = match self.config.loss {
+            GanLoss::Logistic => softplus(d_real.neg(), 1.0).mean() + softplus(d_fake, 1.0).mean(),
+            GanLoss::Wasserstein => d_fake.mean() - d_real.mean(),
+        };
         let critic_loss_value = scalar(critic_loss.clone());
         let grads = critic_loss.backward();
-        Self::descend(&mut self.params, &mut self.adam_critic, &params, &grads, "critic.");
-        self.apply_state(d_state);
+        descend(&mut self.params, &mut self.adam_critic, &params, &grads, "critic.");
+        apply_state(&mut self.params, d_state);
 
         Losses { critic: critic_loss_value, generator: f32::NAN, real_logit, fake_logit }
-    }
-
-    /// One Adam step on every trainable tensor under `prefix`, from gradients of `graph_params`.
-    fn descend(params: &mut DeviceParams, adam: &mut Adam, graph_params: &DeviceParams, grads: &Gradients, prefix: &str) {
-        for (name, p) in graph_params.iter().filter(|(k, _)| k.starts_with(prefix) && is_trainable(k)) {
-            let grad = p.grad(grads).expect("parameters under the prefix require gradients");
-            params.insert(name.clone(), adam.update(name, p.clone(), grad));
-        }
-        adam.finish_step();
-    }
-
-    /// Folds a pass's batch statistics into the running averages and keeps advanced SN vectors.
-    fn apply_state(&mut self, state: TrainingState) {
-        for (name, u) in state.sn_vectors {
-            self.params.insert(name, u.without_autodiff());
-        }
-        for (prefix, mean, var, count) in state.batch_stats {
-            let (mean_key, var_key) = (format!("{prefix}.running_mean"), format!("{prefix}.running_var"));
-            let keep = 1.0 - BN_MOMENTUM;
-            let old_mean = self.params[&mean_key].clone();
-            let old_var = self.params[&var_key].clone();
-            // PyTorch keeps the unbiased variance in its running average.
-            let n = count as f32;
-            let unbiased = var.without_autodiff().mul_scalar(n / (n - 1.0).max(1.0));
-            self.params.insert(mean_key, old_mean.mul_scalar(keep) + mean.without_autodiff().mul_scalar(BN_MOMENTUM));
-            self.params.insert(var_key, old_var.mul_scalar(keep) + unbiased.mul_scalar(BN_MOMENTUM));
-        }
     }
 
     /// The current weights, as a bundle's host weights.
@@ -187,6 +189,33 @@ impl GanTrainer {
     }
 }
 
-fn scalar(t: Tensor<1>) -> f32 {
+/// One Adam step on every trainable tensor under `prefix`, from gradients of `graph_params`.
+pub fn descend(params: &mut DeviceParams, adam: &mut Adam, graph_params: &DeviceParams, grads: &Gradients, prefix: &str) {
+    for (name, p) in graph_params.iter().filter(|(k, _)| k.starts_with(prefix) && is_trainable(k)) {
+        let grad = p.grad(grads).expect("parameters under the prefix require gradients");
+        params.insert(name.clone(), adam.update(name, p.clone(), grad));
+    }
+    adam.finish_step();
+}
+
+/// Folds a pass's batch statistics into the running averages and keeps advanced SN vectors.
+pub fn apply_state(params: &mut DeviceParams, state: TrainingState) {
+    for (name, u) in state.sn_vectors {
+        params.insert(name, u.without_autodiff());
+    }
+    for (prefix, mean, var, count) in state.batch_stats {
+        let (mean_key, var_key) = (format!("{prefix}.running_mean"), format!("{prefix}.running_var"));
+        let keep = 1.0 - BN_MOMENTUM;
+        let old_mean = params[&mean_key].clone();
+        let old_var = params[&var_key].clone();
+        // PyTorch keeps the unbiased variance in its running average.
+        let n = count as f32;
+        let unbiased = var.without_autodiff().mul_scalar(n / (n - 1.0).max(1.0));
+        params.insert(mean_key, old_mean.mul_scalar(keep) + mean.without_autodiff().mul_scalar(BN_MOMENTUM));
+        params.insert(var_key, old_var.mul_scalar(keep) + unbiased.mul_scalar(BN_MOMENTUM));
+    }
+}
+
+pub fn scalar(t: Tensor<1>) -> f32 {
     t.without_autodiff().into_data().try_into_vec::<f32>().expect("f32 scalar")[0]
 }

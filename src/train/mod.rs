@@ -4,6 +4,7 @@
 
 pub mod adam;
 pub mod checkpoint;
+pub mod classifier;
 pub mod gan;
 pub mod images;
 pub mod text;

@@ -8,6 +8,10 @@ use crate::train::gan::RealData;
 pub struct TextData {
     pub lines: Vec<Vec<u16>>,
     pub vocab: Vocab,
+    /// Mass moved from each real one-hot position to uniform. Without it the critic tells real
+    /// one-hots from generated softmaxes by their peakedness alone, and the generator chases
+    /// saturated softmaxes whose gradients vanish (seen here: collapse to one repeated character).
+    pub smoothing: f32,
     pub seed: u64,
 }
 
@@ -18,7 +22,8 @@ impl RealData for TextData {
             .into_iter()
             .flat_map(|u| {
                 let i = ((u * self.lines.len() as f32) as usize).min(self.lines.len() - 1);
-                self.vocab.one_hot(&self.lines[i])
+                let v = self.vocab.len() as f32;
+                self.vocab.one_hot(&self.lines[i]).into_iter().map(move |x| x * (1.0 - self.smoothing) + self.smoothing / v)
             })
             .collect()
     }
