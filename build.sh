@@ -131,8 +131,12 @@ run_tests() {
   "$DGFLOW" init --arch dcgan --width 2 --latent 8 --size 8 --seed 3 --out "$work/site/tiny" >/dev/null
   "$DGFLOW" refine --model "$work/site/tiny" --seed 7 --batch 4 --steps 5 \
     --out "$work/native.png" --trajectory "$work/native.json" >/dev/null
+  # Untrained tiny image and text bundles: page fixtures served by the tests, never shipped.
+  mkdir -p "$work/fixtures"
+  "$DGFLOW" init --arch dcgan --width 2 --latent 8 --size 16 --seed 5 --name tiny-image --out "$work/fixtures/tiny-image" >/dev/null
+  "$DGFLOW" init --arch charcnn --width 8 --latent 8 --size 12 --seed 5 --name tiny-text --out "$work/fixtures/tiny-text" >/dev/null
   build_site
-  SITE=$work/site NATIVE=$work/native.json DIST=$ROOT/dist node --test --test-reporter=spec \
+  SITE=$work/site NATIVE=$work/native.json DIST=$ROOT/dist FIXTURES=$work/fixtures node --test --test-reporter=spec \
     tests/e2e/smoke.test.mjs tests/e2e/page.test.mjs
 }
 

@@ -100,7 +100,23 @@ async function loadModel(id, name) {
   }
 }
 
-async function refine({ id, model: name, settings }) {
+// A GPU can fail mid-run (device lost, out of memory, a driver reset): the refinement then starts
+// again on the CPU module, which runs in its own wasm instance, and the page is told why.
+async function refine(request) {
+  try {
+    await runRefinement(request);
+  } catch (e) {
+    if (engine?.backend !== 'webgpu' || e.code) throw e; // fetch and model errors are not the GPU's
+    const reason = `the GPU stopped (${e.message || e}); carrying on with the CPU`;
+    models.clear();
+    core = await loadCore('cpu');
+    engine = await core.Engine.open('cpu');
+    self.postMessage(msg.ready('cpu', reason, core.defaults()));
+    await runRefinement(request);
+  }
+}
+
+async function runRefinement({ id, model: name, settings }) {
   current = id;
   const started = performance.now();
   const model = await loadModel(id, name);

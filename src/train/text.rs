@@ -29,3 +29,24 @@ impl RealData for TextData {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_smoothed_one_hots_of_training_lines() {
+        let vocab = Vocab::from_symbols(["a", "b", "c", "\u{fffd}"].map(String::from).to_vec());
+        let data = TextData { lines: vec![vocab.encode("abc"), vocab.encode("cba")], vocab, smoothing: 0.2, seed: 1 };
+        let batch = data.batch(5, 0);
+        assert_eq!(batch, data.batch(5, 0));
+        assert_eq!(batch.len(), 5 * 4 * 3);
+        for sample in batch.chunks(12) {
+            for pos in 0..3 {
+                let column: Vec<f32> = (0..4).map(|s| sample[s * 3 + pos]).collect();
+                assert!((column.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+                assert_eq!(column.iter().filter(|&&v| (v - 0.85).abs() < 1e-6).count(), 1, "{column:?}");
+            }
+        }
+    }
+}

@@ -3,6 +3,8 @@
 // the built site (page, wasm and the bundled models).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { launch, serve } from './harness.mjs';
 
 let server, url, browser;
@@ -17,13 +19,27 @@ after(async () => {
   server?.close();
 });
 
-async function open(query, setup) {
-  const context = await browser.newContext();
+async function open(query, setup, options = {}) {
+  const context = await browser.newContext(options);
   if (setup) await setup(context);
   const page = await context.newPage();
   page.on('pageerror', (e) => console.log('[page error]', e.message));
   await page.goto(`${url}/${query}`);
   return page;
+}
+
+// Serves the untrained tiny bundles of FIXTURES (written by build.sh) as if they were bundled.
+// Routing sees only what no service worker answers, so these contexts block the page's.
+async function withFixtures(context) {
+  const fixtures = ['tiny-image', 'tiny-text'];
+  await context.route('**/models/index.json', async (route) => {
+    const bundled = await (await route.fetch()).json();
+    await route.fulfill({ json: { models: [...bundled.models, ...fixtures] } });
+  });
+  await context.route(/\/models\/tiny-(image|text)\/[^/]+$/, (route) => {
+    const path = new URL(route.request().url()).pathname.split('/models/')[1];
+    route.fulfill({ body: readFileSync(join(process.env.FIXTURES, path)) });
+  });
 }
 
 const finished = (page) => page.waitForFunction(
@@ -61,6 +77,76 @@ test('refines on the CPU, scrubs through the steps and reproduces a shared link'
   assert.ok(Number(await shared.getAttribute('#qr', 'width')) > 100, 'a QR code of the link is drawn');
   const [file] = await Promise.all([shared.waitForEvent('download'), shared.click('#download')]);
   assert.match(file.suggestedFilename(), /^dgflow-25gaussians-dgflow-kl-seed3-step4\.png$/);
+});
+
+test('an image sample shows its logit on hover and its trajectory when selected; the chart follows the run', async () => {
+  const page = await open('?model=tiny-image&batch=16&steps=4&seed=2', withFixtures, { serviceWorkers: 'block' });
+  await finished(page);
+  assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
+  const box = await page.locator('#after').boundingBox();
+  // The first tile sits just inside the grid's top-left corner.
+  await page.mouse.move(box.x + box.width * 0.1, box.y + box.height * 0.1);
+  assert.match(await page.textContent('#inspect'), /^Sample 1: logit -?\d+\.\d{3} before, -?\d+\.\d{3} at step 4\.$/);
+  await page.mouse.click(box.x + box.width * 0.1, box.y + box.height * 0.1);
+  assert.equal(await page.isVisible('#trajectory'), true);
+  assert.match(await page.textContent('#trajectory-caption'), /Sample 1 through the flow \(steps 0, 1, 2, 3, 4\)/);
+  // Five frames of a 16-pixel tile with 2-pixel gaps.
+  assert.equal(await page.getAttribute('#trajectory-strip', 'width'), String(5 * 18 + 2));
+  const inked = await page.evaluate(() => {
+    const c = document.getElementById('chart');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 3; i < d.length; i += 4) n += d[i] > 0;
+    return n;
+  });
+  assert.ok(inked > 100, 'the mean-logit chart is drawn');
+  await page.mouse.click(box.x + box.width * 0.1, box.y + box.height * 0.1);
+  assert.equal(await page.isHidden('#trajectory'), true, 'a second tap lets go');
+});
+
+test('the text panel lists sentences with logits and follows a selected one', async () => {
+  const page = await open('?model=tiny-text&batch=8&steps=3&seed=1', withFixtures, { serviceWorkers: 'block' });
+  await finished(page);
+  assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
+  assert.equal(await page.locator('#before-text li').count(), 8);
+  assert.equal(await page.locator('#after-text li').count(), 8);
+  assert.match(await page.textContent('#after-text li:first-child .logit'), /^-?\d+\.\d{2}$/);
+  assert.equal(await page.isVisible('#after'), false, 'no image canvas for text');
+  await page.click('#after-text li:nth-child(2)');
+  assert.equal(await page.locator('#trajectory-text li').count(), 4, 'one line per step, 0 to 3');
+  assert.match(await page.textContent('#inspect'), /^Sample 2: logit/);
+});
+
+test('when the GPU is lost mid-run, the refinement carries on with the CPU', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.log('[page error]', e.message));
+  // Keep a handle on every GPU device the worker opens, so the test can destroy it.
+  page.on('worker', (worker) => worker.evaluate(() => {
+    const request = GPUAdapter.prototype.requestDevice;
+    self.gpuDevices = [];
+    GPUAdapter.prototype.requestDevice = async function (...args) {
+      const device = await request.apply(this, args);
+      self.gpuDevices.push(device);
+      return device;
+    };
+  }));
+  await page.goto(`${url}/`);
+  await page.waitForFunction(() => /Running on/.test(document.getElementById('backend').textContent));
+  await page.selectOption('#prefer', 'webgpu');
+  await page.waitForFunction(() => /WebGPU/.test(document.getElementById('backend').textContent), null, { timeout: 60_000 });
+  await page.selectOption('#model', 'swissroll');
+  await page.fill('#batch', '64');
+  await page.fill('#steps', '40');
+  await page.click('#run');
+  await page.waitForFunction(() => Number(document.getElementById('scrubber').max) >= 2, null, { timeout: 60_000 });
+  const [worker] = page.workers();
+  await worker.evaluate(() => self.gpuDevices.forEach((d) => d.destroy()));
+  await finished(page);
+  assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
+  assert.match(await page.textContent('#backend'), /CPU — the GPU stopped .*carrying on with the CPU/);
+  assert.match(await page.textContent('#note'), /40 steps in .* on the CPU/);
+  await context.close();
 });
 
 test('after one visit the page refines offline', async () => {
