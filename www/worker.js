@@ -85,8 +85,11 @@ async function loadModel(id, name) {
   } catch (e) {
     throw Object.assign(new Error(`models/${name}/manifest.json is not valid JSON (${e.message})`), { code: 'model' });
   }
-  const file = manifest.weights && manifest.weights.file;
-  const weightsUrl = new URL(String(file), base);
+  const file = manifest.weights?.file;
+  if (typeof file !== 'string' || file === '') {
+    throw Object.assign(new Error(`models/${name}/manifest.json names no weights file (weights.file)`), { code: 'model' });
+  }
+  const weightsUrl = new URL(file, base);
   const cacheKey = `${weightsUrl}?sha256=${manifest.weights?.sha256}`;
   const weights = await fetchBytes(id, weightsUrl, cacheKey, 'weights');
   self.postMessage(msg.progress(id, 'build model', 0, 0));
@@ -107,7 +110,8 @@ async function refine(request) {
     await runRefinement(request);
   } catch (e) {
     if (engine?.backend !== 'webgpu' || e.code) throw e; // fetch and model errors are not the GPU's
-    const reason = `the GPU stopped (${e.message || e}); carrying on with the CPU`;
+    // The first line of wgpu's message names the failure; the rest is its cause chain.
+    const reason = `the GPU stopped (${String(e.message || e).split('\n')[0]}); carrying on with the CPU`;
     models.clear();
     core = await loadCore('cpu');
     engine = await core.Engine.open('cpu');

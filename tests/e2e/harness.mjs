@@ -7,9 +7,16 @@ import { chromium } from 'playwright-core';
 
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.json': 'application/json' };
 
-export async function serve(root) {
+// Serves `root` under `prefix` (e.g. '/project/demo'), as a static host would a sub-path.
+export async function serve(root, prefix = '') {
   const server = createServer((req, res) => {
-    const path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname)).replace(/^(\.\.[/\\])+/, '');
+    const pathname = new URL(req.url, 'http://x').pathname;
+    if (!pathname.startsWith(`${prefix}/`)) {
+      res.writeHead(404);
+      res.end();
+      return;
+    }
+    const path = normalize(decodeURIComponent(pathname.slice(prefix.length))).replace(/^(\.\.[/\\])+/, '');
     try {
       const body = readFileSync(join(root, path.endsWith('/') ? `${path}index.html` : path));
       res.writeHead(200, { 'content-type': TYPES[extname(path) || '.html'] || 'application/octet-stream' });
@@ -20,7 +27,7 @@ export async function serve(root) {
     }
   });
   await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-  return { server, url: `http://127.0.0.1:${server.address().port}` };
+  return { server, url: `http://127.0.0.1:${server.address().port}${prefix}` };
 }
 
 export function launch() {

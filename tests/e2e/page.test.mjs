@@ -134,7 +134,7 @@ test('when the GPU is lost mid-run, the refinement carries on with the CPU', asy
   await page.goto(`${url}/`);
   await page.waitForFunction(() => /Running on/.test(document.getElementById('backend').textContent));
   await page.selectOption('#prefer', 'webgpu');
-  await page.waitForFunction(() => /WebGPU/.test(document.getElementById('backend').textContent), null, { timeout: 60_000 });
+  await page.waitForFunction(() => /your GPU \(WebGPU\)/.test(document.getElementById('backend').textContent), null, { timeout: 60_000 });
   await page.selectOption('#model', 'swissroll');
   await page.fill('#batch', '64');
   await page.fill('#steps', '40');
@@ -147,6 +147,32 @@ test('when the GPU is lost mid-run, the refinement carries on with the CPU', asy
   assert.match(await page.textContent('#backend'), /CPU — the GPU stopped .*carrying on with the CPU/);
   assert.match(await page.textContent('#note'), /40 steps in .* on the CPU/);
   await context.close();
+});
+
+test('the site works from a sub-path of a static host', async () => {
+  const sub = await serve(process.env.DIST, '/someone/paper-page/demo');
+  try {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${sub.url}/?model=swissroll&batch=16&steps=2`);
+    await finished(page);
+    assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
+    assert.match(page.url(), /\/someone\/paper-page\/demo\/\?model=swissroll/);
+    await context.close();
+  } finally {
+    sub.server.close();
+  }
+});
+
+test('a manifest without a weights file is named as the problem', async () => {
+  const page = await open('?model=swissroll&batch=16&steps=2', (context) =>
+    context.route('**/models/swissroll/manifest.json', async (route) => {
+      const manifest = await (await route.fetch()).json();
+      delete manifest.weights.file;
+      await route.fulfill({ json: manifest });
+    }), { serviceWorkers: 'block' });
+  await finished(page);
+  assert.match(await page.textContent('#error'), /swissroll\/manifest\.json names no weights file/);
 });
 
 test('after one visit the page refines offline', async () => {
