@@ -16,7 +16,6 @@ use crate::error::{Error, Result};
 use crate::metrics::Features;
 use crate::model::network::{HostWeights, Network};
 use crate::model::spec::{Layer, NetworkSpec, ParamSpec};
-use crate::rng::{Noise, Stream};
 
 pub const FORMAT: &str = "dgflow-classifier/1";
 
@@ -84,24 +83,9 @@ pub fn architecture(width: usize) -> (NetworkSpec, NetworkSpec) {
     (NetworkSpec { layers }, NetworkSpec { layers: head })
 }
 
-/// He-normal weights, zero biases, identity batch norm.
+/// He-normal weights, zero biases, identity batch norm (the presets' initialisation).
 pub fn init_weights(manifest: &ClassifierManifest, seed: u64) -> HostWeights {
-    let mut rng = Noise::new(seed, Stream::Weights);
-    manifest
-        .params()
-        .into_iter()
-        .map(|p| {
-            let n: usize = p.shape.iter().product();
-            let field = p.name.rsplit('.').next().expect("parameter names have a field");
-            let values = match field {
-                "weight" if p.shape.len() == 1 => vec![1.0; n],
-                "weight" => rng.normal(n, (2.0 / p.fan_in as f32).sqrt()),
-                "running_var" => vec![1.0; n],
-                _ => vec![0.0; n],
-            };
-            (p.name, (p.shape, values))
-        })
-        .collect()
+    crate::model::presets::init_weights(manifest.params(), seed)
 }
 
 /// A classifier built on a device.
@@ -162,6 +146,7 @@ impl Classifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rng::{Noise, Stream};
 
     fn manifest(width: usize) -> ClassifierManifest {
         let (features, head) = architecture(width);

@@ -7,8 +7,6 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
-
 use crate::error::{Error, Result};
 
 pub const LENGTH: usize = 32;
@@ -54,14 +52,7 @@ impl Corpus {
         for (name, sha256) in FILES {
             let path = dir.join(name);
             let shown = path.display().to_string();
-            let bytes = std::fs::read(&path).map_err(|e| Error::Io {
-                path: shown.clone(),
-                reason: format!("{e}; the text corpus is expected in the shared data folder (see its README), or pass --data"),
-            })?;
-            let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
-            if digest != sha256 {
-                return Err(Error::weights(&shown, format!("SHA-256 is {digest}, expected {sha256}; the file is damaged — copy it again")));
-            }
+            let bytes = super::read_verified(&path, sha256, "the text corpus")?;
             let text = String::from_utf8(bytes).map_err(|e| Error::weights(&shown, format!("not UTF-8 text ({e})")))?;
             corpus.add(&text);
         }

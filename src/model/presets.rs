@@ -3,7 +3,7 @@
 
 use crate::bundle::{Bundle, Latent, Manifest, Prior, Provenance, SampleKind, WeightsRef, FORMAT};
 use crate::model::network::HostWeights;
-use crate::model::spec::{Layer, NetworkSpec};
+use crate::model::spec::{Layer, NetworkSpec, ParamSpec};
 use crate::rng::{Noise, Stream};
 
 /// Which family, with its size knobs.
@@ -98,24 +98,7 @@ impl Architecture {
     /// linears, zero biases, identity batch norm, random unit spectral-norm vectors).
     pub fn init_bundle(&self, name: &str, seed: u64) -> Bundle {
         let (kind, latent_dim, sample_shape, value_range, generator, critic, vocab) = self.manifest_parts();
-        let mut rng = Noise::new(seed, Stream::Weights);
-        let mut weights = HostWeights::new();
-        for p in generator.params("generator").into_iter().chain(critic.params("critic")) {
-            let n: usize = p.shape.iter().product();
-            let field = p.name.rsplit('.').next().expect("parameter names have a field");
-            let values = match field {
-                "weight" if p.shape.len() == 1 => vec![1.0; n],
-                "weight" => rng.normal(n, (2.0 / p.fan_in as f32).sqrt()),
-                "running_var" => vec![1.0; n],
-                "u" => {
-                    let u = rng.normal(n, 1.0);
-                    let norm = u.iter().map(|x| x * x).sum::<f32>().sqrt();
-                    u.into_iter().map(|x| x / norm).collect()
-                }
-                _ => vec![0.0; n],
-            };
-            weights.insert(p.name, (p.shape, values));
-        }
+        let weights = init_weights(generator.params("generator").into_iter().chain(critic.params("critic")), seed);
         let manifest = Manifest {
             format: FORMAT.into(),
             name: name.into(),
@@ -138,6 +121,30 @@ impl Architecture {
         };
         Bundle { manifest, weights }
     }
+}
+
+/// Fresh values for `params`, drawn in order from the seed's weight stream: He-normal
+/// convolution and linear weights, zero biases, identity batch norm, random unit SN vectors.
+pub fn init_weights(params: impl IntoIterator<Item = ParamSpec>, seed: u64) -> HostWeights {
+    let mut rng = Noise::new(seed, Stream::Weights);
+    let mut weights = HostWeights::new();
+    for p in params {
+        let n: usize = p.shape.iter().product();
+        let field = p.name.rsplit('.').next().expect("parameter names have a field");
+        let values = match field {
+            "weight" if p.shape.len() == 1 => vec![1.0; n],
+            "weight" => rng.normal(n, (2.0 / p.fan_in as f32).sqrt()),
+            "running_var" => vec![1.0; n],
+            "u" => {
+                let u = rng.normal(n, 1.0);
+                let norm = u.iter().map(|x| x * x).sum::<f32>().sqrt();
+                u.into_iter().map(|x| x / norm).collect()
+            }
+            _ => vec![0.0; n],
+        };
+        weights.insert(p.name, (p.shape, values));
+    }
+    weights
 }
 
 fn net(layers: Vec<Layer>) -> NetworkSpec {
