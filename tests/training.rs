@@ -126,3 +126,60 @@ fn a_resumed_run_continues_bit_for_bit() {
     }
     assert_eq!(straight.host_weights(), resumed.host_weights());
 }
+
+/// Autodiff's weight gradients through training-mode convolutions (transposed and strided),
+/// batch norm and linear layers agree with central finite differences of the same loss.
+#[test]
+fn weight_gradients_match_finite_differences() {
+    use burn::prelude::*;
+    use dgflow::model::network::{DeviceParams, Network, TrainingState};
+    use dgflow::model::spec::{Layer, NetworkSpec};
+    let device = dgflow::device::cpu();
+    let conv = |name: &str, inputs, outputs, kernel, stride, padding, sn| Layer::Conv2d { name: name.into(), inputs, outputs, kernel, stride, padding, spectral_norm: sn };
+    let spec = NetworkSpec {
+        layers: vec![
+            Layer::ConvTranspose2d { name: "up".into(), inputs: 2, outputs: 3, kernel: 4, stride: 2, padding: 1, output_padding: 0, spectral_norm: false },
+            Layer::BatchNorm { name: "bn".into(), channels: 3, eps: 1e-5 },
+            Layer::LeakyRelu { slope: 0.2 },
+            // No spectral norm here: its power iteration moves with W, which autodiff (like PyTorch)
+            // deliberately treats as constant, so finite differences would differ by design.
+            conv("down", 3, 2, 4, 2, 1, false),
+            Layer::Reshape { shape: vec![2 * 9] },
+            Layer::Linear { name: "out".into(), inputs: 18, outputs: 1, spectral_norm: false },
+        ],
+    };
+    let input_shape = [2, 3, 3];
+    let weights = dgflow::model::presets::init_weights(spec.params("n"), 3);
+    let x = dgflow::rng::Noise::new(4, dgflow::rng::Stream::Data).normal(4 * 18, 1.0);
+    let loss = |params: &DeviceParams| -> Tensor<1> {
+        let mut state = TrainingState::default();
+        let net = Network::training(&spec, &input_shape, "n", params, &mut state);
+        let y = net.forward_flat(Tensor::<2>::from_data(TensorData::new(x.clone(), [4, 18]), &device));
+        (y.clone() * y).sum()
+    };
+    let to_device = |w: &dgflow::model::network::HostWeights, grad: Option<&str>| -> DeviceParams {
+        w.iter()
+            .map(|(k, (_, v))| {
+                let t = Tensor::<1>::from_data(TensorData::new(v.clone(), [v.len()]), &device);
+                (k.clone(), if Some(k.as_str()) == grad { t.autodiff().require_grad() } else { t })
+            })
+            .collect()
+    };
+    let value = |p: &DeviceParams| loss(p).without_autodiff().into_data().try_into_vec::<f32>().unwrap()[0] as f64;
+    for name in ["n.up.weight", "n.bn.weight", "n.down.weight", "n.out.weight"] {
+        let params = to_device(&weights, Some(name));
+        let grads = loss(&params).backward();
+        let analytic = params[name].grad(&grads).unwrap().into_data().try_into_vec::<f32>().unwrap();
+        for i in [0, analytic.len() / 2, analytic.len() - 1] {
+            let eps = 1e-2;
+            let nudged = |d: f32| {
+                let mut w = weights.clone();
+                w.get_mut(name).unwrap().1[i] += d;
+                value(&to_device(&w, None))
+            };
+            let numeric = (nudged(eps) - nudged(-eps)) / (2.0 * eps as f64);
+            let scale = numeric.abs().max(analytic[i].abs() as f64).max(1e-2);
+            assert!((numeric - analytic[i] as f64).abs() / scale < 2e-2, "{name}[{i}]: autodiff {} vs finite difference {numeric}", analytic[i]);
+        }
+    }
+}
