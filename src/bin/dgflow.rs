@@ -252,6 +252,8 @@ fn train(args: TrainArgs) -> Result<()> {
     if args.recipe == Recipe::Classifier {
         return train_classifier(&args, &device);
     }
+    // The text recipe's held-out lines, read once for the JS-4 of every checkpoint.
+    let mut held_out: Vec<String> = Vec::new();
     let toy = match args.recipe {
         Recipe::Gaussians25 => Some(Toy::Gaussians25),
         Recipe::Swissroll => Some(Toy::SwissRoll),
@@ -275,6 +277,7 @@ fn train(args: TrainArgs) -> Result<()> {
         ),
         Recipe::Text => {
             let corpus = Corpus::load(&args.data.join("text"))?;
+            held_out = corpus.held_out.clone();
             let vocab = Vocab::from_lines(&corpus.train, text::VOCAB_SIZE);
             let lines = corpus.train.iter().map(|l| vocab.encode(l)).collect();
             let note = format!(
@@ -337,7 +340,7 @@ fn train(args: TrainArgs) -> Result<()> {
             checkpoint::save(&trainer, &args.checkpoint)?;
             let score = match (toy, &reference, args.recipe) {
                 (Some(toy), Some(reference), _) => toy_score(&trainer.bundle(), toy, reference, &device)?,
-                (_, _, Recipe::Text) => text_score(&trainer.bundle(), &args.data, &args.checkpoint.with_extension("txt"), &device)?,
+                (_, _, Recipe::Text) => text_score(&trainer.bundle(), &held_out, &args.checkpoint.with_extension("txt"), &device)?,
                 _ => {
                     let path = args.checkpoint.with_extension("png");
                     write_png(&path, &base_grid(&trainer.bundle(), 64, &device)?)?;
@@ -485,10 +488,10 @@ fn base_samples(bundle: &Bundle, n: usize, device: &burn::prelude::Device) -> Re
 
 /// JS-4 of 2,000 base sentences against the held-out lines, for the training log; the first 32
 /// sentences go to `sample_path`.
-fn text_score(bundle: &Bundle, data: &Path, sample_path: &Path, device: &burn::prelude::Device) -> Result<String> {
+fn text_score(bundle: &Bundle, held_out: &[String], sample_path: &Path, device: &burn::prelude::Device) -> Result<String> {
     let m = &bundle.manifest;
     let vocab = Vocab::from_symbols(m.vocab.clone().context("a text bundle has a vocabulary")?);
-    let held_out: Vec<Vec<u16>> = Corpus::load(&data.join("text"))?.held_out.iter().map(|l| vocab.encode(l)).collect();
+    let held_out: Vec<Vec<u16>> = held_out.iter().map(|l| vocab.encode(l)).collect();
     let n = 2000;
     let samples = base_samples(bundle, n, device)?;
     let generated = text::argmax_indices(&samples, n, vocab.len(), text::LENGTH);
