@@ -7,6 +7,8 @@
 #                       headless Chromium (CPU and WebGPU) against the native CLI
 #   ./build.sh dist     write the static site (page, wasm, models) to dist/
 #   ./build.sh wasm     build only the wasm modules into www/pkg-cpu/ and www/pkg/
+#   ./build.sh parity   compare every step with an independent PyTorch implementation
+#                       (installs PyTorch from PyPI, ~2 GB, into the cache; writes bench/PARITY.md)
 #
 # Build outputs live outside the clone, in $DGFLOW_CACHE (default ~/.cache/dgflow-web), so a fresh
 # clone on the same machine rebuilds incrementally.
@@ -18,7 +20,7 @@ PORT=${PORT:-8080}
 NATIVE_TARGET=$CACHE/target
 WASM_TARGET=$CACHE/target-wasm
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
 step() { printf '\n==> %s\n' "$*" >&2; }
 
 # ---------------------------------------------------------------- installing what is missing
@@ -61,6 +63,22 @@ ensure_browser() {
     step "installing playwright-core (drives Debian's Chromium; downloads no browser)"
     (cd tests/e2e && npm install --no-audit --no-fund --silent)
   fi
+}
+
+# A Python with PyTorch, numpy and safetensors: the system's if it has them, else a virtual
+# environment in the cache (PyPI's Linux wheel of torch is the large CUDA build; it runs on CPU).
+reference_python() {
+  local py=python3
+  if ! $py -c 'import torch, numpy, safetensors' >/dev/null 2>&1; then
+    py=$CACHE/venv/bin/python
+    if ! [ -x "$py" ] || ! $py -c 'import torch, numpy, safetensors' >/dev/null 2>&1; then
+      apt_install python3-venv
+      step "installing the PyTorch reference's packages into $CACHE/venv"
+      python3 -m venv "$CACHE/venv"
+      "$py" -m pip install --quiet -r tests/reference/requirements.txt
+    fi
+  fi
+  echo "$py"
 }
 
 # ---------------------------------------------------------------- building
@@ -140,11 +158,80 @@ run_tests() {
     tests/e2e/smoke.test.mjs tests/e2e/page.test.mjs
 }
 
+# Every bundled model and method (and tiny CIFAR-10 and text models trained for three iterations,
+# whose training is replayed too) refined by the CLI with --record, then replayed in PyTorch.
+run_parity() {
+  build_native
+  local py; py=$(reference_python)
+  local work; work=$(mktemp -d)
+  trap 'rm -rf "$work"' RETURN
+  local report=$work/report.md
+  step "training tiny CIFAR-10 and text models for 3 iterations, recording them"
+  "$DGFLOW" train cifar10 --width 8 --batch 16 --iterations 3 --lr 2e-4 --beta2 0.999 --seed 1 \
+    --checkpoint "$work/c.ckpt" --out "$work/tiny-cifar10" --record "$work/train-cifar10.st" >/dev/null
+  "$DGFLOW" train text --width 16 --blocks 2 --batch 16 --iterations 3 --seed 1 \
+    --checkpoint "$work/t.ckpt" --out "$work/tiny-text" --record "$work/train-text.st" >/dev/null
+  "$DGFLOW" train 25gaussians --batch 64 --critic-steps 2 --iterations 3 --seed 1 \
+    --checkpoint "$work/g.ckpt" --out "$work/tiny-toy" --record "$work/train-toy.st" >/dev/null
+  local failed=0
+  local log=$work/log.txt
+  : > "$log"
+  for kind in cifar10 text toy; do
+    (cd tests/reference && "$py" parity.py train "$work/train-$kind.st") >> "$log" || failed=1
+  done
+  for dir in models/*/ "$work/tiny-cifar10/" "$work/tiny-text/"; do
+    grep -q '"format": *"dgflow-bundle/' "$dir/manifest.json" 2>/dev/null || continue
+    case $dir in /*) ;; *) dir=$ROOT/$dir ;; esac
+    local spaces="latent"
+    grep -q '"kind": *"text"' "$dir/manifest.json" || spaces="latent data"
+    for space in $spaces; do
+      for method in dgflow-kl dgflow-js dgflow-logd ddls dot; do
+        [ "$space" = data ] && [ "$method" = ddls ] && continue
+        "$DGFLOW" refine --model "$dir" --method "$method" --space "$space" --batch 64 --steps 25 --seed 3 \
+          --out "$work/out" --record "$work/run.st" >/dev/null
+        (cd tests/reference && "$py" parity.py refine "$dir" "$work/run.st") >> "$log" 2>&1 || failed=1
+      done
+    done
+  done
+  {
+    echo "# Parity with an independent PyTorch implementation"
+    echo
+    echo "Measured $(date -u +%Y-%m-%d) by \`./build.sh parity\` on $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores,"
+    echo "PyTorch $("$py" -c 'import torch; print(torch.__version__)'). \`tests/reference/parity.py\` rebuilds each bundle's"
+    echo "networks in PyTorch from the manifest alone (its own layers, \`spectral_norm\`, batch norm, autograd, Adam)"
+    echo "and replays the CLI's recorded runs from their random inputs (starting latents, every step's noise)."
+    echo
+    echo "## Refinement, 64 samples × 25 steps (seed 3, the bundle's η and γ)"
+    echo
+    echo "Each step is recomputed in float64 from the engine's own state of that step; the error of a"
+    echo "sample is its largest |difference| (samples, logit, next state) over the largest reference"
+    echo "magnitude. PyTorch's own float32 error on the same steps shows how well-conditioned they are."
+    echo "Free-running: float32 PyTorch from the starting latents alone, 25 steps (rounding compounds)."
+    echo "A run fails if its 99th percentile exceeds max(1e-4, 10 × PyTorch f32's)."
+    echo "\`tiny-*\` are CIFAR-10 and text models trained here for 3 iterations (conv, transposed conv, batch"
+    echo "norm, 1D conv, residual blocks, softmax), built by the parity run itself."
+    echo
+    echo "| model | method | space | p99 | worst | PyTorch f32 p99 | free-running | |"
+    echo "|---|---|---|---|---|---|---|---|"
+    sed -n 's/^row: //p' "$log"
+    echo
+    echo "## Training (3 iterations recorded, replayed)"
+    echo
+    echo '```'
+    grep -v '^row: ' "$log"
+    echo '```'
+  } > "$report"
+  grep -E '^\||FAIL' "$report"
+  echo "report: bench/PARITY.md"
+  return $failed
+}
+
 case "${1:-}" in
   "") build_native; build_wasm; build_site; serve ;;
   test) run_tests ;;
   dist) build_native; build_wasm; build_site ;;
   wasm) build_wasm ;;
+  parity) run_parity ;;
   -h|--help|help) usage ;;
   *) echo "unknown command: $1"; echo; usage; exit 2 ;;
 esac

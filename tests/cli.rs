@@ -70,3 +70,39 @@ fn absurd_parameters_and_missing_models_fail_with_a_message() {
     let no_gpu = fails(&["refine", "--model", "toy", "--device", "gpu"], d);
     assert!(no_gpu.contains("webgpu:"), "{no_gpu}");
 }
+
+#[test]
+fn records_hold_the_random_inputs_a_reference_needs() {
+    use dgflow::train::checkpoint;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&["init", "--arch", "toy2d", "--out", "toy"], d);
+    let run = |gamma: &str, name: &str| {
+        ok(&["refine", "--model", "toy", "--batch", "5", "--steps", "3", "--eta", "0.1", "--gamma", gamma, "--out", "p.csv", "--record", name], d);
+        let (meta, tensors) = checkpoint::read(&d.join(name)).unwrap();
+        (meta, tensors.into_iter().collect::<std::collections::HashMap<_, _>>())
+    };
+    let (meta, noisy) = run("0.5", "noisy.st");
+    assert_eq!(meta["config"]["steps"], 3);
+    for key in ["z0", "calibration", "noise/1", "noise/3", "latents/0", "latents/3", "samples/3", "logits/3"] {
+        assert!(noisy.contains_key(key), "{key} missing from the record");
+    }
+    assert_eq!(noisy["z0"], noisy["latents/0"]);
+    // Same seed without noise: step 1 differs exactly by the recorded noise, √(2ηγ) ξ.
+    let (_, quiet) = run("0", "quiet.st");
+    assert!(!quiet.contains_key("noise/1"));
+    let scale = (2.0f32 * 0.1 * 0.5).sqrt();
+    for ((a, b), xi) in noisy["latents/1"].iter().zip(&quiet["latents/1"]).zip(&noisy["noise/1"]) {
+        assert!((a - b - scale * xi).abs() < 1e-5, "{a} − {b} ≠ {scale} × {xi}");
+    }
+
+    ok(&["train", "25gaussians", "--batch", "8", "--iterations", "2", "--critic-steps", "2", "--checkpoint", "c.ckpt", "--out", "trained", "--record", "train.st"], d);
+    let (meta, tensors) = checkpoint::read(&d.join("train.st")).unwrap();
+    let keys: std::collections::HashSet<String> = tensors.into_iter().map(|(k, _)| k).collect();
+    assert_eq!(meta["losses"].as_array().unwrap().len(), 2);
+    for key in ["before/critic.fc1.u", "after/generator.out.weight", "iteration/1/critic/1/real", "iteration/1/generator/z",
+                "gradients/critic/critic.fc1.weight", "gradients/generator/generator.out.bias"] {
+        assert!(keys.contains(key), "{key} missing from the training record");
+    }
+    assert!(!keys.contains("gradients/critic/critic.fc1.u"), "SN vectors are state, not gradients");
+}

@@ -179,6 +179,8 @@ pub struct Refiner<G: Generator, C: Critic> {
     state: Tensor<2>,
     origin: Tensor<2>,
     noise: Noise,
+    /// The ξ added by the latest step (none for step 0, DOT or γ = 0), for recording a run.
+    added_noise: Option<Vec<f32>>,
     k_eff: f32,
     /// Drift at the current state, computed with its logits; `None` before step 0 is evaluated.
     drift: Option<Tensor<2>>,
@@ -190,8 +192,7 @@ impl<G: Generator, C: Critic> Refiner<G, C> {
     pub async fn new(generator: G, critic: C, config: FlowConfig, device: &Device) -> Result<Refiner<G, C>> {
         config.validate()?;
         let dim = generator.latent_dim();
-        let z0 = Noise::new(config.seed, Stream::Latents).normal(config.batch * dim, 1.0);
-        let z0 = Tensor::<2>::from_data(TensorData::new(z0, [config.batch, dim]), device);
+        let z0 = Tensor::<2>::from_data(TensorData::new(starting_latents(&config, dim), [config.batch, dim]), device);
         let state = match config.space {
             Space::Latent => z0,
             Space::Data => generator.generate(z0),
@@ -201,6 +202,7 @@ impl<G: Generator, C: Critic> Refiner<G, C> {
             generator,
             critic,
             noise: Noise::new(config.seed, Stream::StepNoise),
+            added_noise: None,
             origin: state.clone(),
             state,
             config,
@@ -218,6 +220,12 @@ impl<G: Generator, C: Critic> Refiner<G, C> {
     /// DOT's k_eff (1 for the other methods).
     pub fn k_eff(&self) -> f32 {
         self.k_eff
+    }
+
+    /// The standard normal ξ the latest step added (before scaling by √(2ηγ)); `None` after
+    /// step 0 and for flows without noise.
+    pub fn added_noise(&self) -> Option<&[f32]> {
+        self.added_noise.as_deref()
     }
 
     /// Returns step 0 (before refinement) on the first call, then one more flow step per call,
@@ -290,6 +298,7 @@ impl<G: Generator, C: Critic> Refiner<G, C> {
         if method != Method::Dot && gamma > 0.0 {
             let [batch, dim] = self.state.dims();
             let xi = self.noise.normal(batch * dim, 1.0);
+            self.added_noise = Some(xi.clone());
             let xi = Tensor::<2>::from_data(TensorData::new(xi, [batch, dim]), &self.device);
             next = next + xi.mul_scalar((2.0 * eta * gamma).sqrt());
         }
@@ -307,10 +316,19 @@ pub async fn refine(generator: impl Generator, critic: impl Critic, config: Flow
     Ok(Trajectory { config, steps })
 }
 
+/// The latents a refinement starts from (`[batch, dim]`, row-major), drawn from the seed.
+pub fn starting_latents(config: &FlowConfig, dim: usize) -> Vec<f32> {
+    Noise::new(config.seed, Stream::Latents).normal(config.batch * dim, 1.0)
+}
+
+/// DOT's reference batch (`[DOT_CALIBRATION, dim]`), from its own stream of the seed.
+pub fn calibration_latents(seed: u64, dim: usize) -> Vec<f32> {
+    Noise::new(seed, Stream::Calibration).normal(DOT_CALIBRATION * dim, 1.0)
+}
+
 async fn estimate_k_eff(generator: &impl Generator, critic: &impl Critic, config: &FlowConfig, device: &Device) -> Result<f32> {
     let dim = generator.latent_dim();
-    let z = Noise::new(config.seed, Stream::Calibration).normal(DOT_CALIBRATION * dim, 1.0);
-    let z = Tensor::<2>::from_data(TensorData::new(z, [DOT_CALIBRATION, dim]), device);
+    let z = Tensor::<2>::from_data(TensorData::new(calibration_latents(config.seed, dim), [DOT_CALIBRATION, dim]), device);
     let x = generator.generate(z.clone());
     let logits = read(critic.logit(x.clone())).await?;
     let (points, width) = match config.space {

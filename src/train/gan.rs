@@ -50,6 +50,14 @@ pub trait RealData {
     fn batch(&self, n: usize, iteration: u64) -> Vec<f32>;
 }
 
+/// What one iteration draws: each critic step's real batch and latents (flat, row-major), then
+/// the generator step's latents.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IterationInputs {
+    pub critic: Vec<(Vec<f32>, Vec<f32>)>,
+    pub generator: Vec<f32>,
+}
+
 /// Losses of one step.
 #[derive(Debug, Clone, Copy)]
 pub struct Losses {
@@ -68,6 +76,9 @@ pub struct GanTrainer {
     pub adam_generator: Adam,
     pub adam_critic: Adam,
     pub iteration: u64,
+    /// When set, each step appends its gradients here as `(critic|generator)/<parameter>`, for
+    /// records that a reference implementation checks (costs a readback per tensor).
+    pub gradient_log: Option<Vec<(String, Vec<f32>)>>,
     device: Device,
 }
 
@@ -90,6 +101,7 @@ impl GanTrainer {
             config,
             params,
             iteration: 0,
+            gradient_log: None,
             device: device.clone(),
         }
     }
@@ -110,21 +122,33 @@ impl GanTrainer {
             .collect()
     }
 
+    /// The random inputs of the next iteration: they depend only on the seed and the iteration,
+    /// so a resumed run (or a reference implementation replaying a record) sees the same ones.
+    pub fn inputs(&self, data: &dyn RealData) -> IterationInputs {
+        let (n, latent, steps) = (self.config.batch, self.manifest.latent.dim, self.config.critic_steps as u64);
+        let mut noise = Noise::at(self.config.seed, Stream::Training, self.iteration);
+        let critic = (0..steps).map(|k| (data.batch(n, self.iteration * steps + k), noise.normal(n * latent, 1.0))).collect();
+        IterationInputs { critic, generator: noise.normal(n * latent, 1.0) }
+    }
+
     pub fn step(&mut self, data: &dyn RealData) -> Losses {
+        let inputs = self.inputs(data);
+        self.step_on(inputs)
+    }
+
+    /// One iteration on the given inputs: every critic step, then (unless critic-only) the generator step.
+    pub fn step_on(&mut self, inputs: IterationInputs) -> Losses {
         let (n, m) = (self.config.batch, &self.manifest.clone());
         let latent = m.latent.dim;
-        let mut noise = Noise::at(self.config.seed, Stream::Training, self.iteration);
         let mut losses = Losses { critic: 0.0, generator: 0.0, real_logit: 0.0, fake_logit: 0.0 };
-        for k in 0..self.config.critic_steps as u64 {
-            let real = self.tensor(data.batch(n, self.iteration * self.config.critic_steps as u64 + k), n);
-            let z = self.tensor(noise.normal(n * latent, 1.0), n);
-            losses = self.critic_step(m, real, z);
+        for (real, z) in inputs.critic {
+            losses = self.critic_step(m, self.tensor(real, n), self.tensor(z, n));
         }
         if self.config.critic_only {
             self.iteration += 1;
             return Losses { generator: f32::NAN, ..losses };
         }
-        let z_generator = self.tensor(noise.normal(n * latent, 1.0), n);
+        let z_generator = self.tensor(inputs.generator, n);
 
         // Generator: non-saturating loss softplus(−d(G(z))), or −d(G(z)) for Wasserstein.
         // One state collects the critic's advanced SN vectors and the generator's batch statistics.
@@ -140,6 +164,7 @@ impl GanTrainer {
         };
         let generator_loss_value = scalar(generator_loss.clone());
         let grads = generator_loss.backward();
+        self.log_gradients("generator", &params, &grads);
         descend(&mut self.params, &mut self.adam_generator, &params, &grads, "generator.");
         apply_state(&mut self.params, state);
 
@@ -167,10 +192,20 @@ impl GanTrainer {
         };
         let critic_loss_value = scalar(critic_loss.clone());
         let grads = critic_loss.backward();
+        self.log_gradients("critic", &params, &grads);
         descend(&mut self.params, &mut self.adam_critic, &params, &grads, "critic.");
         apply_state(&mut self.params, d_state);
 
         Losses { critic: critic_loss_value, generator: f32::NAN, real_logit, fake_logit }
+    }
+
+    fn log_gradients(&mut self, net: &str, graph_params: &DeviceParams, grads: &Gradients) {
+        let Some(log) = self.gradient_log.as_mut() else { return };
+        let prefix = format!("{net}.");
+        for (name, p) in graph_params.iter().filter(|(k, _)| k.starts_with(&prefix) && is_trainable(k)) {
+            let grad = p.grad(grads).expect("parameters under the prefix require gradients");
+            log.push((format!("{net}/{name}"), grad.into_data().try_into_vec::<f32>().expect("f32 gradients")));
+        }
     }
 
     /// The current weights, as a bundle's host weights.

@@ -28,6 +28,8 @@ use dgflow::model::Model;
 use dgflow::model::presets::Architecture;
 use dgflow::render;
 
+mod record;
+
 #[derive(Parser)]
 #[command(name = "dgflow", version, about = "Refine generative-model samples with discriminator gradient flow (DGflow)")]
 struct Cli {
@@ -103,6 +105,11 @@ struct TrainArgs {
     /// The shared data folder (holding cifar-10-batches-bin/ and text/).
     #[arg(long, env = "DGFLOW_DATA", default_value = "../shared/data")]
     data: PathBuf,
+    /// Record this run's iterations for the PyTorch reference (tests/reference/): the weights
+    /// before and after and every iteration's data and latents, as safetensors. Meant for a few
+    /// iterations: each stores its batches.
+    #[arg(long)]
+    record: Option<PathBuf>,
 }
 
 #[derive(Copy, Clone, PartialEq, ValueEnum)]
@@ -192,6 +199,10 @@ struct RefineArgs {
     /// Also write the whole trajectory (logits every step, samples and latents of kept steps) as JSON.
     #[arg(long)]
     trajectory: Option<PathBuf>,
+    /// Record the run for the PyTorch reference (tests/reference/): starting latents, every
+    /// step's noise, state, samples and logits, as safetensors. Keeps every step.
+    #[arg(long)]
+    record: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -333,8 +344,17 @@ fn train(args: TrainArgs) -> Result<()> {
     let mut log = open_log(args.log.as_deref(), "iteration,critic_loss,generator_loss,real_logit,fake_logit,eval")?;
     let bar = progress_bar(trainer.iteration, args.iterations)?;
     let reference = toy.map(|toy| toy.sample(4000, &mut Noise::new(args.seed ^ 0x5eed, Stream::Data)));
+    let mut record = args.record.as_ref().map(|_| record::TrainRecord::new(trainer.host_weights(), trainer.iteration));
+    if record.is_some() {
+        trainer.gradient_log = Some(Vec::new());
+    }
     while trainer.iteration < args.iterations {
-        let losses = trainer.step(data.as_ref());
+        let inputs = trainer.inputs(data.as_ref());
+        let iteration = trainer.iteration;
+        let losses = trainer.step_on(inputs.clone());
+        if let Some(r) = record.as_mut() {
+            r.push(iteration, &inputs, &losses, trainer.gradient_log.replace(Vec::new()).unwrap_or_default());
+        }
         bar.inc(1);
         if trainer.iteration % args.every == 0 || trainer.iteration == args.iterations {
             checkpoint::save(&trainer, &args.checkpoint)?;
@@ -358,6 +378,10 @@ fn train(args: TrainArgs) -> Result<()> {
         }
     }
     bar.finish();
+    if let (Some(r), Some(path)) = (record, &args.record) {
+        r.write(path, trainer.host_weights(), &trainer.config, &trainer.manifest)?;
+        println!("wrote {}", path.display());
+    }
     let mut bundle = trainer.bundle();
     bundle.manifest.provenance = Provenance {
         trained_by: format!("dgflow train {} (this repository), {} iterations", bundle.manifest.name, trainer.iteration),
@@ -559,7 +583,11 @@ fn eval(args: EvalArgs) -> Result<()> {
 
 fn refine(args: RefineArgs) -> Result<()> {
     let (method, space) = (args.method, args.space);
-    let keep = if args.keep_every == 0 { Keep::Steps(vec![0, args.steps]) } else { Keep::Every(args.keep_every) };
+    let keep = match (&args.record, args.keep_every) {
+        (Some(_), _) => Keep::All,
+        (None, 0) => Keep::Steps(vec![0, args.steps]),
+        (None, n) => Keep::Every(n),
+    };
     let bundle = Bundle::from_dir(&args.model)?;
     let (eta, gamma) = step_settings(&bundle, args.eta, args.gamma);
     let config = FlowConfig { method, eta, gamma, steps: args.steps, space, seed: args.seed, batch: args.batch, keep };
@@ -578,8 +606,12 @@ fn refine(args: RefineArgs) -> Result<()> {
     println!("{} on {} ({} samples, η = {}, γ = {}, seed {})", method.name(), args.model.display(), config.batch, config.eta, config.gamma, config.seed);
     println!("step  mean logit");
     let mut steps = Vec::new();
+    let mut record = args.record.as_ref().map(|_| record::RefineRecord::new(&config, model.manifest.latent.dim));
     while let Some(step) = pollster::block_on(refiner.next_step())? {
         println!("{:>4}  {:+.4}", step.index, step.mean_logit());
+        if let Some(r) = record.as_mut() {
+            r.push(&step, refiner.added_noise())?;
+        }
         steps.push(step);
     }
     let seconds = start.elapsed().as_secs_f64();
@@ -588,6 +620,10 @@ fn refine(args: RefineArgs) -> Result<()> {
     let trajectory = Trajectory { config, steps };
     let out = write_comparison(&model, &trajectory, args.out)?;
     println!("wrote {}", out.display());
+    if let (Some(r), Some(path)) = (record, &args.record) {
+        r.write(path, refiner.k_eff(), args.thermalize)?;
+        println!("wrote {}", path.display());
+    }
     if let Some(path) = args.trajectory {
         let json = serde_json::to_string(&trajectory)?;
         std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;

@@ -1,0 +1,96 @@
+"""PyTorch CPU timings on a bundle's weights, the reference column of `dgflow bench`.
+
+    python bench.py refine BUNDLE --batch 64 --steps 10 [--method dgflow-kl] [--threads 2]
+    python bench.py train-cifar10 BUNDLE --batch 64 --iterations 5
+
+Prints one JSON line: {"ms_per_step": …} (refine) or {"images_per_s": …} (train). The work timed is
+what the engine does: for refinement, a DGflow step = G forward, D forward, backward to z only (no
+weight gradients); for training, one critic and one generator Adam step of the SN-DCGAN recipe.
+"""
+
+import argparse
+import json
+import math
+import time
+
+import torch
+
+from dgflow_torch import Network, build_model, load_bundle
+
+
+def refine_ms_per_step(generator, critic, latent, batch, steps, eta=0.1, gamma=0.01):
+    for p in list(generator.parameters()) + list(critic.parameters()):
+        p.requires_grad_(False)
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(batch, latent, generator=g)
+
+    def step(z):
+        z = z.detach().requires_grad_(True)
+        d = critic(generator(z)).squeeze(1)
+        (grad,) = torch.autograd.grad(d.sum(), z)
+        return z.detach() + eta * grad + math.sqrt(2 * eta * gamma) * torch.randn(z.shape, generator=g)
+
+    z = step(z)  # warm-up: first-call allocations
+    start = time.perf_counter()
+    for _ in range(steps):
+        z = step(z)
+    return 1e3 * (time.perf_counter() - start) / steps
+
+
+def train_images_per_s(manifest, weights, batch, iterations):
+    latent = manifest["latent"]["dim"]
+    generator = Network(manifest["generator"], [latent])
+    critic = Network(manifest["critic"], manifest["sample_shape"])
+    generator.load("generator", weights)
+    critic.load("critic", weights)
+    generator.train()
+    critic.train()
+    opt_g = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(critic.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    sp = torch.nn.functional.softplus
+    g = torch.Generator().manual_seed(0)
+    real = torch.rand(batch, math.prod(manifest["sample_shape"]), generator=g) * 2 - 1
+
+    def iteration():
+        with torch.no_grad():
+            fake = generator(torch.randn(batch, latent, generator=g))
+        d = critic(torch.cat([real, fake])).squeeze(1)
+        loss_d = sp(-d[:batch]).mean() + sp(d[batch:]).mean()
+        opt_d.zero_grad()
+        loss_d.backward()
+        opt_d.step()
+        loss_g = sp(-critic(generator(torch.randn(batch, latent, generator=g)))).mean()
+        opt_g.zero_grad()
+        loss_g.backward()
+        opt_g.step()
+
+    iteration()
+    start = time.perf_counter()
+    for _ in range(iterations):
+        iteration()
+    return batch * iterations / (time.perf_counter() - start)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("task", choices=["refine", "train-cifar10"])
+    parser.add_argument("bundle")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--iterations", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: PyTorch's default)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    manifest, weights = load_bundle(args.bundle)
+    if args.task == "refine":
+        generator, critic = build_model(manifest, weights)
+        ms = refine_ms_per_step(generator, critic, manifest["latent"]["dim"], args.batch, args.steps)
+        print(json.dumps({"ms_per_step": ms, "threads": torch.get_num_threads(), "torch": torch.__version__}))
+    else:
+        ips = train_images_per_s(manifest, weights, args.batch, args.iterations)
+        print(json.dumps({"images_per_s": ips, "threads": torch.get_num_threads(), "torch": torch.__version__}))
+
+
+if __name__ == "__main__":
+    main()

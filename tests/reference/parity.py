@@ -1,0 +1,335 @@
+"""Step-by-step parity between the Rust engine and an independent PyTorch implementation.
+
+    python parity.py refine BUNDLE RECORD   # a `dgflow refine --record` run, replayed
+    python parity.py train RECORD           # a `dgflow train --record` run, replayed
+
+The record holds everything random the Rust run drew (starting latents, each step's noise ξ, DOT's
+reference batch; training batches and latents). This script replays the run from those inputs
+alone with PyTorch's layers, autograd and optimiser, following the paper's Algorithm 1 and the
+authors' code (clear-nus/DGflow) for the flows, and prints the largest differences per step.
+Exits 1 if any relative difference exceeds --tolerance.
+"""
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import safe_open
+
+from dgflow_torch import Network, build_model, load_bundle
+
+DOT_DELTA = 1e-3  # Tanaka's δ, added to every coordinate of z − z₀
+
+
+def read_record(path):
+    with safe_open(path, framework="numpy") as f:
+        meta = next(v for k, v in f.metadata().items() if k == "dgflow-checkpoint")
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    return json.loads(meta), tensors
+
+
+def relative(ours, reference):
+    """Largest absolute difference, and that over the reference's largest magnitude."""
+    diff = float(np.max(np.abs(ours - reference))) if ours.size else 0.0
+    scale = float(np.max(np.abs(reference))) if reference.size else 0.0
+    return diff, diff / max(scale, 1e-12)
+
+
+# ---------------------------------------------------------------- refinement
+def drift_scale(method, d):
+    """s(d) of DGflow (the authors' `_velocity`); DDLS and DOT use ∇d unscaled."""
+    if method == "dgflow-js":
+        return torch.sigmoid(d)
+    if method == "dgflow-logd":
+        return torch.sigmoid(-d)
+    return torch.ones_like(d)
+
+
+def k_eff(points, logits):
+    """DOT's effective Lipschitz constant: max |dᵢ − dⱼ| / ‖pᵢ − pⱼ‖ over pairs (Tanaka 2019)."""
+    dist = torch.cdist(points.double(), points.double())
+    ratio = (logits.double()[:, None] - logits.double()[None, :]).abs() / dist
+    ratio[dist == 0] = 0
+    return float(ratio.max())
+
+
+class Flow:
+    """One DGflow / DDLS / DOT step at a time, from the record's random inputs only."""
+
+    def __init__(self, generator, critic, config, rec, dtype):
+        self.generator, self.critic, self.config, self.rec, self.dtype = generator, critic, config, rec, dtype
+        self.z0 = self.tensor("z0").reshape(config["batch"], -1)
+        self.latent_space = config["space"] == "latent"
+        with torch.no_grad():
+            self.origin = self.z0.clone() if self.latent_space else generator(self.z0)
+        self.k_eff = 1.0
+        if config["method"] == "dot":
+            calib = self.tensor("calibration").reshape(-1, self.z0.shape[1])
+            with torch.no_grad():
+                x = generator(calib)
+                d = critic(x).squeeze(1)
+            self.k_eff = k_eff(calib if self.latent_space else x, d)
+
+    def tensor(self, key):
+        return torch.from_numpy(self.rec[key]).to(self.dtype)
+
+    def step(self, state, k):
+        """Samples and logits at `state` (step k), and the state of step k + 1."""
+        method, eta, gamma = self.config["method"], self.config["eta"], self.config["gamma"]
+        state = state.to(self.dtype).detach().requires_grad_(True)
+        samples = self.generator(state) if self.latent_space else state
+        d = self.critic(samples).squeeze(1)
+        if k == self.config["steps"]:
+            return samples.detach(), d.detach(), None
+        (grad,) = torch.autograd.grad((drift_scale(method, d).detach() * d).sum(), state)
+        with torch.no_grad():
+            if method == "ddls":  # Langevin on ‖z‖²/2 − d(G(z))
+                drift = grad - state
+            elif method == "dot":  # descent on ‖z − z₀ + δ‖ − d/k_eff
+                offset = state - self.origin + DOT_DELTA
+                drift = grad / self.k_eff - offset / offset.norm(dim=1, keepdim=True)
+            else:
+                drift = grad
+            nxt = state + eta * drift
+            if method != "dot" and gamma > 0:
+                nxt = nxt + math.sqrt(2 * eta * gamma) * self.tensor(f"noise/{k + 1}").reshape(state.shape)
+        return samples.detach(), d.detach(), nxt
+
+
+def per_sample(ours, reference):
+    """Each sample's largest |difference|, over the reference's largest magnitude (all samples)."""
+    ours, reference = np.asarray(ours, np.float64), np.asarray(reference, np.float64)
+    rows = np.abs(ours - reference).reshape(len(reference), -1).max(axis=1)
+    return rows / max(float(np.abs(reference).max()), 1e-12)
+
+
+def refine(args):
+    """Each step is recomputed from the engine's own state of that step, in float64 (the reference)
+    and in float32 (PyTorch's own rounding, to tell ill-conditioned steps from wrong ones); then
+    a float32 run from the starting latents alone shows how far 25 steps drift apart."""
+    meta, rec = read_record(args.record)
+    config = meta["config"]
+    manifest, weights = load_bundle(args.bundle)
+    iterations = 1 + meta["thermalize"]
+    flows = {dtype: Flow(*build_model(manifest, weights, iterations, dtype), config, rec, dtype)
+             for dtype in (torch.float64, torch.float32)}
+    state_key = "latents" if config["space"] == "latent" else "samples"
+    steps = config["steps"]
+    rust_state = [rec[f"{state_key}/{k}"].reshape(config["batch"], -1) for k in range(steps + 1)]
+
+    errors = {"rust": [], "torch32": []}  # per step: per-sample errors of samples, logits, next state
+    rows = []
+    free_state, free_worst = flows[torch.float32].origin.clone(), 0.0
+    for k in range(steps + 1):
+        start = torch.from_numpy(rust_state[k])
+        ref = flows[torch.float64].step(start, k)
+        f32 = flows[torch.float32].step(start, k)
+        row = []
+        for who, got in (("rust", (rec[f"samples/{k}"], rec[f"logits/{k}"], rust_state[k + 1] if k < steps else None)),
+                         ("torch32", tuple(None if t is None else t.numpy() for t in f32))):
+            errs = [per_sample(g.reshape(r.shape), r.numpy()) for g, r in zip(got, ref) if r is not None]
+            errors[who].append(np.concatenate(errs))
+            row.append(max(float(e.max()) for e in errs))
+        samples, d, nxt = flows[torch.float32].step(free_state, k)
+        free_worst = max(free_worst, float(per_sample(rec[f"samples/{k}"].reshape(samples.shape), samples.numpy()).max()))
+        free_state = nxt
+        rows.append(row)
+    rust_all, torch_all = np.concatenate(errors["rust"]), np.concatenate(errors["torch32"])
+    p99, torch_p99 = float(np.quantile(rust_all, 0.99)), float(np.quantile(torch_all, 0.99))
+    limit = max(args.tolerance, 10 * torch_p99)
+    keff_note = ""
+    failures = []
+    if config["method"] == "dot":
+        keff64 = flows[torch.float64].k_eff
+        rel = abs(meta["k_eff"] - keff64) / keff64
+        if rel > args.tolerance:
+            failures.append(f"k_eff differs by {rel:.1e}")
+        keff_note = f", k_eff {meta['k_eff']:.6g} (Rust) vs {keff64:.6g} (PyTorch f64)"
+    print(f"\n{manifest['name']} · {config['method']} · {config['space']} space · η = {config['eta']:.3g}, "
+          f"γ = {config['gamma']:.3g}, batch {config['batch']}{keff_note}")
+    if args.verbose:
+        print("| step | Rust vs f64: max relative difference (samples, logits, next state) | PyTorch f32 vs f64 |\n|---|---|---|")
+        for k, (r, t) in enumerate(rows):
+            print(f"| {k} | {r:.1e} | {t:.1e} |")
+    print(f"per step, per sample: 99th percentile {p99:.1e} (PyTorch f32: {torch_p99:.1e}), "
+          f"worst {rust_all.max():.1e} (PyTorch f32: {torch_all.max():.1e}); free-running 25 steps: {free_worst:.1e}")
+    if p99 > limit:
+        failures.append(f"99th percentile {p99:.1e} > {limit:.0e}")
+    print(f"row: | {Path(args.bundle).name} | {config['method']} | {config['space']} | {p99:.1e} | {rust_all.max():.1e} | "
+          f"{torch_p99:.1e} | {free_worst:.1e} | {'FAIL' if failures else 'ok'} |")
+    return failures
+
+
+# ---------------------------------------------------------------- training
+def replay_training(meta, rec, dtype, jitter=0.0, iterations=None, seed=0):
+    """The recorded iterations replayed in PyTorch at `dtype`: (critic, generator) losses per
+    iteration, every bundle tensor afterwards, and the gradients of the first critic and generator
+    steps. `jitter` scales every input by (1 + jitter·N(0, 1)) elementwise."""
+    config, manifest = meta["config"], meta["manifest"]
+    latent, batch = manifest["latent"]["dim"], config["batch"]
+    rng = np.random.default_rng(seed)
+
+    def tensor(key):
+        x = rec[key].astype(np.float64)
+        x = x * (1 + jitter * rng.standard_normal(x.shape))
+        return torch.from_numpy(x).to(dtype).reshape(batch, -1)
+    before = {k[len("before/"):]: v for k, v in rec.items() if k.startswith("before/")}
+    generator = Network(manifest["generator"], [latent]).to(dtype)
+    critic = Network(manifest["critic"], manifest["sample_shape"]).to(dtype)
+    generator.load("generator", before)
+    critic.load("critic", before)
+    generator.train()
+    critic.train()
+    betas = (config["beta1"], config["beta2"])
+    opt_g = torch.optim.Adam(generator.parameters(), lr=config["lr_generator"], betas=betas, eps=1e-8)
+    opt_d = torch.optim.Adam(critic.parameters(), lr=config["lr_critic"], betas=betas, eps=1e-8)
+    logistic = config.get("loss", "logistic") == "logistic"
+    softplus = torch.nn.functional.softplus
+    losses, gradients = [], {}
+    for i in range(len(meta["losses"]) if iterations is None else iterations):
+        it = meta["first_iteration"] + i
+        for k in range(config["critic_steps"]):
+            real, z = tensor(f"iteration/{it}/critic/{k}/real"), tensor(f"iteration/{it}/critic/{k}/z")
+            # The engine moves the generator's running statistics only in the generator step.
+            saved = {n: b.clone() for n, b in generator.named_buffers()}
+            with torch.no_grad():
+                fake = generator(z)
+            for n, b in generator.named_buffers():
+                b.copy_(saved[n])
+            # One pass over real and fake together: one spectral-norm power iteration per step.
+            d = critic(torch.cat([real, fake])).squeeze(1)
+            d_real, d_fake = d[:batch], d[batch:]
+            loss_d = softplus(-d_real).mean() + softplus(d_fake).mean() if logistic else d_fake.mean() - d_real.mean()
+            opt_d.zero_grad()
+            loss_d.backward()
+            if i == 0 and k == 0:
+                gradients.update(critic.gradients("critic"))
+            opt_d.step()
+        loss_g = None
+        if not config.get("critic_only", False):
+            d_fake = critic(generator(tensor(f"iteration/{it}/generator/z"))).squeeze(1)
+            loss_g = softplus(-d_fake).mean() if logistic else -d_fake.mean()
+            opt_g.zero_grad()
+            loss_g.backward()
+            if i == 0:
+                gradients.update(generator.gradients("generator"))
+            opt_g.step()  # the critic's gradients from this pass are never applied
+            loss_g = loss_g.item()
+        losses.append((loss_d.item(), loss_g))
+    state = {**generator.state("generator"), **critic.state("critic")}
+    return losses, {k: v.astype(np.float64) for k, v in state.items()}, before, gradients
+
+
+def train(args):
+    """Replays in float32 (what the engine computes in) and float64 (near exact).
+
+    Checked: the gradients of the first critic step and the first generator step (same state,
+    same inputs: they should agree to f32 rounding), and every iteration's losses. Reported with
+    a looser bound: each tensor's total update after all iterations. Adam's first steps move every
+    weight by about ±lr whatever the gradient's size, and a ReLU input within f32 rounding of 0
+    (one in ~10⁴ here) flips between implementations, so updates after a few iterations agree to
+    ~1e-3, not 1e-6 (measured while building this check; see bench/RESULTS.md).
+    """
+    meta, rec = read_record(args.record)
+    manifest = meta["manifest"]
+    losses32, torch32, before, grads32 = replay_training(meta, rec, torch.float32)
+    losses64, torch64, _, grads64 = replay_training(meta, rec, torch.float64)
+    # How much the exact gradients move when the inputs move by f32 rounding: a ReLU input within
+    # rounding of 0 flips between implementations and changes a gradient by more than rounding.
+    jittered = [replay_training(meta, rec, torch.float64, jitter=2.0**-23, iterations=1, seed=s)[3] for s in range(6)]
+    dead = feeding_batch_norm(manifest)
+    failures = []
+
+    print(f"\n{manifest['name']} · {len(meta['losses'])} iteration(s) from {meta['first_iteration']} · "
+          f"batch {meta['config']['batch']} · {meta['config'].get('loss', 'logistic')} loss")
+    print("Gradients of the first critic step and the first generator step, ‖g − g_f64‖ / ‖g_f64‖:")
+    print("| tensor | Rust (f32) | PyTorch f32 | f64 under input jitter | limit |\n|---|---|---|---|---|")
+    worst_grad = 0.0
+    for name in sorted(grads64):
+        rust = rec.get(f"gradients/{name.split('.')[0]}/{name}")
+        if rust is None:
+            failures.append(f"the record has no gradient of {name}")
+            continue
+        norm = np.linalg.norm(grads64[name])
+        if name in dead:
+            # Zero in exact arithmetic: compare sizes against the layer's weight gradient.
+            scale = np.linalg.norm(grads64[name.replace(".bias", ".weight")])
+            err, floor = np.linalg.norm(rust) / scale, np.linalg.norm(grads32[name]) / scale
+            note = " (bias feeding batch norm: exactly 0 in exact arithmetic; shown relative to its weight's gradient)"
+        else:
+            err = float(np.linalg.norm(rust - grads64[name]) / max(norm, 1e-30))
+            floor = float(np.linalg.norm(grads32[name] - grads64[name]) / max(norm, 1e-30))
+            note = ""
+        spread = 0.0 if name in dead else max(float(np.linalg.norm(j[name] - grads64[name]) / max(norm, 1e-30)) for j in jittered)
+        limit = max(args.tolerance, 10 * floor, 3 * spread)
+        worst_grad = max(worst_grad, err)
+        if err > limit:
+            failures.append(f"gradient of {name}: {err:.1e} > {limit:.1e}")
+        if args.verbose or err > args.tolerance:
+            print(f"| {name} | {err:.1e} | {floor:.1e} | {spread:.1e} | {limit:.1e}{note} |")
+    print(f"worst gradient difference: {worst_grad:.2e}")
+
+    worst_loss = 0.0
+    for i, (logged, l64) in enumerate(zip(meta["losses"], losses64)):
+        pairs = [(logged["critic"], l64[0])] + ([(logged["generator"], l64[1])] if l64[1] is not None else [])
+        for ours, ref in pairs:
+            worst_loss = max(worst_loss, abs(ours - ref) / max(abs(ref), 1e-12))
+        if args.verbose:
+            print(f"iteration {meta['first_iteration'] + i}: losses (Rust / PyTorch f64) " +
+                  ", ".join(f"{o:.7f} / {r:.7f}" for o, r in pairs))
+    print(f"worst loss difference over {len(losses64)} iteration(s): {worst_loss:.2e}")
+    if worst_loss > args.tolerance:
+        failures.append(f"losses differ by {worst_loss:.1e}")
+
+    ours = {k[len("after/"):]: v.astype(np.float64) for k, v in rec.items() if k.startswith("after/")}
+    def update_error(got, name):
+        moved = torch64[name] - before[name]
+        return float(np.linalg.norm((got[name] - before[name]) - moved) / max(np.linalg.norm(moved), 1e-30))
+    worst_update = max((update_error(ours, n), n) for n in torch64 if n not in dead)
+    floor_update = max(update_error(torch32, n) for n in torch64 if n not in dead)
+    print(f"worst update difference after all iterations: {worst_update[0]:.2e} ({worst_update[1]}); "
+          f"PyTorch f32's own: {floor_update:.2e}")
+    if worst_update[0] > args.update_tolerance:
+        failures.append(f"update of {worst_update[1]}: {worst_update[0]:.1e} > {args.update_tolerance:.0e}")
+    return failures
+
+
+def feeding_batch_norm(manifest):
+    """Biases of layers whose output goes straight into batch norm (after reshapes only)."""
+    names = set()
+    for net in ("generator", "critic"):
+        pending = None
+        for layer in manifest[net]["layers"]:
+            if layer["op"] == "batch_norm" and pending:
+                names.add(f"{net}.{pending}.bias")
+            pending = layer.get("name") if "inputs" in layer else None
+    return names
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tolerance", type=float, default=1e-4, help="largest relative difference accepted")
+    parser.add_argument("--update-tolerance", type=float, default=5e-2,
+                        help="largest relative difference of a training run's total updates (see `train`)")
+    parser.add_argument("--verbose", action="store_true", help="print every step / tensor")
+    sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("refine")
+    r.add_argument("bundle")
+    r.add_argument("record")
+    t = sub.add_parser("train")
+    t.add_argument("record")
+    args = parser.parse_args()
+    torch.set_default_dtype(torch.float32)
+    failures = refine(args) if args.command == "refine" else train(args)
+    if failures:
+        print("FAIL: " + "; ".join(failures))
+        sys.exit(1)
+    print(f"ok (tolerance {args.tolerance:.0e})")
+
+
+if __name__ == "__main__":
+    main()
