@@ -9,6 +9,8 @@
 #   ./build.sh wasm     build only the wasm modules into www/pkg-cpu/ and www/pkg/
 #   ./build.sh parity   compare every step with an independent PyTorch implementation
 #                       (installs PyTorch from PyPI, ~2 GB, into the cache; writes bench/PARITY.md)
+#   ./build.sh bench    time native vs PyTorch vs the browser (wasm CPU, WebGPU), page size and
+#                       time to first refined grid; writes bench/RESULTS.md
 #
 # Build outputs live outside the clone, in $DGFLOW_CACHE (default ~/.cache/dgflow-web), so a fresh
 # clone on the same machine rebuilds incrementally.
@@ -20,7 +22,7 @@ PORT=${PORT:-8080}
 NATIVE_TARGET=$CACHE/target
 WASM_TARGET=$CACHE/target-wasm
 
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
 step() { printf '\n==> %s\n' "$*" >&2; }
 
 # ---------------------------------------------------------------- installing what is missing
@@ -226,12 +228,45 @@ run_parity() {
   return $failed
 }
 
+# Native and PyTorch side by side (dgflow bench), then the browser (tests/e2e/bench.mjs), in one run.
+run_bench() {
+  build_native
+  build_wasm
+  ensure_browser
+  build_site
+  local py; py=$(reference_python)
+  local work; work=$(mktemp -d)
+  trap 'rm -rf "$work"' RETURN
+  step "native CPU vs PyTorch CPU (dgflow bench)"
+  "$DGFLOW" bench --reference "$py tests/reference/bench.py" --out "$work/native.md"
+  step "in headless Chromium"
+  mkdir -p "$work/site"
+  cp tests/e2e/bench.html tests/e2e/bench-page.js "$work/site/"
+  cp -r www/pkg www/pkg-cpu "$work/site/"
+  # The size of the bundled CIFAR-10 model; its weights do not change the speed.
+  local image_model=$work/site/cifar10-init
+  "$DGFLOW" init --arch dcgan --width 32 --latent 128 --size 32 --seed 1 --out "$image_model" >/dev/null
+  local page_model=25gaussians
+  [ -d models/cifar10 ] && page_model=cifar10
+  DIST=$ROOT/dist SITE=$work/site DGFLOW=$DGFLOW IMAGE_MODEL=$image_model PAGE_MODEL=$page_model OUT=$work/browser.md \
+    node tests/e2e/bench.mjs
+  mkdir -p bench
+  {
+    echo "<!-- written by ./build.sh bench on $(date -u +%Y-%m-%d); rerun it to refresh -->"
+    cat "$work/native.md"
+    echo
+    cat "$work/browser.md"
+  } > bench/RESULTS.md
+  echo "wrote bench/RESULTS.md"
+}
+
 case "${1:-}" in
   "") build_native; build_wasm; build_site; serve ;;
   test) run_tests ;;
   dist) build_native; build_wasm; build_site ;;
   wasm) build_wasm ;;
   parity) run_parity ;;
+  bench) run_bench ;;
   -h|--help|help) usage ;;
   *) echo "unknown command: $1"; echo; usage; exit 2 ;;
 esac

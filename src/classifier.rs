@@ -85,7 +85,7 @@ pub fn architecture(width: usize) -> (NetworkSpec, NetworkSpec) {
 
 /// He-normal weights, zero biases, identity batch norm (the presets' initialisation).
 pub fn init_weights(manifest: &ClassifierManifest, seed: u64) -> HostWeights {
-    crate::model::presets::init_weights(manifest.params(), seed)
+    crate::model::presets::init_weights(manifest.params(), crate::model::presets::WeightInit::HeNormal, seed)
 }
 
 /// A classifier built on a device.

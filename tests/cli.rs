@@ -106,3 +106,28 @@ fn records_hold_the_random_inputs_a_reference_needs() {
     }
     assert!(!keys.contains("gradients/critic/critic.fc1.u"), "SN vectors are state, not gradients");
 }
+
+#[test]
+fn bench_times_each_model_and_batch_beside_a_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&["init", "--arch", "toy2d", "--out", "toy"], d);
+    // A stand-in for tests/reference/bench.py that always answers 2.5 ms per step.
+    let reference = d.join("reference.sh");
+    std::fs::write(&reference, "#!/bin/sh\necho '{\"ms_per_step\": 2.5}'\n").unwrap();
+    std::fs::set_permissions(&reference, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = ok(&["bench", "--models", "toy", "--batches", "1,4", "--steps", "2", "--repeats", "1", "--train-width", "0",
+                   "--reference", reference.to_str().unwrap(), "--out", "results.md"], d);
+    let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("| toy |")).collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    for row in rows {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let rust_ms: f64 = cells[3].parse().unwrap();
+        assert!(rust_ms > 0.0 && cells[7] == "2.50", "{row}");
+        let ratio: f64 = cells[8].trim_end_matches('×').parse().unwrap();
+        // ms are printed to 0.01, the ratio from the unrounded time
+        assert!(ratio >= 2.5 / (rust_ms + 0.005) - 0.01 && ratio <= 2.5 / (rust_ms - 0.005).max(1e-3) + 0.01, "{row}");
+    }
+    assert!(std::fs::read_to_string(d.join("results.md")).unwrap().contains("| toy | 4 |"));
+    assert!(fails(&["bench", "--models", "toy", "--batches", "0"], d).contains("--batches must be positive"));
+}

@@ -39,7 +39,9 @@ const handlers = {
       : stage === 'refine' ? `refining: step ${done} of ${total}` : `${stage}…`;
   },
   manifest({ id, manifest }) {
-    if (id === state.running) state.manifest = manifest;
+    if (id !== state.running) return;
+    state.manifest = manifest;
+    performance.mark('dgflow:model-ready');
   },
   step({ id, step }) {
     if (id !== state.running) return;
@@ -47,6 +49,8 @@ const handlers = {
     const follow = state.shown === step.index - 1 || step.index === 0;
     $('scrubber').max = String(step.index);
     if (follow) show(step.index);
+    // User Timing marks (DevTools, and the browser benchmark): first picture, first refined step.
+    if (step.index <= 1 && follow) performance.mark(`dgflow:step-${step.index}-shown`);
   },
   done({ id, ms, backend }) {
     if (id !== state.running) return;

@@ -94,11 +94,16 @@ impl Architecture {
         }
     }
 
-    /// A bundle of this architecture with freshly initialised weights (He-normal convolutions and
-    /// linears, zero biases, identity batch norm, random unit spectral-norm vectors).
+    /// A bundle of this architecture with freshly initialised weights (N(0, 0.02²) for DCGAN as in
+    /// its paper and SN-GAN's code, He-normal otherwise; zero biases, identity batch norm, random
+    /// unit spectral-norm vectors).
     pub fn init_bundle(&self, name: &str, seed: u64) -> Bundle {
         let (kind, latent_dim, sample_shape, value_range, generator, critic, vocab) = self.manifest_parts();
-        let weights = init_weights(generator.params("generator").into_iter().chain(critic.params("critic")), seed);
+        let init = match self {
+            Architecture::Dcgan { .. } => WeightInit::Normal(0.02),
+            Architecture::Toy2d { .. } | Architecture::CharCnn { .. } => WeightInit::HeNormal,
+        };
+        let weights = init_weights(generator.params("generator").into_iter().chain(critic.params("critic")), init, seed);
         let manifest = Manifest {
             format: FORMAT.into(),
             name: name.into(),
@@ -123,9 +128,21 @@ impl Architecture {
     }
 }
 
-/// Fresh values for `params`, drawn in order from the seed's weight stream: He-normal
-/// convolution and linear weights, zero biases, identity batch norm, random unit SN vectors.
-pub fn init_weights(params: impl IntoIterator<Item = ParamSpec>, seed: u64) -> HostWeights {
+/// How convolution and linear weights start.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum WeightInit {
+    /// N(0, 2/fan_in) (He et al. 2015).
+    HeNormal,
+    /// N(0, std²) whatever the fan-in: DCGAN's and SN-GAN's 0.02. With Adam, whose steps are
+    /// about lr in absolute size, small weights make each step a larger relative change; the
+    /// same SN-DCGAN recipe that collapsed from He-normal weights (PyTorch and ours alike, 1,000
+    /// iterations) trained from N(0, 0.02²).
+    Normal(f32),
+}
+
+/// Fresh values for `params`, drawn in order from the seed's weight stream: convolution and
+/// linear weights as `init` says, zero biases, identity batch norm, random unit SN vectors.
+pub fn init_weights(params: impl IntoIterator<Item = ParamSpec>, init: WeightInit, seed: u64) -> HostWeights {
     let mut rng = Noise::new(seed, Stream::Weights);
     let mut weights = HostWeights::new();
     for p in params {
@@ -133,7 +150,10 @@ pub fn init_weights(params: impl IntoIterator<Item = ParamSpec>, seed: u64) -> H
         let field = p.name.rsplit('.').next().expect("parameter names have a field");
         let values = match field {
             "weight" if p.shape.len() == 1 => vec![1.0; n],
-            "weight" => rng.normal(n, (2.0 / p.fan_in as f32).sqrt()),
+            "weight" => match init {
+                WeightInit::HeNormal => rng.normal(n, (2.0 / p.fan_in as f32).sqrt()),
+                WeightInit::Normal(std) => rng.normal(n, std),
+            },
             "running_var" => vec![1.0; n],
             "u" => {
                 let u = rng.normal(n, 1.0);

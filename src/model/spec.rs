@@ -102,6 +102,13 @@ impl NetworkSpec {
         propagate(&self.layers, input.to_vec(), "")
     }
 
+    /// Multiply-accumulates of one forward pass of one sample of `input` shape, counting the
+    /// linear and convolution layers (everything else is comparatively free). `None` if the
+    /// shapes do not fit.
+    pub fn macs(&self, input: &[usize]) -> Option<u64> {
+        count_macs(&self.layers, input.to_vec()).map(|(macs, _)| macs)
+    }
+
     /// Every parameter this network reads, with its expected shape, prefixed by `prefix.`.
     pub fn params(&self, prefix: &str) -> Vec<ParamSpec> {
         let mut out = Vec::new();
@@ -215,6 +222,25 @@ fn layer_output(layer: &Layer, shape: &[usize], at: &str) -> Result<Vec<usize>, 
     }
 }
 
+fn count_macs(layers: &[Layer], mut shape: Vec<usize>) -> Option<(u64, Vec<usize>)> {
+    let mut total = 0u64;
+    for layer in layers {
+        let out = layer_output(layer, &shape, "").ok()?;
+        let positions = |s: &[usize]| s[1..].iter().product::<usize>() as u64;
+        total += match layer {
+            Layer::Linear { inputs, outputs, .. } => (inputs * outputs) as u64,
+            Layer::Conv2d { inputs, kernel, .. } => positions(&out) * (out[0] * inputs * kernel * kernel) as u64,
+            // Every input pixel scatters into k×k outputs of every output channel.
+            Layer::ConvTranspose2d { outputs, kernel, .. } => positions(&shape) * (shape[0] * outputs * kernel * kernel) as u64,
+            Layer::Conv1d { inputs, kernel, .. } => positions(&out) * (out[0] * inputs * kernel) as u64,
+            Layer::Residual { layers, .. } => count_macs(layers, shape.clone())?.0,
+            _ => 0,
+        };
+        shape = out;
+    }
+    Some((total, shape))
+}
+
 fn collect_params(layers: &[Layer], prefix: &str, out: &mut Vec<ParamSpec>) {
     for layer in layers {
         let mut push = |layer: &str, field: &str, shape: Vec<usize>, fan_in: usize| {
@@ -294,6 +320,19 @@ mod tests {
             }],
         };
         assert_eq!(conv.output_shape(&[3, 32, 32]).unwrap(), vec![5, 16, 16]);
+    }
+
+    #[test]
+    fn macs_count_linear_and_convolution_work() {
+        // fc: 8·64; up: each of 16·2·2 input values scatters into 4·4 outputs of 3 channels.
+        assert_eq!(dcgan_head().macs(&[8]), Some(8 * 64 + 16 * 4 * 3 * 16));
+        let conv: NetworkSpec = serde_json::from_str(
+            r#"{"layers":[{"op":"conv2d","name":"c","inputs":3,"outputs":5,"kernel":4,"stride":2,"padding":1},
+                          {"op":"residual","layers":[{"op":"conv2d","name":"r","inputs":5,"outputs":5,"kernel":3,"padding":1}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(conv.macs(&[3, 32, 32]), Some(16 * 16 * 5 * 3 * 16 + 16 * 16 * 5 * 5 * 9));
+        assert_eq!(conv.macs(&[4, 32, 32]), None);
     }
 
     #[test]

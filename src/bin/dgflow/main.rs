@@ -28,6 +28,7 @@ use dgflow::model::Model;
 use dgflow::model::presets::Architecture;
 use dgflow::render;
 
+mod bench;
 mod record;
 
 #[derive(Parser)]
@@ -52,6 +53,8 @@ enum Command {
     Train(TrainArgs),
     /// Evaluate a bundle: base samples against every refinement method, as in the paper's tables.
     Eval(EvalArgs),
+    /// Time refinement and training on this machine's CPU, beside a reference implementation.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -251,6 +254,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Init(args) => init(args),
         Command::Train(args) => train(args),
         Command::Eval(args) => eval(args),
+        Command::Bench(args) => bench::bench(args),
     }
 }
 

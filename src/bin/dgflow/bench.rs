@@ -1,0 +1,274 @@
+//! `dgflow bench`: refinement and training throughput on this machine's CPU, side by side with
+//! the PyTorch reference on the same weights, and the effective FLOP rate against a measured peak.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use web_time::Instant;
+
+use dgflow::bundle::Bundle;
+use dgflow::flow::{FlowConfig, Keep, Refiner};
+use dgflow::model::Model;
+use dgflow::model::presets::Architecture;
+use dgflow::train::gan::{GanTrainer, RealData, TrainConfig};
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Bundles to time (default: every bundle in models/).
+    #[arg(long, value_delimiter = ',')]
+    models: Vec<PathBuf>,
+    /// Batch sizes to time.
+    #[arg(long, value_delimiter = ',', default_value = "1,64,256")]
+    batches: Vec<usize>,
+    /// Timed refinement steps per run (after one untimed warm-up step).
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    /// Runs per measurement; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// The reference to run beside each measurement, e.g. "python3 tests/reference/bench.py";
+    /// it is called as `REFERENCE refine BUNDLE --batch N --steps S --threads T`.
+    #[arg(long)]
+    reference: Option<String>,
+    /// Also time CIFAR-10 SN-DCGAN training (batch 64) at this channel width (0: skip).
+    #[arg(long, default_value_t = 32)]
+    train_width: usize,
+    /// Write the tables (markdown) here as well as to the terminal.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+pub fn bench(args: BenchArgs) -> Result<()> {
+    if args.batches.is_empty() || args.batches.contains(&0) || args.steps == 0 || args.repeats == 0 {
+        bail!("--batches must be positive sizes, and --steps and --repeats positive");
+    }
+    let models = if args.models.is_empty() { shipped_models()? } else { args.models.clone() };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let device = dgflow::device::cpu();
+    let peak = peak_gflops(threads);
+
+    let mut report = format!("{}\n\n", machine(threads, peak));
+    report += "## Refinement (DGflow-KL, latent space), native CPU\n\n";
+    report += "ms per step (median of runs); ratio = PyTorch time / Rust time (> 1: Rust is faster); \
+               GFLOP/s counts the forward and the input-gradient pass of G and D.\n\n";
+    report += "| model | batch | Rust ms/step | samples·steps/s | GFLOP/s | % of peak | PyTorch ms/step | ratio |\n";
+    report += "|---|---|---|---|---|---|---|---|\n";
+    print!("{report}");
+    for dir in &models {
+        let bundle = Bundle::from_dir(dir)?;
+        let model = Model::build(&bundle, 0, &device);
+        let m = &bundle.manifest;
+        let macs = m.generator.macs(&[m.latent.dim]).unwrap_or(0) + m.critic.macs(&m.sample_shape).unwrap_or(0);
+        for &batch in &args.batches {
+            let mut rust = Vec::new();
+            let mut torch = Vec::new();
+            for _ in 0..args.repeats {
+                rust.push(refine_ms_per_step(&model, batch, args.steps, &device)?);
+                if let Some(reference) = &args.reference {
+                    torch.push(reference_ms(reference, dir, batch, args.steps, threads)?);
+                }
+            }
+            let (ms, torch_ms) = (median(&mut rust), (!torch.is_empty()).then(|| median(&mut torch)));
+            let gflops = 4.0 * macs as f64 * batch as f64 / (ms * 1e-3) / 1e9;
+            let row = format!(
+                "| {} | {batch} | {ms:.2} | {:.0} | {gflops:.1} | {} | {} | {} |\n",
+                m.name,
+                batch as f64 / (ms * 1e-3),
+                peak.map_or("–".into(), |p| format!("{:.0} %", 100.0 * gflops / p)),
+                torch_ms.map_or("–".into(), |t| format!("{t:.2}")),
+                torch_ms.map_or("–".into(), |t| format!("{:.2}×", t / ms)),
+            );
+            print!("{row}");
+            report += &row;
+        }
+    }
+    if args.train_width > 0 {
+        let section = training_section(&args, threads, &device)?;
+        print!("{section}");
+        report += &section;
+    }
+    if let Some(path) = &args.out {
+        std::fs::write(path, &report).with_context(|| format!("writing {}", path.display()))?;
+        println!("\nwrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn shipped_models() -> Result<Vec<PathBuf>> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("models")
+        .context("no --models given and no models/ folder here")?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("manifest.json").exists() && Bundle::from_dir(p).is_ok())
+        .collect();
+    dirs.sort();
+    Ok(dirs)
+}
+
+/// Mean time of one DGflow-KL step over `steps` steps, after an untimed first step.
+fn refine_ms_per_step(model: &Model, batch: usize, steps: usize, device: &burn::prelude::Device) -> Result<f64> {
+    let config = FlowConfig { batch, steps: steps + 1, keep: Keep::Steps(vec![]), ..FlowConfig::default() };
+    let mut refiner = pollster::block_on(Refiner::new(model, model, config, device))?;
+    // Step 0 evaluates the start and its drift; step 1 is the first full step (warm-up).
+    pollster::block_on(refiner.next_step())?;
+    pollster::block_on(refiner.next_step())?;
+    let start = Instant::now();
+    while pollster::block_on(refiner.next_step())?.is_some() {}
+    Ok(start.elapsed().as_secs_f64() * 1e3 / steps as f64)
+}
+
+fn reference_ms(reference: &str, dir: &Path, batch: usize, steps: usize, threads: usize) -> Result<f64> {
+    let json = run_reference(reference, &["refine", &dir.display().to_string(), "--batch", &batch.to_string(), "--steps", &steps.to_string(), "--threads", &threads.to_string()])?;
+    json["ms_per_step"].as_f64().context("the reference printed no ms_per_step")
+}
+
+fn run_reference(reference: &str, args: &[&str]) -> Result<serde_json::Value> {
+    let mut words = reference.split_whitespace();
+    let program = words.next().context("--reference is empty")?;
+    let out = Command::new(program).args(words).args(args).output().with_context(|| format!("running {reference}"))?;
+    if !out.status.success() {
+        bail!("{reference} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().context("the reference printed nothing")?;
+    serde_json::from_str(line).with_context(|| format!("the reference printed {line:?}, not JSON"))
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Random images in [−1, 1]: throughput does not depend on the data.
+struct NoiseImages;
+
+impl RealData for NoiseImages {
+    fn batch(&self, n: usize, iteration: u64) -> Vec<f32> {
+        dgflow::rng::Noise::at(1, dgflow::rng::Stream::Data, iteration).uniform(n * 3 * 32 * 32).into_iter().map(|u| 2.0 * u - 1.0).collect()
+    }
+}
+
+/// CIFAR-10 SN-DCGAN training throughput, one critic and one generator step per iteration.
+fn training_section(args: &BenchArgs, threads: usize, device: &burn::prelude::Device) -> Result<String> {
+    let bundle = Architecture::Dcgan { latent: 128, width: args.train_width, size: 32 }.init_bundle("cifar10", 1);
+    let dir = tempfile_dir()?;
+    bundle.write_dir(&dir)?;
+    let (batch, iterations) = (64, 5);
+    let config = TrainConfig {
+        batch, lr_generator: 2e-4, lr_critic: 2e-4, beta1: 0.5, beta2: 0.999, critic_steps: 1, seed: 1,
+        loss: Default::default(), critic_only: false,
+    };
+    let mut rust = Vec::new();
+    let mut torch = Vec::new();
+    for _ in 0..args.repeats {
+        let mut trainer = GanTrainer::new(&bundle, config.clone(), device);
+        trainer.step(&NoiseImages);
+        let start = Instant::now();
+        for _ in 0..iterations {
+            trainer.step(&NoiseImages);
+        }
+        rust.push((batch * iterations) as f64 / start.elapsed().as_secs_f64());
+        if let Some(reference) = &args.reference {
+            let json = run_reference(reference, &["train-cifar10", &dir.display().to_string(), "--batch", &batch.to_string(), "--iterations", &iterations.to_string(), "--threads", &threads.to_string()])?;
+            torch.push(json["images_per_s"].as_f64().context("the reference printed no images_per_s")?);
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    let (ips, torch_ips) = (median(&mut rust), (!torch.is_empty()).then(|| median(&mut torch)));
+    Ok(format!(
+        "\n## Training: CIFAR-10 SN-DCGAN, width {}, batch {batch}, one critic + one generator step\n\n\
+         | Rust images/s | PyTorch images/s | ratio (Rust / PyTorch) |\n|---|---|---|\n| {ips:.1} | {} | {} |\n",
+        args.train_width,
+        torch_ips.map_or("–".into(), |t| format!("{t:.1}")),
+        torch_ips.map_or("–".into(), |t| format!("{:.2}×", ips / t)),
+    ))
+}
+
+fn tempfile_dir() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("dgflow-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+fn machine(threads: usize, peak: Option<f64>) -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let peak = peak.map_or("not measured on this architecture".into(), |p| {
+        format!("{p:.0} GFLOP/s measured (f32 FMA loop on {threads} threads, {})", simd_name())
+    });
+    format!("# dgflow bench\n\nMachine: {cpu}, {threads} threads. Peak: {peak}.")
+}
+
+fn simd_name() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        return "AVX-512";
+    } else if std::arch::is_x86_feature_detected!("fma") {
+        return "AVX2 + FMA";
+    }
+    "scalar"
+}
+
+/// The machine's attainable f32 rate: independent FMA chains on every thread, in the widest
+/// vectors the CPU has. `None` where no such loop is written (not x86-64).
+fn peak_gflops(threads: usize) -> Option<f64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        const ITERATIONS: u64 = 20_000_000;
+        let (flops_per_iteration, run): (u64, fn(u64) -> f32) = if std::arch::is_x86_feature_detected!("avx512f") {
+            (12 * 16 * 2, |n| unsafe { fma_loop_avx512(n) })
+        } else if std::arch::is_x86_feature_detected!("fma") {
+            (12 * 8 * 2, |n| unsafe { fma_loop_avx2(n) })
+        } else {
+            return None;
+        };
+        run(ITERATIONS / 10); // wake the cores up
+        let start = Instant::now();
+        let sums: Vec<f32> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads).map(|_| s.spawn(move || run(ITERATIONS))).collect();
+            handles.into_iter().map(|h| h.join().unwrap_or(0.0)).collect()
+        });
+        let seconds = start.elapsed().as_secs_f64();
+        std::hint::black_box(sums);
+        Some((flops_per_iteration * ITERATIONS * threads as u64) as f64 / seconds / 1e9)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = threads;
+        None
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fma_loop_avx2(n: u64) -> f32 {
+    use std::arch::x86_64::*;
+    // Twelve independent accumulators hide the FMA latency on two FMA pipes.
+    let mut acc = [_mm256_set1_ps(0.0); 12];
+    let (a, b) = (_mm256_set1_ps(0.999_999), _mm256_set1_ps(1e-7));
+    for _ in 0..n {
+        for x in acc.iter_mut() {
+            *x = _mm256_fmadd_ps(*x, a, b);
+        }
+    }
+    let sum = acc.iter().fold(_mm256_set1_ps(0.0), |s, x| _mm256_add_ps(s, *x));
+    // SAFETY: __m256 is eight f32 lanes.
+    let lanes: [f32; 8] = unsafe { std::mem::transmute(sum) };
+    lanes.iter().sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn fma_loop_avx512(n: u64) -> f32 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm512_set1_ps(0.0); 12];
+    let (a, b) = (_mm512_set1_ps(0.999_999), _mm512_set1_ps(1e-7));
+    for _ in 0..n {
+        for x in acc.iter_mut() {
+            *x = _mm512_fmadd_ps(*x, a, b);
+        }
+    }
+    _mm512_reduce_add_ps(acc.iter().fold(_mm512_set1_ps(0.0), |s, x| _mm512_add_ps(s, *x)))
+}

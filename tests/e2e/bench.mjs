@@ -1,0 +1,121 @@
+// The browser benchmark, run by `./build.sh bench` (not a test: it measures, it does not judge).
+// Prints markdown: the page's transfer size, the time from navigation to the first refined grid on
+// the CPU backend, and ms per refinement step in wasm (CPU, and WebGPU where an adapter exists)
+// against the native CLI on the same bundle, measured in this run.
+//
+// Environment: DIST (the built site), SITE (bench.html, bench-page.js, pkg/, pkg-cpu/ and the
+// bundle folder IMAGE_MODEL), DGFLOW (the native CLI), OUT (a file for the markdown).
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { launch, serve } from './harness.mjs';
+
+const { DIST, SITE, DGFLOW, IMAGE_MODEL, OUT } = process.env;
+const BATCH = 64;
+const STEPS = 10;
+const lines = [];
+const say = (line = '') => { lines.push(line); console.log(line); };
+
+function files(dir) {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? files(path) : [path];
+  });
+}
+
+function transferSizes() {
+  const groups = new Map();
+  for (const path of files(DIST)) {
+    const rel = relative(DIST, path);
+    const group = rel.startsWith('pkg-cpu/') ? 'CPU wasm module (pkg-cpu/)'
+      : rel.startsWith('pkg/') ? 'WebGPU wasm module (pkg/, fetched only with a hardware adapter)'
+        : rel.startsWith('models/') ? 'models (models/, every bundle)'
+          : 'page (HTML, JS, CSS, service worker)';
+    const [raw, gz] = groups.get(group) ?? [0, 0];
+    const bytes = readFileSync(path);
+    groups.set(group, [raw + bytes.length, gz + gzipSync(bytes, { level: 9 }).length]);
+  }
+  return groups;
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const mb = (n) => `${(n / 1e6).toFixed(2)} MB`;
+
+const browser = await launch();
+try {
+  say('## In the browser (headless Chromium on this machine)');
+  say();
+  const sizes = transferSizes();
+  let everything = 0;
+  let withoutGpu = 0;
+  say('| what | raw | gzip -9 |\n|---|---|---|');
+  for (const [group, [raw, gz]] of sizes) {
+    say(`| ${group} | ${mb(raw)} | ${mb(gz)} |`);
+    everything += gz;
+    if (!group.startsWith('WebGPU')) withoutGpu += gz;
+  }
+  say(`| **total a CPU-only visitor downloads** | | **${mb(withoutGpu)}** |`);
+  say(`| total with the WebGPU module | | ${mb(everything)} |`);
+  say();
+
+  // Navigation to the first refined grid, cold (a fresh profile: nothing cached), CPU backend.
+  const { server: distServer, url: distUrl } = await serve(DIST);
+  const timings = [];
+  for (let run = 0; run < 3; run++) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${distUrl}/?model=${encodeURIComponent(process.env.PAGE_MODEL)}&batch=${BATCH}&steps=${STEPS}&seed=0`);
+    await page.waitForFunction(() => performance.getEntriesByName('dgflow:step-1-shown').length > 0, null, { timeout: 300_000 });
+    timings.push(await page.evaluate(() => Object.fromEntries(
+      ['dgflow:model-ready', 'dgflow:step-0-shown', 'dgflow:step-1-shown'].map((n) => [n, performance.getEntriesByName(n)[0].startTime]))));
+    await context.close();
+  }
+  distServer.close();
+  const t = (key) => median(timings.map((x) => x[key]));
+  say(`Time from navigation (cold, nothing cached) with \`${process.env.PAGE_MODEL}\`, ${BATCH} samples, CPU backend (median of 3):`);
+  say(`model loaded ${t('dgflow:model-ready').toFixed(0)} ms, base grid shown ${t('dgflow:step-0-shown').toFixed(0)} ms, ` +
+      `**first refined grid ${t('dgflow:step-1-shown').toFixed(0)} ms** ` +
+      `(${(t('dgflow:step-1-shown') - t('dgflow:model-ready')).toFixed(0)} ms after the model loaded).`);
+  say();
+
+  // ms per step: wasm on each backend against the native CLI, same bundle, batch and seed.
+  const { server, url } = await serve(SITE);
+  const name = IMAGE_MODEL.split('/').pop();
+  const measure = async (backend) => {
+    const page = await browser.newPage();
+    await page.goto(`${url}/bench.html?model=${name}&backend=${backend}&batch=${BATCH}&steps=${STEPS + 1}`);
+    await page.waitForFunction(() => window.benchResults !== undefined, null, { timeout: 540_000 });
+    const result = await page.evaluate(() => window.benchResults);
+    await page.close();
+    if (result.error) return { error: result.error };
+    // Step 0 evaluates the start; step 1 compiles (WebGPU) or warms up: time the rest.
+    return { backend: result.backend, ms: median(result.ms.slice(2)) };
+  };
+  const adapter = await (async () => {
+    const page = await browser.newPage();
+    await page.goto(`${url}/bench.html?model=none&backend=none`);
+    const info = await page.evaluate(async () => {
+      const a = navigator.gpu && await navigator.gpu.requestAdapter();
+      return a ? `${a.info?.vendor || ''} ${a.info?.architecture || ''}${a.isFallbackAdapter ? ' (software fallback)' : ''}`.trim() : null;
+    });
+    await page.close();
+    return info;
+  })();
+  const nativeRow = execFileSync(DGFLOW, ['bench', '--models', IMAGE_MODEL, '--batches', String(BATCH), '--steps', String(STEPS),
+    '--repeats', '3', '--train-width', '0'], { encoding: 'utf8' }).split('\n').find((l) => l.startsWith(`| `) && l.includes(` | ${BATCH} | `));
+  const nativeMs = Number(nativeRow.split('|')[3]);
+  const cpu = await measure('cpu');
+  const gpu = adapter ? await measure('webgpu') : { error: 'no WebGPU adapter in this browser' };
+  server.close();
+  say(`ms per DGflow-KL step, \`${name}\` (${IMAGE_MODEL.includes('init') ? 'untrained weights: speed does not depend on them' : 'the bundled model'}), ${BATCH} samples, median of ${STEPS - 1} steps:`);
+  say();
+  say('| backend | ms/step | vs native CPU |\n|---|---|---|');
+  say(`| native CLI, CPU (burn flex, ${execFileSync('nproc', { encoding: 'utf8' }).trim()} threads) | ${nativeMs.toFixed(1)} | 1× |`);
+  say(cpu.error ? `| wasm, CPU | failed: ${cpu.error} | |` : `| wasm, CPU (1 thread, SIMD) | ${cpu.ms.toFixed(1)} | ${(cpu.ms / nativeMs).toFixed(1)}× slower |`);
+  say(gpu.error ? `| wasm, WebGPU | ${gpu.error} | |`
+    : `| wasm, WebGPU on ${adapter} | ${gpu.ms.toFixed(1)} | ${(gpu.ms / nativeMs).toFixed(1)}× ${adapter.includes('software') ? '(a CPU emulating a GPU: says nothing about real GPUs)' : ''} |`);
+} finally {
+  await browser.close();
+}
+if (OUT) writeFileSync(OUT, lines.join('\n') + '\n');
