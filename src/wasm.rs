@@ -171,3 +171,42 @@ fn step_to_js(step: &Step, model: &Model) -> Result<JsValue, JsValue> {
     }
     Ok(out.into())
 }
+
+/// A small 2D GAN trained in this worker, a few iterations per call (the page's live training).
+/// It trains on the CPU whatever the engine, so a seed gives the same model everywhere.
+#[wasm_bindgen]
+pub struct LiveTrainer {
+    live: crate::train::live::LiveToy,
+}
+
+#[wasm_bindgen]
+impl LiveTrainer {
+    /// `toy`: "25gaussians" or "swissroll".
+    #[wasm_bindgen(constructor)]
+    pub fn new(toy: &str, seed: u32) -> Result<LiveTrainer, JsError> {
+        let toy = crate::data::toy2d::Toy::from_name(toy).map_err(js_error)?;
+        Ok(LiveTrainer { live: crate::train::live::LiveToy::new(toy, seed as u64, &device::cpu()) })
+    }
+
+    /// Iterations after which the model is usually worth refining.
+    #[wasm_bindgen(js_name = suggestedIterations)]
+    pub fn suggested_iterations() -> u32 {
+        crate::train::live::SUGGESTED_ITERATIONS as u32
+    }
+
+    /// Trains `iterations` more and resolves to `{iteration, critic, generator}` (the last losses).
+    pub fn train(&mut self, iterations: u32) -> Result<JsValue, JsError> {
+        let losses = self.live.train(iterations as u64);
+        let out = Object::new();
+        let set = |k: &str, v: JsValue| Reflect::set(&out, &k.into(), &v).map(|_| ()).map_err(|_| js_error("cannot build the training result"));
+        set("iteration", (self.live.iteration() as f64).into())?;
+        set("critic", losses.critic.into())?;
+        set("generator", losses.generator.into())?;
+        Ok(out.into())
+    }
+
+    /// The model as trained so far, built on `engine`'s device, to preview or refine.
+    pub fn model(&self, engine: &Engine) -> LoadedModel {
+        LoadedModel { model: Rc::new(Model::build(&self.live.bundle(), 0, &engine.device)), device: engine.device.clone() }
+    }
+}

@@ -11,6 +11,8 @@ const state = {
   steps: [], shown: 0, total: 0,
   running: null, playing: false, nextId: 1,
   selected: null, // the sample followed through the flow
+  live: {},       // `live-<toy>` → {iterations, seed, recommended} of models trained in this page
+  training: null, // id of the live training in progress
 };
 
 const worker = new Worker(new URL('worker.js', import.meta.url), { type: 'module' });
@@ -61,6 +63,32 @@ const handlers = {
     if (Number.isInteger(state.wantedStep) && state.steps[state.wantedStep]) show(state.wantedStep);
     state.wantedStep = null;
   },
+  'train-progress'({ id, iteration, total, critic, image }) {
+    if (id !== state.training) return;
+    const bar = $('progress');
+    bar.hidden = false;
+    bar.firstElementChild.style.width = `${Math.round((100 * iteration) / total)}%`;
+    bar.lastElementChild.textContent = `training: iteration ${iteration} of ${total} · critic loss ${critic.toFixed(3)} (1.386 is chance)`;
+    const canvas = $('before');
+    canvas.width = image.width;
+    canvas.height = image.height;
+    canvas.getContext('2d').putImageData(new ImageData(image.rgba, image.width, image.height), 0, 0);
+    $('before-logit').textContent = `· the generator while training (iteration ${iteration})`;
+  },
+  trained({ id, name, iterations, recommended }) {
+    if (id !== state.training) return;
+    state.training = null;
+    $('live-train').textContent = 'Train';
+    $('progress').hidden = true;
+    state.live[name] = { iterations, seed: Number($('seed').value), recommended };
+    const label = `${name.slice(5)} (trained here, ${iterations} iterations)`;
+    const option = [...$('model').options].find((o) => o.value === name) ?? $('model').appendChild(new Option(label, name));
+    option.textContent = label;
+    $('model').value = name;
+    applyRecommended({ keep: state.pendingLive ? FIELDS.filter((f) => state.pendingLive.has(f)) : [] });
+    state.pendingLive = null;
+    start();
+  },
   cancelled() {
     if (state.running !== null) return; // a new refinement has started since
     setBusy(false);
@@ -77,6 +105,8 @@ const handlers = {
   },
   error(e) {
     state.running = null;
+    state.training = null;
+    $('live-train').textContent = 'Train';
     setBusy(false);
     $('progress').hidden = true;
     showError(e);
@@ -117,6 +147,22 @@ function start() {
   setBusy(true);
   writeUrl();
   worker.postMessage(msg.refine(state.running, $('model').value, settings()));
+}
+
+// Trains a small 2D GAN in the worker (deterministic for a seed), then refines it.
+function train(toy, iterations) {
+  if (state.training) {
+    worker.postMessage(msg.cancel(state.training));
+    state.training = null;
+    $('live-train').textContent = 'Train';
+    $('progress').hidden = true;
+    return;
+  }
+  if (state.running) start(); // stops the refinement in progress
+  $('error').hidden = true;
+  state.training = state.nextId++;
+  $('live-train').textContent = 'Stop';
+  worker.postMessage(msg.train(state.training, toy, iterations, Number($('seed').value)));
 }
 
 function show(index) {
@@ -282,6 +328,8 @@ function drawChart() {
 function writeUrl() {
   const p = new URLSearchParams();
   p.set('model', $('model').value);
+  const live = state.live[$('model').value];
+  if (live) p.set('train', String(live.iterations));
   for (const f of FIELDS) p.set(f, $(f).value);
   p.set('step', String(state.shown));
   $('full').href = `?${p}`;
@@ -295,6 +343,18 @@ const tidy = (v) => (typeof v === 'number' ? String(Number(v.toPrecision(6))) : 
 
 async function readUrl() {
   const p = new URLSearchParams(location.search);
+  // A link to a model trained in the page retrains it (training is deterministic for a seed).
+  const live = /^live-(25gaussians|swissroll)$/.exec(p.get('model') ?? '');
+  if (live) {
+    for (const f of FIELDS) $(f).value = p.get(f) ?? tidy(state.defaults[f]);
+    state.wantedStep = Number(p.get('step') ?? NaN);
+    state.pendingLive = p;
+    $('live').open = true;
+    $('live-toy').value = live[1];
+    $('live-iterations').value = p.get('train') ?? $('live-iterations').value;
+    train(live[1], Math.max(1, Math.min(20000, Number($('live-iterations').value) || 1500)));
+    return;
+  }
   if (p.get('model') && state.models.includes(p.get('model'))) $('model').value = p.get('model');
   for (const f of FIELDS) $(f).value = p.get(f) ?? tidy(state.defaults[f]);
   await applyRecommended({ keep: FIELDS.filter((f) => p.has(f)) });
@@ -310,12 +370,14 @@ async function readUrl() {
 async function applyRecommended({ keep = [] } = {}) {
   const name = $('model').value;
   if (!name) return;
-  let recommended = null;
-  try {
-    const response = await fetch(`models/${name}/manifest.json`);
-    if (response.ok) recommended = (await response.json()).recommended ?? null;
-  } catch {
-    // The refinement itself reports a failed fetch, with its hint.
+  let recommended = state.live[name]?.recommended ?? null;
+  if (!state.live[name]) {
+    try {
+      const response = await fetch(`models/${name}/manifest.json`);
+      if (response.ok) recommended = (await response.json()).recommended ?? null;
+    } catch {
+      // The refinement itself reports a failed fetch, with its hint.
+    }
   }
   for (const f of ['eta', 'gamma']) {
     if (!keep.includes(f)) $(f).value = tidy(recommended ? recommended[f] : state.defaults[f]);
@@ -398,6 +460,12 @@ $('scrubber').addEventListener('input', (e) => show(Number(e.target.value)));
 $('play').addEventListener('click', togglePlay);
 $('prefer').addEventListener('change', (e) => worker.postMessage(msg.init(e.target.value)));
 $('model').addEventListener('change', () => applyRecommended());
+$('live-controls').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const iterations = Math.max(100, Math.min(20000, Number($('live-iterations').value) || 1500));
+  $('live-iterations').value = String(iterations);
+  train($('live-toy').value, iterations);
+});
 
 document.body.classList.toggle('embed', state.embed);
 

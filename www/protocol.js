@@ -6,6 +6,11 @@ export const msg = {
   ready: (backend, reason, defaults) => ({ type: 'ready', backend, reason, defaults }),
   refine: (id, model, settings) => ({ type: 'refine', id, model, settings }),
   cancel: (id) => ({ type: 'cancel', id }),
+  // Live training of a small 2D GAN (toy: 25gaussians | swissroll); its model is then `live-<toy>`.
+  train: (id, toy, iterations, seed) => ({ type: 'train', id, toy, iterations, seed }),
+  // image: the generator's samples so far, {rgba, width, height}
+  trainProgress: (id, iteration, total, critic, image) => ({ type: 'train-progress', id, iteration, total, critic, image }),
+  trained: (id, name, iterations, recommended) => ({ type: 'trained', id, name, iterations, recommended }),
   qr: (id, text) => ({ type: 'qr', id, text }),                       // a QR code of the share link
   qrImage: (id, image) => ({ type: 'qr-image', id, image }),          // image: {rgba, width, height}
   progress: (id, stage, done, total) => ({ type: 'progress', id, stage, done, total }),

@@ -5,6 +5,7 @@ import { msg } from './protocol.js';
 let engine = null;
 let core = null;          // the loaded wasm module: ./pkg-cpu (small, CPU only) or ./pkg (WebGPU)
 const models = new Map(); // name → LoadedModel on the current engine
+const trainers = new Map(); // `live-<toy>` → LiveTrainer of the current module
 let current = null;       // id of the refinement in progress
 const MODEL_CACHE = 'dgflow-models-v1';
 
@@ -77,6 +78,11 @@ async function fetchBytes(id, url, cacheKey, label) {
 
 async function loadModel(id, name) {
   if (models.has(name)) return models.get(name);
+  if (trainers.has(name)) {
+    const model = trainers.get(name).model(engine);
+    models.set(name, model);
+    return model;
+  }
   const base = new URL(`models/${name}/`, self.location.href);
   const manifestBytes = await fetchBytes(id, new URL('manifest.json', base), null, 'manifest');
   let manifest;
@@ -137,10 +143,45 @@ async function runRefinement({ id, model: name, settings }) {
   self.postMessage(msg.done(id, performance.now() - started, engine.backend));
 }
 
+// Live training: a small 2D GAN trains here in slices of iterations, so the page sees it take
+// shape and a cancel gets through; then it refines like a bundled model, as `live-<toy>`.
+const PREVIEW = { steps: 1, batch: 512, keep: { steps: [0] } };
+async function train({ id, toy, iterations, seed }) {
+  current = id;
+  const name = `live-${toy}`;
+  const trainer = new core.LiveTrainer(toy, seed);
+  let done = 0;
+  let critic = NaN;
+  while (done < iterations) {
+    if (current !== id) {
+      trainer.free();
+      return self.postMessage(msg.cancelled(id));
+    }
+    ({ iteration: done, critic } = trainer.train(Math.min(25, iterations - done)));
+    if (done % 100 === 0 || done >= iterations) {
+      const preview = trainer.model(engine);
+      const refinement = await preview.refine(PREVIEW);
+      const step = await refinement.next();
+      refinement.free();
+      preview.free();
+      const image = { rgba: step.rgba, width: step.width, height: step.height };
+      self.postMessage(msg.trainProgress(id, done, iterations, critic, image), [image.rgba.buffer]);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 0)); // lets a cancel in
+  }
+  trainers.get(name)?.free();
+  trainers.set(name, trainer);
+  models.get(name)?.free();
+  models.delete(name);
+  const recommended = (await loadModel(id, name)).manifest().recommended;
+  self.postMessage(msg.trained(id, name, done, recommended));
+}
+
 const HINTS = {
   fetch: 'Check your connection and reload; the page needs its own models/ folder.',
   model: 'The model file is damaged or does not match this version of the page: reload to fetch it again.',
   refine: 'Try other settings, or reload the page.',
+  train: 'Try again, or reload the page.',
   init: 'Reload the page; if it keeps failing, this browser cannot run WebAssembly.',
   simd: 'Update the browser (Chrome 91+, Firefox 89+, Safari 16.4+) to run the demo.',
 };
@@ -148,10 +189,15 @@ const HINTS = {
 self.onmessage = async ({ data }) => {
   try {
     if (data.type === 'init') {
+      // Objects of one wasm module do not work with another's: live models are retrained.
       models.clear();
+      for (const t of trainers.values()) t.free();
+      trainers.clear();
       self.postMessage(await openEngine(data.prefer));
     } else if (data.type === 'refine') {
       await refine(data);
+    } else if (data.type === 'train') {
+      await train(data);
     } else if (data.type === 'qr') {
       const image = core.qrCode(data.text, 4);
       self.postMessage(msg.qrImage(data.id, image), [image.rgba.buffer]);
@@ -159,7 +205,7 @@ self.onmessage = async ({ data }) => {
       if (current === data.id) current = null;
     }
   } catch (e) {
-    const code = e.code || (data.type === 'init' ? 'init' : 'refine');
+    const code = e.code || (data.type === 'init' ? 'init' : data.type === 'train' ? 'train' : 'refine');
     self.postMessage(msg.error(data.id, code, String(e.message || e), HINTS[code]));
   }
 };

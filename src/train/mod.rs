@@ -7,5 +7,6 @@ pub mod checkpoint;
 pub mod classifier;
 pub mod gan;
 pub mod images;
+pub mod live;
 pub mod text;
 pub mod toy;

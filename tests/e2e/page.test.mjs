@@ -149,6 +149,38 @@ test('when the GPU is lost mid-run, the refinement carries on with the CPU', asy
   await context.close();
 });
 
+test('a 2D GAN trained in the page takes shape, refines, and a link to it retrains the same model', async () => {
+  const page = await open('?model=25gaussians&batch=64&steps=3&seed=11');
+  await finished(page);
+  await page.click('#live summary');
+  await page.fill('#live-iterations', '200');
+  // Training is quick: record every progress text rather than poll for one.
+  await page.evaluate(() => {
+    window.trainingTexts = [];
+    new MutationObserver(() => window.trainingTexts.push(document.getElementById('progress').textContent))
+      .observe(document.getElementById('progress'), { subtree: true, characterData: true, childList: true });
+  });
+  await page.click('#live-train');
+  await page.waitForFunction(() => document.getElementById('model').value === 'live-25gaussians' && /steps in/.test(document.getElementById('note').textContent),
+    null, { timeout: 120_000 });
+  assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
+  assert.match(await page.textContent('#model option:checked'), /trained here, 200 iterations/);
+  const texts = await page.evaluate(() => window.trainingTexts);
+  assert.ok(texts.some((t) => /training: iteration 100 of 200 · critic loss \d/.test(t)), `no training progress shown: ${texts.slice(-5)}`);
+  assert.equal(await page.inputValue('#eta'), '0.01', 'the live model recommends η = 0.01 like the bundled toys');
+  assert.match(page.url(), /model=live-25gaussians/);
+  assert.match(page.url(), /train=200/);
+  const picture = await pixels(page, 'after');
+  assert.notEqual(picture, await pixels(page, 'before'), 'refinement moves the samples');
+
+  // Training is deterministic for a seed: the shared link retrains and shows the same picture.
+  const again = await open(new URL(page.url()).search);
+  await again.waitForFunction(() => /steps in/.test(document.getElementById('note').textContent) || !document.getElementById('error').hidden,
+    null, { timeout: 180_000 });
+  assert.equal(await again.isHidden('#error'), true, await again.textContent('#error'));
+  assert.equal(await pixels(again, 'after'), picture);
+});
+
 test('the site works from a sub-path of a static host', async () => {
   const sub = await serve(process.env.DIST, '/someone/paper-page/demo');
   try {
