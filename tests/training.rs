@@ -149,7 +149,7 @@ fn weight_gradients_match_finite_differences() {
         ],
     };
     let input_shape = [2, 3, 3];
-    let weights = dgflow::model::presets::init_weights(spec.params("n"), 3);
+    let weights = dgflow::model::presets::init_weights(spec.params("n"), dgflow::model::presets::WeightInit::HeNormal, 3);
     let x = dgflow::rng::Noise::new(4, dgflow::rng::Stream::Data).normal(4 * 18, 1.0);
     let loss = |params: &DeviceParams| -> Tensor<1> {
         let mut state = TrainingState::default();

@@ -5,7 +5,7 @@
 use burn::prelude::*;
 
 use super::*;
-use crate::model::presets::Architecture;
+use crate::model::presets::{Architecture, WeightInit};
 use crate::model::{Critic, Generator, Model};
 
 fn device() -> Device {
@@ -157,7 +157,7 @@ fn dot_takes_a_transport_step_with_the_estimated_lipschitz_constant() {
 }
 
 fn tiny_dcgan() -> Model {
-    let bundle = Architecture::Dcgan { latent: 6, width: 2, size: 8 }.init_bundle("tiny", 4);
+    let bundle = Architecture::Dcgan { latent: 6, width: 2, size: 8 }.init_bundle_with("tiny", WeightInit::HeNormal, 4);
     Model::build(&bundle, 3, &device())
 }
 
@@ -211,7 +211,7 @@ fn latent_gradient_matches_finite_differences_through_real_networks() {
     check_gradient(&without_spectral_norm(Architecture::toy2d().init_bundle("toy", 1)), 1e-3);
     let text = Architecture::CharCnn { latent: 8, width: 6, length: 5, blocks: 2, vocab: ["a", "b", " "].map(String::from).to_vec() };
     check_gradient(&without_spectral_norm(text.init_bundle("text", 2)), 1e-2);
-    check_gradient(&without_spectral_norm(Architecture::Dcgan { latent: 6, width: 2, size: 8 }.init_bundle("tiny", 4)), 3e-3);
+    check_gradient(&without_spectral_norm(Architecture::Dcgan { latent: 6, width: 2, size: 8 }.init_bundle_with("tiny", WeightInit::HeNormal, 4)), 3e-3);
 }
 
 #[test]

@@ -98,11 +98,17 @@ impl Architecture {
     /// its paper and SN-GAN's code, He-normal otherwise; zero biases, identity batch norm, random
     /// unit spectral-norm vectors).
     pub fn init_bundle(&self, name: &str, seed: u64) -> Bundle {
-        let (kind, latent_dim, sample_shape, value_range, generator, critic, vocab) = self.manifest_parts();
         let init = match self {
             Architecture::Dcgan { .. } => WeightInit::Normal(0.02),
             Architecture::Toy2d { .. } | Architecture::CharCnn { .. } => WeightInit::HeNormal,
         };
+        self.init_bundle_with(name, init, seed)
+    }
+
+    /// Like `init_bundle`, with the weights drawn as `init` says (tests use He-normal to get O(1)
+    /// logits and gradients from untrained networks; DCGAN's 0.02 gives ~1e-10).
+    pub fn init_bundle_with(&self, name: &str, init: WeightInit, seed: u64) -> Bundle {
+        let (kind, latent_dim, sample_shape, value_range, generator, critic, vocab) = self.manifest_parts();
         let weights = init_weights(generator.params("generator").into_iter().chain(critic.params("critic")), init, seed);
         let manifest = Manifest {
             format: FORMAT.into(),

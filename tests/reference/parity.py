@@ -231,8 +231,8 @@ def train(args):
     same inputs: they should agree to f32 rounding), and every iteration's losses. Reported with
     a looser bound: each tensor's total update after all iterations. Adam's first steps move every
     weight by about ±lr whatever the gradient's size, and a ReLU input within f32 rounding of 0
-    (one in ~10⁴ here) flips between implementations, so updates after a few iterations agree to
-    ~1e-3, not 1e-6 (measured while building this check; see bench/RESULTS.md).
+    flips between implementations, so updates after a few iterations agree to ~1e-2, not 1e-6
+    (measured: PyTorch's own float32 run is 8e-2 from float64 after 3 iterations at width 32).
     """
     meta, rec = read_record(args.record)
     manifest = meta["manifest"]

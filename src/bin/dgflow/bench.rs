@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use web_time::Instant;
 
 use dgflow::bundle::Bundle;
+use dgflow::device::Backend;
 use dgflow::flow::{FlowConfig, Keep, Refiner};
 use dgflow::model::Model;
 use dgflow::model::presets::Architecture;
@@ -34,6 +35,10 @@ pub struct BenchArgs {
     /// Also time CIFAR-10 SN-DCGAN training (batch 64) at this channel width (0: skip).
     #[arg(long, default_value_t = 32)]
     train_width: usize,
+    /// Where the engine refines: cpu, or gpu (a `--features webgpu` build on a machine with one;
+    /// the PyTorch column stays on the CPU).
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    device: Backend,
     /// Write the tables (markdown) here as well as to the terminal.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -45,11 +50,12 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     }
     let models = if args.models.is_empty() { shipped_models()? } else { args.models.clone() };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let device = dgflow::device::cpu();
+    let device = pollster::block_on(dgflow::device::open(args.device))?;
+    let cpu = dgflow::device::cpu();
     let peak = peak_gflops(threads);
 
     let mut report = format!("{}\n\n", machine(threads, peak));
-    report += "## Refinement (DGflow-KL, latent space), native CPU\n\n";
+    report += &format!("## Refinement (DGflow-KL, latent space), native, {}\n\n", if args.device == Backend::Cpu { "CPU" } else { "GPU (wgpu)" });
     report += "ms per step (median of runs); ratio = PyTorch time / Rust time (> 1: Rust is faster); \
                GFLOP/s counts the forward and the input-gradient pass of G and D.\n\n";
     report += "| model | batch | Rust ms/step | samples·steps/s | GFLOP/s | % of peak | PyTorch ms/step | ratio |\n";
@@ -75,7 +81,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
                 "| {} | {batch} | {ms:.2} | {:.0} | {gflops:.1} | {} | {} | {} |\n",
                 m.name,
                 batch as f64 / (ms * 1e-3),
-                peak.map_or("–".into(), |p| format!("{:.0} %", 100.0 * gflops / p)),
+                peak.filter(|_| args.device == Backend::Cpu).map_or("–".into(), |p| format!("{:.0} %", 100.0 * gflops / p)),
                 torch_ms.map_or("–".into(), |t| format!("{t:.2}")),
                 torch_ms.map_or("–".into(), |t| format!("{:.2}×", t / ms)),
             );
@@ -84,7 +90,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         }
     }
     if args.train_width > 0 {
-        let section = training_section(&args, threads, &device)?;
+        let section = training_section(&args, threads, &cpu)?;
         print!("{section}");
         report += &section;
     }
