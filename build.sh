@@ -156,8 +156,9 @@ run_tests() {
   "$DGFLOW" init --arch dcgan --width 2 --latent 8 --size 16 --seed 5 --name tiny-image --out "$work/fixtures/tiny-image" >/dev/null
   "$DGFLOW" init --arch charcnn --width 8 --latent 8 --size 12 --seed 5 --name tiny-text --out "$work/fixtures/tiny-text" >/dev/null
   build_site
-  SITE=$work/site NATIVE=$work/native.json DIST=$ROOT/dist FIXTURES=$work/fixtures node --test --test-reporter=spec \
-    tests/e2e/smoke.test.mjs tests/e2e/page.test.mjs
+  SITE=$work/site NATIVE=$work/native.json DIST=$ROOT/dist FIXTURES=$work/fixtures SCREENSHOTS=$CACHE/screenshots \
+    node --test --test-reporter=spec tests/e2e/smoke.test.mjs tests/e2e/page.test.mjs
+  echo "screenshots of every panel: $CACHE/screenshots/"
 }
 
 # Every bundled model and method (and tiny CIFAR-10 and text models trained for three iterations,

@@ -97,7 +97,12 @@ try {
     await page.goto(`${url}/bench.html?model=none&backend=none`);
     const info = await page.evaluate(async () => {
       const a = navigator.gpu && await navigator.gpu.requestAdapter();
-      return a ? `${a.info?.vendor || ''} ${a.info?.architecture || ''}${a.isFallbackAdapter ? ' (software fallback)' : ''}`.trim() : null;
+      if (!a) return null;
+      // Chromium reports the fallback flag on adapter.info now (adapter.isFallbackAdapter is
+      // deprecated); SwiftShader is a CPU renderer whichever way it is flagged.
+      const software = a.info?.isFallbackAdapter ?? a.isFallbackAdapter ?? false;
+      const name = `${a.info?.vendor || ''} ${a.info?.architecture || ''}`.trim();
+      return software || /swiftshader/i.test(name) ? `${name} (software fallback)` : name;
     });
     await page.close();
     return info;

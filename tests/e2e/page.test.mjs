@@ -3,7 +3,7 @@
 // the built site (page, wasm and the bundled models).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { launch, serve } from './harness.mjs';
 
@@ -45,6 +45,12 @@ async function withFixtures(context) {
 const finished = (page) => page.waitForFunction(
   () => /steps in/.test(document.getElementById('note').textContent) || !document.getElementById('error').hidden,
   null, { timeout: 120_000 });
+// Each panel as a visitor sees it, kept in $SCREENSHOTS (./build.sh test sets it) for review.
+async function shot(page, name) {
+  if (!process.env.SCREENSHOTS) return;
+  mkdirSync(process.env.SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: join(process.env.SCREENSHOTS, `${name}.png`), fullPage: true });
+}
 const pixels = (page, id) => page.evaluate((i) => document.getElementById(i).toDataURL(), id);
 
 test('refines on the CPU, scrubs through the steps and reproduces a shared link', async () => {
@@ -64,6 +70,7 @@ test('refines on the CPU, scrubs through the steps and reproduces a shared link'
   await page.dispatchEvent('#scrubber', 'input');
   const after4 = await pixels(page, 'after');
   assert.notEqual(after4, after10);
+  await shot(page, '2d-panel');
 
   const link = page.url();
   assert.match(link, /step=4/);
@@ -89,6 +96,7 @@ test('an image sample shows its logit on hover and its trajectory when selected;
   assert.match(await page.textContent('#inspect'), /^Sample 1: logit -?\d+\.\d{3} before, -?\d+\.\d{3} at step 4\.$/);
   await page.mouse.click(box.x + box.width * 0.1, box.y + box.height * 0.1);
   assert.equal(await page.isVisible('#trajectory'), true);
+  await shot(page, 'images-panel');
   assert.match(await page.textContent('#trajectory-caption'), /Sample 1 through the flow \(steps 0, 1, 2, 3, 4\)/);
   // Five frames of a 16-pixel tile with 2-pixel gaps.
   assert.equal(await page.getAttribute('#trajectory-strip', 'width'), String(5 * 18 + 2));
@@ -115,6 +123,7 @@ test('the text panel lists sentences with logits and follows a selected one', as
   await page.click('#after-text li:nth-child(2)');
   assert.equal(await page.locator('#trajectory-text li').count(), 4, 'one line per step, 0 to 3');
   assert.match(await page.textContent('#inspect'), /^Sample 2: logit/);
+  await shot(page, 'text-panel');
 });
 
 test('when the GPU is lost mid-run, the refinement carries on with the CPU', async () => {
@@ -259,6 +268,7 @@ test('on an emulated phone (narrow, touch, CPU throttled 4×) it loads, refines 
   for (const f of [0.75, 0.5, 0.25, 0]) await touch('touchMove', bar.x + bar.width * f);
   await touch('touchEnd');
   assert.equal(await page.textContent('#step-label'), '0');
+  await shot(page, 'phone');
   await context.close();
 });
 
@@ -269,6 +279,7 @@ test('a corrupt model file is reported with a way forward', async () => {
   const error = await page.textContent('#error');
   assert.match(error, /weights\.safetensors: SHA-256 is .* the manifest expects/);
   assert.match(error, /reload/i);
+  await shot(page, 'corrupt-model');
   assert.equal(await page.isEnabled('#run'), true, 'the page stays usable');
 });
 
