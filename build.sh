@@ -176,13 +176,18 @@ run_parity() {
     --checkpoint "$work/t.ckpt" --out "$work/tiny-text" --record "$work/train-text.st" >/dev/null
   "$DGFLOW" train 25gaussians --batch 64 --critic-steps 2 --iterations 3 --seed 1 \
     --checkpoint "$work/g.ckpt" --out "$work/tiny-toy" --record "$work/train-toy.st" >/dev/null
+  # A model refined through a borrowed critic plus a corrector (critic terms add their logits).
+  "$DGFLOW" init --arch dcgan --width 8 --latent 16 --size 32 --seed 1 --name gan --out "$work/gan" >/dev/null
+  "$DGFLOW" init --arch dcgan --width 8 --latent 8 --size 32 --seed 2 --name base --out "$work/base" >/dev/null
+  "$DGFLOW" train corrector --base "$work/base" --critic "$work/gan" --width 8 --batch 16 --iterations 3 --lr 2e-4 \
+    --checkpoint "$work/k.ckpt" --out "$work/tiny-corrected" >/dev/null
   local failed=0
   local log=$work/log.txt
   : > "$log"
   for kind in cifar10 text toy; do
     (cd tests/reference && "$py" parity.py train "$work/train-$kind.st") >> "$log" || failed=1
   done
-  for dir in models/*/ "$work/tiny-cifar10/" "$work/tiny-text/"; do
+  for dir in models/*/ "$work/tiny-cifar10/" "$work/tiny-text/" "$work/tiny-corrected/"; do
     grep -q '"format": *"dgflow-bundle/' "$dir/manifest.json" 2>/dev/null || continue
     case $dir in /*) ;; *) dir=$ROOT/$dir ;; esac
     local spaces="latent"
@@ -213,7 +218,8 @@ run_parity() {
     echo "A run fails if its 99th percentile exceeds max(1e-4, 10 × PyTorch f32's)."
     echo "\`tiny-cifar10\` (the shipped CIFAR-10 recipe's size: width 32, batch 64) and \`tiny-text\` are trained"
     echo "for 3 iterations by the parity run itself (conv, transposed conv, batch norm, 1D conv, residual"
-    echo "blocks, softmax), so every layer kind is checked whatever models are bundled."
+    echo "blocks, softmax), so every layer kind is checked whatever models are bundled; \`tiny-corrected\`"
+    echo "(untrained DCGAN with a corrector trained for 3 iterations) checks a critic summed with its terms."
     echo
     echo "| model | method | space | p99 | worst | PyTorch f32 p99 | free-running | |"
     echo "|---|---|---|---|---|---|---|---|"

@@ -72,6 +72,20 @@ pub struct Provenance {
     pub notes: String,
 }
 
+/// A network whose logit adds to the critic's: a bundle's whole critic is
+/// d(x) = critic(x) + Σ term(x). A VAE has no discriminator of its own, so it borrows a GAN's
+/// (≈ log p_data/p_GAN) and adds a corrector (≈ log p_GAN/p_VAE); the sum estimates
+/// log p_data/p_VAE, which is what DGflow follows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CriticTerm {
+    /// The prefix of its weights (`<name>.<layer>.<field>`), e.g. `corrector`.
+    pub name: String,
+    /// What its logit estimates, for cards and `dgflow info`.
+    pub description: String,
+    pub network: NetworkSpec,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
@@ -88,6 +102,9 @@ pub struct Manifest {
     pub vocab: Option<Vec<String>>,
     pub generator: NetworkSpec,
     pub critic: NetworkSpec,
+    /// Networks whose logits add to the critic's (see [`CriticTerm`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub critic_terms: Vec<CriticTerm>,
     pub weights: WeightsRef,
     pub provenance: Provenance,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -95,6 +112,16 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// Every parameter the architecture needs: the generator's, the critic's and each critic term's.
+    pub fn params(&self) -> Vec<ParamSpec> {
+        let mut params = self.generator.params("generator");
+        params.extend(self.critic.params("critic"));
+        for term in &self.critic_terms {
+            params.extend(term.network.params(&term.name));
+        }
+        params
+    }
+
     /// Parses and checks a manifest; `path` is only used in messages.
     pub fn parse(bytes: &[u8], path: &str) -> Result<Manifest> {
         let manifest: Manifest = serde_json::from_slice(bytes).map_err(|e| Error::manifest(path, e.to_string()))?;
@@ -156,6 +183,21 @@ impl Manifest {
             Ok(s) => return fail(format!("field `critic` must end in one logit, it gives {s:?}")),
             Err(e) => return fail(format!("field `critic`: {e}")),
         }
+        for (i, term) in self.critic_terms.iter().enumerate() {
+            let name = &term.name;
+            let identifier = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !identifier || name == "generator" || name == "critic" || self.critic_terms[..i].iter().any(|t| &t.name == name) {
+                return fail(format!(
+                    "field `critic_terms`: term {i} is named {name:?}; names are distinct lower-case identifiers other than `generator` and `critic`"
+                ));
+            }
+            match term.network.output_shape(&self.sample_shape) {
+                Ok(s) if s == [1] => {}
+                Ok(s) => return fail(format!("critic term `{name}` must end in one logit, it gives {s:?}")),
+                Err(e) => return fail(format!("critic term `{name}`: {e}")),
+            }
+        }
         Ok(())
     }
 }
@@ -173,9 +215,17 @@ impl Bundle {
         let manifest = Manifest::parse(manifest_bytes, &format!("{dir}/{MANIFEST_FILE}"))?;
         let weights_path = format!("{dir}/{}", manifest.weights.file);
         verify_digest(&weights_path, weights_bytes, &manifest.weights.sha256)?;
-        let expected: Vec<_> = manifest.generator.params("generator").into_iter().chain(manifest.critic.params("critic")).collect();
-        let weights = read_weights(&weights_path, weights_bytes, &expected)?;
+        check_critic_terms_present(&weights_path, weights_bytes, &manifest)?;
+        let weights = read_weights(&weights_path, weights_bytes, &manifest.params())?;
         Ok(Bundle { manifest, weights })
+    }
+
+    /// The same model with only its own critic: the ablation of a corrector ("D alone").
+    pub fn without_critic_terms(&self) -> Bundle {
+        let mut manifest = self.manifest.clone();
+        let prefixes: Vec<String> = manifest.critic_terms.drain(..).map(|t| format!("{}.", t.name)).collect();
+        let weights = self.weights.iter().filter(|(k, _)| !prefixes.iter().any(|p| k.starts_with(p))).map(|(k, v)| (k.clone(), v.clone())).collect();
+        Bundle { manifest, weights }
     }
 
     /// Reads `dir/manifest.json` and the weights file it names.
@@ -206,6 +256,25 @@ pub(crate) fn verify_digest(path: &str, bytes: &[u8], sha256: &str) -> Result<()
         path,
         format!("SHA-256 is {digest}, the manifest expects {sha256}; the file is corrupt or from another version — download or export it again"),
     ))
+}
+
+/// A critic term with no weights at all is a missing network, not a damaged file: say so.
+fn check_critic_terms_present(path: &str, bytes: &[u8], manifest: &Manifest) -> Result<()> {
+    let Ok(file) = SafeTensors::deserialize(bytes) else { return Ok(()) }; // read_weights explains
+    let names = file.names();
+    for term in &manifest.critic_terms {
+        let prefix = format!("{}.", term.name);
+        if !names.iter().any(|n| n.starts_with(&prefix)) {
+            return Err(Error::weights(
+                path,
+                format!(
+                    "the manifest adds the critic term `{}` ({}), but the file holds none of its weights; train it (`dgflow train corrector`) or remove it from `critic_terms`",
+                    term.name, term.description
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Reads exactly the `expected` tensors (f16 or f32, finite, of the expected shapes).

@@ -36,13 +36,13 @@ pub type Scorer<'a> = dyn Fn(&[f32]) -> Vec<(&'static str, String)> + 'a;
 /// A markdown table: one row per method and metric, one column per fifth step of `base.steps`.
 /// `base.batch` samples are refined in chunks of at most `chunk` (chunk c uses seed
 /// `base.seed + c`), so large evaluations fit in memory; every method starts from the same latents.
-/// DDLS always runs in latent space.
-pub async fn table(model: &Model, base: FlowConfig, chunk: usize, score: &Scorer<'_>, device: &Device) -> Result<String> {
+/// DDLS always runs in latent space. Rows follow `methods`' order.
+pub async fn table(model: &Model, base: FlowConfig, methods: &[Method], chunk: usize, score: &Scorer<'_>, device: &Device) -> Result<String> {
     let columns: Vec<usize> = (0..=base.steps).step_by(5).chain((base.steps % 5 != 0).then_some(base.steps)).collect();
     let header: Vec<String> = columns.iter().map(|s| format!("step {s}")).collect();
     let mut table = format!("| method | metric | {} |\n|---|---|{}\n", header.join(" | "), "---|".repeat(columns.len()));
     let chunks: Vec<usize> = (0..base.batch).step_by(chunk.max(1)).map(|start| chunk.min(base.batch - start)).collect();
-    for method in Method::ALL {
+    for &method in methods {
         let space = if method == Method::Ddls { Space::Latent } else { base.space };
         let mut per_step: Vec<Vec<f32>> = vec![Vec::new(); columns.len()];
         for (c, &n) in chunks.iter().enumerate() {
@@ -62,9 +62,9 @@ pub async fn table(model: &Model, base: FlowConfig, chunk: usize, score: &Scorer
 }
 
 /// The 2D toys' table: share of high-quality samples, modes and KDE log-likelihood per step.
-pub async fn toy_table(model: &Model, toy: Toy, base: FlowConfig, reference: &[f32], device: &Device) -> Result<String> {
+pub async fn toy_table(model: &Model, toy: Toy, base: FlowConfig, methods: &[Method], reference: &[f32], device: &Device) -> Result<String> {
     let batch = base.batch;
-    table(model, base, batch, &|points: &[f32]| toy_metrics(toy, points, reference), device).await
+    table(model, base, methods, batch, &|points: &[f32]| toy_metrics(toy, points, reference), device).await
 }
 
 /// Image metrics in the features of our CIFAR-10 classifier (not Inception): Fréchet distance
@@ -106,7 +106,7 @@ mod tests {
         let model = Model::build(&Architecture::Toy2d { hidden_g: 8, hidden_d: 8 }.init_bundle("t", 1), 0, &device);
         let reference = Toy::Gaussians25.sample(100, &mut Noise::new(1, Stream::Data));
         let base = FlowConfig { steps: 7, batch: 50, ..FlowConfig::default() };
-        let table = pollster::block_on(toy_table(&model, Toy::Gaussians25, base, &reference, &device)).unwrap();
+        let table = pollster::block_on(toy_table(&model, Toy::Gaussians25, base, &Method::ALL, &reference, &device)).unwrap();
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines[0], "| method | metric | step 0 | step 5 | step 7 |");
         assert_eq!(lines.len(), 2 + 5 * 3);
@@ -120,7 +120,9 @@ mod tests {
         let model = Model::build(&Architecture::Toy2d { hidden_g: 8, hidden_d: 8 }.init_bundle("t", 1), 0, &device);
         let base = FlowConfig { steps: 5, batch: 70, ..FlowConfig::default() };
         let counted = |points: &[f32]| vec![("count", (points.len() / 2).to_string())];
-        let table = pollster::block_on(table(&model, base, 32, &counted, &device)).unwrap();
+        let table = pollster::block_on(table(&model, base, &[Method::DgflowKl, Method::Dot], 32, &counted, &device)).unwrap();
         assert!(table.lines().skip(2).all(|l| l.ends_with("| 70 | 70 |")), "{table}");
+        assert!(table.lines().nth(2).unwrap().starts_with("| dgflow-kl |") && table.lines().nth(3).unwrap().starts_with("| dot |"), "{table}");
+        assert_eq!(table.lines().count(), 4);
     }
 }

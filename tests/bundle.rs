@@ -137,3 +137,45 @@ fn truncated_corrupt_and_nan_files_are_caught() {
     write_with_weights(dir.path(), &bundle, &encode_f16(&weights));
     assert_mentions(&load_error(dir.path()), &["tensor `generator.fc.weight` holds a non-finite value (NaN) at index 5"]);
 }
+
+/// `tiny()` with a second SN-DCGAN critic added as the critic term `corrector`.
+fn with_corrector() -> Bundle {
+    let mut bundle = tiny();
+    let other = Architecture::Dcgan { latent: 4, width: 1, size: 8 }.init_bundle("other", 2);
+    bundle.manifest.critic_terms.push(dgflow::bundle::CriticTerm {
+        name: "corrector".into(),
+        description: "log p_GAN/p_base".into(),
+        network: other.manifest.critic.clone(),
+    });
+    for (k, v) in other.weights.iter().filter(|(k, _)| k.starts_with("critic.")) {
+        bundle.weights.insert(k.replacen("critic.", "corrector.", 1), v.clone());
+    }
+    bundle
+}
+
+#[test]
+fn a_bundle_with_a_critic_term_loads_and_drops_it_for_the_ablation() {
+    let dir = tempfile::tempdir().unwrap();
+    with_corrector().write_dir(dir.path()).unwrap();
+    let loaded = Bundle::from_dir(dir.path()).unwrap();
+    assert_eq!(loaded.manifest.critic_terms.len(), 1);
+    assert!(loaded.weights.contains_key("corrector.conv1.weight"));
+    let alone = loaded.without_critic_terms();
+    assert!(alone.manifest.critic_terms.is_empty());
+    assert!(alone.weights.keys().all(|k| !k.starts_with("corrector.")));
+    assert_eq!(alone.weights.len(), tiny().weights.len());
+}
+
+#[test]
+fn a_bundle_naming_a_missing_corrector_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bundle = with_corrector();
+    bundle.weights.retain(|k, _| !k.starts_with("corrector."));
+    bundle.write_dir(dir.path()).unwrap();
+    assert_mentions(&load_error(dir.path()), &["weights.safetensors", "critic term `corrector`", "none of its weights", "dgflow train corrector"]);
+
+    let mut bad = with_corrector();
+    bad.manifest.critic_terms[0].name = "critic".into();
+    bad.write_dir(dir.path()).unwrap();
+    assert_mentions(&load_error(dir.path()), &["manifest.json", "critic_terms", "\"critic\""]);
+}

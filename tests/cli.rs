@@ -131,3 +131,28 @@ fn bench_times_each_model_and_batch_beside_a_reference() {
     assert!(std::fs::read_to_string(d.join("results.md")).unwrap().contains("| toy | 4 |"));
     assert!(fails(&["bench", "--models", "toy", "--batches", "0"], d).contains("--batches must be positive"));
 }
+
+#[test]
+fn a_corrector_trains_between_two_models_and_joins_the_base_models_critic() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&["init", "--arch", "dcgan", "--width", "2", "--latent", "8", "--size", "8", "--seed", "1", "--name", "gan", "--out", "gan"], d);
+    // Another generator judged by the same critic architecture: the base model to correct.
+    ok(&["init", "--arch", "dcgan", "--width", "2", "--latent", "4", "--size", "8", "--seed", "2", "--name", "base", "--out", "base"], d);
+    let train = ["train", "corrector", "--base", "base", "--critic", "gan", "--width", "2", "--batch", "4", "--every", "2", "--checkpoint", "c.ckpt", "--log", "c.csv", "--out", "fixed"];
+    ok(&[&train[..], &["--iterations", "2"]].concat(), d);
+    // Resumes from its checkpoint and logs each checkpoint's accuracy on fresh samples.
+    assert!(ok(&[&train[..], &["--iterations", "4"]].concat(), d).contains("resuming c.ckpt from iteration 2"));
+    let log = std::fs::read_to_string(d.join("c.csv")).unwrap();
+    assert_eq!(log.lines().next(), Some("iteration,loss,gan_logit,base_logit,accuracy"));
+    assert_eq!(log.lines().count(), 3, "{log}");
+    let info = ok(&["info", "fixed"], d);
+    assert!(info.contains("+ corrector:") && info.contains("log p_gan/p_base"), "{info}");
+    ok(&["refine", "--model", "fixed", "--batch", "3", "--steps", "2", "--out", "fixed.png"], d);
+
+    assert!(fails(&["train", "corrector", "--critic", "gan", "--checkpoint", "x.ckpt", "--out", "x"], d).contains("--base is required"));
+    ok(&["init", "--arch", "dcgan", "--width", "3", "--latent", "4", "--size", "8", "--out", "other"], d);
+    let mismatch = fails(&["train", "corrector", "--base", "other", "--critic", "gan", "--checkpoint", "y.ckpt", "--out", "y"], d);
+    assert!(mismatch.contains("not --critic's discriminator"), "{mismatch}");
+    assert!(fails(&["eval", "--model", "gan", "--without-corrector"], d).contains("has no critic terms to drop"));
+}

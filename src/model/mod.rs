@@ -59,6 +59,8 @@ pub struct Model {
     pub manifest: Manifest,
     generator: Network,
     critic: Network,
+    /// Networks whose logits add to the critic's (a VAE's corrector).
+    critic_terms: Vec<Network>,
 }
 
 impl Model {
@@ -68,7 +70,8 @@ impl Model {
         let m = &bundle.manifest;
         let generator = Network::build(&m.generator, &[m.latent.dim], "generator", &bundle.weights, thermalize, device);
         let critic = Network::build(&m.critic, &m.sample_shape, "critic", &bundle.weights, thermalize, device);
-        Model { manifest: m.clone(), generator, critic }
+        let critic_terms = m.critic_terms.iter().map(|t| Network::build(&t.network, &m.sample_shape, &t.name, &bundle.weights, thermalize, device)).collect();
+        Model { manifest: m.clone(), generator, critic, critic_terms }
     }
 
     pub fn sample_len(&self) -> usize {
@@ -86,7 +89,38 @@ impl Generator for Model {
 }
 
 impl Critic for Model {
+    /// The critic's logit plus every critic term's.
     fn logit(&self, x: Tensor<2>) -> Tensor<1> {
-        self.critic.forward_flat(x).squeeze_dim(1)
+        let logit = self.critic_terms.iter().fold(self.critic.forward_flat(x.clone()), |sum, term| sum + term.forward_flat(x.clone()));
+        logit.squeeze_dim(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::CriticTerm;
+    use crate::model::presets::{Architecture, WeightInit};
+
+    #[test]
+    fn the_critic_is_the_sum_of_its_parts() {
+        let device = crate::device::cpu();
+        let arch = Architecture::Dcgan { latent: 4, width: 2, size: 8 };
+        let mut bundle = arch.init_bundle_with("sum", WeightInit::HeNormal, 1);
+        let other = arch.init_bundle_with("other", WeightInit::HeNormal, 2);
+        bundle.manifest.critic_terms.push(CriticTerm { name: "corrector".into(), description: String::new(), network: other.manifest.critic.clone() });
+        for (k, v) in other.weights.iter().filter(|(k, _)| k.starts_with("critic.")) {
+            bundle.weights.insert(k.replacen("critic.", "corrector.", 1), v.clone());
+        }
+        let (with_term, alone) = (Model::build(&bundle, 0, &device), Model::build(&bundle.without_critic_terms(), 0, &device));
+        let term = Network::build(&other.manifest.critic, &[3, 8, 8], "corrector", &bundle.weights, 0, &device);
+        let x = with_term.generate(Tensor::<2>::random([5, 4], burn::tensor::Distribution::Normal(0.0, 1.0), &device));
+        let host = |t: Tensor<1>| t.into_data().try_into_vec::<f32>().unwrap();
+        let sum = host(with_term.logit(x.clone()));
+        let parts: Vec<f32> = host(alone.logit(x.clone())).iter().zip(host(term.forward_flat(x).squeeze_dim(1))).map(|(a, b)| a + b).collect();
+        for (s, p) in sum.iter().zip(&parts) {
+            assert!((s - p).abs() <= 1e-5 * (1.0 + p.abs()), "{sum:?} vs {parts:?}");
+        }
+        assert!(parts.iter().any(|p| p.abs() > 1e-3), "the logits are not all zero: {parts:?}");
     }
 }

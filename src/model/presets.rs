@@ -42,35 +42,8 @@ impl Architecture {
                 (SampleKind::Points, 2, vec![2], [-2.0, 2.0], net(generator), net(critic), None)
             }
             Architecture::Dcgan { latent, width, size } => {
-                let (w, s0) = (*width, size / 8);
-                let mut generator = vec![
-                    linear("fc", *latent, 8 * w * s0 * s0, false),
-                    Layer::Reshape { shape: vec![8 * w, s0, s0] },
-                    batch_norm("bn0", 8 * w), Layer::Relu {},
-                ];
-                for (i, (cin, cout)) in [(8 * w, 4 * w), (4 * w, 2 * w), (2 * w, w)].into_iter().enumerate() {
-                    generator.push(Layer::ConvTranspose2d {
-                        name: format!("up{}", i + 1), inputs: cin, outputs: cout, kernel: 4, stride: 2, padding: 1,
-                        output_padding: 0, spectral_norm: false,
-                    });
-                    generator.push(batch_norm(&format!("bn{}", i + 1), cout));
-                    generator.push(Layer::Relu {});
-                }
-                generator.push(conv2d("out", w, 3, 3, 1, 1));
-                generator.push(Layer::Tanh {});
-                let mut critic = Vec::new();
-                let plan = [(3, w, 3, 1), (w, w, 4, 2), (w, 2 * w, 3, 1), (2 * w, 2 * w, 4, 2), (2 * w, 4 * w, 3, 1), (4 * w, 4 * w, 4, 2), (4 * w, 8 * w, 3, 1)];
-                for (i, (cin, cout, k, stride)) in plan.into_iter().enumerate() {
-                    let mut conv = conv2d(&format!("conv{}", i + 1), cin, cout, k, stride, 1);
-                    if let Layer::Conv2d { spectral_norm, .. } = &mut conv {
-                        *spectral_norm = true;
-                    }
-                    critic.push(conv);
-                    critic.push(leaky());
-                }
-                critic.push(Layer::Reshape { shape: vec![8 * w * s0 * s0] });
-                critic.push(linear("out", 8 * w * s0 * s0, 1, true));
-                (SampleKind::Image, *latent, vec![3, *size, *size], [-1.0, 1.0], net(generator), net(critic), None)
+                let (generator, critic) = (dcgan_generator(*latent, *width, *size), sn_dcgan_critic(*width, *size));
+                (SampleKind::Image, *latent, vec![3, *size, *size], [-1.0, 1.0], generator, critic, None)
             }
             Architecture::CharCnn { latent, width, length, blocks, vocab } => {
                 let (w, l, v) = (*width, *length, vocab.len());
@@ -121,6 +94,7 @@ impl Architecture {
             vocab,
             generator,
             critic,
+            critic_terms: Vec::new(),
             weights: WeightsRef { file: "weights.safetensors".into(), sha256: String::new() },
             recommended: None,
             provenance: Provenance {
@@ -171,6 +145,62 @@ pub fn init_weights(params: impl IntoIterator<Item = ParamSpec>, init: WeightIni
         weights.insert(p.name, (p.shape, values));
     }
     weights
+}
+
+/// DCGAN's generator: linear z → 8w×s/8×s/8, three stride-2 transposed convolutions with batch
+/// norm and ReLU, a 3×3 convolution to RGB and tanh. Also the VAE's decoder.
+pub fn dcgan_generator(latent: usize, width: usize, size: usize) -> NetworkSpec {
+    let (w, s0) = (width, size / 8);
+    let mut layers = vec![
+        linear("fc", latent, 8 * w * s0 * s0, false),
+        Layer::Reshape { shape: vec![8 * w, s0, s0] },
+        batch_norm("bn0", 8 * w), Layer::Relu {},
+    ];
+    for (i, (cin, cout)) in [(8 * w, 4 * w), (4 * w, 2 * w), (2 * w, w)].into_iter().enumerate() {
+        layers.push(Layer::ConvTranspose2d {
+            name: format!("up{}", i + 1), inputs: cin, outputs: cout, kernel: 4, stride: 2, padding: 1,
+            output_padding: 0, spectral_norm: false,
+        });
+        layers.push(batch_norm(&format!("bn{}", i + 1), cout));
+        layers.push(Layer::Relu {});
+    }
+    layers.push(conv2d("out", w, 3, 3, 1, 1));
+    layers.push(Layer::Tanh {});
+    net(layers)
+}
+
+/// The SN-DCGAN discriminator of Miyato et al. 2018: seven spectrally normalised convolutions with
+/// LeakyReLU 0.2 and a spectrally normalised linear layer to one logit. Also the VAE's corrector.
+pub fn sn_dcgan_critic(width: usize, size: usize) -> NetworkSpec {
+    let (w, s0) = (width, size / 8);
+    let mut layers = Vec::new();
+    let plan = [(3, w, 3, 1), (w, w, 4, 2), (w, 2 * w, 3, 1), (2 * w, 2 * w, 4, 2), (2 * w, 4 * w, 3, 1), (4 * w, 4 * w, 4, 2), (4 * w, 8 * w, 3, 1)];
+    for (i, (cin, cout, k, stride)) in plan.into_iter().enumerate() {
+        let mut conv = conv2d(&format!("conv{}", i + 1), cin, cout, k, stride, 1);
+        if let Layer::Conv2d { spectral_norm, .. } = &mut conv {
+            *spectral_norm = true;
+        }
+        layers.push(conv);
+        layers.push(leaky());
+    }
+    layers.push(Layer::Reshape { shape: vec![8 * w * s0 * s0] });
+    layers.push(linear("out", 8 * w * s0 * s0, 1, true));
+    net(layers)
+}
+
+/// The VAE's encoder: three stride-2 4×4 convolutions (w, 2w, 4w channels) with batch norm and
+/// LeakyReLU 0.2, then a linear layer to the posterior's mean and log-variance (2 × latent).
+pub fn vae_encoder(latent: usize, width: usize, size: usize) -> NetworkSpec {
+    let (w, s0) = (width, size / 8);
+    let mut layers = Vec::new();
+    for (i, (cin, cout)) in [(3, w), (w, 2 * w), (2 * w, 4 * w)].into_iter().enumerate() {
+        layers.push(conv2d(&format!("conv{}", i + 1), cin, cout, 4, 2, 1));
+        layers.push(batch_norm(&format!("bn{}", i + 1), cout));
+        layers.push(leaky());
+    }
+    layers.push(Layer::Reshape { shape: vec![4 * w * s0 * s0] });
+    layers.push(linear("posterior", 4 * w * s0 * s0, 2 * latent, false));
+    net(layers)
 }
 
 fn net(layers: Vec<Layer>) -> NetworkSpec {

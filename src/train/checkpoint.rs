@@ -122,7 +122,7 @@ pub fn load(path: &Path, device: &Device) -> Result<GanTrainer> {
     let (meta, tensors) = read(path)?;
     let manifest: Manifest = serde_json::from_value(meta["manifest"].clone()).map_err(|e| damaged(path, format!("manifest: {e}")))?;
     let config: TrainConfig = serde_json::from_value(meta["config"].clone()).map_err(|e| damaged(path, format!("config: {e}")))?;
-    let shapes = manifest.generator.params("generator").into_iter().chain(manifest.critic.params("critic")).map(|p| (p.name, p.shape)).collect();
+    let shapes = manifest.params().into_iter().map(|p| (p.name, p.shape)).collect();
     let mut adam_g = Adam::new(config.lr_generator, config.beta1, config.beta2);
     let mut adam_d = Adam::new(config.lr_critic, config.beta1, config.beta2);
     let weights = split_tensors(path, tensors, &shapes, &mut [("g", &mut adam_g), ("d", &mut adam_d)], device)?;
@@ -133,4 +133,36 @@ pub fn load(path: &Path, device: &Device) -> Result<GanTrainer> {
     trainer.adam_generator = adam_g;
     trainer.adam_critic = adam_d;
     Ok(trainer)
+}
+
+/// A trainer with one optimiser (the VAE, the corrector): its parameters, Adam state, iteration
+/// and configuration, as one checkpoint.
+pub struct SingleOptimiser<C> {
+    pub config: C,
+    pub params: DeviceParams,
+    pub adam: Adam,
+    pub iteration: u64,
+}
+
+pub fn save_single<C: serde::Serialize>(path: &Path, state: &SingleOptimiser<C>) -> Result<()> {
+    let tensors = trainer_tensors(&state.params, &[("opt", &state.adam)]);
+    let meta = serde_json::json!({ "iteration": state.iteration, "adam_t": state.adam.t, "config": state.config });
+    write(path, tensors, meta)
+}
+
+/// Reads what `save_single` wrote; `shapes` gives the architecture's parameter shapes from the
+/// configuration, and `adam` a fresh optimiser of it.
+pub fn load_single<C: serde::de::DeserializeOwned>(
+    path: &Path,
+    shapes: impl FnOnce(&C) -> HashMap<String, Vec<usize>>,
+    adam: impl FnOnce(&C) -> Adam,
+    device: &Device,
+) -> Result<SingleOptimiser<C>> {
+    let (meta, tensors) = read(path)?;
+    let config: C = serde_json::from_value(meta["config"].clone()).map_err(|e| damaged(path, format!("config: {e}")))?;
+    let mut optimiser = adam(&config);
+    let weights = split_tensors(path, tensors, &shapes(&config), &mut [("opt", &mut optimiser)], device)?;
+    optimiser.t = meta["adam_t"].as_u64().unwrap_or(0);
+    let params = weights.into_iter().map(|(k, (_, v))| (k, Tensor::<1>::from_data(TensorData::new(v.clone(), [v.len()]), device))).collect();
+    Ok(SingleOptimiser { config, params, adam: optimiser, iteration: meta["iteration"].as_u64().unwrap_or(0) })
 }

@@ -210,8 +210,9 @@ impl GanTrainer {
 
     /// The current weights, as a bundle's host weights.
     pub fn host_weights(&self) -> HostWeights {
-        let specs = self.manifest.generator.params("generator").into_iter().chain(self.manifest.critic.params("critic"));
-        specs
+        self.manifest
+            .params()
+            .into_iter()
             .map(|p| {
                 let values = self.params[&p.name].clone().into_data().try_into_vec::<f32>().expect("f32 parameters");
                 (p.name, (p.shape, values))

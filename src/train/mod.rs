@@ -5,8 +5,10 @@
 pub mod adam;
 pub mod checkpoint;
 pub mod classifier;
+pub mod corrector;
 pub mod gan;
 pub mod images;
 pub mod live;
 pub mod text;
 pub mod toy;
+pub mod vae;

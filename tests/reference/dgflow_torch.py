@@ -164,12 +164,27 @@ def _fields(m):
     return {"weight": m.weight.data, "bias": m.bias.data}
 
 
+class SummedCritic(torch.nn.Module):
+    """The critic plus the bundle's critic terms (a VAE's corrector): their logits add."""
+
+    def __init__(self, parts):
+        super().__init__()
+        self.parts = torch.nn.ModuleList(parts)
+
+    def forward(self, x):
+        return sum(part(x) for part in self.parts)
+
+
 def build_model(manifest, weights, power_iterations=1, dtype=torch.float32):
-    """Generator and critic with the bundle's weights, in evaluation mode."""
+    """Generator and critic (with any critic terms added) with the bundle's weights, in evaluation mode."""
     generator = Network(manifest["generator"], [manifest["latent"]["dim"]], power_iterations).to(dtype)
-    critic = Network(manifest["critic"], manifest["sample_shape"], power_iterations).to(dtype)
     generator.load("generator", weights)
-    critic.load("critic", weights)
     generator.eval()
-    critic.settle_spectral_norm()
-    return generator, critic
+    parts = [("critic", manifest["critic"])] + [(t["name"], t["network"]) for t in manifest.get("critic_terms", [])]
+    critics = []
+    for prefix, spec in parts:
+        critic = Network(spec, manifest["sample_shape"], power_iterations).to(dtype)
+        critic.load(prefix, weights)
+        critic.settle_spectral_norm()
+        critics.append(critic)
+    return generator, critics[0] if len(critics) == 1 else SummedCritic(critics)

@@ -30,6 +30,7 @@ use dgflow::render;
 
 mod bench;
 mod record;
+mod vae;
 
 #[derive(Parser)]
 #[command(name = "dgflow", version, about = "Refine generative-model samples with discriminator gradient flow (DGflow)")]
@@ -108,6 +109,19 @@ struct TrainArgs {
     /// The shared data folder (holding cifar-10-batches-bin/ and text/).
     #[arg(long, env = "DGFLOW_DATA", default_value = "../shared/data")]
     data: PathBuf,
+    /// vae: the GAN bundle whose discriminator the VAE borrows; corrector: the GAN whose samples
+    /// the corrector tells from the base model's (e.g. models/cifar10).
+    #[arg(long)]
+    critic: Option<PathBuf>,
+    /// corrector: the bundle it corrects (e.g. the VAE's).
+    #[arg(long)]
+    base: Option<PathBuf>,
+    /// vae: latent dimensions (the paper's VAE uses 64).
+    #[arg(long, default_value_t = 64)]
+    latent: usize,
+    /// vae: standard deviation of the decoder's Gaussian likelihood, in [-1, 1] pixel units.
+    #[arg(long, default_value_t = 0.2)]
+    sigma: f32,
     /// Record this run's iterations for the PyTorch reference (tests/reference/): the weights
     /// before and after and every iteration's data and latents, as safetensors. Meant for a few
     /// iterations: each stores its batches.
@@ -130,6 +144,10 @@ enum Recipe {
     Text,
     /// The CIFAR-10 classifier whose features our image metrics use.
     Classifier,
+    /// A CIFAR-10 VAE; its bundle borrows the discriminator of --critic.
+    Vae,
+    /// A density-ratio corrector between the GAN of --critic and the model of --base.
+    Corrector,
 }
 
 #[derive(clap::Args)]
@@ -157,6 +175,13 @@ struct EvalArgs {
     /// Samples refined at once (the rest in further chunks, each with the next seed).
     #[arg(long, default_value_t = 500)]
     chunk: usize,
+    /// Methods to compare, in this order [default: all: dgflow-kl, dgflow-js, dgflow-logd, ddls, dot].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    methods: Vec<Method>,
+    /// Drop the bundle's critic terms (a VAE's corrector) and refine with its own critic alone:
+    /// the ablation that measures what the corrector adds.
+    #[arg(long)]
+    without_corrector: bool,
     /// The classifier bundle whose features score images.
     #[arg(long, default_value = "models/cifar10-classifier")]
     classifier: PathBuf,
@@ -264,15 +289,18 @@ fn train(args: TrainArgs) -> Result<()> {
         bail!("--batch, --every, --critic-steps, --width, --lr and --lr-critic must be positive, and --beta2 in [0, 1)");
     }
     let device = device::cpu();
-    if args.recipe == Recipe::Classifier {
-        return train_classifier(&args, &device);
+    match args.recipe {
+        Recipe::Classifier => return train_classifier(&args, &device),
+        Recipe::Vae => return vae::train_vae(&args, &device),
+        Recipe::Corrector => return vae::train_corrector(&args, &device),
+        _ => {}
     }
     // The text recipe's held-out lines, read once for the JS-4 of every checkpoint.
     let mut held_out: Vec<String> = Vec::new();
     let toy = match args.recipe {
         Recipe::Gaussians25 => Some(Toy::Gaussians25),
         Recipe::Swissroll => Some(Toy::SwissRoll),
-        Recipe::Cifar10 | Recipe::Text | Recipe::Classifier => None,
+        Recipe::Cifar10 | Recipe::Text | Recipe::Classifier | Recipe::Vae | Recipe::Corrector => None,
     };
     let (data, arch, description, data_note): (Box<dyn RealData>, Architecture, String, String) = match args.recipe {
         Recipe::Gaussians25 | Recipe::Swissroll => {
@@ -303,14 +331,14 @@ fn train(args: TrainArgs) -> Result<()> {
             let description = format!("SN language GAN (WGAN-GP's residual 1D-conv networks, width {}, {} blocks) on 32-character sentence openings", args.width, args.blocks);
             (Box::new(TextData { lines, vocab, smoothing: 0.1, seed: args.seed }), arch, description, note)
         }
-        Recipe::Classifier => unreachable!("trained by train_classifier"),
+        Recipe::Classifier | Recipe::Vae | Recipe::Corrector => unreachable!("trained by their own functions"),
     };
     let name = match args.recipe {
         Recipe::Gaussians25 => "25gaussians",
         Recipe::Swissroll => "swissroll",
         Recipe::Cifar10 => "cifar10",
         Recipe::Text => "text",
-        Recipe::Classifier => unreachable!("trained by train_classifier"),
+        Recipe::Classifier | Recipe::Vae | Recipe::Corrector => unreachable!("trained by their own functions"),
     };
     let loss = match args.loss {
         LossArg::Logistic => GanLoss::Logistic,
@@ -542,7 +570,14 @@ fn toy_score(bundle: &Bundle, toy: Toy, reference: &[f32], device: &burn::prelud
 }
 
 fn eval(args: EvalArgs) -> Result<()> {
-    let bundle = Bundle::from_dir(&args.model)?;
+    let mut bundle = Bundle::from_dir(&args.model)?;
+    if args.without_corrector {
+        if bundle.manifest.critic_terms.is_empty() {
+            bail!("{} has no critic terms to drop (--without-corrector is for models refined through a corrector)", args.model.display());
+        }
+        bundle = bundle.without_critic_terms();
+    }
+    let methods = if args.methods.is_empty() { Method::ALL.to_vec() } else { args.methods.clone() };
     let device = device::cpu();
     let model = Model::build(&bundle, 0, &device);
     let (eta, gamma) = step_settings(&bundle, args.eta, args.gamma);
@@ -552,14 +587,14 @@ fn eval(args: EvalArgs) -> Result<()> {
         SampleKind::Points => {
             let toy = Toy::from_name(&m.name).with_context(|| format!("no 2D data set is named {} (the bundle's name selects it)", m.name))?;
             let reference = toy.sample(args.samples, &mut Noise::new(args.seed ^ 0x5eed, Stream::Data));
-            (pollster::block_on(eval::toy_table(&model, toy, base, &reference, &device))?, format!("{} fresh data samples", args.samples))
+            (pollster::block_on(eval::toy_table(&model, toy, base, &methods, &reference, &device))?, format!("{} fresh data samples", args.samples))
         }
         SampleKind::Text => {
             let vocab = Vocab::from_symbols(m.vocab.clone().context("a text bundle has a vocabulary")?);
             let held_out: Vec<Vec<u16>> = Corpus::load(&args.data.join("text"))?.held_out.iter().map(|l| vocab.encode(l)).collect();
             let length = m.sample_shape[1];
             let score = |samples: &[f32]| eval::text_metrics(samples, vocab.len(), length, &held_out);
-            let table = pollster::block_on(eval::table(&model, base, args.chunk, &score, &device))?;
+            let table = pollster::block_on(eval::table(&model, base, &methods, args.chunk, &score, &device))?;
             (table, format!("the {} held-out sentences (every 7th line of the corpus)", held_out.len()))
         }
         SampleKind::Image => {
@@ -569,13 +604,18 @@ fn eval(args: EvalArgs) -> Result<()> {
             let images: Vec<f32> = (0..test.len()).flat_map(|i| test.image(i)).collect();
             let (reference, _) = classifier.run(&images, 500, &device);
             let score = |samples: &[f32]| eval::image_metrics(&classifier, samples, &reference, &device);
-            let table = pollster::block_on(eval::table(&model, base, args.chunk, &score, &device))?;
+            let table = pollster::block_on(eval::table(&model, base, &methods, args.chunk, &score, &device))?;
             (table, "the 10,000 CIFAR-10 test images, in the features of our classifier (not Inception FID)".into())
         }
     };
     let space = if args.space == Space::Latent { "latent" } else { "data" };
+    let critic = match (m.critic_terms.is_empty(), args.without_corrector) {
+        (_, true) => "; critic terms dropped (own critic alone)",
+        (false, false) => "; critic = own critic + its terms",
+        (true, false) => "",
+    };
     let caption = format!(
-        "{} — {} samples per cell against {against}; seed {}, η = {eta}, γ = {gamma}, {space} space (step 0 is the base model)",
+        "{} — {} samples per cell against {against}; seed {}, η = {eta}, γ = {gamma}, {space} space{critic} (step 0 is the base model)",
         m.name, args.samples, args.seed
     );
     println!("{caption}\n\n{table}");
@@ -723,6 +763,9 @@ fn info(dir: &Path) -> Result<()> {
     println!("latent:      {} dimensions, {:?} prior", m.latent.dim, m.latent.prior);
     println!("generator:   {} layers, {} parameters", m.generator.layers.len(), count("generator."));
     println!("critic:      {} layers, {} parameters", m.critic.layers.len(), count("critic."));
+    for term in &m.critic_terms {
+        println!("  + {}: {} layers, {} parameters — {}", term.name, term.network.layers.len(), count(&format!("{}.", term.name)), term.description);
+    }
     if let Some(vocab) = &m.vocab {
         println!("vocabulary:  {} characters: {:?}", vocab.len(), vocab.concat());
     }
