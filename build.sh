@@ -120,7 +120,8 @@ build_site() {
   cp -r www/. dist/
   local names=()
   for manifest in models/*/manifest.json; do
-    [ -e "$manifest" ] || continue
+    # Model bundles only: the classifier behind the image metrics is the CLI's, not the page's.
+    grep -q '"format": *"dgflow-bundle/' "$manifest" 2>/dev/null || continue
     local dir; dir=$(dirname "$manifest")
     cp -r "$dir" dist/models/
     names+=("\"$(basename "$dir")\"")
