@@ -156,6 +156,10 @@ run_tests() {
   mkdir -p "$work/fixtures"
   "$DGFLOW" init --arch dcgan --width 2 --latent 8 --size 16 --seed 5 --name tiny-image --out "$work/fixtures/tiny-image" >/dev/null
   "$DGFLOW" init --arch charcnn --width 8 --latent 8 --size 12 --seed 5 --name tiny-text --out "$work/fixtures/tiny-text" >/dev/null
+  # A model judged by tiny-image's critic plus a corrector (two iterations: only the plumbing counts).
+  "$DGFLOW" init --arch dcgan --width 2 --latent 6 --size 16 --seed 6 --name tiny-corrected --out "$work/base" >/dev/null
+  "$DGFLOW" train corrector --base "$work/base" --critic "$work/fixtures/tiny-image" --width 2 --batch 8 --iterations 2 \
+    --checkpoint "$work/corrector.ckpt" --out "$work/fixtures/tiny-corrected" >/dev/null
   build_site
   SITE=$work/site NATIVE=$work/native.json DIST=$ROOT/dist FIXTURES=$work/fixtures SCREENSHOTS=$CACHE/screenshots \
     node --test --test-reporter=spec tests/e2e/smoke.test.mjs tests/e2e/page.test.mjs

@@ -371,10 +371,15 @@ async function applyRecommended({ keep = [] } = {}) {
   const name = $('model').value;
   if (!name) return;
   let recommended = state.live[name]?.recommended ?? null;
+  $('about').textContent = state.live[name] ? 'A 2D GAN trained in this page.' : '';
   if (!state.live[name]) {
     try {
       const response = await fetch(`models/${name}/manifest.json`);
-      if (response.ok) recommended = (await response.json()).recommended ?? null;
+      if (response.ok) {
+        const manifest = await response.json();
+        recommended = manifest.recommended ?? null;
+        $('about').textContent = describe(manifest);
+      }
     } catch {
       // The refinement itself reports a failed fetch, with its hint.
     }
@@ -385,6 +390,15 @@ async function applyRecommended({ keep = [] } = {}) {
   $('note').textContent = recommended
     ? `${name} recommends η = ${recommended.eta}, γ = ${recommended.gamma} (the paper's defaults are η = 0.1, γ = 0.01).`
     : '';
+}
+
+// One line on what the model is and what judges its samples.
+function describe(manifest) {
+  const terms = manifest.critic_terms ?? [];
+  const critic = terms.length
+    ? ` Critic: a borrowed discriminator plus ${terms.map((t) => t.name).join(' and ')} (${terms.map((t) => t.description).join('; ')}), their logits summed.`
+    : '';
+  return `${manifest.description ?? ''}${critic}`;
 }
 
 async function loadIndex() {

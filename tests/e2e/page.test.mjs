@@ -31,12 +31,12 @@ async function open(query, setup, options = {}) {
 // Serves the untrained tiny bundles of FIXTURES (written by build.sh) as if they were bundled.
 // Routing sees only what no service worker answers, so these contexts block the page's.
 async function withFixtures(context) {
-  const fixtures = ['tiny-image', 'tiny-text'];
+  const fixtures = ['tiny-image', 'tiny-text', 'tiny-corrected'];
   await context.route('**/models/index.json', async (route) => {
     const bundled = await (await route.fetch()).json();
     await route.fulfill({ json: { models: [...bundled.models, ...fixtures] } });
   });
-  await context.route(/\/models\/tiny-(image|text)\/[^/]+$/, (route) => {
+  await context.route(/\/models\/tiny-(image|text|corrected)\/[^/]+$/, (route) => {
     const path = new URL(route.request().url()).pathname.split('/models/')[1];
     route.fulfill({ body: readFileSync(join(process.env.FIXTURES, path)) });
   });
@@ -110,6 +110,15 @@ test('an image sample shows its logit on hover and its trajectory when selected;
   assert.ok(inked > 100, 'the mean-logit chart is drawn');
   await page.mouse.click(box.x + box.width * 0.1, box.y + box.height * 0.1);
   assert.equal(await page.isHidden('#trajectory'), true, 'a second tap lets go');
+});
+
+test('a model refined through a borrowed critic and a corrector is just another image model', async () => {
+  const page = await open('?model=tiny-corrected&batch=9&steps=3&seed=4', withFixtures, { serviceWorkers: 'block' });
+  await finished(page);
+  assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
+  assert.match(await page.textContent('#about'), /Critic: a borrowed discriminator plus corrector \(≈ log p_tiny-image\/p_tiny-corrected/);
+  assert.equal(await page.getAttribute('#scrubber', 'max'), '3');
+  assert.equal(await page.isVisible('#after'), true);
 });
 
 test('the text panel lists sentences with logits and follows a selected one', async () => {
