@@ -51,6 +51,19 @@ pub struct WeightsRef {
     pub sha256: String,
 }
 
+/// Tensors kept in another bundle's weights file: a model that borrows a network (a VAE
+/// borrowing a GAN's discriminator) ships it once, and the browser fetches and caches it once.
+/// The digest pins the file, so a retrained lender is noticed rather than silently mixed in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharedWeights {
+    /// Relative to this bundle's folder, e.g. `../cifar10/weights.safetensors`.
+    pub file: String,
+    pub sha256: String,
+    /// Every parameter whose name starts with this comes from that file, e.g. `critic.`.
+    pub prefix: String,
+}
+
 /// Refinement settings suited to one model. The step size that works depends on how steep its
 /// critic is, so a model can recommend its own instead of the paper's η = 0.1, γ = 0.01.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -106,6 +119,9 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub critic_terms: Vec<CriticTerm>,
     pub weights: WeightsRef,
+    /// Parameters read from other bundles' weights files instead of `weights`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shared_weights: Vec<SharedWeights>,
     pub provenance: Provenance,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recommended: Option<Recommended>,
@@ -183,6 +199,20 @@ impl Manifest {
             Ok(s) => return fail(format!("field `critic` must end in one logit, it gives {s:?}")),
             Err(e) => return fail(format!("field `critic`: {e}")),
         }
+        let params = self.params();
+        for (i, shared) in self.shared_weights.iter().enumerate() {
+            let file = &shared.file;
+            if file.is_empty() || file.starts_with('/') || file.contains(':') || file.contains('\\') || file.split('/').any(|c| c.is_empty() || c == ".") {
+                return fail(format!("field `shared_weights[{i}].file` {file:?} must be a relative path like `../other/weights.safetensors`"));
+            }
+            let prefix = &shared.prefix;
+            if !prefix.ends_with('.') || !params.iter().any(|p| p.name.starts_with(prefix.as_str())) {
+                return fail(format!("field `shared_weights[{i}].prefix` {prefix:?} must end in `.` and name parameters of this model, e.g. `critic.`"));
+            }
+            if self.shared_weights[..i].iter().any(|o| o.prefix.starts_with(prefix.as_str()) || prefix.starts_with(o.prefix.as_str())) {
+                return fail(format!("field `shared_weights`: prefix {prefix:?} overlaps an earlier one"));
+            }
+        }
         for (i, term) in self.critic_terms.iter().enumerate() {
             let name = &term.name;
             let identifier = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
@@ -212,11 +242,38 @@ pub struct Bundle {
 impl Bundle {
     /// Validates a bundle from its two files' bytes; `dir` names the bundle in messages.
     pub fn from_bytes(dir: &str, manifest_bytes: &[u8], weights_bytes: &[u8]) -> Result<Bundle> {
+        Bundle::from_parts(dir, manifest_bytes, weights_bytes, &[])
+    }
+
+    /// Like `from_bytes`, with the bytes of each file the manifest's `shared_weights` names, in order.
+    pub fn from_parts(dir: &str, manifest_bytes: &[u8], weights_bytes: &[u8], shared: &[&[u8]]) -> Result<Bundle> {
         let manifest = Manifest::parse(manifest_bytes, &format!("{dir}/{MANIFEST_FILE}"))?;
+        if shared.len() != manifest.shared_weights.len() {
+            return Err(Error::manifest(
+                &format!("{dir}/{MANIFEST_FILE}"),
+                format!("it shares {} weights files, {} were given", manifest.shared_weights.len(), shared.len()),
+            ));
+        }
         let weights_path = format!("{dir}/{}", manifest.weights.file);
         verify_digest(&weights_path, weights_bytes, &manifest.weights.sha256)?;
         check_critic_terms_present(&weights_path, weights_bytes, &manifest)?;
-        let weights = read_weights(&weights_path, weights_bytes, &manifest.params())?;
+        let is_shared = |name: &str| manifest.shared_weights.iter().any(|s| name.starts_with(&s.prefix));
+        let (borrowed, own): (Vec<ParamSpec>, Vec<ParamSpec>) = manifest.params().into_iter().partition(|p| is_shared(&p.name));
+        let mut weights = read_weights(&weights_path, weights_bytes, &own, false)?;
+        for (entry, bytes) in manifest.shared_weights.iter().zip(shared) {
+            let path = format!("{dir}/{}", entry.file);
+            if !hex(&Sha256::digest(bytes)).eq_ignore_ascii_case(&entry.sha256) {
+                return Err(Error::weights(
+                    &path,
+                    format!(
+                        "its SHA-256 is not the {} this bundle was made with: the model it borrows `{}*` from was retrained or the file is damaged — rebuild this bundle against the current one (e.g. `dgflow train corrector`)",
+                        entry.sha256, entry.prefix
+                    ),
+                ));
+            }
+            let wanted: Vec<ParamSpec> = borrowed.iter().filter(|p| p.name.starts_with(&entry.prefix)).cloned().collect();
+            weights.extend(read_weights(&path, bytes, &wanted, true)?);
+        }
         Ok(Bundle { manifest, weights })
     }
 
@@ -235,15 +292,58 @@ impl Bundle {
         let manifest_bytes = read(&dir.join(MANIFEST_FILE))?;
         let manifest = Manifest::parse(&manifest_bytes, &format!("{name}/{MANIFEST_FILE}"))?;
         let weights_bytes = read(&dir.join(&manifest.weights.file))?;
-        Bundle::from_bytes(&name, &manifest_bytes, &weights_bytes)
+        let shared = manifest.shared_weights.iter().map(|s| read(&dir.join(&s.file))).collect::<Result<Vec<_>>>()?;
+        let shared: Vec<&[u8]> = shared.iter().map(Vec::as_slice).collect();
+        Bundle::from_parts(&name, &manifest_bytes, &weights_bytes, &shared)
     }
 
-    /// Writes the bundle as f16 weights (the shipping format) and a manifest with their digest.
+    /// Writes the bundle as f16 weights (the shipping format) and a manifest with their digest;
+    /// self-contained: every tensor in its own file.
     pub fn write_dir(&self, dir: &Path) -> Result<()> {
+        self.write_dir_sharing(dir, &[])
+    }
+
+    /// Like `write_dir`, except that the parameters under each `(prefix, bundle folder)` of
+    /// `shares` are left to that bundle's weights file (they must be the same tensors there).
+    pub fn write_dir_sharing(&self, dir: &Path, shares: &[(&str, &Path)]) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Io { path: dir.display().to_string(), reason: e.to_string() })?;
         let mut manifest = self.manifest.clone();
-        manifest.weights.sha256 = write_f16_weights(dir, &manifest.weights.file, &self.weights)?;
+        manifest.shared_weights.clear();
+        for (prefix, source) in shares {
+            let lender = Bundle::from_dir(source)?;
+            let mine: Vec<_> = self.weights.iter().filter(|(k, _)| k.starts_with(prefix)).collect();
+            let same = |(k, (_, v)): &(&String, &(Vec<usize>, Vec<f32>))| {
+                lender.weights.get(*k).is_some_and(|(_, w)| w.len() == v.len() && w.iter().zip(v.iter()).all(|(a, b)| half::f16::from_f32(*a) == half::f16::from_f32(*b)))
+            };
+            if mine.is_empty() || !mine.iter().all(same) {
+                return Err(Error::weights(
+                    &source.display().to_string(),
+                    format!("its `{prefix}*` tensors are not this model's, so they cannot be shared; write the bundle self-contained"),
+                ));
+            }
+            let file = relative_path(dir, &source.join(&lender.manifest.weights.file))?;
+            manifest.shared_weights.push(SharedWeights { file, sha256: lender.manifest.weights.sha256.clone(), prefix: prefix.to_string() });
+        }
+        let own: HostWeights = self
+            .weights
+            .iter()
+            .filter(|(k, _)| !manifest.shared_weights.iter().any(|s| k.starts_with(&s.prefix)))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        manifest.weights.sha256 = write_f16_weights(dir, &manifest.weights.file, &own)?;
         write_manifest(dir, &manifest)
     }
+}
+
+/// `to` as a path relative to the folder `from` (both must exist), with `/` separators.
+fn relative_path(from: &Path, to: &Path) -> Result<String> {
+    let canonical = |p: &Path| p.canonicalize().map_err(|e| Error::Io { path: p.display().to_string(), reason: e.to_string() });
+    let (from, to) = (canonical(from)?, canonical(to)?);
+    let (a, b): (Vec<_>, Vec<_>) = (from.components().collect(), to.components().collect());
+    let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut parts: Vec<String> = vec!["..".into(); a.len() - common];
+    parts.extend(b[common..].iter().map(|c| c.as_os_str().to_string_lossy().into_owned()));
+    Ok(parts.join("/"))
 }
 
 /// Checks a weights file against the SHA-256 its manifest records.
@@ -277,8 +377,9 @@ fn check_critic_terms_present(path: &str, bytes: &[u8], manifest: &Manifest) -> 
     Ok(())
 }
 
-/// Reads exactly the `expected` tensors (f16 or f32, finite, of the expected shapes).
-pub(crate) fn read_weights(path: &str, bytes: &[u8], expected: &[ParamSpec]) -> Result<HostWeights> {
+/// Reads the `expected` tensors (f16 or f32, finite, of the expected shapes); unless `others_allowed`
+/// (a file shared with another bundle), the file must hold nothing else.
+pub(crate) fn read_weights(path: &str, bytes: &[u8], expected: &[ParamSpec], others_allowed: bool) -> Result<HostWeights> {
     let file = SafeTensors::deserialize(bytes)
         .map_err(|e| Error::weights(path, format!("not a valid safetensors file ({e}); it may be truncated — download or export it again")))?;
     let mut out = HostWeights::new();
@@ -307,7 +408,7 @@ pub(crate) fn read_weights(path: &str, bytes: &[u8], expected: &[ParamSpec]) -> 
         }
         out.insert(spec.name.clone(), (spec.shape.clone(), values));
     }
-    if let Some(extra) = file.names().into_iter().find(|n| !out.contains_key(*n)) {
+    if let Some(extra) = file.names().into_iter().find(|n| !others_allowed && !out.contains_key(*n)) {
         return Err(Error::weights(path, format!("tensor `{extra}` is not used by the manifest's architecture; is this the right weights file?")));
     }
     Ok(out)

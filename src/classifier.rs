@@ -116,7 +116,7 @@ impl Classifier {
         let bytes = read(&weights_path)?;
         let shown = weights_path.display().to_string();
         bundle::verify_digest(&shown, &bytes, &manifest.weights.sha256)?;
-        let weights = bundle::read_weights(&shown, &bytes, &manifest.params())?;
+        let weights = bundle::read_weights(&shown, &bytes, &manifest.params(), false)?;
         Classifier::new(manifest, &weights, device)
     }
 

@@ -68,10 +68,13 @@ impl Engine {
         self.backend.name().into()
     }
 
-    /// Validates a bundle from its files' bytes and builds it on this engine's device.
+    /// Validates a bundle from its files' bytes (`shared`: an array of the Uint8Arrays of the
+    /// files its manifest's `shared_weights` names, in order) and builds it on this device.
     #[wasm_bindgen(js_name = loadModel)]
-    pub fn load_model(&self, name: &str, manifest: &[u8], weights: &[u8], thermalize: usize) -> Result<LoadedModel, JsError> {
-        let bundle = Bundle::from_bytes(name, manifest, weights).map_err(js_error)?;
+    pub fn load_model(&self, name: &str, manifest: &[u8], weights: &[u8], shared: js_sys::Array, thermalize: usize) -> Result<LoadedModel, JsError> {
+        let shared: Vec<Vec<u8>> = shared.iter().map(|b| js_sys::Uint8Array::new(&b).to_vec()).collect();
+        let shared: Vec<&[u8]> = shared.iter().map(Vec::as_slice).collect();
+        let bundle = Bundle::from_parts(name, manifest, weights, &shared).map_err(js_error)?;
         let model = Rc::new(Model::build(&bundle, thermalize, &self.device));
         Ok(LoadedModel { model, device: self.device.clone() })
     }

@@ -179,3 +179,43 @@ fn a_bundle_naming_a_missing_corrector_says_so() {
     bad.write_dir(dir.path()).unwrap();
     assert_mentions(&load_error(dir.path()), &["manifest.json", "critic_terms", "\"critic\""]);
 }
+
+/// A second model (another generator) judged by `lender`'s critic, with the same critic weights.
+fn borrower(lender: &Bundle) -> Bundle {
+    let mut bundle = Architecture::Dcgan { latent: 3, width: 1, size: 8 }.init_bundle("borrower", 7);
+    for (k, v) in lender.weights.iter().filter(|(k, _)| k.starts_with("critic.")) {
+        bundle.weights.insert(k.clone(), v.clone());
+    }
+    bundle
+}
+
+#[test]
+fn a_borrowed_critic_is_shipped_once_and_a_retrained_lender_is_noticed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gan_dir, vae_dir) = (dir.path().join("gan"), dir.path().join("vae"));
+    tiny().write_dir(&gan_dir).unwrap();
+    let gan = Bundle::from_dir(&gan_dir).unwrap();
+    let vae = borrower(&gan);
+    vae.write_dir_sharing(&vae_dir, &[("critic.", &gan_dir)]).unwrap();
+
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(vae_dir.join(MANIFEST_FILE)).unwrap()).unwrap();
+    assert_eq!(manifest["shared_weights"][0]["file"], "../gan/weights.safetensors");
+    assert_eq!(manifest["shared_weights"][0]["prefix"], "critic.");
+    let own = std::fs::read(vae_dir.join("weights.safetensors")).unwrap();
+    let names = safetensors::SafeTensors::deserialize(&own).unwrap().names().into_iter().map(String::from).collect::<Vec<_>>();
+    assert!(!names.is_empty() && names.iter().all(|n| n.starts_with("generator.")), "{names:?}");
+    let loaded = Bundle::from_dir(&vae_dir).unwrap();
+    assert_eq!(loaded.weights.len(), vae.weights.len());
+    assert_eq!(loaded.weights["critic.out.weight"], gan.weights["critic.out.weight"]);
+
+    // Tensors that are not the lender's cannot be shared.
+    let other = Architecture::Dcgan { latent: 3, width: 1, size: 8 }.init_bundle("other", 9);
+    let refused = other.write_dir_sharing(&dir.path().join("x"), &[("critic.", &gan_dir)]).unwrap_err().to_string();
+    assert_mentions(&refused, &["gan", "`critic.*` tensors are not this model's"]);
+
+    // The lender retrained: its file no longer matches the digest the borrower recorded.
+    Architecture::Dcgan { latent: 4, width: 1, size: 8 }.init_bundle("tiny", 2).write_dir(&gan_dir).unwrap();
+    assert_mentions(&load_error(&vae_dir), &["vae/../gan/weights.safetensors", "retrained", "dgflow train corrector"]);
+    std::fs::remove_dir_all(&gan_dir).unwrap();
+    assert_mentions(&load_error(&vae_dir), &["vae/../gan/weights.safetensors", "cannot read"]);
+}

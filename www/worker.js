@@ -98,13 +98,25 @@ async function loadModel(id, name) {
   const weightsUrl = new URL(file, base);
   const cacheKey = `${weightsUrl}?sha256=${manifest.weights?.sha256}`;
   const weights = await fetchBytes(id, weightsUrl, cacheKey, 'weights');
+  // Weights borrowed from another bundle (a VAE's critic is the GAN's): the same URL and key as
+  // the lender's own, so the browser downloads and caches them once for both models.
+  const shared = [];
+  const sharedKeys = [];
+  for (const entry of manifest.shared_weights ?? []) {
+    const url = new URL(entry.file, base);
+    sharedKeys.push(`${url}?sha256=${entry.sha256}`);
+    shared.push(await fetchBytes(id, url, sharedKeys.at(-1), 'shared weights'));
+  }
   self.postMessage(msg.progress(id, 'build model', 0, 0));
   try {
-    const model = engine.loadModel(`models/${name}`, manifestBytes, weights, 0);
+    const model = engine.loadModel(`models/${name}`, manifestBytes, weights, shared, 0);
     models.set(name, model);
     return model;
   } catch (e) {
-    if (self.caches) await (await self.caches.open(MODEL_CACHE)).delete(cacheKey);
+    if (self.caches) {
+      const cache = await self.caches.open(MODEL_CACHE);
+      for (const key of [cacheKey, ...sharedKeys]) await cache.delete(key);
+    }
     throw Object.assign(e, { code: 'model' });
   }
 }

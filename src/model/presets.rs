@@ -96,6 +96,7 @@ impl Architecture {
             critic,
             critic_terms: Vec::new(),
             weights: WeightsRef { file: "weights.safetensors".into(), sha256: String::new() },
+            shared_weights: Vec::new(),
             recommended: None,
             provenance: Provenance {
                 trained_by: "not trained".into(),

@@ -15,7 +15,7 @@ try {
   const core = await import(modules[backend]);
   await core.default();
   const engine = await core.Engine.open(backend);
-  const model = engine.loadModel(name, await bytes(`${name}/manifest.json`), await bytes(`${name}/weights.safetensors`), 0);
+  const model = engine.loadModel(name, await bytes(`${name}/manifest.json`), await bytes(`${name}/weights.safetensors`), [], 0);
   const refinement = await model.refine(settings);
   const ms = [];
   for (;;) {

@@ -15,7 +15,7 @@ async function refineOn(backend, settings, manifest, weights) {
   const core = await import(modules[backend]);
   await core.default();
   const engine = await core.Engine.open(backend);
-  const model = engine.loadModel('tiny', manifest, weights, 0);
+  const model = engine.loadModel('tiny', manifest, weights, [], 0);
   const refinement = await model.refine(settings);
   const steps = [];
   for (let step; (step = await refinement.next()) !== null;) {

@@ -20,6 +20,9 @@ def load_bundle(directory):
     directory = Path(directory)
     manifest = json.loads((directory / "manifest.json").read_text())
     weights = load_file(str(directory / manifest["weights"]["file"]))
+    for shared in manifest.get("shared_weights", []):  # tensors kept in another bundle's file
+        lent = load_file(str(directory / shared["file"]))
+        weights.update({k: v for k, v in lent.items() if k.startswith(shared["prefix"])})
     return manifest, {k: v.astype(np.float32) for k, v in weights.items()}
 
 

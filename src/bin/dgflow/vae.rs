@@ -17,13 +17,21 @@ use dgflow::train::vae::{VaeConfig, VaeTrainer};
 
 use super::{TrainArgs, base_grid, open_log, progress_bar, write_png};
 
-fn bundle_arg(path: &Option<PathBuf>, flag: &str, what: &str) -> Result<Bundle> {
+fn bundle_arg(path: &Option<PathBuf>, flag: &str, what: &str) -> Result<(Bundle, PathBuf)> {
     let path = path.as_ref().with_context(|| format!("{flag} is required: {what}"))?;
-    Ok(Bundle::from_dir(path)?)
+    Ok((Bundle::from_dir(path)?, path.clone()))
+}
+
+/// Writes `bundle` with its borrowed critic left in the lender's weights file, which the page
+/// then fetches (and caches) once for both models.
+fn write_sharing_critic(bundle: &Bundle, out: &std::path::Path, lender: &std::path::Path) -> Result<()> {
+    bundle.write_dir_sharing(out, &[("critic.", lender)])?;
+    println!("wrote {} (its critic's weights stay in {})", out.display(), lender.display());
+    Ok(())
 }
 
 pub fn train_vae(args: &TrainArgs, device: &Device) -> Result<()> {
-    let critic = bundle_arg(&args.critic, "--critic", "the GAN bundle whose discriminator the VAE borrows, e.g. models/cifar10")?;
+    let (critic, critic_dir) = bundle_arg(&args.critic, "--critic", "the GAN bundle whose discriminator the VAE borrows, e.g. models/cifar10")?;
     if args.latent == 0 || !(args.sigma.is_finite() && args.sigma > 0.0) {
         bail!("--latent and --sigma must be positive");
     }
@@ -72,20 +80,15 @@ pub fn train_vae(args: &TrainArgs, device: &Device) -> Result<()> {
         ),
         notes: "Without a corrector its critic estimates log p_data/p_GAN, not log p_data/p_VAE: add one with `dgflow train corrector`.".into(),
     };
-    bundle.write_dir(&args.out)?;
-    println!("wrote {}", args.out.display());
-    Ok(())
+    write_sharing_critic(&bundle, &args.out, &critic_dir)
 }
 
 pub fn train_corrector(args: &TrainArgs, device: &Device) -> Result<()> {
-    let base = bundle_arg(&args.base, "--base", "the bundle to correct, e.g. the VAE's")?;
-    let gan = bundle_arg(&args.critic, "--critic", "the GAN whose discriminator the base model borrows, e.g. models/cifar10")?;
+    let (base, _) = bundle_arg(&args.base, "--base", "the bundle to correct, e.g. the VAE's")?;
+    let (gan, gan_dir) = bundle_arg(&args.critic, "--critic", "the GAN whose discriminator the base model borrows, e.g. models/cifar10")?;
     let (b, g) = (&base.manifest, &gan.manifest);
     if b.kind != SampleKind::Image || b.sample_shape != g.sample_shape {
         bail!("the corrector is an image network: --base makes {:?} {:?} samples, --critic {:?} {:?}", b.kind, b.sample_shape, g.kind, g.sample_shape);
-    }
-    if b.critic != g.critic {
-        bail!("--base's critic is not --critic's discriminator: the corrector estimates log p_GAN/p_base for the GAN whose discriminator the base borrows");
     }
     let size = b.sample_shape[1];
     let mut trainer = if args.checkpoint.exists() {
@@ -132,12 +135,15 @@ pub fn train_corrector(args: &TrainArgs, device: &Device) -> Result<()> {
     bar.finish();
     let c = &trainer.state.config;
     let description = format!("≈ log p_{0}/p_{1}: a logistic classifier between {0}'s samples and this model's", g.name, b.name);
-    let mut bundle = trainer.add_to(&base, &description)?;
+    // C ≈ log p_GAN/p_base only helps beside the GAN's own D ≈ log p_data/p_GAN: the critic is its.
+    let mut with_gan_critic = base.clone();
+    with_gan_critic.manifest.critic = g.critic.clone();
+    with_gan_critic.weights.retain(|k, _| !k.starts_with("critic."));
+    with_gan_critic.weights.extend(gan.weights.iter().filter(|(k, _)| k.starts_with("critic.")).map(|(k, v)| (k.clone(), v.clone())));
+    let mut bundle = trainer.add_to(&with_gan_critic, &description)?;
     bundle.manifest.provenance.notes = format!(
         "Critic = {}'s discriminator + a corrector (SN-DCGAN, width {}) trained by `dgflow train corrector` for {} iterations: logistic loss, {}'s samples against this model's, Adam lr {} betas ({}, {}), batch {}, seed {}.",
         g.name, args.width, trainer.iteration(), g.name, c.lr, c.beta1, c.beta2, c.batch, c.seed
     );
-    bundle.write_dir(&args.out)?;
-    println!("wrote {}", args.out.display());
-    Ok(())
+    write_sharing_critic(&bundle, &args.out, &gan_dir)
 }
