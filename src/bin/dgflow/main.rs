@@ -753,6 +753,21 @@ fn write_png(path: &Path, grid: &render::Grid) -> Result<()> {
 }
 
 fn info(dir: &Path) -> Result<()> {
+    let manifest = std::fs::read(dir.join("manifest.json")).unwrap_or_default();
+    let format = serde_json::from_slice::<serde_json::Value>(&manifest).ok().and_then(|m| m["format"].as_str().map(String::from));
+    if format.as_deref() == Some(classifier::FORMAT) {
+        let c = Classifier::load(dir, &device::cpu())?;
+        let m = &c.manifest;
+        println!("{} — {}", m.name, m.description);
+        println!("kind:        classifier ({}), input {:?}, {} classes: {}", classifier::FORMAT, m.input_shape, m.classes.len(), m.classes.join(", "));
+        println!("features:    {} layers to {} features (the space of our image metrics)", m.features.layers.len(), c.feature_dim);
+        if let Some(a) = m.test_accuracy {
+            println!("accuracy:    {:.2} % on the CIFAR-10 test split", 100.0 * a);
+        }
+        println!("trained by:  {}", m.provenance.trained_by);
+        println!("recipe:      {}", m.provenance.recipe);
+        return Ok(());
+    }
     let bundle = Bundle::from_dir(dir)?;
     let m = &bundle.manifest;
     let count = |prefix: &str| -> usize {
