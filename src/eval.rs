@@ -84,6 +84,45 @@ pub fn image_metrics(classifier: &Classifier, samples: &[f32], reference: &Featu
     ]
 }
 
+/// The disturbance tests of Heusel et al. 2017, which check that our image metrics behave like FID:
+/// `images` (real, flat, `side`×`side` RGB) scored against `reference` undisturbed, then with
+/// growing Gaussian noise, blur and shares of noise images mixed in. A markdown table, then one
+/// line per disturbance saying whether the Fréchet distance rose at every step.
+pub fn disturbance_table(classifier: &Classifier, images: &[f32], side: usize, reference: &Features, device: &Device) -> String {
+    use crate::metrics::disturb::{gaussian_blur, gaussian_noise, mix_in_noise_images};
+    let per_image = 3 * side * side;
+    let families: [(&str, Vec<(String, Vec<f32>)>); 3] = [
+        ("Gaussian noise", [0.05f32, 0.1, 0.2, 0.4].iter().map(|&s| (format!("σ = {s}"), gaussian_noise(images, s, 1))).collect()),
+        ("Gaussian blur", [0.5f32, 1.0, 2.0].iter().map(|&s| (format!("σ = {s} px"), gaussian_blur(images, side, s))).collect()),
+        (
+            "noise images mixed in",
+            [0.1f32, 0.25, 0.5].iter().map(|&f| (format!("{:.0} %", 100.0 * f), mix_in_noise_images(images, per_image, f, 2))).collect(),
+        ),
+    ];
+    let scored = |samples: &[f32]| image_metrics(classifier, samples, reference, device);
+    let undisturbed = scored(images);
+    let header: Vec<&str> = undisturbed.iter().map(|(name, _)| *name).collect();
+    let row = |what: &str, strength: &str, cells: &[(&str, String)]| {
+        format!("| {what} | {strength} | {} |\n", cells.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>().join(" | "))
+    };
+    let mut table = format!("| disturbance | strength | {} |\n|---|---|{}\n", header.join(" | "), "---|".repeat(header.len()));
+    table += &row("none (real training images)", "–", &undisturbed);
+    let fd = |cells: &[(&str, String)]| cells[0].1.parse::<f64>().unwrap_or(f64::NAN);
+    let mut verdicts = String::new();
+    for (family, levels) in families {
+        let mut distances = vec![fd(&undisturbed)];
+        for (strength, disturbed) in levels {
+            let cells = scored(&disturbed);
+            distances.push(fd(&cells));
+            table += &row(family, &strength, &cells);
+        }
+        let rising = distances.windows(2).all(|w| w[1] > w[0]);
+        let shown: Vec<String> = distances.iter().map(|d| format!("{d:.2}")).collect();
+        verdicts += &format!("- {family}: FD {} — {}\n", shown.join(" → "), if rising { "rises at every step" } else { "NOT monotonic" });
+    }
+    format!("{table}\n{verdicts}")
+}
+
 /// The text model's metrics: JS-4 and JS-6 between the argmax sentences and `reference`.
 pub fn text_metrics(samples: &[f32], vocab: usize, length: usize, reference: &[Vec<u16>]) -> Vec<(&'static str, String)> {
     let n = samples.len() / (vocab * length);

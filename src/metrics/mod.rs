@@ -4,6 +4,7 @@
 //! Inception FID. Text is compared by the Jensen–Shannon divergence of n-gram distributions.
 
 pub mod classifier_score;
+pub mod disturb;
 pub mod frechet;
 pub mod kid;
 pub mod ngram;

@@ -56,6 +56,25 @@ enum Command {
     Eval(EvalArgs),
     /// Time refinement and training on this machine's CPU, beside a reference implementation.
     Bench(bench::BenchArgs),
+    /// Check that the image metrics behave like FID: train vs test images, then real images
+    /// disturbed by noise, blur and mixed-in noise images (Heusel et al. 2017).
+    CheckMetrics(CheckMetricsArgs),
+}
+
+#[derive(clap::Args)]
+struct CheckMetricsArgs {
+    /// The classifier bundle whose features score images.
+    #[arg(long, default_value = "models/cifar10-classifier")]
+    classifier: PathBuf,
+    /// Training images scored against the 10,000 test images, in each condition.
+    #[arg(long, default_value_t = 5000)]
+    samples: usize,
+    /// The shared data folder (holding cifar-10-batches-bin/).
+    #[arg(long, env = "DGFLOW_DATA", default_value = "../shared/data")]
+    data: PathBuf,
+    /// Write the table (markdown) here as well as to the terminal.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -280,7 +299,32 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train(args),
         Command::Eval(args) => eval(args),
         Command::Bench(args) => bench::bench(args),
+        Command::CheckMetrics(args) => check_metrics(args),
     }
+}
+
+fn check_metrics(args: CheckMetricsArgs) -> Result<()> {
+    let device = device::cpu();
+    let classifier = Classifier::load(&args.classifier, &device)
+        .with_context(|| "the metrics live in the features of the project's CIFAR-10 classifier (train one with `dgflow train classifier`)")?;
+    let dir = args.data.join("cifar-10-batches-bin");
+    let (train, test) = (Cifar::load(&dir, Split::Train)?, Cifar::load(&dir, Split::Test)?);
+    if args.samples == 0 || args.samples > train.len() {
+        bail!("--samples must be between 1 and {}", train.len());
+    }
+    let test_images: Vec<f32> = (0..test.len()).flat_map(|i| test.image(i)).collect();
+    let (reference, _) = classifier.run(&test_images, 500, &device);
+    let images: Vec<f32> = (0..args.samples).flat_map(|i| train.image(i)).collect();
+    let table = eval::disturbance_table(&classifier, &images, 32, &reference, &device);
+    let caption = format!(
+        "{} CIFAR-10 training images against the 10,000 test images, in the features of {} (not Inception FID)",
+        args.samples, classifier.manifest.name
+    );
+    println!("{caption}\n\n{table}");
+    if let Some(path) = args.out {
+        std::fs::write(&path, format!("{caption}\n\n{table}")).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn train(args: TrainArgs) -> Result<()> {
