@@ -757,8 +757,9 @@ fn write_comparison(model: &Model, trajectory: &Trajectory, out: Option<PathBuf>
         }
         SampleKind::Points if out.as_ref().is_some_and(|p| p.extension().is_some_and(|e| e == "png")) => {
             let path = out.expect("checked above");
-            let a = render::scatter(before, m.value_range);
-            let b = render::scatter(after, m.value_range);
+            let data = Toy::from_name(&m.name).map(|toy| toy.sample(1000, &mut Noise::new(0, Stream::Data))).unwrap_or_default();
+            let a = render::scatter(before, &data, m.value_range);
+            let b = render::scatter(after, &data, m.value_range);
             write_png(&path, &side_by_side(&a, &b))?;
             Ok(path)
         }
