@@ -277,6 +277,15 @@ impl Bundle {
         Ok(Bundle { manifest, weights })
     }
 
+    /// The same generator judged by `lender`'s critic (its spec and `critic.*` weights).
+    pub fn with_critic_of(&self, lender: &Bundle) -> Bundle {
+        let mut bundle = self.clone();
+        bundle.manifest.critic = lender.manifest.critic.clone();
+        bundle.weights.retain(|k, _| !k.starts_with("critic."));
+        bundle.weights.extend(lender.weights.iter().filter(|(k, _)| k.starts_with("critic.")).map(|(k, v)| (k.clone(), v.clone())));
+        bundle
+    }
+
     /// The same model with only its own critic: the ablation of a corrector ("D alone").
     pub fn without_critic_terms(&self) -> Bundle {
         let mut manifest = self.manifest.clone();

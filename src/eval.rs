@@ -107,7 +107,7 @@ pub fn disturbance_table(classifier: &Classifier, images: &[f32], side: usize, r
     };
     let mut table = format!("| disturbance | strength | {} |\n|---|---|{}\n", header.join(" | "), "---|".repeat(header.len()));
     table += &row("none (real training images)", "–", &undisturbed);
-    let fd = |cells: &[(&str, String)]| cells[0].1.parse::<f64>().unwrap_or(f64::NAN);
+    let fd = |cells: &[(&str, String)]| cells.iter().find(|(name, _)| *name == "FD (classifier)").and_then(|(_, v)| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
     let mut verdicts = String::new();
     for (family, levels) in families {
         let mut distances = vec![fd(&undisturbed)];

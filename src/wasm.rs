@@ -134,11 +134,6 @@ impl Refinement {
     }
 }
 
-/// 1,000 samples of a 2D toy's data, drawn behind the model's points (none for other names).
-fn target_points(name: &str) -> Vec<f32> {
-    crate::data::toy2d::Toy::from_name(name).map(|toy| toy.sample(1000, &mut crate::rng::Noise::new(0, crate::rng::Stream::Data))).unwrap_or_default()
-}
-
 fn step_to_js(step: &Step, model: &Model) -> Result<JsValue, JsValue> {
     let out = Object::new();
     let set = |k: &str, v: JsValue| Reflect::set(&out, &k.into(), &v).map(|_| ());
@@ -170,7 +165,7 @@ fn step_to_js(step: &Step, model: &Model) -> Result<JsValue, JsValue> {
                 set("text", serde_wasm_bindgen::to_value(&lines).map_err(|e| JsValue::from(js_error(e)))?)?;
             }
             SampleKind::Points => {
-                let grid = render::scatter(samples, &target_points(&m.name), m.value_range);
+                let grid = render::scatter(samples, &crate::data::toy2d::Toy::backdrop(&m.name), m.value_range);
                 set("rgba", Uint8ClampedArray::from(grid.rgba.as_slice()).into())?;
                 set("width", (grid.width as u32).into())?;
                 set("height", (grid.height as u32).into())?;

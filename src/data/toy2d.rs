@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::rng::Noise;
+use crate::rng::{Noise, Stream};
 
 /// Standard deviation of each of the 25 Gaussians before scaling.
 pub const SIGMA: f32 = 0.05;
@@ -34,6 +34,12 @@ impl Toy {
             Toy::Gaussians25 => "25gaussians",
             Toy::SwissRoll => "swissroll",
         }
+    }
+
+    /// 1,000 points (a fixed draw) of the toy a model is named after, drawn behind its samples in
+    /// plots; none for a model of no toy.
+    pub fn backdrop(model_name: &str) -> Vec<f32> {
+        Toy::from_name(model_name).map(|toy| toy.sample(1000, &mut Noise::new(0, Stream::Data))).unwrap_or_default()
     }
 
     /// `n` points, flattened `[x0, y0, x1, y1, …]`.

@@ -163,6 +163,6 @@ pub fn load_single<C: serde::de::DeserializeOwned>(
     let mut optimiser = adam(&config);
     let weights = split_tensors(path, tensors, &shapes(&config), &mut [("opt", &mut optimiser)], device)?;
     optimiser.t = meta["adam_t"].as_u64().unwrap_or(0);
-    let params = weights.into_iter().map(|(k, (_, v))| (k, Tensor::<1>::from_data(TensorData::new(v.clone(), [v.len()]), device))).collect();
+    let params = crate::train::gan::device_params(&weights, device);
     Ok(SingleOptimiser { config, params, adam: optimiser, iteration: meta["iteration"].as_u64().unwrap_or(0) })
 }

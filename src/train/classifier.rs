@@ -16,7 +16,7 @@ use crate::model::network::{DeviceParams, HostWeights, Network, TrainingState};
 use crate::rng::{Noise, Stream};
 use crate::train::adam::Adam;
 use crate::train::checkpoint;
-use crate::train::gan::{apply_state, descend, is_trainable, scalar};
+use crate::train::gan::{apply_state, descend, device_params, host_params, scalar, with_grad};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassifierConfig {
@@ -43,10 +43,7 @@ pub struct ClassifierTrainer {
 
 impl ClassifierTrainer {
     pub fn new(manifest: ClassifierManifest, weights: &HostWeights, config: ClassifierConfig, device: &Device) -> ClassifierTrainer {
-        let params = weights
-            .iter()
-            .map(|(name, (_, v))| (name.clone(), Tensor::<1>::from_data(TensorData::new(v.clone(), [v.len()]), device)))
-            .collect();
+        let params = device_params(weights, device);
         ClassifierTrainer { manifest, adam: Adam::new(config.peak_lr, 0.9, 0.999), config, params, step: 0, device: device.clone() }
     }
 
@@ -62,11 +59,7 @@ impl ClassifierTrainer {
         let n = self.config.batch;
         let (images, labels) = augmented_batch(data, n, self.config.shift, Noise::at(self.config.seed, Stream::Data, self.step));
         let x = Tensor::<2>::from_data(TensorData::new(images, [n, PIXELS]), &self.device);
-        let graph: DeviceParams = self
-            .params
-            .iter()
-            .map(|(k, v)| (k.clone(), if is_trainable(k) { v.clone().autodiff().require_grad() } else { v.clone() }))
-            .collect();
+        let graph = with_grad(&self.params, "");
         let mut state = TrainingState::default();
         let m = &self.manifest;
         let features = Network::training(&m.features, &m.input_shape, "features", &graph, &mut state);
@@ -99,14 +92,7 @@ impl ClassifierTrainer {
     }
 
     pub fn host_weights(&self) -> HostWeights {
-        self.manifest
-            .params()
-            .into_iter()
-            .map(|p| {
-                let values = self.params[&p.name].clone().into_data().try_into_vec::<f32>().expect("f32 parameters");
-                (p.name, (p.shape, values))
-            })
-            .collect()
+        host_params(&self.params, self.manifest.params())
     }
 
     /// Test-split accuracy of the current weights (inference mode: running statistics).

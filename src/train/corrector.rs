@@ -14,13 +14,13 @@ use serde::{Deserialize, Serialize};
 use crate::bundle::{Bundle, CriticTerm};
 use crate::error::{Error, Result};
 use crate::model::Generator;
-use crate::model::network::{DeviceParams, HostWeights, Network, TrainingState};
+use crate::model::network::{HostWeights, Network, TrainingState};
 use crate::model::presets::{WeightInit, init_weights};
 use crate::model::spec::NetworkSpec;
 use crate::rng::{Noise, Stream};
 use crate::train::adam::Adam;
 use crate::train::checkpoint::{self, SingleOptimiser};
-use crate::train::gan::{apply_state, descend, is_trainable, scalar};
+use crate::train::gan::{apply_state, descend, device_params, host_params, scalar, with_grad};
 
 /// The critic term's name, and so its weights' prefix.
 pub const NAME: &str = "corrector";
@@ -64,10 +64,7 @@ impl CorrectorConfig {
 impl CorrectorTrainer {
     /// Fresh weights: N(0, 0.02²) like the SN-DCGAN critic it is shaped after.
     pub fn new(config: CorrectorConfig, device: &Device) -> CorrectorTrainer {
-        let params = init_weights(config.network.params(NAME), WeightInit::Normal(0.02), config.seed)
-            .into_iter()
-            .map(|(k, (_, v))| (k, Tensor::<1>::from_data(TensorData::new(v.clone(), [v.len()]), device)))
-            .collect();
+        let params = device_params(&init_weights(config.network.params(NAME), WeightInit::Normal(0.02), config.seed), device);
         let adam = config.adam();
         CorrectorTrainer { state: SingleOptimiser { config, params, adam, iteration: 0 }, device: device.clone() }
     }
@@ -100,12 +97,7 @@ impl CorrectorTrainer {
     /// One Adam step on the logistic loss softplus(−c(positive)) + softplus(c(negative)).
     pub fn step_on(&mut self, positive: Tensor<2>, negative: Tensor<2>) -> CorrectorLosses {
         let c = &self.state.config;
-        let graph: DeviceParams = self
-            .state
-            .params
-            .iter()
-            .map(|(k, v)| (k.clone(), if is_trainable(k) { v.clone().autodiff().require_grad() } else { v.clone() }))
-            .collect();
+        let graph = with_grad(&self.state.params, "");
         let mut state = TrainingState::default();
         let network = Network::training(&c.network, &c.sample_shape, NAME, &graph, &mut state);
         let (p, q) = (network.forward_flat(positive).squeeze_dim::<1>(1), network.forward_flat(negative).squeeze_dim::<1>(1));
@@ -128,16 +120,7 @@ impl CorrectorTrainer {
     }
 
     pub fn host_weights(&self) -> HostWeights {
-        self.state
-            .config
-            .network
-            .params(NAME)
-            .into_iter()
-            .map(|p| {
-                let values = self.state.params[&p.name].clone().into_data().try_into_vec::<f32>().expect("f32 parameters");
-                (p.name, (p.shape, values))
-            })
-            .collect()
+        host_params(&self.state.params, self.state.config.network.params(NAME))
     }
 
     /// `base` with this corrector added to its critic (replacing an earlier corrector).

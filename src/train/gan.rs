@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bundle::{Bundle, Manifest};
 use crate::model::network::{DeviceParams, HostWeights, Network, TrainingState};
+use crate::model::spec::ParamSpec;
 use crate::rng::{Noise, Stream};
 use crate::train::adam::Adam;
 
@@ -87,13 +88,36 @@ pub fn is_trainable(name: &str) -> bool {
     !(name.ends_with(".u") || name.ends_with(".running_mean") || name.ends_with(".running_var"))
 }
 
+/// Host weights as flat device tensors (shapes come from the spec), as every trainer holds them.
+pub fn device_params(weights: &HostWeights, device: &Device) -> DeviceParams {
+    weights.iter().map(|(name, (_, v))| (name.clone(), Tensor::<1>::from_data(TensorData::new(v.clone(), [v.len()]), device))).collect()
+}
+
+/// `params` with the trainable tensors under `prefix` ("" for all) marked as requiring gradients.
+pub fn with_grad(params: &DeviceParams, prefix: &str) -> DeviceParams {
+    params
+        .iter()
+        .map(|(k, v)| {
+            let t = if k.starts_with(prefix) && is_trainable(k) { v.clone().autodiff().require_grad() } else { v.clone() };
+            (k.clone(), t)
+        })
+        .collect()
+}
+
+/// The tensors `specs` name, read back from the device with their shapes.
+pub fn host_params(params: &DeviceParams, specs: impl IntoIterator<Item = ParamSpec>) -> HostWeights {
+    specs
+        .into_iter()
+        .map(|p| {
+            let values = params[&p.name].clone().into_data().try_into_vec::<f32>().expect("f32 parameters");
+            (p.name, (p.shape, values))
+        })
+        .collect()
+}
+
 impl GanTrainer {
     pub fn new(bundle: &Bundle, config: TrainConfig, device: &Device) -> GanTrainer {
-        let params = bundle
-            .weights
-            .iter()
-            .map(|(name, (_, v))| (name.clone(), Tensor::<1>::from_data(TensorData::new(v.clone(), [v.len()]), device)))
-            .collect();
+        let params = device_params(&bundle.weights, device);
         GanTrainer {
             manifest: bundle.manifest.clone(),
             adam_generator: Adam::new(config.lr_generator, config.beta1, config.beta2),
@@ -109,17 +133,6 @@ impl GanTrainer {
     fn tensor(&self, values: Vec<f32>, rows: usize) -> Tensor<2> {
         let cols = values.len() / rows;
         Tensor::<2>::from_data(TensorData::new(values, [rows, cols]), &self.device)
-    }
-
-    /// `params` with the tensors of `prefix` marked as requiring gradients.
-    fn with_grad(&self, prefix: &str) -> DeviceParams {
-        self.params
-            .iter()
-            .map(|(k, v)| {
-                let t = if k.starts_with(prefix) && is_trainable(k) { v.clone().autodiff().require_grad() } else { v.clone() };
-                (k.clone(), t)
-            })
-            .collect()
     }
 
     /// The random inputs of the next iteration: they depend only on the seed and the iteration,
@@ -152,7 +165,7 @@ impl GanTrainer {
 
         // Generator: non-saturating loss softplus(−d(G(z))), or −d(G(z)) for Wasserstein.
         // One state collects the critic's advanced SN vectors and the generator's batch statistics.
-        let params = self.with_grad("generator.");
+        let params = with_grad(&self.params, "generator.");
         let mut state = TrainingState::default();
         let generator = Network::training(&m.generator, &[latent], "generator", &params, &mut state);
         let critic = Network::training(&m.critic, &m.sample_shape, "critic", &params, &mut state);
@@ -176,7 +189,7 @@ impl GanTrainer {
     fn critic_step(&mut self, m: &Manifest, real: Tensor<2>, z: Tensor<2>) -> Losses {
         let latent = m.latent.dim;
         // Critic: logistic loss softplus(−d(real)) + softplus(d(fake)), or d(fake) − d(real) for Wasserstein.
-        let params = self.with_grad("critic.");
+        let params = with_grad(&self.params, "critic.");
         // The generator's running statistics move only in its own step.
         let generator = Network::training(&m.generator, &[latent], "generator", &params, &mut TrainingState::default());
         let fake = generator.forward_flat(z);
@@ -210,14 +223,7 @@ impl GanTrainer {
 
     /// The current weights, as a bundle's host weights.
     pub fn host_weights(&self) -> HostWeights {
-        self.manifest
-            .params()
-            .into_iter()
-            .map(|p| {
-                let values = self.params[&p.name].clone().into_data().try_into_vec::<f32>().expect("f32 parameters");
-                (p.name, (p.shape, values))
-            })
-            .collect()
+        host_params(&self.params, self.manifest.params())
     }
 
     pub fn bundle(&self) -> Bundle {

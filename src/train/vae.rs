@@ -11,13 +11,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::bundle::{Bundle, Latent, Prior, SampleKind};
 use crate::error::{Error, Result};
-use crate::model::network::{DeviceParams, HostWeights, Network, TrainingState};
+use crate::model::network::{HostWeights, Network, TrainingState};
 use crate::model::presets::{WeightInit, dcgan_generator, init_weights, vae_encoder};
 use crate::model::spec::NetworkSpec;
 use crate::rng::{Noise, Stream};
 use crate::train::adam::Adam;
 use crate::train::checkpoint::{self, SingleOptimiser};
-use crate::train::gan::{RealData, apply_state, descend, is_trainable, scalar};
+use crate::train::gan::{RealData, apply_state, descend, device_params, host_params, scalar, with_grad};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VaeConfig {
@@ -68,10 +68,7 @@ impl VaeTrainer {
     /// Fresh He-normal weights for the encoder (`encoder.*`) and decoder (`generator.*`).
     pub fn new(config: VaeConfig, device: &Device) -> VaeTrainer {
         let specs = config.encoder().params("encoder").into_iter().chain(config.decoder().params("generator"));
-        let params = init_weights(specs, WeightInit::HeNormal, config.seed)
-            .into_iter()
-            .map(|(k, (_, v))| (k, Tensor::<1>::from_data(TensorData::new(v.clone(), [v.len()]), device)))
-            .collect();
+        let params = device_params(&init_weights(specs, WeightInit::HeNormal, config.seed), device);
         let adam = config.adam();
         VaeTrainer { state: SingleOptimiser { config, params, adam, iteration: 0 }, device: device.clone() }
     }
@@ -108,12 +105,7 @@ impl VaeTrainer {
         let (n, l) = (c.batch, c.latent);
         let x = Tensor::<2>::from_data(TensorData::new(images, [n, 3 * c.size * c.size]), &self.device);
         let eps = Tensor::<2>::from_data(TensorData::new(noise, [n, l]), &self.device);
-        let graph: DeviceParams = self
-            .state
-            .params
-            .iter()
-            .map(|(k, v)| (k.clone(), if is_trainable(k) { v.clone().autodiff().require_grad() } else { v.clone() }))
-            .collect();
+        let graph = with_grad(&self.state.params, "");
         let mut state = TrainingState::default();
         let encoder = Network::training(&c.encoder(), &[3, c.size, c.size], "encoder", &graph, &mut state);
         let decoder = Network::training(&c.decoder(), &[l], "generator", &graph, &mut state);
@@ -135,16 +127,7 @@ impl VaeTrainer {
 
     /// The decoder's weights (`generator.*`), as a bundle's.
     pub fn decoder_weights(&self) -> HostWeights {
-        self.state
-            .config
-            .decoder()
-            .params("generator")
-            .into_iter()
-            .map(|p| {
-                let values = self.state.params[&p.name].clone().into_data().try_into_vec::<f32>().expect("f32 parameters");
-                (p.name, (p.shape, values))
-            })
-            .collect()
+        host_params(&self.state.params, self.state.config.decoder().params("generator"))
     }
 
     /// The decoder as a bundle's generator, with `critic`'s discriminator borrowed as its critic
@@ -165,9 +148,7 @@ impl VaeTrainer {
         manifest.generator = c.decoder();
         manifest.critic_terms.clear();
         manifest.recommended = None;
-        let mut weights = self.decoder_weights();
-        weights.extend(critic.weights.iter().filter(|(k, _)| k.starts_with("critic.")).map(|(k, v)| (k.clone(), v.clone())));
-        Ok(Bundle { manifest, weights })
+        Ok(Bundle { manifest, weights: self.decoder_weights() }.with_critic_of(critic))
     }
 }
 

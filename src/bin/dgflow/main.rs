@@ -445,12 +445,7 @@ fn train(args: TrainArgs) -> Result<()> {
             };
             bar.set_message(format!("D {:.3} G {:.3} | {score}", losses.critic, losses.generator));
             let line = format!("{},{},{},{},{},{score}", trainer.iteration, losses.critic, losses.generator, losses.real_logit, losses.fake_logit);
-            if let Some(file) = log.as_mut() {
-                writeln!(file, "{line}")?;
-            }
-            if bar.is_hidden() {
-                println!("{line}");
-            }
+            checkpoint_line(&mut log, &bar, &line)?;
         }
     }
     bar.finish();
@@ -527,12 +522,7 @@ fn train_classifier(args: &TrainArgs, device: &burn::prelude::Device) -> Result<
             accuracy = trainer.accuracy(&test)?;
             let line = format!("{},{loss},{batch_accuracy},{},{accuracy}", trainer.step, trainer.learning_rate());
             bar.set_message(format!("loss {loss:.3} | test accuracy {:.2} %", 100.0 * accuracy));
-            if let Some(file) = log.as_mut() {
-                writeln!(file, "{line}")?;
-            }
-            if bar.is_hidden() {
-                println!("{line}");
-            }
+            checkpoint_line(&mut log, &bar, &line)?;
         }
     }
     bar.finish();
@@ -553,6 +543,17 @@ fn train_classifier(args: &TrainArgs, device: &burn::prelude::Device) -> Result<
     };
     Classifier::write_dir(&manifest, &trainer.host_weights(), &args.out)?;
     println!("wrote {} (test accuracy {:.2} %)", args.out.display(), 100.0 * accuracy);
+    Ok(())
+}
+
+/// A checkpoint's CSV line: appended to the log, and printed when no progress bar shows.
+fn checkpoint_line(log: &mut Option<std::fs::File>, bar: &indicatif::ProgressBar, line: &str) -> Result<()> {
+    if let Some(file) = log.as_mut() {
+        writeln!(file, "{line}")?;
+    }
+    if bar.is_hidden() {
+        println!("{line}");
+    }
     Ok(())
 }
 
@@ -757,7 +758,7 @@ fn write_comparison(model: &Model, trajectory: &Trajectory, out: Option<PathBuf>
         }
         SampleKind::Points if out.as_ref().is_some_and(|p| p.extension().is_some_and(|e| e == "png")) => {
             let path = out.expect("checked above");
-            let data = Toy::from_name(&m.name).map(|toy| toy.sample(1000, &mut Noise::new(0, Stream::Data))).unwrap_or_default();
+            let data = Toy::backdrop(&m.name);
             let a = render::scatter(before, &data, m.value_range);
             let b = render::scatter(after, &data, m.value_range);
             write_png(&path, &side_by_side(&a, &b))?;

@@ -1,7 +1,6 @@
 //! `dgflow train vae` and `dgflow train corrector`: a model without a discriminator of its own,
 //! made refinable by borrowing a GAN's and adding a density-ratio corrector.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
@@ -15,7 +14,7 @@ use dgflow::train::corrector::{CorrectorConfig, CorrectorTrainer};
 use dgflow::train::images::ImageData;
 use dgflow::train::vae::{VaeConfig, VaeTrainer};
 
-use super::{TrainArgs, base_grid, open_log, progress_bar, write_png};
+use super::{TrainArgs, base_grid, checkpoint_line, open_log, progress_bar, write_png};
 
 fn bundle_arg(path: &Option<PathBuf>, flag: &str, what: &str) -> Result<(Bundle, PathBuf)> {
     let path = path.as_ref().with_context(|| format!("{flag} is required: {what}"))?;
@@ -56,12 +55,7 @@ pub fn train_vae(args: &TrainArgs, device: &Device) -> Result<()> {
             let elbo = losses.reconstruction + losses.kl;
             bar.set_message(format!("−ELBO {elbo:.1} (reconstruction {:.1}, KL {:.1})", losses.reconstruction, losses.kl));
             let line = format!("{},{},{},{elbo},{}", trainer.iteration(), losses.reconstruction, losses.kl, path.display());
-            if let Some(file) = log.as_mut() {
-                writeln!(file, "{line}")?;
-            }
-            if bar.is_hidden() {
-                println!("{line}");
-            }
+            checkpoint_line(&mut log, &bar, &line)?;
         }
     }
     bar.finish();
@@ -124,23 +118,14 @@ pub fn train_corrector(args: &TrainArgs, device: &Device) -> Result<()> {
             recent.clear();
             bar.set_message(format!("loss {:.3} | accuracy on fresh samples {:.1} %", losses.loss, 100.0 * accuracy));
             let line = format!("{},{},{},{},{accuracy}", trainer.iteration(), losses.loss, losses.positive_logit, losses.negative_logit);
-            if let Some(file) = log.as_mut() {
-                writeln!(file, "{line}")?;
-            }
-            if bar.is_hidden() {
-                println!("{line}");
-            }
+            checkpoint_line(&mut log, &bar, &line)?;
         }
     }
     bar.finish();
     let c = &trainer.state.config;
     let description = format!("≈ log p_{0}/p_{1}: a logistic classifier between {0}'s samples and this model's", g.name, b.name);
     // C ≈ log p_GAN/p_base only helps beside the GAN's own D ≈ log p_data/p_GAN: the critic is its.
-    let mut with_gan_critic = base.clone();
-    with_gan_critic.manifest.critic = g.critic.clone();
-    with_gan_critic.weights.retain(|k, _| !k.starts_with("critic."));
-    with_gan_critic.weights.extend(gan.weights.iter().filter(|(k, _)| k.starts_with("critic.")).map(|(k, v)| (k.clone(), v.clone())));
-    let mut bundle = trainer.add_to(&with_gan_critic, &description)?;
+    let mut bundle = trainer.add_to(&base.with_critic_of(&gan), &description)?;
     bundle.manifest.provenance.notes = format!(
         "Critic = {}'s discriminator + a corrector (SN-DCGAN, width {}) trained by `dgflow train corrector` for {} iterations: logistic loss, {}'s samples against this model's, Adam lr {} betas ({}, {}), batch {}, seed {}.",
         g.name, args.width, trainer.iteration(), g.name, c.lr, c.beta1, c.beta2, c.batch, c.seed
