@@ -15,6 +15,7 @@ pub enum Stream {
     Weights = 4,
     Data = 5,
     Training = 6,
+    Statistics = 7,
 }
 
 pub struct Noise(ChaCha8Rng);

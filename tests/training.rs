@@ -8,7 +8,7 @@ use dgflow::train::gan::{GanLoss, GanTrainer, TrainConfig};
 use dgflow::train::toy::ToyData;
 
 fn config() -> TrainConfig {
-    TrainConfig { batch: 64, lr_generator: 1e-3, lr_critic: 1e-3, beta1: 0.5, beta2: 0.999, critic_steps: 1, seed: 4, loss: GanLoss::Logistic, critic_only: false }
+    TrainConfig { batch: 64, lr_generator: 1e-3, lr_critic: 1e-3, beta1: 0.5, beta2: 0.999, critic_steps: 1, seed: 4, loss: GanLoss::Logistic, critic_only: false, average_decay: None }
 }
 
 fn small_toy() -> dgflow::bundle::Bundle {
@@ -106,25 +106,51 @@ fn every_layer_kind_trains_without_nan() {
 fn a_resumed_run_continues_bit_for_bit() {
     let device = dgflow::device::cpu();
     let data = ToyData { toy: Toy::SwissRoll, seed: 2 };
-    let mut straight = GanTrainer::new(&small_toy(), config(), &device);
-    for _ in 0..6 {
-        straight.step(&data);
-    }
+    // with and without the generator's weight average, which the checkpoint carries
+    for config in [config(), TrainConfig { average_decay: Some(0.9), ..config() }] {
+        let mut straight = GanTrainer::new(&small_toy(), config.clone(), &device);
+        for _ in 0..6 {
+            straight.step(&data);
+        }
 
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("run.ckpt");
-    let mut first = GanTrainer::new(&small_toy(), config(), &device);
-    for _ in 0..3 {
-        first.step(&data);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.ckpt");
+        let mut first = GanTrainer::new(&small_toy(), config.clone(), &device);
+        for _ in 0..3 {
+            first.step(&data);
+        }
+        checkpoint::save(&first, &path).unwrap();
+        drop(first);
+        let mut resumed = checkpoint::load(&path, &device).unwrap();
+        assert_eq!(resumed.iteration, 3);
+        for _ in 0..3 {
+            resumed.step(&data);
+        }
+        assert_eq!(straight.host_weights(), resumed.host_weights());
+        assert_eq!(straight.bundle().weights, resumed.bundle().weights, "the shipped (averaged) weights too");
     }
-    checkpoint::save(&first, &path).unwrap();
-    drop(first);
-    let mut resumed = checkpoint::load(&path, &device).unwrap();
-    assert_eq!(resumed.iteration, 3);
-    for _ in 0..3 {
-        resumed.step(&data);
+}
+
+#[test]
+fn the_averaged_generator_ships_and_the_critic_fits_it() {
+    let device = dgflow::device::cpu();
+    let mut trainer = GanTrainer::new(&small_toy(), config(), &device);
+    for _ in 0..20 {
+        trainer.step(&Blob);
     }
-    assert_eq!(straight.host_weights(), resumed.host_weights());
+    trainer.start_average(0.5);
+    for _ in 0..20 {
+        trainer.step(&Blob);
+    }
+    let generator = |w: dgflow::model::network::HostWeights| w.into_iter().filter(|(k, _)| k.starts_with("generator.")).collect::<std::collections::BTreeMap<_, _>>();
+    let shipped = generator(trainer.bundle().weights);
+    assert_ne!(shipped, generator(trainer.host_weights()), "the bundle holds the average, not the last iterate");
+
+    trainer.adopt_average();
+    trainer.config.critic_only = true;
+    assert_eq!(generator(trainer.host_weights()), shipped, "the critic-only stage trains against the shipped generator");
+    trainer.step(&Blob);
+    assert_eq!(generator(trainer.bundle().weights), shipped);
 }
 
 /// Autodiff's weight gradients through training-mode convolutions (transposed and strided),

@@ -15,6 +15,8 @@ use crate::train::adam::Adam;
 use crate::train::gan::{GanTrainer, TrainConfig};
 
 const META: &str = "dgflow-checkpoint";
+/// Key prefix of the generator's averaged weights.
+const AVERAGE: &str = "average/";
 
 fn host(t: &Tensor<1>) -> Vec<f32> {
     t.clone().into_data().try_into_vec::<f32>().expect("f32 tensors")
@@ -107,7 +109,10 @@ pub fn split_tensors(
 }
 
 pub fn save(trainer: &GanTrainer, path: &Path) -> Result<()> {
-    let tensors = trainer_tensors(&trainer.params, &[("g", &trainer.adam_generator), ("d", &trainer.adam_critic)]);
+    let mut tensors = trainer_tensors(&trainer.params, &[("g", &trainer.adam_generator), ("d", &trainer.adam_critic)]);
+    for (k, v) in trainer.average.iter().flatten() {
+        tensors.push((format!("{AVERAGE}{k}"), host(v)));
+    }
     let meta = serde_json::json!({
         "iteration": trainer.iteration,
         "adam_g_t": trainer.adam_generator.t,
@@ -119,7 +124,8 @@ pub fn save(trainer: &GanTrainer, path: &Path) -> Result<()> {
 }
 
 pub fn load(path: &Path, device: &Device) -> Result<GanTrainer> {
-    let (meta, tensors) = read(path)?;
+    let (meta, mut tensors) = read(path)?;
+    let averaged: Vec<(String, Vec<f32>)> = tensors.extract_if(.., |(k, _)| k.starts_with(AVERAGE)).collect();
     let manifest: Manifest = serde_json::from_value(meta["manifest"].clone()).map_err(|e| damaged(path, format!("manifest: {e}")))?;
     let config: TrainConfig = serde_json::from_value(meta["config"].clone()).map_err(|e| damaged(path, format!("config: {e}")))?;
     let shapes = manifest.params().into_iter().map(|p| (p.name, p.shape)).collect();
@@ -128,6 +134,20 @@ pub fn load(path: &Path, device: &Device) -> Result<GanTrainer> {
     let weights = split_tensors(path, tensors, &shapes, &mut [("g", &mut adam_g), ("d", &mut adam_d)], device)?;
     let mut trainer = GanTrainer::new(&crate::bundle::Bundle { manifest, weights }, config, device);
     trainer.iteration = meta["iteration"].as_u64().unwrap_or(0);
+    if trainer.config.average_decay.is_some() {
+        let mut average = crate::train::average::start(&trainer.params);
+        if averaged.len() != average.len() {
+            return Err(damaged(path, format!("{} of the generator's {} averaged tensors are missing", average.len().saturating_sub(averaged.len()), average.len())));
+        }
+        for (key, values) in averaged {
+            let name = &key[AVERAGE.len()..];
+            if !average.contains_key(name) {
+                return Err(damaged(path, format!("averaged tensor {name} is not a generator weight")));
+            }
+            average.insert(name.to_string(), Tensor::<1>::from_data(TensorData::new(values.clone(), [values.len()]), device));
+        }
+        trainer.average = Some(average);
+    }
     adam_g.t = meta["adam_g_t"].as_u64().unwrap_or(0);
     adam_d.t = meta["adam_d_t"].as_u64().unwrap_or(0);
     trainer.adam_generator = adam_g;

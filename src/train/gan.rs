@@ -11,6 +11,7 @@ use crate::model::network::{DeviceParams, HostWeights, Network, TrainingState};
 use crate::model::spec::ParamSpec;
 use crate::rng::{Noise, Stream};
 use crate::train::adam::Adam;
+use crate::train::average;
 
 /// Batch-norm running averages move this far towards each batch (PyTorch's momentum).
 const BN_MOMENTUM: f32 = 0.1;
@@ -31,6 +32,10 @@ pub struct TrainConfig {
     /// Wasserstein critic into the density-ratio estimator DGflow needs.
     #[serde(default)]
     pub critic_only: bool,
+    /// Keep an exponential moving average of the generator's weights with this decay (e.g.
+    /// 0.999); bundles then ship the average (see `average`).
+    #[serde(default)]
+    pub average_decay: Option<f32>,
 }
 
 /// The adversarial objective.
@@ -76,6 +81,8 @@ pub struct GanTrainer {
     pub params: DeviceParams,
     pub adam_generator: Adam,
     pub adam_critic: Adam,
+    /// The generator's averaged weights, while `config.average_decay` is set.
+    pub average: Option<DeviceParams>,
     pub iteration: u64,
     /// When set, each step appends its gradients here as `(critic|generator)/<parameter>`, for
     /// records that a reference implementation checks (costs a readback per tensor).
@@ -122,6 +129,7 @@ impl GanTrainer {
             manifest: bundle.manifest.clone(),
             adam_generator: Adam::new(config.lr_generator, config.beta1, config.beta2),
             adam_critic: Adam::new(config.lr_critic, config.beta1, config.beta2),
+            average: config.average_decay.map(|_| average::start(&params)),
             config,
             params,
             iteration: 0,
@@ -180,6 +188,9 @@ impl GanTrainer {
         self.log_gradients("generator", &params, &grads);
         descend(&mut self.params, &mut self.adam_generator, &params, &grads, "generator.");
         apply_state(&mut self.params, state);
+        if let (Some(decay), Some(average)) = (self.config.average_decay, self.average.as_mut()) {
+            average::update(average, &self.params, decay);
+        }
 
         self.iteration += 1;
         Losses { generator: generator_loss_value, ..losses }
@@ -226,8 +237,33 @@ impl GanTrainer {
         host_params(&self.params, self.manifest.params())
     }
 
+    /// Starts averaging the generator's weights from their current values (a new run, or a
+    /// resumed one that did not average before).
+    pub fn start_average(&mut self, decay: f32) {
+        self.config.average_decay = Some(decay);
+        self.average = Some(average::start(&self.params));
+    }
+
+    /// The parameters a bundle ships: with averaging, the averaged generator and its own
+    /// batch-norm statistics; otherwise the current ones.
+    pub fn shipped_params(&self) -> DeviceParams {
+        match &self.average {
+            Some(average) => average::averaged_params(&self.manifest, &self.params, average, self.config.batch, average::STATISTICS_BATCHES, self.config.seed),
+            None => self.params.clone(),
+        }
+    }
+
+    /// Replaces the generator by its average and stops averaging: the critic-only fine-tune
+    /// fits the critic to the generator that ships.
+    pub fn adopt_average(&mut self) {
+        self.params = self.shipped_params();
+        self.average = None;
+        self.config.average_decay = None;
+    }
+
+    /// What ships: see `shipped_params`.
     pub fn bundle(&self) -> Bundle {
-        Bundle { manifest: self.manifest.clone(), weights: self.host_weights() }
+        Bundle { manifest: self.manifest.clone(), weights: host_params(&self.shipped_params(), self.manifest.params()) }
     }
 }
 

@@ -36,6 +36,7 @@ impl LiveToy {
             seed,
             loss: Default::default(),
             critic_only: false,
+            average_decay: None,
         };
         LiveToy { trainer: GanTrainer::new(&bundle, config, device), data: ToyData { toy, seed } }
     }

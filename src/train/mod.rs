@@ -3,6 +3,7 @@
 //! gradient penalty (burn has first-order gradients only). Checkpoints resume bit for bit.
 
 pub mod adam;
+pub mod average;
 pub mod checkpoint;
 pub mod classifier;
 pub mod corrector;

@@ -162,7 +162,7 @@ fn training_section(args: &BenchArgs, threads: usize, device: &burn::prelude::De
     let (batch, iterations) = (64, 5);
     let config = TrainConfig {
         batch, lr_generator: 2e-4, lr_critic: 2e-4, beta1: 0.5, beta2: 0.999, critic_steps: 1, seed: 1,
-        loss: Default::default(), critic_only: false,
+        loss: Default::default(), critic_only: false, average_decay: None,
     };
     let mut rust = Vec::new();
     let mut torch = Vec::new();

@@ -111,6 +111,10 @@ struct TrainArgs {
     /// Train the critic alone, the generator frozen (the fine-tune after Wasserstein training).
     #[arg(long)]
     critic_only: bool,
+    /// Average the generator's weights with this decay (e.g. 0.999) and ship the average; given
+    /// on resuming a run that did not average, the average starts from the current weights.
+    #[arg(long)]
+    average: Option<f32>,
     /// Adam's second-moment decay (β1 is 0.5, as in DCGAN and SN-GAN).
     #[arg(long, default_value_t = 0.9)]
     beta2: f32,
@@ -332,6 +336,9 @@ fn train(args: TrainArgs) -> Result<()> {
     if args.batch == 0 || args.every == 0 || args.critic_steps == 0 || args.width == 0 || !(0.0..1.0).contains(&args.beta2) || !rates.iter().all(|r| r.is_finite() && *r > 0.0) {
         bail!("--batch, --every, --critic-steps, --width, --lr and --lr-critic must be positive, and --beta2 in [0, 1)");
     }
+    if args.average.is_some_and(|d| !(d > 0.0 && d < 1.0)) {
+        bail!("--average is the averaging decay, in (0, 1): 0.999 averages over about the last 1,000 iterations");
+    }
     let device = device::cpu();
     match args.recipe {
         Recipe::Classifier => return train_classifier(&args, &device),
@@ -398,6 +405,17 @@ fn train(args: TrainArgs) -> Result<()> {
             t.config.loss = loss;
             t.config.critic_only = args.critic_only;
         }
+        if args.critic_only && t.average.is_some() {
+            t.adopt_average();
+            let stage = format!("From iteration {}: the generator replaced by its average, for the critic to fit.", t.iteration);
+            println!("{stage}");
+            t.manifest.provenance.notes = format!("{} {stage}", t.manifest.provenance.notes);
+        } else if let (Some(decay), None) = (args.average, &t.average) {
+            t.start_average(decay);
+            let stage = format!("From iteration {}: the generator's weights averaged (decay {decay}).", t.iteration);
+            println!("{stage}");
+            t.manifest.provenance.notes = format!("{} {stage}", t.manifest.provenance.notes);
+        }
         t
     } else {
         let lr_critic = args.lr_critic.unwrap_or(args.lr);
@@ -411,6 +429,7 @@ fn train(args: TrainArgs) -> Result<()> {
             seed: args.seed,
             loss,
             critic_only: args.critic_only,
+            average_decay: args.average,
         };
         let mut bundle = arch.init_bundle(name, args.seed);
         bundle.manifest.description = description;
