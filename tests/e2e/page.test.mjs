@@ -112,6 +112,15 @@ test('an image sample shows its logit on hover and its trajectory when selected;
   assert.equal(await page.isHidden('#trajectory'), true, 'a second tap lets go');
 });
 
+test('the bundled CIFAR-10 model refines in the page and the after grid differs from the before grid', async () => {
+  const page = await open('?model=cifar10&batch=16&steps=3&seed=0', null, { serviceWorkers: 'block' });
+  await finished(page);
+  assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
+  assert.match(await page.textContent('#about'), /SN-DCGAN on CIFAR-10/);
+  assert.notEqual(await pixels(page, 'before'), await pixels(page, 'after'));
+  await shot(page, 'cifar10-panel');
+});
+
 test('a model refined through a borrowed critic and a corrector is just another image model', async () => {
   const page = await open('?model=tiny-corrected&batch=9&steps=3&seed=4', withFixtures, { serviceWorkers: 'block' });
   await finished(page);
