@@ -125,7 +125,9 @@ build_site() {
     # Model bundles only: the classifier behind the image metrics is the CLI's, not the page's.
     grep -q '"format": *"dgflow-bundle/' "$manifest" 2>/dev/null || continue
     local dir; dir=$(dirname "$manifest")
-    cp -r "$dir" dist/models/
+    # What the page fetches: the manifest and the weights (cards and pictures stay in the repo).
+    mkdir -p "dist/models/$(basename "$dir")"
+    cp "$dir"/manifest.json "$dir"/*.safetensors "dist/models/$(basename "$dir")/"
     names+=("\"$(basename "$dir")\"")
   done
   (IFS=,; echo "{\"models\":[${names[*]}]}") > dist/models/index.json

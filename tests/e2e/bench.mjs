@@ -30,7 +30,7 @@ function transferSizes() {
     const rel = relative(DIST, path);
     const group = rel.startsWith('pkg-cpu/') ? 'CPU wasm module (pkg-cpu/)'
       : rel.startsWith('pkg/') ? 'WebGPU wasm module (pkg/, fetched only with a hardware adapter)'
-        : rel.startsWith('models/') ? 'models (models/, every bundle)'
+        : rel.startsWith('models/') ? 'models (every bundle the page offers: manifest and weights)'
           : 'page (HTML, JS, CSS, service worker)';
     const [raw, gz] = groups.get(group) ?? [0, 0];
     const bytes = readFileSync(path);
