@@ -38,7 +38,7 @@ pub type Scorer<'a> = dyn Fn(&[f32]) -> Vec<(&'static str, String)> + 'a;
 /// `base.seed + c`), so large evaluations fit in memory; every method starts from the same latents.
 /// DDLS always runs in latent space. Rows follow `methods`' order.
 pub async fn table(model: &Model, base: FlowConfig, methods: &[Method], chunk: usize, score: &Scorer<'_>, device: &Device) -> Result<String> {
-    let columns: Vec<usize> = (0..=base.steps).step_by(5).chain((base.steps % 5 != 0).then_some(base.steps)).collect();
+    let columns: Vec<usize> = (0..=base.steps).step_by(5).chain((!base.steps.is_multiple_of(5)).then_some(base.steps)).collect();
     let header: Vec<String> = columns.iter().map(|s| format!("step {s}")).collect();
     let mut table = format!("| method | metric | {} |\n|---|---|{}\n", header.join(" | "), "---|".repeat(columns.len()));
     let chunks: Vec<usize> = (0..base.batch).step_by(chunk.max(1)).map(|start| chunk.min(base.batch - start)).collect();

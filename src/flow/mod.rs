@@ -136,7 +136,7 @@ impl FlowConfig {
     pub fn keeps(&self, step: usize) -> bool {
         match &self.keep {
             Keep::All => true,
-            Keep::Every(n) => step % n == 0 || step == self.steps,
+            Keep::Every(n) => step.is_multiple_of(*n) || step == self.steps,
             Keep::Steps(list) => list.contains(&step),
         }
     }

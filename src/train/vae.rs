@@ -161,7 +161,7 @@ mod tests {
     /// Images that are one of two flat colours: a VAE learns them in a few steps.
     impl RealData for Blobs {
         fn batch(&self, n: usize, iteration: u64) -> Vec<f32> {
-            (0..n).flat_map(|i| vec![if (i as u64 + iteration) % 2 == 0 { 0.5 } else { -0.5 }; 3 * 8 * 8]).collect()
+            (0..n).flat_map(|i| vec![if (i as u64 + iteration).is_multiple_of(2) { 0.5 } else { -0.5 }; 3 * 8 * 8]).collect()
         }
     }
 

@@ -865,7 +865,7 @@ fn init(args: InitArgs) -> Result<()> {
     let arch = match args.arch {
         ArchArg::Toy2d => Architecture::toy2d(),
         ArchArg::Dcgan => {
-            if args.size == 0 || args.size % 8 != 0 {
+            if args.size == 0 || !args.size.is_multiple_of(8) {
                 bail!("--size {} must be a positive multiple of 8 for dcgan", args.size);
             }
             Architecture::Dcgan { latent: args.latent, width: args.width, size: args.size }
