@@ -134,8 +134,9 @@ pub fn load(path: &Path, device: &Device) -> Result<GanTrainer> {
     let weights = split_tensors(path, tensors, &shapes, &mut [("g", &mut adam_g), ("d", &mut adam_d)], device)?;
     let mut trainer = GanTrainer::new(&crate::bundle::Bundle { manifest, weights }, config, device);
     trainer.iteration = meta["iteration"].as_u64().unwrap_or(0);
-    if trainer.config.average_decay.is_some() {
-        let mut average = crate::train::average::start(&trainer.params);
+    // `new` started the average from the weights when the configuration averages; the
+    // checkpoint's averaged tensors replace all of it.
+    if let Some(average) = trainer.average.as_mut() {
         if averaged.len() != average.len() {
             return Err(damaged(path, format!("{} of the generator's {} averaged tensors are missing", average.len().saturating_sub(averaged.len()), average.len())));
         }
@@ -144,9 +145,9 @@ pub fn load(path: &Path, device: &Device) -> Result<GanTrainer> {
             if !average.contains_key(name) {
                 return Err(damaged(path, format!("averaged tensor {name} is not a generator weight")));
             }
-            average.insert(name.to_string(), Tensor::<1>::from_data(TensorData::new(values.clone(), [values.len()]), device));
+            let len = values.len();
+            average.insert(name.to_string(), Tensor::<1>::from_data(TensorData::new(values, [len]), device));
         }
-        trainer.average = Some(average);
     }
     adam_g.t = meta["adam_g_t"].as_u64().unwrap_or(0);
     adam_d.t = meta["adam_d_t"].as_u64().unwrap_or(0);

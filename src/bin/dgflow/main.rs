@@ -397,24 +397,19 @@ fn train(args: TrainArgs) -> Result<()> {
     };
     let mut trainer = if args.checkpoint.exists() {
         let mut t = checkpoint::load(&args.checkpoint, &device)?;
-        println!("resuming {} from iteration {}", args.checkpoint.display(), t.iteration);
+        let iteration = t.iteration;
+        println!("resuming {} from iteration {iteration}", args.checkpoint.display());
         if (t.config.loss, t.config.critic_only) != (loss, args.critic_only) {
-            let stage = stage_note(t.iteration, loss, args.critic_only);
-            println!("{stage}");
-            t.manifest.provenance.notes = format!("{} {stage}", t.manifest.provenance.notes).trim().to_string();
+            record_stage(&mut t, stage_note(iteration, loss, args.critic_only));
             t.config.loss = loss;
             t.config.critic_only = args.critic_only;
         }
         if args.critic_only && t.average.is_some() {
             t.adopt_average();
-            let stage = format!("From iteration {}: the generator replaced by its average, for the critic to fit.", t.iteration);
-            println!("{stage}");
-            t.manifest.provenance.notes = format!("{} {stage}", t.manifest.provenance.notes);
+            record_stage(&mut t, format!("From iteration {iteration}: the generator replaced by its average, for the critic to fit."));
         } else if let (Some(decay), None) = (args.average, &t.average) {
             t.start_average(decay);
-            let stage = format!("From iteration {}: the generator's weights averaged (decay {decay}).", t.iteration);
-            println!("{stage}");
-            t.manifest.provenance.notes = format!("{} {stage}", t.manifest.provenance.notes);
+            record_stage(&mut t, format!("From iteration {iteration}: the generator's weights averaged (decay {decay})."));
         }
         t
     } else {
@@ -489,6 +484,12 @@ fn train(args: TrainArgs) -> Result<()> {
     bundle.write_dir(&args.out)?;
     println!("wrote {}", args.out.display());
     Ok(())
+}
+
+/// Prints a resumed run's new stage and adds it to the bundle's training history.
+fn record_stage(trainer: &mut GanTrainer, stage: String) {
+    println!("{stage}");
+    trainer.manifest.provenance.notes = format!("{} {stage}", trainer.manifest.provenance.notes).trim().to_string();
 }
 
 /// A sentence for the bundle's training history: which loss from which iteration.
