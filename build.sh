@@ -121,14 +121,18 @@ build_site() {
   rm -rf dist && mkdir -p dist/models
   cp -r www/. dist/
   local names=()
-  for manifest in models/*/manifest.json; do
-    # Model bundles only: the classifier behind the image metrics is the CLI's, not the page's.
-    grep -q '"format": *"dgflow-bundle/' "$manifest" 2>/dev/null || continue
-    local dir; dir=$(dirname "$manifest")
-    # What the page fetches: the manifest and the weights (cards and pictures stay in the repo).
-    mkdir -p "dist/models/$(basename "$dir")"
-    cp "$dir"/manifest.json "$dir"/*.safetensors "dist/models/$(basename "$dir")/"
-    names+=("\"$(basename "$dir")\"")
+  # Image models first: the page opens on the first one, and the paper's headline is images.
+  for kind in image text points; do
+    for manifest in models/*/manifest.json; do
+      # Model bundles only: the classifier behind the image metrics is the CLI's, not the page's.
+      grep -q '"format": *"dgflow-bundle/' "$manifest" 2>/dev/null || continue
+      grep -q "\"kind\": *\"$kind\"" "$manifest" || continue
+      local dir; dir=$(dirname "$manifest")
+      # What the page fetches: the manifest and the weights (cards and pictures stay in the repo).
+      mkdir -p "dist/models/$(basename "$dir")"
+      cp "$dir"/manifest.json "$dir"/*.safetensors "dist/models/$(basename "$dir")/"
+      names+=("\"$(basename "$dir")\"")
+    done
   done
   (IFS=,; echo "{\"models\":[${names[*]}]}") > dist/models/index.json
   echo "site: dist/ (${#names[@]} models)"

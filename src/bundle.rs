@@ -1,4 +1,5 @@
-//! Model bundles: `models/<name>/manifest.json` plus a safetensors weights file (f16 or f32).
+//! Model bundles: `models/<name>/manifest.json` plus a safetensors weights file (f16 or f32
+//! tensors, or int8 ones with a scale per slice of their first axis).
 //!
 //! Loading validates everything before a tensor is built — schema, shapes through every layer,
 //! each weight's presence, shape, dtype and finiteness, and the file's SHA-256 — and every error
@@ -49,7 +50,36 @@ pub struct Latent {
 pub struct WeightsRef {
     pub file: String,
     pub sha256: String,
+    /// How the file stores the tensors when this bundle is written (reading takes any).
+    #[serde(default, skip_serializing_if = "Encoding::is_f16")]
+    pub encoding: Encoding,
 }
+
+/// How a weights file stores its tensors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    /// Every tensor in f16.
+    #[default]
+    F16,
+    /// Weight matrices and kernels (rank ≥ 2, at least `INT8_MIN_LEN` values) as int8 with one
+    /// f32 scale per slice of their first axis, in a tensor named `<name>:scale`; the rest (biases,
+    /// batch-norm statistics, spectral-norm vectors) in f16. Half the bytes of f16, for the page's
+    /// transfer size.
+    Int8,
+}
+
+impl Encoding {
+    fn is_f16(&self) -> bool {
+        *self == Encoding::F16
+    }
+}
+
+/// Smaller tensors stay f16 under `Encoding::Int8`: they are few bytes and often not weights.
+const INT8_MIN_LEN: usize = 1024;
+/// The scale tensor of an int8 tensor is named `<name>` followed by this.
+const SCALE_SUFFIX: &str = ":scale";
 
 /// Tensors kept in another bundle's weights file: a model that borrows a network (a VAE
 /// borrowing a GAN's discriminator) ships it once, and the browser fetches and caches it once.
@@ -339,7 +369,7 @@ impl Bundle {
             .filter(|(k, _)| !manifest.shared_weights.iter().any(|s| k.starts_with(&s.prefix)))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        manifest.weights.sha256 = write_f16_weights(dir, &manifest.weights.file, &own)?;
+        manifest.weights.sha256 = write_weights(dir, &manifest.weights.file, &own, manifest.weights.encoding)?;
         write_manifest(dir, &manifest)
     }
 }
@@ -386,8 +416,9 @@ fn check_critic_terms_present(path: &str, bytes: &[u8], manifest: &Manifest) -> 
     Ok(())
 }
 
-/// Reads the `expected` tensors (f16 or f32, finite, of the expected shapes); unless `others_allowed`
-/// (a file shared with another bundle), the file must hold nothing else.
+/// Reads the `expected` tensors (f16, f32, or int8 with their scales; finite, of the expected
+/// shapes); unless `others_allowed` (a file shared with another bundle), the file must hold
+/// nothing else.
 pub(crate) fn read_weights(path: &str, bytes: &[u8], expected: &[ParamSpec], others_allowed: bool) -> Result<HostWeights> {
     let file = SafeTensors::deserialize(bytes)
         .map_err(|e| Error::weights(path, format!("not a valid safetensors file ({e}); it may be truncated — download or export it again")))?;
@@ -403,11 +434,16 @@ pub(crate) fn read_weights(path: &str, bytes: &[u8], expected: &[ParamSpec], oth
             ));
         }
         let values: Vec<f32> = match view.dtype() {
-            Dtype::F16 => view.data().chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-            Dtype::F32 => view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
-            other => {
-                return Err(Error::weights(path, format!("tensor `{}` has dtype {other:?}; only F16 and F32 are supported", spec.name)));
+            Dtype::I8 => {
+                let scale_name = format!("{}{SCALE_SUFFIX}", spec.name);
+                let scales = file.tensor(&scale_name).ok().filter(|t| t.shape() == [spec.shape[0]]).ok_or_else(|| {
+                    Error::weights(path, format!("int8 tensor `{}` needs its scales `{scale_name}` (shape [{}]); the file is damaged — export it again", spec.name, spec.shape[0]))
+                })?;
+                let scales = floats(path, &scale_name, &scales)?;
+                let row = spec.shape.iter().skip(1).product::<usize>().max(1);
+                view.data().iter().enumerate().map(|(i, &q)| q as i8 as f32 * scales[i / row]).collect()
             }
+            _ => floats(path, &spec.name, &view)?,
         };
         if let Some(i) = values.iter().position(|v| !v.is_finite()) {
             return Err(Error::weights(
@@ -417,16 +453,31 @@ pub(crate) fn read_weights(path: &str, bytes: &[u8], expected: &[ParamSpec], oth
         }
         out.insert(spec.name.clone(), (spec.shape.clone(), values));
     }
-    if let Some(extra) = file.names().into_iter().find(|n| !others_allowed && !out.contains_key(*n)) {
+    let is_scale = |n: &str| n.strip_suffix(SCALE_SUFFIX).is_some_and(|w| out.contains_key(w));
+    if let Some(extra) = file.names().into_iter().find(|n| !others_allowed && !out.contains_key(*n) && !is_scale(n)) {
         return Err(Error::weights(path, format!("tensor `{extra}` is not used by the manifest's architecture; is this the right weights file?")));
     }
     Ok(out)
 }
 
+/// The values of an f16 or f32 tensor.
+fn floats(path: &str, name: &str, view: &safetensors::tensor::TensorView) -> Result<Vec<f32>> {
+    match view.dtype() {
+        Dtype::F16 => Ok(view.data().chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()),
+        Dtype::F32 => Ok(view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()),
+        other => Err(Error::weights(path, format!("tensor `{name}` has dtype {other:?}; only F16, F32 and I8 (with scales) are supported"))),
+    }
+}
+
 /// Writes `weights` as f16 safetensors to `dir/file` (creating `dir`); returns their SHA-256.
 pub(crate) fn write_f16_weights(dir: &Path, file: &str, weights: &HostWeights) -> Result<String> {
+    write_weights(dir, file, weights, Encoding::F16)
+}
+
+/// Writes `weights` as safetensors in `encoding` to `dir/file` (creating `dir`); returns their SHA-256.
+pub(crate) fn write_weights(dir: &Path, file: &str, weights: &HostWeights, encoding: Encoding) -> Result<String> {
     std::fs::create_dir_all(dir).map_err(|e| Error::Io { path: dir.display().to_string(), reason: e.to_string() })?;
-    let bytes = encode_f16(weights);
+    let bytes = encode(weights, encoding);
     let path = dir.join(file);
     std::fs::write(&path, &bytes).map_err(|e| Error::Io { path: path.display().to_string(), reason: e.to_string() })?;
     Ok(hex(&Sha256::digest(&bytes)))
@@ -441,18 +492,40 @@ pub(crate) fn write_manifest(dir: &Path, manifest: &impl Serialize) -> Result<()
 
 /// Serialises weights as f16 safetensors, in name order so the bytes (and digest) are stable.
 pub fn encode_f16(weights: &HostWeights) -> Vec<u8> {
-    let sorted: BTreeMap<_, _> = weights.iter().collect();
-    let encoded: Vec<(String, Vec<usize>, Vec<u8>)> = sorted
-        .into_iter()
-        .map(|(name, (shape, values))| {
-            let bytes = values.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect();
-            (name.clone(), shape.clone(), bytes)
-        })
-        .collect();
-    let views = encoded.iter().map(|(name, shape, bytes)| {
-        (name.as_str(), safetensors::tensor::TensorView::new(Dtype::F16, shape.clone(), bytes).expect("f16 view matches its shape"))
+    encode(weights, Encoding::F16)
+}
+
+/// Serialises weights as safetensors in `encoding`, in name order so the bytes (and digest) are stable.
+pub fn encode(weights: &HostWeights, encoding: Encoding) -> Vec<u8> {
+    let f16_bytes = |values: &[f32]| values.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect::<Vec<u8>>();
+    let mut encoded: BTreeMap<String, (Dtype, Vec<usize>, Vec<u8>)> = BTreeMap::new();
+    for (name, (shape, values)) in weights {
+        if encoding == Encoding::Int8 && shape.len() >= 2 && values.len() >= INT8_MIN_LEN {
+            let (quantised, scales) = quantise_rows(values, shape[0]);
+            let scale_bytes = scales.iter().flat_map(|s| s.to_le_bytes()).collect();
+            encoded.insert(format!("{name}{SCALE_SUFFIX}"), (Dtype::F32, vec![shape[0]], scale_bytes));
+            encoded.insert(name.clone(), (Dtype::I8, shape.clone(), quantised.iter().map(|&q| q as u8).collect()));
+        } else {
+            encoded.insert(name.clone(), (Dtype::F16, shape.clone(), f16_bytes(values)));
+        }
+    }
+    let views = encoded.iter().map(|(name, (dtype, shape, bytes))| {
+        (name.as_str(), safetensors::tensor::TensorView::new(*dtype, shape.clone(), bytes).expect("the view matches its shape"))
     });
     safetensors::serialize(views, None).expect("in-memory serialisation cannot fail")
+}
+
+/// Symmetric int8 quantisation of each of `rows` equal slices: q = round(v / s), s = max|v| / 127,
+/// so each slice keeps its own range (a layer's filters differ in size by orders of magnitude).
+fn quantise_rows(values: &[f32], rows: usize) -> (Vec<i8>, Vec<f32>) {
+    let len = values.len() / rows;
+    let scales: Vec<f32> = values.chunks(len).map(|row| row.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0).collect();
+    let quantised = values
+        .chunks(len)
+        .zip(&scales)
+        .flat_map(|(row, &s)| row.iter().map(move |&v| if s > 0.0 { (v / s).round().clamp(-127.0, 127.0) as i8 } else { 0 }))
+        .collect();
+    (quantised, scales)
 }
 
 fn hex(bytes: &[u8]) -> String {

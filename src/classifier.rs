@@ -158,7 +158,7 @@ mod tests {
             classes: crate::data::cifar::CLASSES.iter().map(|c| c.to_string()).collect(),
             features,
             head,
-            weights: WeightsRef { file: "weights.safetensors".into(), sha256: String::new() },
+            weights: WeightsRef { file: "weights.safetensors".into(), sha256: String::new(), encoding: Default::default() },
             provenance: Provenance { trained_by: "test".into(), data: "none".into(), recipe: String::new(), notes: String::new() },
             test_accuracy: None,
         }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use dgflow::bundle::{Bundle, MANIFEST_FILE, encode_f16};
+use dgflow::bundle::{Bundle, Encoding, MANIFEST_FILE, encode, encode_f16};
 use dgflow::model::presets::Architecture;
 use safetensors::Dtype;
 use sha2::{Digest, Sha256};
@@ -44,6 +44,48 @@ fn a_written_bundle_loads_back_with_f16_weights() {
             assert!((a - b).abs() <= 1e-3 * a.abs().max(1e-2), "{name}: {a} became {b}");
         }
     }
+}
+
+#[test]
+fn int8_bundles_load_back_within_half_a_step_of_each_row_at_half_the_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bundle = Architecture::Dcgan { latent: 16, width: 8, size: 8 }.init_bundle("small", 1);
+    bundle.write_dir(&dir.path().join("f16")).unwrap();
+    bundle.manifest.weights.encoding = Encoding::Int8;
+    bundle.write_dir(&dir.path().join("int8")).unwrap();
+    let size = |d: &str| std::fs::metadata(dir.path().join(d).join("weights.safetensors")).unwrap().len();
+    assert!(size("int8") * 10 < size("f16") * 6, "int8 {} bytes vs f16 {}", size("int8"), size("f16"));
+
+    let loaded = Bundle::from_dir(&dir.path().join("int8")).unwrap();
+    assert_eq!(loaded.manifest.weights.encoding, Encoding::Int8);
+    let mut quantised = 0;
+    for (name, (shape, values)) in &bundle.weights {
+        let (s, v) = &loaded.weights[name];
+        assert_eq!(s, shape);
+        let row = values.len() / shape[0];
+        for (original, reread) in values.chunks(row).zip(v.chunks(row)) {
+            let step = original.iter().fold(0f32, |m, x| m.max(x.abs())) / 127.0;
+            for (a, b) in original.iter().zip(reread) {
+                assert!((a - b).abs() <= step / 2.0 * 1.001 + 1e-3 * a.abs(), "{name}: {a} became {b} (step {step})");
+            }
+        }
+        quantised += usize::from(values.len() >= 1024 && shape.len() >= 2);
+    }
+    assert!(quantised >= 3, "only {quantised} tensors were large enough to quantise");
+    // Written again, the loaded bundle keeps its encoding and its exact bytes.
+    loaded.write_dir(&dir.path().join("again")).unwrap();
+    assert_eq!(std::fs::read(dir.path().join("again/weights.safetensors")).unwrap(), std::fs::read(dir.path().join("int8/weights.safetensors")).unwrap());
+}
+
+#[test]
+fn an_int8_tensor_without_its_scales_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = Architecture::Dcgan { latent: 16, width: 8, size: 8 }.init_bundle("small", 1);
+    let bytes = encode(&bundle.weights, Encoding::Int8);
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let kept: Vec<_> = file.tensors().into_iter().filter(|(name, _)| name != "generator.fc.weight:scale").collect();
+    write_with_weights(dir.path(), &bundle, &safetensors::serialize(kept, None).unwrap());
+    assert_mentions(&load_error(dir.path()), &["weights.safetensors", "int8 tensor `generator.fc.weight` needs its scales `generator.fc.weight:scale`"]);
 }
 
 #[test]
@@ -111,7 +153,7 @@ fn wrong_shapes_dtypes_and_extra_tensors_are_named() {
         bundle.weights.iter().map(|(k, (s, v))| (k.clone(), s.clone(), vec![0u8; 4 * v.len()])).collect();
     let views = raw.iter().map(|(k, s, b)| (k.as_str(), safetensors::tensor::TensorView::new(Dtype::I32, s.clone(), b).unwrap()));
     write_with_weights(dir.path(), &bundle, &safetensors::serialize(views, None).unwrap());
-    assert_mentions(&load_error(dir.path()), &["has dtype I32; only F16 and F32 are supported"]);
+    assert_mentions(&load_error(dir.path()), &["has dtype I32; only F16, F32 and I8 (with scales) are supported"]);
 }
 
 #[test]

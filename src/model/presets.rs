@@ -95,7 +95,7 @@ impl Architecture {
             generator,
             critic,
             critic_terms: Vec::new(),
-            weights: WeightsRef { file: "weights.safetensors".into(), sha256: String::new() },
+            weights: WeightsRef { file: "weights.safetensors".into(), sha256: String::new(), encoding: Default::default() },
             shared_weights: Vec::new(),
             recommended: None,
             provenance: Provenance {

@@ -158,7 +158,7 @@ test('when the GPU is lost mid-run, the refinement carries on with the CPU', asy
       return device;
     };
   }));
-  await page.goto(`${url}/`);
+  await page.goto(`${url}/?model=swissroll&batch=64&steps=3`);
   await page.waitForFunction(() => /Running on/.test(document.getElementById('backend').textContent));
   await page.selectOption('#prefer', 'webgpu');
   await page.waitForFunction(() => /your GPU \(WebGPU\)/.test(document.getElementById('backend').textContent), null, { timeout: 60_000 });

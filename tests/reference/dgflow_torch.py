@@ -23,7 +23,21 @@ def load_bundle(directory):
     for shared in manifest.get("shared_weights", []):  # tensors kept in another bundle's file
         lent = load_file(str(directory / shared["file"]))
         weights.update({k: v for k, v in lent.items() if k.startswith(shared["prefix"])})
-    return manifest, {k: v.astype(np.float32) for k, v in weights.items()}
+    return manifest, dequantised(weights)
+
+
+def dequantised(weights):
+    """float32 arrays; an int8 tensor times its `<name>:scale` (one scale per slice of axis 0)."""
+    out = {}
+    for name, value in weights.items():
+        if name.endswith(":scale"):
+            continue
+        value = value.astype(np.float32)
+        if weights[name].dtype == np.int8:
+            scale = weights[name + ":scale"].astype(np.float32)
+            value = value * scale.reshape((-1,) + (1,) * (value.ndim - 1))
+        out[name] = value
+    return out
 
 
 class Residual(nn.Module):
