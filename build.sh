@@ -123,11 +123,12 @@ build_site() {
   local names=()
   # Image models first: the page opens on the first one, and the paper's headline is images.
   for kind in image text points; do
-    for manifest in models/*/manifest.json; do
+    # By folder name, so that cifar10 comes before cifar10-vae (a glob puts "-" before "/").
+    for dir in $(printf '%s\n' models/*/ | sed 's:/$::' | LC_ALL=C sort); do
+      local manifest=$dir/manifest.json
       # Model bundles only: the classifier behind the image metrics is the CLI's, not the page's.
       grep -q '"format": *"dgflow-bundle/' "$manifest" 2>/dev/null || continue
       grep -q "\"kind\": *\"$kind\"" "$manifest" || continue
-      local dir; dir=$(dirname "$manifest")
       # What the page fetches: the manifest and the weights (cards and pictures stay in the repo).
       mkdir -p "dist/models/$(basename "$dir")"
       cp "$dir"/manifest.json "$dir"/*.safetensors "dist/models/$(basename "$dir")/"

@@ -148,6 +148,8 @@ impl VaeTrainer {
         manifest.generator = c.decoder();
         manifest.critic_terms.clear();
         manifest.recommended = None;
+        // Written as training writes every bundle, whatever the lender's file holds.
+        manifest.weights.encoding = Default::default();
         Ok(Bundle { manifest, weights: self.decoder_weights() }.with_critic_of(critic))
     }
 }
