@@ -92,19 +92,19 @@ build_native() {
 
 build_wasm() {
   ensure_wasm_tools
-  # Two modules: a small CPU-only one (SIMD) that every visitor loads, and one with WebGPU that
-  # the page fetches only where a hardware adapter exists. Separate target dirs, because their
-  # RUSTFLAGS differ and would otherwise rebuild each other.
+  # Two modules: a small CPU-only one (SIMD) that every visitor loads, and one with WebGPU and
+  # no CPU backend that the page fetches only where a hardware adapter exists. Separate target
+  # dirs, because their RUSTFLAGS differ and would otherwise rebuild each other.
   # The WebGPU module's own code only orchestrates GPU kernels: its profile (Cargo.toml,
   # wasm-gpu) builds it for size, 4.4 → 2.4 MB gzipped.
-  wasm_module pkg-cpu "$WASM_TARGET-cpu" "-C target-feature=+simd128" "" release
+  wasm_module pkg-cpu "$WASM_TARGET-cpu" "-C target-feature=+simd128" "--features cpu" release
   wasm_module pkg "$WASM_TARGET" "" "--features webgpu" wasm-gpu
 }
 
 wasm_module() {
   local out=$1 target=$2 rustflags=$3 features=$4 profile=$5
-  step "building the wasm module www/$out (${features:-CPU only}, profile $profile)"
-  # shellcheck disable=SC2086 # $features is empty or one flag and its value
+  step "building the wasm module www/$out ($features, profile $profile)"
+  # shellcheck disable=SC2086 # $features is one flag and its value
   RUSTFLAGS=$rustflags RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld \
     CARGO_TARGET_DIR=$target /usr/bin/cargo build --profile "$profile" --target wasm32-unknown-unknown \
     -Zbuild-std=std,panic_abort --no-default-features $features

@@ -336,6 +336,17 @@ impl Bundle {
         Bundle::from_parts(&name, &manifest_bytes, &weights_bytes, &shared)
     }
 
+    /// The bytes of `write_dir`'s two files, (manifest, weights), without touching a disk: how a
+    /// model trained in one wasm module reaches another (the page trains 2D GANs on the CPU
+    /// module and may refine them on the WebGPU one).
+    pub fn to_files(&self) -> (Vec<u8>, Vec<u8>) {
+        let mut manifest = self.manifest.clone();
+        manifest.shared_weights.clear();
+        let weights = encode(&self.weights, manifest.weights.encoding);
+        manifest.weights.sha256 = hex(&Sha256::digest(&weights));
+        (manifest_json(&manifest).into_bytes(), weights)
+    }
+
     /// Writes the bundle as f16 weights (the shipping format) and a manifest with their digest;
     /// self-contained: every tensor in its own file.
     pub fn write_dir(&self, dir: &Path) -> Result<()> {
@@ -486,8 +497,11 @@ pub(crate) fn write_weights(dir: &Path, file: &str, weights: &HostWeights, encod
 /// Writes `dir/manifest.json`, pretty-printed.
 pub(crate) fn write_manifest(dir: &Path, manifest: &impl Serialize) -> Result<()> {
     let path = dir.join(MANIFEST_FILE);
-    let json = serde_json::to_string_pretty(manifest).expect("manifests serialise");
-    std::fs::write(&path, json + "\n").map_err(|e| Error::Io { path: path.display().to_string(), reason: e.to_string() })
+    std::fs::write(&path, manifest_json(manifest)).map_err(|e| Error::Io { path: path.display().to_string(), reason: e.to_string() })
+}
+
+fn manifest_json(manifest: &impl Serialize) -> String {
+    serde_json::to_string_pretty(manifest).expect("manifests serialise") + "\n"
 }
 
 /// Serialises weights as f16 safetensors, in name order so the bytes (and digest) are stable.

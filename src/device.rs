@@ -24,6 +24,7 @@ impl Backend {
     }
 }
 
+#[cfg(feature = "cpu")]
 pub fn cpu() -> Device {
     Device::flex()
 }
@@ -50,7 +51,10 @@ pub async fn gpu() -> Result<Device> {
 
 pub async fn open(backend: Backend) -> Result<Device> {
     match backend {
+        #[cfg(feature = "cpu")]
         Backend::Cpu => Ok(cpu()),
+        #[cfg(not(feature = "cpu"))]
+        Backend::Cpu => Err(Error::Backend { backend: "cpu", reason: "this build has no CPU backend (the browser's WebGPU module); use the CPU module or rebuild with `--features cpu`".into() }),
         Backend::Gpu => gpu().await,
     }
 }

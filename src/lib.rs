@@ -17,6 +17,9 @@ pub mod render;
 pub mod rng;
 pub mod train;
 
+#[cfg(not(any(feature = "cpu", feature = "webgpu")))]
+compile_error!("dgflow needs a backend: enable the `cpu` feature, `webgpu`, or both");
+
 #[cfg(target_family = "wasm")]
 mod wasm;
 

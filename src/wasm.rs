@@ -177,11 +177,15 @@ fn step_to_js(step: &Step, model: &Model) -> Result<JsValue, JsValue> {
 
 /// A small 2D GAN trained in this worker, a few iterations per call (the page's live training).
 /// It trains on the CPU whatever the engine, so a seed gives the same model everywhere.
+/// Training runs on the CPU backend, so only the CPU module has it; the page moves a trained
+/// model to the WebGPU module as bundle files (`files`).
+#[cfg(feature = "cpu")]
 #[wasm_bindgen]
 pub struct LiveTrainer {
     live: crate::train::live::LiveToy,
 }
 
+#[cfg(feature = "cpu")]
 #[wasm_bindgen]
 impl LiveTrainer {
     /// `toy`: "25gaussians" or "swissroll".
@@ -208,8 +212,19 @@ impl LiveTrainer {
         Ok(out.into())
     }
 
-    /// The model as trained so far, built on `engine`'s device, to preview or refine.
+    /// The model as trained so far, built on `engine`'s device (an engine of this module).
     pub fn model(&self, engine: &Engine) -> LoadedModel {
         LoadedModel { model: Rc::new(Model::build(&self.live.bundle(), 0, &engine.device)), device: engine.device.clone() }
+    }
+
+    /// The model as trained so far as `{manifest, weights}` bundle files (f16), for
+    /// `Engine.loadModel` of any module.
+    pub fn files(&self) -> Result<JsValue, JsError> {
+        let (manifest, weights) = self.live.bundle().to_files();
+        let out = Object::new();
+        let set = |k: &str, v: JsValue| Reflect::set(&out, &k.into(), &v).map(|_| ()).map_err(|_| js_error("cannot build the bundle files"));
+        set("manifest", js_sys::Uint8Array::from(manifest.as_slice()).into())?;
+        set("weights", js_sys::Uint8Array::from(weights.as_slice()).into())?;
+        Ok(out.into())
     }
 }

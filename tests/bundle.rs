@@ -47,6 +47,18 @@ fn a_written_bundle_loads_back_with_f16_weights() {
 }
 
 #[test]
+fn a_bundle_in_memory_has_the_bytes_of_its_files_and_loads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = tiny();
+    bundle.write_dir(dir.path()).unwrap();
+    let (manifest, weights) = bundle.to_files();
+    assert_eq!(manifest, std::fs::read(dir.path().join(MANIFEST_FILE)).unwrap());
+    assert_eq!(weights, std::fs::read(dir.path().join(&bundle.manifest.weights.file)).unwrap());
+    let loaded = Bundle::from_bytes("tiny", &manifest, &weights).unwrap();
+    assert_eq!(loaded.weights, Bundle::from_dir(dir.path()).unwrap().weights);
+}
+
+#[test]
 fn int8_bundles_load_back_within_half_a_step_of_each_row_at_half_the_size() {
     let dir = tempfile::tempdir().unwrap();
     let mut bundle = Architecture::Dcgan { latent: 16, width: 8, size: 8 }.init_bundle("small", 1);

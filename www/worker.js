@@ -4,8 +4,9 @@ import { msg } from './protocol.js';
 
 let engine = null;
 let core = null;          // the loaded wasm module: ./pkg-cpu (small, CPU only) or ./pkg (WebGPU)
+let cpuEngine = null;     // a CPU engine of ./pkg-cpu for live training, whatever `engine` is
 const models = new Map(); // name → LoadedModel on the current engine
-const trainers = new Map(); // `live-<toy>` → LiveTrainer of the current module
+const trainers = new Map(); // `live-<toy>` → LiveTrainer (always of ./pkg-cpu)
 let current = null;       // id of the refinement in progress
 const MODEL_CACHE = 'dgflow-models-v1';
 
@@ -79,7 +80,9 @@ async function fetchBytes(id, url, cacheKey, label) {
 async function loadModel(id, name) {
   if (models.has(name)) return models.get(name);
   if (trainers.has(name)) {
-    const model = trainers.get(name).model(engine);
+    // As bundle files, which any module's engine loads (the trainer lives in the CPU module).
+    const { manifest, weights } = trainers.get(name).files();
+    const model = engine.loadModel(name, manifest, weights, [], 0);
     models.set(name, model);
     return model;
   }
@@ -157,11 +160,14 @@ async function runRefinement({ id, model: name, settings }) {
 
 // Live training: a small 2D GAN trains here in slices of iterations, so the page sees it take
 // shape and a cancel gets through; then it refines like a bundled model, as `live-<toy>`.
+// Training and its previews run on the CPU module (the WebGPU module has no CPU backend).
 const PREVIEW = { steps: 1, batch: 512, keep: { steps: [0] } };
 async function train({ id, toy, iterations, seed }) {
   current = id;
   const name = `live-${toy}`;
-  const trainer = new core.LiveTrainer(toy, seed);
+  const cpu = await loadCore('cpu');
+  cpuEngine ??= engine?.backend === 'cpu' ? engine : await cpu.Engine.open('cpu');
+  const trainer = new cpu.LiveTrainer(toy, seed);
   let done = 0;
   let critic = NaN;
   while (done < iterations) {
@@ -171,7 +177,7 @@ async function train({ id, toy, iterations, seed }) {
     }
     ({ iteration: done, critic } = trainer.train(Math.min(25, iterations - done)));
     if (done % 100 === 0 || done >= iterations) {
-      const preview = trainer.model(engine);
+      const preview = trainer.model(cpuEngine);
       const refinement = await preview.refine(PREVIEW);
       const step = await refinement.next();
       refinement.free();
@@ -201,10 +207,8 @@ const HINTS = {
 self.onmessage = async ({ data }) => {
   try {
     if (data.type === 'init') {
-      // Objects of one wasm module do not work with another's: live models are retrained.
+      // Models belong to the old engine; trainers stay (they live in the CPU module).
       models.clear();
-      for (const t of trainers.values()) t.free();
-      trainers.clear();
       self.postMessage(await openEngine(data.prefer));
     } else if (data.type === 'refine') {
       await refine(data);

@@ -208,6 +208,31 @@ test('a 2D GAN trained in the page takes shape, refines, and a link to it retrai
   assert.equal(await pixels(again, 'after'), picture);
 });
 
+test('a 2D GAN trained while on WebGPU refines there, and stays after switching to the CPU', async () => {
+  const page = await open('?model=25gaussians&batch=64&steps=3&seed=11');
+  await finished(page);
+  await page.selectOption('#prefer', 'webgpu');
+  await page.waitForFunction(() => /your GPU \(WebGPU\)/.test(document.getElementById('backend').textContent), null, { timeout: 60_000 });
+  // Training runs on the CPU module (the WebGPU module has no CPU backend); the model moves over.
+  await page.click('#live summary');
+  await page.fill('#live-iterations', '100');
+  await page.click('#live-train');
+  await page.waitForFunction(() => document.getElementById('model').value === 'live-25gaussians' && /steps in .* on WebGPU/.test(document.getElementById('note').textContent)
+    || !document.getElementById('error').hidden, null, { timeout: 180_000 });
+  assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
+  const onGpu = await pixels(page, 'after');
+  assert.notEqual(onGpu, await pixels(page, 'before'), 'refinement moves the samples');
+
+  await page.selectOption('#prefer', 'cpu');
+  await page.waitForFunction(() => /your CPU/.test(document.getElementById('backend').textContent), null, { timeout: 60_000 });
+  await page.click('#run');
+  await page.waitForFunction(() => /steps in .* on the CPU/.test(document.getElementById('note').textContent) || !document.getElementById('error').hidden,
+    null, { timeout: 120_000 });
+  assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
+  assert.equal(await page.inputValue('#model'), 'live-25gaussians');
+  assert.equal(await pixels(page, 'after'), onGpu, 'the same model and seed give the same picture on both backends');
+});
+
 test('the site works from a sub-path of a static host', async () => {
   const sub = await serve(process.env.DIST, '/someone/paper-page/demo');
   try {
