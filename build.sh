@@ -92,12 +92,21 @@ build_native() {
 
 build_wasm() {
   ensure_wasm_tools
-  # Two modules: a small CPU-only one (SIMD) that every visitor loads, and one with WebGPU and
-  # no CPU backend that the page fetches only where a hardware adapter exists. Separate target
-  # dirs, because their RUSTFLAGS differ and would otherwise rebuild each other.
+  # Three modules, of which a visitor loads one (two if a GPU fails): the CPU module (SIMD); the
+  # same with wasm threads, for pages that are cross-origin isolated; and one with WebGPU and no
+  # CPU backend, fetched only where a hardware adapter exists. Separate target dirs, because
+  # their RUSTFLAGS differ and would otherwise rebuild each other.
   # The WebGPU module's own code only orchestrates GPU kernels: its profile (Cargo.toml,
-  # wasm-gpu) builds it for size, 4.4 → 2.4 MB gzipped.
+  # wasm-gpu) builds it for size, 4.4 → 2.2 MB gzipped.
   wasm_module pkg-cpu "$WASM_TARGET-cpu" "-C target-feature=+simd128" "--features cpu" release
+  # Threads: atomics in the code (and in std, rebuilt), and a shared memory that JS imports, with
+  # the TLS exports wasm-bindgen needs to start each thread; 1 GiB at most.
+  local threads="-C target-feature=+simd128,+atomics,+bulk-memory,+mutable-globals"
+  for arg in --shared-memory --max-memory=1073741824 --import-memory --export=__wasm_init_tls \
+    --export=__tls_size --export=__tls_align --export=__tls_base; do
+    threads+=" -C link-arg=$arg"
+  done
+  wasm_module pkg-cpu-mt "$WASM_TARGET-mt" "$threads" "--features threads" release
   wasm_module pkg "$WASM_TARGET" "" "--features webgpu" wasm-gpu
 }
 
@@ -157,7 +166,7 @@ run_tests() {
   trap 'rm -rf "$work"' RETURN
   mkdir -p "$work/site"
   cp tests/e2e/smoke.html tests/e2e/smoke.js "$work/site/"
-  cp -r www/pkg www/pkg-cpu "$work/site/"
+  cp -r www/pkg www/pkg-cpu www/pkg-cpu-mt "$work/site/"
   "$DGFLOW" init --arch dcgan --width 2 --latent 8 --size 8 --seed 3 --out "$work/site/tiny" >/dev/null
   "$DGFLOW" refine --model "$work/site/tiny" --seed 7 --batch 4 --steps 5 \
     --out "$work/native.png" --trajectory "$work/native.json" >/dev/null
@@ -263,8 +272,8 @@ run_bench() {
   "$DGFLOW" bench --reference "$py tests/reference/bench.py" --out "$work/native.md"
   step "in headless Chromium"
   mkdir -p "$work/site"
-  cp tests/e2e/bench.html tests/e2e/bench-page.js "$work/site/"
-  cp -r www/pkg www/pkg-cpu "$work/site/"
+  cp tests/e2e/bench.html tests/e2e/bench-page.js tests/e2e/bench-worker.js "$work/site/"
+  cp -r www/pkg www/pkg-cpu www/pkg-cpu-mt "$work/site/"
   # The size of the bundled CIFAR-10 model; its weights do not change the speed.
   local image_model=$work/site/cifar10-init
   "$DGFLOW" init --arch dcgan --width 32 --latent 128 --size 32 --seed 1 --out "$image_model" >/dev/null

@@ -23,4 +23,8 @@ compile_error!("dgflow needs a backend: enable the `cpu` feature, `webgpu`, or b
 #[cfg(target_family = "wasm")]
 mod wasm;
 
+/// `initThreadPool(n)` in the threaded wasm module: starts the Web Workers the CPU backend runs on.
+#[cfg(all(target_family = "wasm", feature = "threads"))]
+pub use wasm_bindgen_rayon::init_thread_pool;
+
 pub use error::{Error, Result};

@@ -20,13 +20,14 @@ worker.onerror = (e) => showError({ message: `The compute worker failed to start
 worker.onmessage = ({ data }) => handlers[data.type]?.(data);
 
 const handlers = {
-  ready({ backend, reason, defaults }) {
+  ready({ backend, reason, defaults, threads }) {
     state.backend = backend;
     state.reason = reason;
     state.defaults ??= defaults;
+    const cores = threads > 1 ? ` (${threads} threads)` : '';
     $('backend').textContent = backend === 'webgpu'
       ? 'Running on your GPU (WebGPU).'
-      : `Running on your CPU${reason ? ` — ${reason}` : ''}.`;
+      : `Running on your CPU${cores}${reason ? ` — ${reason}` : ''}.`;
     if (!state.initialised) { state.initialised = true; readUrl(); }
     $('run').disabled = state.models.length === 0;
   },

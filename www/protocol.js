@@ -2,8 +2,8 @@
 // every reply carries the `id` of the request it answers.
 export const msg = {
   init: (prefer) => ({ type: 'init', prefer }),                       // prefer: auto | webgpu | cpu
-  // reason: why not WebGPU, if so; defaults: the core's default settings
-  ready: (backend, reason, defaults) => ({ type: 'ready', backend, reason, defaults }),
+  // reason: why not WebGPU, if so; defaults: the core's default settings; threads: CPU threads
+  ready: (backend, reason, defaults, threads) => ({ type: 'ready', backend, reason, defaults, threads }),
   refine: (id, model, settings) => ({ type: 'refine', id, model, settings }),
   cancel: (id) => ({ type: 'cancel', id }),
   // Live training of a small 2D GAN (toy: 25gaussians | swissroll); its model is then `live-<toy>`.

@@ -3,10 +3,13 @@
 import { msg } from './protocol.js';
 
 let engine = null;
-let core = null;          // the loaded wasm module: ./pkg-cpu (small, CPU only) or ./pkg (WebGPU)
-let cpuEngine = null;     // a CPU engine of ./pkg-cpu for live training, whatever `engine` is
+let core = null;          // the loaded wasm module: a CPU module or ./pkg (WebGPU)
+let cpuCore = null;       // promise of the CPU module: ./pkg-cpu-mt (threads) or ./pkg-cpu
+let cpuThreads = 1;       // threads the CPU module runs on
+let cpuEngine = null;     // a CPU engine of the CPU module for live training, whatever `engine` is
 const models = new Map(); // name → LoadedModel on the current engine
-const trainers = new Map(); // `live-<toy>` → LiveTrainer (always of ./pkg-cpu)
+const trainers = new Map(); // `live-<toy>` → LiveTrainer (always of the CPU module)
+const MAX_THREADS = 8;
 let current = null;       // id of the refinement in progress
 const MODEL_CACHE = 'dgflow-models-v1';
 
@@ -15,10 +18,34 @@ const MODEL_CACHE = 'dgflow-models-v1';
 const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
 
 async function loadCore(kind) {
-  if (kind === 'cpu' && !WebAssembly.validate(SIMD_PROBE)) {
+  // One CPU module per worker (a thread pool starts once); a failed load is tried again next time.
+  if (kind === 'cpu') return (cpuCore ??= loadCpuCore().catch((e) => { cpuCore = null; throw e; }));
+  const module = await import('./pkg/dgflow.js');
+  await module.default();
+  return module;
+}
+
+// Where the page is cross-origin isolated (this site's service worker makes it so from the
+// second visit on) and the device has several cores, the CPU backend runs on all of them: the
+// threaded module, its rayon pool on Web Workers. Elsewhere, or if the threads fail to start,
+// the single-threaded module.
+async function loadCpuCore() {
+  if (!WebAssembly.validate(SIMD_PROBE)) {
     throw Object.assign(new Error('This browser lacks WebAssembly SIMD.'), { code: 'simd' });
   }
-  const module = await import(kind === 'webgpu' ? './pkg/dgflow.js' : './pkg-cpu/dgflow.js');
+  const cores = Math.min(self.navigator.hardwareConcurrency || 1, MAX_THREADS);
+  if (self.crossOriginIsolated && cores > 1) {
+    try {
+      const module = await import('./pkg-cpu-mt/dgflow.js');
+      await module.default();
+      await module.initThreadPool(cores);
+      cpuThreads = cores;
+      return module;
+    } catch (e) {
+      console.warn(`CPU threads unavailable (${e.message || e}); using one core`);
+    }
+  }
+  const module = await import('./pkg-cpu/dgflow.js');
   await module.default();
   return module;
 }
@@ -38,7 +65,7 @@ async function openEngine(prefer) {
       try {
         core = await loadCore('webgpu');
         engine = await core.Engine.open('webgpu');
-        return msg.ready('webgpu', '', core.defaults());
+        return msg.ready('webgpu', '', core.defaults(), 0);
       } catch (e) {
         reason = `WebGPU failed to start (${e.message || e})`;
       }
@@ -48,7 +75,7 @@ async function openEngine(prefer) {
   }
   core = await loadCore('cpu');
   engine = await core.Engine.open('cpu');
-  return msg.ready('cpu', prefer === 'cpu' ? 'CPU chosen' : reason, core.defaults());
+  return msg.ready('cpu', prefer === 'cpu' ? 'CPU chosen' : reason, core.defaults(), cpuThreads);
 }
 
 // Fetches with byte progress, keeping ok responses in Cache Storage under a key that holds the
@@ -136,7 +163,7 @@ async function refine(request) {
     models.clear();
     core = await loadCore('cpu');
     engine = await core.Engine.open('cpu');
-    self.postMessage(msg.ready('cpu', reason, core.defaults()));
+    self.postMessage(msg.ready('cpu', reason, core.defaults(), cpuThreads));
     await runRefinement(request);
   }
 }

@@ -1,10 +1,11 @@
 // The browser benchmark, run by `./build.sh bench` (not a test: it measures, it does not judge).
 // Prints markdown: the page's transfer size, the time from navigation to the first refined grid on
-// the CPU backend, and ms per refinement step in wasm (CPU, and WebGPU where an adapter exists)
-// against the native CLI on the same bundle, measured in this run.
+// the CPU backend, and ms per refinement step in wasm (CPU on one thread and on every core, and
+// WebGPU where an adapter exists) against the native CLI on the same bundle, measured in this run.
 //
-// Environment: DIST (the built site), SITE (bench.html, bench-page.js, pkg/, pkg-cpu/ and the
-// bundle folder IMAGE_MODEL), DGFLOW (the native CLI), OUT (a file for the markdown).
+// Environment: DIST (the built site), SITE (bench.html, bench-page.js, the modules pkg/, pkg-cpu/
+// and pkg-cpu-mt/, and the bundle folder IMAGE_MODEL), DGFLOW (the native CLI), OUT (a file for
+// the markdown).
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -24,14 +25,21 @@ function files(dir) {
   });
 }
 
+const PAGE = 'page (HTML, JS, CSS, service worker)';
+const MODELS = 'models (every bundle the page offers: manifest and weights)';
+const CPU = 'CPU wasm module (pkg-cpu/, one thread)';
+const CPU_THREADS = 'CPU wasm module with threads (pkg-cpu-mt/, on cross-origin isolated pages)';
+const GPU = 'WebGPU wasm module (pkg/, fetched only with a hardware adapter)';
+
 function transferSizes() {
   const groups = new Map();
   for (const path of files(DIST)) {
     const rel = relative(DIST, path);
-    const group = rel.startsWith('pkg-cpu/') ? 'CPU wasm module (pkg-cpu/)'
-      : rel.startsWith('pkg/') ? 'WebGPU wasm module (pkg/, fetched only with a hardware adapter)'
-        : rel.startsWith('models/') ? 'models (every bundle the page offers: manifest and weights)'
-          : 'page (HTML, JS, CSS, service worker)';
+    const group = rel.startsWith('pkg-cpu/') ? CPU
+      : rel.startsWith('pkg-cpu-mt/') ? CPU_THREADS
+        : rel.startsWith('pkg/') ? GPU
+          : rel.startsWith('models/') ? MODELS
+            : PAGE;
     const [raw, gz] = groups.get(group) ?? [0, 0];
     const bytes = readFileSync(path);
     groups.set(group, [raw + bytes.length, gz + gzipSync(bytes, { level: 9 }).length]);
@@ -48,15 +56,18 @@ try {
   say();
   const sizes = transferSizes();
   let everything = 0;
-  let withoutGpu = 0;
   say('| what | raw | gzip -9 |\n|---|---|---|');
   for (const [group, [raw, gz]] of sizes) {
     say(`| ${group} | ${mb(raw)} | ${mb(gz)} |`);
     everything += gz;
-    if (!group.startsWith('WebGPU')) withoutGpu += gz;
   }
-  say(`| **total a CPU-only visitor downloads** | | **${mb(withoutGpu)}** |`);
-  say(`| total with the WebGPU module | | ${mb(everything)} |`);
+  // A visitor loads one wasm module, plus a CPU one where a GPU fails or a 2D GAN is trained.
+  const gz = (group) => sizes.get(group)?.[1] ?? 0;
+  const base = gz(PAGE) + gz(MODELS);
+  const cpuMost = Math.max(gz(CPU), gz(CPU_THREADS));
+  say(`| **a visitor on the CPU downloads** (first visit / later, threads) | | **${mb(base + gz(CPU))} / ${mb(base + gz(CPU_THREADS))}** |`);
+  say(`| a visitor on WebGPU downloads (with a CPU module too: at most) | | ${mb(base + gz(GPU))} (${mb(base + gz(GPU) + cpuMost)}) |`);
+  say(`| every file of the site | | ${mb(everything)} |`);
   say();
 
   // Navigation to the first refined grid, cold (a fresh profile: nothing cached), CPU backend.
@@ -80,7 +91,7 @@ try {
   say();
 
   // ms per step: wasm on each backend against the native CLI, same bundle, batch and seed.
-  const { server, url } = await serve(SITE);
+  const { server, url } = await serve(SITE, '', { isolated: true });
   const name = IMAGE_MODEL.split('/').pop();
   const measure = async (backend) => {
     const page = await browser.newPage();
@@ -90,7 +101,7 @@ try {
     await page.close();
     if (result.error) return { error: result.error };
     // Step 0 evaluates the start; step 1 compiles (WebGPU) or warms up: time the rest.
-    return { backend: result.backend, ms: median(result.ms.slice(2)) };
+    return { backend: result.backend, threads: result.threads, ms: median(result.ms.slice(2)) };
   };
   const adapter = await (async () => {
     const page = await browser.newPage();
@@ -111,6 +122,7 @@ try {
     '--repeats', '3', '--train-width', '0'], { encoding: 'utf8' }).split('\n').find((l) => l.startsWith(`| `) && l.includes(` | ${BATCH} | `));
   const nativeMs = Number(nativeRow.split('|')[3]);
   const cpu = await measure('cpu');
+  const threads = await measure('threads');
   const gpu = adapter ? await measure('webgpu') : { error: 'no WebGPU adapter in this browser' };
   server.close();
   say(`ms per DGflow-KL step, \`${name}\` (${IMAGE_MODEL.includes('init') ? 'untrained weights: speed does not depend on them' : 'the bundled model'}), ${BATCH} samples, median of ${STEPS - 1} steps:`);
@@ -118,6 +130,8 @@ try {
   say('| backend | ms/step | vs native CPU |\n|---|---|---|');
   say(`| native CLI, CPU (burn flex, ${execFileSync('nproc', { encoding: 'utf8' }).trim()} threads) | ${nativeMs.toFixed(1)} | 1× |`);
   say(cpu.error ? `| wasm, CPU | failed: ${cpu.error} | |` : `| wasm, CPU (1 thread, SIMD) | ${cpu.ms.toFixed(1)} | ${(cpu.ms / nativeMs).toFixed(1)}× slower |`);
+  say(threads.error ? `| wasm, CPU with threads | failed: ${threads.error} | |`
+    : `| wasm, CPU (${threads.threads} threads, SIMD; cross-origin isolated page) | ${threads.ms.toFixed(1)} | ${(threads.ms / nativeMs).toFixed(1)}× slower |`);
   say(gpu.error ? `| wasm, WebGPU | ${gpu.error} | |`
     : `| wasm, WebGPU on ${adapter} | ${gpu.ms.toFixed(1)} | ${(gpu.ms / nativeMs).toFixed(1)}× ${adapter.includes('software') ? '(a CPU emulating a GPU: says nothing about real GPUs)' : ''} |`);
 } finally {

@@ -7,8 +7,13 @@ import { chromium } from 'playwright-core';
 
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.json': 'application/json' };
 
-// Serves `root` under `prefix` (e.g. '/project/demo'), as a static host would a sub-path.
-export async function serve(root, prefix = '') {
+// The headers that make a page cross-origin isolated (wasm threads need it), as a host that can
+// set headers sends them; the page's service worker adds them where the host cannot.
+const ISOLATION = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
+
+// Serves `root` under `prefix` (e.g. '/project/demo'), as a static host would a sub-path;
+// `isolated` adds the cross-origin isolation headers.
+export async function serve(root, prefix = '', { isolated = false } = {}) {
   const server = createServer((req, res) => {
     const pathname = new URL(req.url, 'http://x').pathname;
     if (!pathname.startsWith(`${prefix}/`)) {
@@ -19,7 +24,7 @@ export async function serve(root, prefix = '') {
     const path = normalize(decodeURIComponent(pathname.slice(prefix.length))).replace(/^(\.\.[/\\])+/, '');
     try {
       const body = readFileSync(join(root, path.endsWith('/') ? `${path}index.html` : path));
-      res.writeHead(200, { 'content-type': TYPES[extname(path) || '.html'] || 'application/octet-stream' });
+      res.writeHead(200, { 'content-type': TYPES[extname(path) || '.html'] || 'application/octet-stream', ...(isolated ? ISOLATION : {}) });
       res.end(body);
     } catch {
       res.writeHead(404);

@@ -259,6 +259,26 @@ test('a manifest without a weights file is named as the problem', async () => {
   assert.match(await page.textContent('#error'), /swissroll\/manifest\.json names no weights file/);
 });
 
+test('from the second visit on, the service worker isolates the page and the CPU runs on every core', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.log('[page error]', e.message));
+  await page.goto(`${url}/?model=cifar10&batch=16&steps=3&seed=4`);
+  await finished(page);
+  assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
+  assert.equal(await page.evaluate(() => crossOriginIsolated), false, 'a static host sends no isolation headers');
+  const single = await pixels(page, 'after');
+  await page.evaluate(() => navigator.serviceWorker.ready);
+  await page.reload();
+  await finished(page);
+  assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
+  assert.equal(await page.evaluate(() => crossOriginIsolated), true, 'the service worker adds the isolation headers');
+  const threads = Math.min(await page.evaluate(() => navigator.hardwareConcurrency), 8);
+  if (threads > 1) assert.match(await page.textContent('#backend'), new RegExp(`your CPU \\(${threads} threads\\)`));
+  assert.equal(await pixels(page, 'after'), single, 'threads change the speed, not the picture');
+  await context.close();
+});
+
 test('after one visit the page refines offline', async () => {
   const context = await browser.newContext();
   const page = await context.newPage();

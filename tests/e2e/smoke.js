@@ -1,5 +1,6 @@
-// The CPU module (pkg-cpu) and the WebGPU module (pkg), as the page loads them.
-const modules = { cpu: './pkg-cpu/dgflow.js', webgpu: './pkg/dgflow.js' };
+// The CPU modules (pkg-cpu; pkg-cpu-mt, on two threads) and the WebGPU module (pkg), as the page
+// loads them. The threaded one needs the cross-origin isolated page the test serves.
+const modules = { cpu: './pkg-cpu/dgflow.js', threads: './pkg-cpu-mt/dgflow.js', webgpu: './pkg/dgflow.js' };
 
 const log = document.getElementById('log');
 const say = (line) => { log.textContent += '\n' + line; console.log(line); };
@@ -14,7 +15,8 @@ async function refineOn(backend, settings, manifest, weights) {
   const started = performance.now();
   const core = await import(modules[backend]);
   await core.default();
-  const engine = await core.Engine.open(backend);
+  if (backend === 'threads') await core.initThreadPool(2);
+  const engine = await core.Engine.open(backend === 'webgpu' ? 'webgpu' : 'cpu');
   const model = engine.loadModel('tiny', manifest, weights, [], 0);
   const refinement = await model.refine(settings);
   const steps = [];
@@ -33,7 +35,7 @@ const results = {};
 try {
   const settings = JSON.parse(new URLSearchParams(location.search).get('settings'));
   const [manifest, weights] = await Promise.all([bytes('tiny/manifest.json'), bytes('tiny/weights.safetensors')]);
-  for (const backend of ['cpu', 'webgpu']) {
+  for (const backend of ['cpu', 'threads', 'webgpu']) {
     try {
       results[backend] = await refineOn(backend, settings, manifest, weights);
       say(`${backend}: ${results[backend].steps.length} steps in ${results[backend].ms.toFixed(0)} ms`);
@@ -42,6 +44,7 @@ try {
       say(`${backend}: ${results[backend].error}`);
     }
   }
+  results.isolated = self.crossOriginIsolated;
   results.adapter = navigator.gpu ? Boolean(await navigator.gpu.requestAdapter()) : false;
 } catch (e) {
   results.fatal = String(e && e.stack || e);

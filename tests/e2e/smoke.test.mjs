@@ -12,13 +12,13 @@ const settings = native.config;
 
 // The tolerances README states: native and wasm CPU differ only in f32 summation order;
 // WebGPU kernels reorder more.
-const TOLERANCE = { cpu: 1e-4, webgpu: 1e-3 };
+const TOLERANCE = { cpu: 1e-4, threads: 1e-4, webgpu: 1e-3 };
 
 let server, browser, results;
 
 before(async () => {
   let url;
-  ({ server, url } = await serve(site));
+  ({ server, url } = await serve(site, '', { isolated: true }));
   browser = await launch();
   const page = await browser.newPage();
   page.on('console', (m) => console.log('[page]', m.text()));
@@ -54,6 +54,11 @@ function compare(backend) {
 }
 
 test('wasm on the CPU backend matches the native CLI', () => compare('cpu'));
+
+test('wasm on the CPU backend with two threads matches the native CLI', () => {
+  assert.ok(results.isolated, 'the smoke page is not cross-origin isolated: the threaded module cannot run');
+  compare('threads');
+});
 
 test('wasm on WebGPU matches the native CLI', () => {
   assert.ok(results.adapter, 'NO WEBGPU ADAPTER in headless Chromium: the GPU path was NOT tested (is --enable-unsafe-webgpu honoured?)');
