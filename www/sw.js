@@ -6,8 +6,8 @@ const CACHE = 'dgflow-site-v1';
 
 // The two headers that make the page cross-origin isolated, which wasm threads need (the CPU
 // backend on every core). A static host (e.g. a repository's pages site) cannot send them, so this
-// worker adds them to what it serves: from the second visit on, the page is isolated. Everything
-// the page loads is its own, so requiring CORP blocks nothing.
+// worker adds them to what it serves (main.js reloads a first visit once to pick them up).
+// Everything the page loads is its own, so requiring CORP blocks nothing.
 const ISOLATION = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
 
 function isolated(response) {

@@ -25,10 +25,10 @@ async function loadCore(kind) {
   return module;
 }
 
-// Where the page is cross-origin isolated (this site's service worker makes it so from the
-// second visit on) and the device has several cores, the CPU backend runs on all of them: the
-// threaded module, its rayon pool on Web Workers. Elsewhere, or if the threads fail to start,
-// the single-threaded module.
+// Where the page is cross-origin isolated (this site's service worker makes it so; main.js
+// reloads a first visit once for it) and the device has several cores, the CPU backend runs on
+// all of them: the threaded module, its rayon pool on Web Workers. Elsewhere, or if the threads
+// fail to start, the single-threaded module.
 async function loadCpuCore() {
   if (!WebAssembly.validate(SIMD_PROBE)) {
     throw Object.assign(new Error('This browser lacks WebAssembly SIMD.'), { code: 'simd' });
