@@ -65,7 +65,7 @@ try {
   const gz = (group) => sizes.get(group)?.[1] ?? 0;
   const base = gz(PAGE) + gz(MODELS);
   const cpuMost = Math.max(gz(CPU), gz(CPU_THREADS));
-  say(`| **a visitor on the CPU downloads** (first visit / later, threads) | | **${mb(base + gz(CPU))} / ${mb(base + gz(CPU_THREADS))}** |`);
+  say(`| **a visitor on the CPU downloads** (threads / one thread: no service worker, or in an iframe) | | **${mb(base + gz(CPU_THREADS))} / ${mb(base + gz(CPU))}** |`);
   say(`| a visitor on WebGPU downloads (with a CPU module too: at most) | | ${mb(base + gz(GPU))} (${mb(base + gz(GPU) + cpuMost)}) |`);
   say(`| every file of the site | | ${mb(everything)} |`);
   say();
