@@ -176,9 +176,8 @@ fn step_to_js(step: &Step, model: &Model) -> Result<JsValue, JsValue> {
 }
 
 /// A small 2D GAN trained in this worker, a few iterations per call (the page's live training).
-/// It trains on the CPU whatever the engine, so a seed gives the same model everywhere.
-/// Training runs on the CPU backend, so only the CPU module has it; the page moves a trained
-/// model to the WebGPU module as bundle files (`files`).
+/// It trains on the CPU, so a seed gives the same model everywhere, and so only the CPU modules
+/// have it: the page moves a trained model to the WebGPU module as bundle files (`files`).
 #[cfg(feature = "cpu")]
 #[wasm_bindgen]
 pub struct LiveTrainer {
