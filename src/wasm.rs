@@ -23,6 +23,11 @@ fn js_error(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
 }
 
+/// Sets `key` on a plain object of ours (which fails only for a frozen object).
+fn set(out: &Object, key: &str, value: JsValue) -> Result<(), JsError> {
+    Reflect::set(out, &key.into(), &value).map(|_| ()).map_err(|_| js_error(format!("cannot set `{key}` on a result object")))
+}
+
 /// The paper's default settings (η = 0.1, γ = 0.01, 25 steps, DGflow-KL), so the page picks no
 /// defaults of its own.
 #[wasm_bindgen]
@@ -35,10 +40,9 @@ pub fn defaults() -> Result<JsValue, JsError> {
 pub fn qr_code(text: &str, scale: usize) -> Result<JsValue, JsError> {
     let grid = render::qr(text, scale.clamp(1, 16)).map_err(js_error)?;
     let out = Object::new();
-    let set = |k: &str, v: JsValue| Reflect::set(&out, &k.into(), &v).map(|_| ()).map_err(|_| js_error("cannot build the QR result"));
-    set("rgba", Uint8ClampedArray::from(grid.rgba.as_slice()).into())?;
-    set("width", (grid.width as u32).into())?;
-    set("height", (grid.height as u32).into())?;
+    set(&out, "rgba", Uint8ClampedArray::from(grid.rgba.as_slice()).into())?;
+    set(&out, "width", (grid.width as u32).into())?;
+    set(&out, "height", (grid.height as u32).into())?;
     Ok(out.into())
 }
 
@@ -136,39 +140,38 @@ impl Refinement {
 
 fn step_to_js(step: &Step, model: &Model) -> Result<JsValue, JsValue> {
     let out = Object::new();
-    let set = |k: &str, v: JsValue| Reflect::set(&out, &k.into(), &v).map(|_| ());
-    set("index", (step.index as u32).into())?;
-    set("meanLogit", step.mean_logit().into())?;
-    set("logits", Float32Array::from(step.logits.as_slice()).into())?;
+    set(&out, "index", (step.index as u32).into())?;
+    set(&out, "meanLogit", step.mean_logit().into())?;
+    set(&out, "logits", Float32Array::from(step.logits.as_slice()).into())?;
     if let Some(latents) = &step.latents {
-        set("latents", Float32Array::from(latents.as_slice()).into())?;
+        set(&out, "latents", Float32Array::from(latents.as_slice()).into())?;
     }
     if let Some(samples) = &step.samples {
-        set("samples", Float32Array::from(samples.as_slice()).into())?;
+        set(&out, "samples", Float32Array::from(samples.as_slice()).into())?;
         let m = &model.manifest;
         let n = step.logits.len();
         match m.kind {
             SampleKind::Image => {
                 let columns = render::columns_for(n);
                 let grid = render::image_grid(samples, n, &m.sample_shape, m.value_range, columns);
-                set("rgba", Uint8ClampedArray::from(grid.rgba.as_slice()).into())?;
-                set("width", (grid.width as u32).into())?;
-                set("height", (grid.height as u32).into())?;
+                set(&out, "rgba", Uint8ClampedArray::from(grid.rgba.as_slice()).into())?;
+                set(&out, "width", (grid.width as u32).into())?;
+                set(&out, "height", (grid.height as u32).into())?;
                 // The layout, so the page can find the sample under a pointer and cut its tile.
-                set("columns", (columns as u32).into())?;
-                set("tile", (m.sample_shape[2] as u32).into())?;
-                set("gap", (render::GAP as u32).into())?;
+                set(&out, "columns", (columns as u32).into())?;
+                set(&out, "tile", (m.sample_shape[2] as u32).into())?;
+                set(&out, "gap", (render::GAP as u32).into())?;
             }
             SampleKind::Text => {
                 let vocab = m.vocab.as_deref().expect("text manifests have a vocabulary");
                 let lines = render::decode_text(samples, n, &m.sample_shape, vocab);
-                set("text", serde_wasm_bindgen::to_value(&lines).map_err(|e| JsValue::from(js_error(e)))?)?;
+                set(&out, "text", serde_wasm_bindgen::to_value(&lines).map_err(|e| JsValue::from(js_error(e)))?)?;
             }
             SampleKind::Points => {
                 let grid = render::scatter(samples, &crate::data::toy2d::Toy::backdrop(&m.name), m.value_range);
-                set("rgba", Uint8ClampedArray::from(grid.rgba.as_slice()).into())?;
-                set("width", (grid.width as u32).into())?;
-                set("height", (grid.height as u32).into())?;
+                set(&out, "rgba", Uint8ClampedArray::from(grid.rgba.as_slice()).into())?;
+                set(&out, "width", (grid.width as u32).into())?;
+                set(&out, "height", (grid.height as u32).into())?;
             }
         }
     }
@@ -204,10 +207,9 @@ impl LiveTrainer {
     pub fn train(&mut self, iterations: u32) -> Result<JsValue, JsError> {
         let losses = self.live.train(iterations as u64);
         let out = Object::new();
-        let set = |k: &str, v: JsValue| Reflect::set(&out, &k.into(), &v).map(|_| ()).map_err(|_| js_error("cannot build the training result"));
-        set("iteration", (self.live.iteration() as f64).into())?;
-        set("critic", losses.critic.into())?;
-        set("generator", losses.generator.into())?;
+        set(&out, "iteration", (self.live.iteration() as f64).into())?;
+        set(&out, "critic", losses.critic.into())?;
+        set(&out, "generator", losses.generator.into())?;
         Ok(out.into())
     }
 
@@ -221,9 +223,8 @@ impl LiveTrainer {
     pub fn files(&self) -> Result<JsValue, JsError> {
         let (manifest, weights) = self.live.bundle().to_files();
         let out = Object::new();
-        let set = |k: &str, v: JsValue| Reflect::set(&out, &k.into(), &v).map(|_| ()).map_err(|_| js_error("cannot build the bundle files"));
-        set("manifest", js_sys::Uint8Array::from(manifest.as_slice()).into())?;
-        set("weights", js_sys::Uint8Array::from(weights.as_slice()).into())?;
+        set(&out, "manifest", js_sys::Uint8Array::from(manifest.as_slice()).into())?;
+        set(&out, "weights", js_sys::Uint8Array::from(weights.as_slice()).into())?;
         Ok(out.into())
     }
 }
