@@ -50,6 +50,20 @@ async function loadCpuCore() {
   return module;
 }
 
+// wgpu does not always report a lost GPU device: after `device.lost` a read can still complete
+// (stale or zeroed memory), and a run went on as if all were well. The device is created inside
+// the wasm module, out of reach, so this worker wraps requestDevice to watch for the loss itself.
+let gpuLost = null; // why the current GPU device was lost, once it was
+if (self.GPUAdapter) {
+  const requestDevice = GPUAdapter.prototype.requestDevice;
+  GPUAdapter.prototype.requestDevice = async function (...args) {
+    const device = await requestDevice.apply(this, args);
+    gpuLost = null;
+    device.lost.then((info) => { gpuLost = info.message || `device lost (${info.reason})`; });
+    return device;
+  };
+}
+
 // One module per visitor: the WebGPU module (2.2 MB gzipped) only where a hardware adapter
 // exists, otherwise a CPU module (under 1 MB).
 async function openEngine(prefer) {
@@ -177,10 +191,14 @@ async function runRefinement({ id, model: name, settings }) {
   for (;;) {
     if (current !== id) return self.postMessage(msg.cancelled(id));
     const step = await refinement.next();
+    if (engine.backend === 'webgpu' && gpuLost) throw new Error(gpuLost);
     if (step === null) break;
     const transfer = ['rgba', 'samples', 'logits', 'latents'].filter((k) => step[k]).map((k) => step[k].buffer);
     self.postMessage(msg.step(id, step), transfer);
     self.postMessage(msg.progress(id, 'refine', step.index, settings.steps));
+    // A task boundary per step: GPU reads resolve as microtasks, which would otherwise keep a
+    // cancel from the page, and the news of a lost GPU device, waiting until the run ends.
+    await new Promise((resolve) => setTimeout(resolve, 0));
   }
   self.postMessage(msg.done(id, performance.now() - started, engine.backend));
 }
