@@ -7,6 +7,7 @@ let core = null;          // the loaded wasm module: a CPU module or ./pkg (WebG
 let cpuCore = null;       // promise of the CPU module: ./pkg-cpu-mt (threads) or ./pkg-cpu
 let cpuThreads = 1;       // threads the CPU module runs on
 let cpuEngine = null;     // a CPU engine of the CPU module for live training, whatever `engine` is
+let gpuEngine = null;     // the WebGPU engine, once opened
 const models = new Map(); // name → LoadedModel on the current engine
 const trainers = new Map(); // `live-<toy>` → LiveTrainer (always of the CPU module)
 const MAX_THREADS = 8;
@@ -53,13 +54,16 @@ async function loadCpuCore() {
 // wgpu does not always report a lost GPU device: after `device.lost` a read can still complete
 // (stale or zeroed memory), and a run went on as if all were well. The device is created inside
 // the wasm module, out of reach, so this worker wraps requestDevice to watch for the loss itself.
-let gpuLost = null; // why the current GPU device was lost, once it was
+let gpuDevice = null; // the newest GPU device opened
+let gpuLost = null;   // why that device was lost, once it was
 if (self.GPUAdapter) {
   const requestDevice = GPUAdapter.prototype.requestDevice;
   GPUAdapter.prototype.requestDevice = async function (...args) {
     const device = await requestDevice.apply(this, args);
+    gpuDevice = device;
     gpuLost = null;
-    device.lost.then((info) => { gpuLost = info.message || `device lost (${info.reason})`; });
+    // An older device released later (after a switch of backend) is not this one's loss.
+    device.lost.then((info) => { if (device === gpuDevice) gpuLost = info.message || `device lost (${info.reason})`; });
     return device;
   };
 }
@@ -75,10 +79,16 @@ async function openEngine(prefer) {
     const software = adapter && (adapter.isFallbackAdapter || adapter.info?.isFallbackAdapter);
     if (adapter && software && prefer === 'auto') {
       reason = 'only a software WebGPU adapter is available (slower than the CPU)';
+    } else if (gpuLost) {
+      // burn registers one GPU device per page and cannot replace it.
+      reason = `the GPU stopped earlier (${gpuLost}); reload the page to use it again`;
     } else if (adapter) {
       try {
         core = await loadCore('webgpu');
-        engine = await core.Engine.open('webgpu');
+        // Opened once and kept: burn cannot register a second device on the same page, so a
+        // switch to the CPU and back reuses this one.
+        gpuEngine ??= await core.Engine.open('webgpu');
+        engine = gpuEngine;
         return msg.ready('webgpu', '', core.defaults(), 0);
       } catch (e) {
         reason = `WebGPU failed to start (${e.message || e})`;

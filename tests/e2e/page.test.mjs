@@ -186,6 +186,10 @@ test('when the GPU is lost mid-run, the refinement carries on with the CPU', asy
   assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
   assert.match(await page.textContent('#backend'), /CPU( \(\d+ threads\))? — the GPU stopped .*carrying on with the CPU/);
   assert.match(await page.textContent('#note'), /40 steps in .* on the CPU/);
+  // The lost device cannot be replaced on this page: asking for WebGPU again says so.
+  await page.selectOption('#prefer', 'webgpu');
+  await page.waitForFunction(() => /reload the page/.test(document.getElementById('backend').textContent), null, { timeout: 60_000 });
+  assert.match(await page.textContent('#backend'), /CPU.* — the GPU stopped earlier \(.*\); reload the page to use it again/);
   await page.context().close();
 });
 
@@ -221,7 +225,7 @@ test('a 2D GAN trained in the page takes shape, refines, and a link to it retrai
   assert.equal(await pixels(again, 'after'), picture);
 });
 
-test('a 2D GAN trained while on WebGPU refines there, and stays after switching to the CPU', async () => {
+test('a 2D GAN trained while on WebGPU refines there, stays after switching to the CPU, and back', async () => {
   const page = await open('?model=25gaussians&batch=64&steps=3&seed=11');
   await finished(page);
   await page.selectOption('#prefer', 'webgpu');
@@ -244,6 +248,16 @@ test('a 2D GAN trained while on WebGPU refines there, and stays after switching 
   assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
   assert.equal(await page.inputValue('#model'), 'live-25gaussians');
   assert.equal(await pixels(page, 'after'), onGpu, 'the same model and seed give the same picture on both backends');
+
+  // Back to WebGPU: the page's one GPU device is reused (burn cannot register a second).
+  await page.selectOption('#prefer', 'webgpu');
+  await page.waitForFunction(() => /your GPU \(WebGPU\)|WebGPU failed/.test(document.getElementById('backend').textContent), null, { timeout: 60_000 });
+  assert.match(await page.textContent('#backend'), /Running on your GPU \(WebGPU\)\.$/);
+  await page.click('#run');
+  await page.waitForFunction(() => /steps in .* on WebGPU/.test(document.getElementById('note').textContent) || !document.getElementById('error').hidden,
+    null, { timeout: 120_000 });
+  assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
+  assert.equal(await pixels(page, 'after'), onGpu);
 });
 
 test('the site works from a sub-path of a static host', async () => {
