@@ -192,6 +192,16 @@ async function refine(request) {
   }
 }
 
+// Resolves in a new task. A message to itself, not setTimeout(0): nested timers are clamped to
+// 4 ms, which doubled the time of a fast toy run on the CPU (200 steps: 1.7 → 2.6 s).
+const tick = new MessageChannel();
+function nextTask() {
+  return new Promise((resolve) => {
+    tick.port1.onmessage = () => resolve();
+    tick.port2.postMessage(null);
+  });
+}
+
 async function runRefinement({ id, model: name, settings }) {
   current = id;
   const started = performance.now();
@@ -208,7 +218,7 @@ async function runRefinement({ id, model: name, settings }) {
     self.postMessage(msg.progress(id, 'refine', step.index, settings.steps));
     // A task boundary per step: GPU reads resolve as microtasks, which would otherwise keep a
     // cancel from the page, and the news of a lost GPU device, waiting until the run ends.
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    await nextTask();
   }
   self.postMessage(msg.done(id, performance.now() - started, engine.backend));
 }
@@ -240,7 +250,7 @@ async function train({ id, toy, iterations, seed }) {
       const image = { rgba: step.rgba, width: step.width, height: step.height };
       self.postMessage(msg.trainProgress(id, done, iterations, critic, image), [image.rgba.buffer]);
     }
-    await new Promise((resolve) => setTimeout(resolve, 0)); // lets a cancel in
+    await nextTask(); // lets a cancel in
   }
   trainers.get(name)?.free();
   trainers.set(name, trainer);
