@@ -415,8 +415,10 @@ fn train(args: TrainArgs) -> Result<()> {
         if args.critic_only && t.average.is_some() {
             t.adopt_average();
             record_stage(&mut t, format!("From iteration {iteration}: the generator replaced by its average, for the critic to fit."));
-        } else if let (Some(decay), None, false) = (args.average, &t.average, args.critic_only) {
-            // (A critic-only resume skips this: its frozen generator already is the average.)
+        } else if let (Some(decay), None) = (args.average, &t.average)
+            // A critic-only fit freezes the generator, which already is the average.
+            && !args.critic_only
+        {
             t.start_average(decay);
             record_stage(&mut t, format!("From iteration {iteration}: the generator's weights averaged (decay {decay})."));
         }
