@@ -106,8 +106,9 @@ fn every_layer_kind_trains_without_nan() {
 fn a_resumed_run_continues_bit_for_bit() {
     let device = dgflow::device::cpu();
     let data = ToyData { toy: Toy::SwissRoll, seed: 2 };
-    // with and without the generator's weight average, which the checkpoint carries
-    for config in [config(), TrainConfig { average_decay: Some(0.9), ..config() }] {
+    // with and without a weight average (the generator's; a critic-only fit's critic's), which the checkpoint carries
+    let averaged = TrainConfig { average_decay: Some(0.9), ..config() };
+    for config in [config(), averaged.clone(), TrainConfig { critic_only: true, ..averaged }] {
         let mut straight = GanTrainer::new(&small_toy(), config.clone(), &device);
         for _ in 0..6 {
             straight.step(&data);
@@ -151,6 +152,17 @@ fn the_averaged_generator_ships_and_the_critic_fits_it() {
     assert_eq!(generator(trainer.host_weights()), shipped, "the critic-only stage trains against the shipped generator");
     trainer.step(&Blob);
     assert_eq!(generator(trainer.bundle().weights), shipped);
+
+    // Averaging the critic over its fit: the bundle ships the critic's average, the generator as it was.
+    let critic = |w: dgflow::model::network::HostWeights| w.into_iter().filter(|(k, _)| k.starts_with("critic.") && !k.ends_with(".u")).collect::<std::collections::BTreeMap<_, _>>();
+    trainer.start_average(0.5);
+    assert!(!trainer.averages_generator());
+    for _ in 0..5 {
+        trainer.step(&Blob);
+    }
+    let bundle = trainer.bundle().weights;
+    assert_eq!(generator(bundle.clone()), shipped);
+    assert_ne!(critic(bundle), critic(trainer.host_weights()), "the bundle holds the critic's average");
 }
 
 /// Autodiff's weight gradients through training-mode convolutions (transposed and strided),

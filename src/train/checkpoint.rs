@@ -15,7 +15,7 @@ use crate::train::adam::Adam;
 use crate::train::gan::{GanTrainer, TrainConfig};
 
 const META: &str = "dgflow-checkpoint";
-/// Key prefix of the generator's averaged weights.
+/// Key prefix of the averaged weights (the generator's, or a critic-only fit's critic's).
 const AVERAGE: &str = "average/";
 
 fn host(t: &Tensor<1>) -> Vec<f32> {
@@ -138,12 +138,12 @@ pub fn load(path: &Path, device: &Device) -> Result<GanTrainer> {
     // checkpoint's averaged tensors replace all of it.
     if let Some(average) = trainer.average.as_mut() {
         if averaged.len() != average.len() {
-            return Err(damaged(path, format!("{} of the generator's {} averaged tensors are missing", average.len().saturating_sub(averaged.len()), average.len())));
+            return Err(damaged(path, format!("{} of the {} averaged tensors are missing", average.len().saturating_sub(averaged.len()), average.len())));
         }
         for (key, values) in averaged {
             let name = &key[AVERAGE.len()..];
             if !average.contains_key(name) {
-                return Err(damaged(path, format!("averaged tensor {name} is not a generator weight")));
+                return Err(damaged(path, format!("averaged tensor {name} is not a weight of the averaged network")));
             }
             let len = values.len();
             average.insert(name.to_string(), Tensor::<1>::from_data(TensorData::new(values, [len]), device));

@@ -32,8 +32,9 @@ pub struct TrainConfig {
     /// Wasserstein critic into the density-ratio estimator DGflow needs.
     #[serde(default)]
     pub critic_only: bool,
-    /// Keep an exponential moving average of the generator's weights with this decay (e.g.
-    /// 0.999); bundles then ship the average (see `average`).
+    /// Keep an exponential moving average of the trained network's weights with this decay (e.g.
+    /// 0.999): the generator's, or in a critic-only fit the critic's; bundles then ship the
+    /// average (see `average`).
     #[serde(default)]
     pub average_decay: Option<f32>,
 }
@@ -81,7 +82,7 @@ pub struct GanTrainer {
     pub params: DeviceParams,
     pub adam_generator: Adam,
     pub adam_critic: Adam,
-    /// The generator's averaged weights, while `config.average_decay` is set.
+    /// The trained network's averaged weights, while `config.average_decay` is set.
     pub average: Option<DeviceParams>,
     pub iteration: u64,
     /// When set, each step appends its gradients here as `(critic|generator)/<parameter>`, for
@@ -129,7 +130,7 @@ impl GanTrainer {
             manifest: bundle.manifest.clone(),
             adam_generator: Adam::new(config.lr_generator, config.beta1, config.beta2),
             adam_critic: Adam::new(config.lr_critic, config.beta1, config.beta2),
-            average: config.average_decay.map(|_| average::start(&params)),
+            average: config.average_decay.map(|_| average::start(&params, average::averaged_network(config.critic_only))),
             config,
             params,
             iteration: 0,
@@ -166,6 +167,7 @@ impl GanTrainer {
             losses = self.critic_step(m, self.tensor(real, n), self.tensor(z, n));
         }
         if self.config.critic_only {
+            self.update_average();
             self.iteration += 1;
             return Losses { generator: f32::NAN, ..losses };
         }
@@ -188,12 +190,16 @@ impl GanTrainer {
         self.log_gradients("generator", &params, &grads);
         descend(&mut self.params, &mut self.adam_generator, &params, &grads, "generator.");
         apply_state(&mut self.params, state);
-        if let (Some(decay), Some(average)) = (self.config.average_decay, self.average.as_mut()) {
-            average::update(average, &self.params, decay);
-        }
+        self.update_average();
 
         self.iteration += 1;
         Losses { generator: generator_loss_value, ..losses }
+    }
+
+    fn update_average(&mut self) {
+        if let (Some(decay), Some(average)) = (self.config.average_decay, self.average.as_mut()) {
+            average::update(average, &self.params, decay);
+        }
     }
 
     /// One critic update on a real batch and generated samples from latents `z`.
@@ -237,17 +243,24 @@ impl GanTrainer {
         host_params(&self.params, self.manifest.params())
     }
 
-    /// Starts averaging the generator's weights from their current values (a new run, or a
-    /// resumed one that did not average before).
+    /// Starts averaging the trained network's weights (the critic's in a critic-only fit) from
+    /// their current values (a new run, or a resumed one that did not average before).
     pub fn start_average(&mut self, decay: f32) {
         self.config.average_decay = Some(decay);
-        self.average = Some(average::start(&self.params));
+        self.average = Some(average::start(&self.params, average::averaged_network(self.config.critic_only)));
+    }
+
+    /// Whether the average holds the generator's weights (not a critic-only fit's critic).
+    pub fn averages_generator(&self) -> bool {
+        self.average.as_ref().is_some_and(|a| !average::covers_critic(a))
     }
 
     /// The parameters a bundle ships: with averaging, the averaged generator and its own
-    /// batch-norm statistics; otherwise the current ones.
+    /// batch-norm statistics, or the averaged critic and its settled spectral-norm vectors;
+    /// otherwise the current ones.
     pub fn shipped_params(&self) -> DeviceParams {
         match &self.average {
+            Some(average) if average::covers_critic(average) => average::critic_averaged_params(&self.manifest, &self.params, average),
             Some(average) => average::averaged_params(&self.manifest, &self.params, average, self.config.batch, average::STATISTICS_BATCHES, self.config.seed),
             None => self.params.clone(),
         }
@@ -256,6 +269,7 @@ impl GanTrainer {
     /// Replaces the generator by its average and stops averaging: the critic-only fine-tune
     /// fits the critic to the generator that ships.
     pub fn adopt_average(&mut self) {
+        debug_assert!(self.averages_generator(), "only a generator's average is adopted");
         self.params = self.shipped_params();
         self.average = None;
         self.config.average_decay = None;

@@ -118,8 +118,10 @@ struct TrainArgs {
     /// Train the critic alone, the generator frozen (the fine-tune after Wasserstein training).
     #[arg(long)]
     critic_only: bool,
-    /// Average the generator's weights with this decay (e.g. 0.999) and ship the average; given
-    /// on resuming a run that did not average, the average starts from the current weights.
+    /// Average the trained weights with this decay (e.g. 0.999) and ship the average: the
+    /// generator's, or with --critic-only the critic's (the fit's last iterate oscillates too;
+    /// 0.99 suits a fit of ~1,000 steps). Given on resuming a run that did not average, the
+    /// average starts from the current weights.
     #[arg(long)]
     average: Option<f32>,
     /// Adam's second-moment decay (β1 is 0.5, as in DCGAN and SN-GAN).
@@ -412,15 +414,16 @@ fn train(args: TrainArgs) -> Result<()> {
             t.config.loss = loss;
             t.config.critic_only = args.critic_only;
         }
-        if args.critic_only && t.average.is_some() {
+        if args.critic_only && t.averages_generator() {
             t.adopt_average();
             record_stage(&mut t, format!("From iteration {iteration}: the generator replaced by its average, for the critic to fit."));
-        } else if let (Some(decay), None) = (args.average, &t.average)
-            // A critic-only fit freezes the generator, which already is the average.
-            && !args.critic_only
-        {
+        } else if !args.critic_only && t.average.is_some() && !t.averages_generator() {
+            bail!("{} holds a critic-only fit with the critic's weights averaged: go on with --critic-only, or train both networks from a copy of the checkpoint before the fit", args.checkpoint.display());
+        }
+        if let (Some(decay), None) = (args.average, &t.average) {
             t.start_average(decay);
-            record_stage(&mut t, format!("From iteration {iteration}: the generator's weights averaged (decay {decay})."));
+            let network = if args.critic_only { "critic" } else { "generator" };
+            record_stage(&mut t, format!("From iteration {iteration}: the {network}'s weights averaged (decay {decay})."));
         }
         t
     } else {
@@ -676,11 +679,17 @@ fn eval(args: EvalArgs) -> Result<()> {
         SampleKind::Image => {
             let classifier = Classifier::load(&args.classifier, &device)
                 .with_context(|| "image metrics need the project's CIFAR-10 classifier (train one with `dgflow train classifier`)")?;
-            let test = Cifar::load(&args.data.join("cifar-10-batches-bin"), Split::Test)?;
+            let dir = args.data.join("cifar-10-batches-bin");
+            let (train, test) = (Cifar::load(&dir, Split::Train)?, Cifar::load(&dir, Split::Test)?);
             let images: Vec<f32> = (0..test.len()).flat_map(|i| test.image(i)).collect();
             let (reference, _) = classifier.run(&images, 500, &device);
             let score = |samples: &[f32]| eval::image_metrics(&classifier, samples, &reference, &device);
-            let table = pollster::block_on(eval::table(&model, base, &methods, args.chunk, &score, &device))?;
+            let mut table = pollster::block_on(eval::table(&model, base, &methods, args.chunk, &score, &device))?;
+            // What real images score at this sample size: a model that matched the data would
+            // reach these values, not 0 and 1 (precision especially sits well below 1).
+            let real: Vec<f32> = (0..args.samples.min(train.len())).flat_map(|i| train.image(i)).collect();
+            let cells: Vec<String> = score(&real).into_iter().map(|(metric, value)| format!("{metric} {value}")).collect();
+            table += &format!("\nReal images at this sample size (the first {} CIFAR-10 training images, scored the same way): {}.\n", real.len() / (3 * 32 * 32), cells.join(", "));
             (table, "the 10,000 CIFAR-10 test images, in the features of our classifier (not Inception FID)".into())
         }
     };
