@@ -165,6 +165,21 @@ fn the_averaged_generator_ships_and_the_critic_fits_it() {
     assert_ne!(critic(bundle), critic(trainer.host_weights()), "the bundle holds the critic's average");
 }
 
+#[test]
+fn a_checkpoint_says_which_network_its_average_covers() {
+    // A critic-only fit written before critics were averaged carries the generator's average.
+    let device = dgflow::device::cpu();
+    let mut trainer = GanTrainer::new(&small_toy(), TrainConfig { average_decay: Some(0.9), ..config() }, &device);
+    trainer.step(&Blob);
+    trainer.config.critic_only = true;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.ckpt");
+    checkpoint::save(&trainer, &path).unwrap();
+    let resumed = checkpoint::load(&path, &device).unwrap();
+    assert!(resumed.averages_generator());
+    assert_eq!(resumed.bundle().weights, trainer.bundle().weights);
+}
+
 /// Autodiff's weight gradients through training-mode convolutions (transposed and strided),
 /// batch norm and linear layers agree with central finite differences of the same loss.
 #[test]

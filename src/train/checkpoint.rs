@@ -12,6 +12,7 @@ use crate::bundle::Manifest;
 use crate::model::network::{DeviceParams, HostWeights};
 use crate::error::{Error, Result};
 use crate::train::adam::Adam;
+use crate::train::average;
 use crate::train::gan::{GanTrainer, TrainConfig};
 
 const META: &str = "dgflow-checkpoint";
@@ -135,7 +136,16 @@ pub fn load(path: &Path, device: &Device) -> Result<GanTrainer> {
     let mut trainer = GanTrainer::new(&crate::bundle::Bundle { manifest, weights }, config, device);
     trainer.iteration = meta["iteration"].as_u64().unwrap_or(0);
     // `new` started the average from the weights when the configuration averages; the
-    // checkpoint's averaged tensors replace all of it.
+    // checkpoint's averaged tensors replace all of it. Which network they average is read from
+    // their names (a critic-only fit written before critics were averaged holds the generator's).
+    if trainer.average.is_some() {
+        let network = match averaged.first() {
+            Some((key, _)) if key[AVERAGE.len()..].starts_with("critic.") => "critic.",
+            Some(_) => "generator.",
+            None => average::averaged_network(trainer.config.critic_only),
+        };
+        trainer.average = Some(average::start(&trainer.params, network));
+    }
     if let Some(average) = trainer.average.as_mut() {
         if averaged.len() != average.len() {
             return Err(damaged(path, format!("{} of the {} averaged tensors are missing", average.len().saturating_sub(averaged.len()), average.len())));
