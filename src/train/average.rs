@@ -99,15 +99,20 @@ mod tests {
     use crate::model::presets::Architecture;
     use crate::train::gan::{device_params, host_params};
 
+    /// A tiny DCGAN's bundle and its weights on the CPU.
+    fn tiny_gan() -> (crate::bundle::Bundle, DeviceParams) {
+        let bundle = Architecture::Dcgan { latent: 4, width: 1, size: 8 }.init_bundle("t", 1);
+        let params = device_params(&bundle.weights, &crate::device::cpu());
+        (bundle, params)
+    }
+
     fn values(t: &Tensor<1>) -> Vec<f32> {
         t.clone().into_data().try_into_vec::<f32>().unwrap()
     }
 
     #[test]
     fn the_average_moves_by_one_minus_decay_and_covers_only_generator_weights() {
-        let device = crate::device::cpu();
-        let bundle = Architecture::Dcgan { latent: 4, width: 1, size: 8 }.init_bundle("t", 1);
-        let params = device_params(&bundle.weights, &device);
+        let (_, params) = tiny_gan();
         let mut average = start(&params, averaged_network(false));
         assert!(!covers_critic(&average));
         assert!(average.keys().all(|k| k.starts_with("generator.") && !k.ends_with("running_mean") && !k.ends_with("running_var")));
@@ -122,16 +127,14 @@ mod tests {
 
     #[test]
     fn averaged_statistics_are_the_generators_own_batch_statistics() {
-        let device = crate::device::cpu();
-        let bundle = Architecture::Dcgan { latent: 4, width: 1, size: 8 }.init_bundle("t", 1);
-        let params = device_params(&bundle.weights, &device);
+        let (bundle, params) = tiny_gan();
         let average = start(&params, averaged_network(false));
         // One batch: the running statistics are exactly that batch's mean and biased variance.
         let out = averaged_params(&bundle.manifest, &params, &average, 32, 1, 5);
         let z = Noise::at(5, Stream::Statistics, 0).normal(32 * 4, 1.0);
         let mut state = TrainingState::default();
         let generator = Network::training(&bundle.manifest.generator, &[4], "generator", &params, &mut state);
-        generator.forward_recording(Tensor::<2>::from_data(TensorData::new(z, [32, 4]), &device), &mut state);
+        generator.forward_recording(Tensor::<2>::from_data(TensorData::new(z, [32, 4]), &crate::device::cpu()), &mut state);
         let (layer, mean, var, _) = state.batch_stats[0].clone();
         let close = |a: Vec<f32>, b: Vec<f32>| a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-4 * (1.0 + y.abs()));
         assert!(close(values(&out[&format!("{layer}.running_mean")]), values(&mean)));
@@ -145,9 +148,7 @@ mod tests {
 
     #[test]
     fn an_averaged_critic_ships_its_average_with_settled_spectral_norm_vectors() {
-        let device = crate::device::cpu();
-        let bundle = Architecture::Dcgan { latent: 4, width: 1, size: 8 }.init_bundle("t", 1);
-        let params = device_params(&bundle.weights, &device);
+        let (bundle, params) = tiny_gan();
         let mut average = start(&params, averaged_network(true));
         assert!(covers_critic(&average) && average.keys().all(|k| is_trainable(k)));
         let doubled: DeviceParams = params.iter().map(|(k, v)| (k.clone(), v.clone().mul_scalar(2.0))).collect();

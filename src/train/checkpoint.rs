@@ -139,12 +139,8 @@ pub fn load(path: &Path, device: &Device) -> Result<GanTrainer> {
     // checkpoint's averaged tensors replace all of it. Which network they average is read from
     // their names (a critic-only fit written before critics were averaged holds the generator's).
     if trainer.average.is_some() {
-        let network = match averaged.first() {
-            Some((key, _)) if key[AVERAGE.len()..].starts_with("critic.") => "critic.",
-            Some(_) => "generator.",
-            None => average::averaged_network(trainer.config.critic_only),
-        };
-        trainer.average = Some(average::start(&trainer.params, network));
+        let critic = averaged.first().map_or(trainer.config.critic_only, |(key, _)| key[AVERAGE.len()..].starts_with("critic."));
+        trainer.average = Some(average::start(&trainer.params, average::averaged_network(critic)));
     }
     if let Some(average) = trainer.average.as_mut() {
         if averaged.len() != average.len() {

@@ -687,9 +687,10 @@ fn eval(args: EvalArgs) -> Result<()> {
             let mut table = pollster::block_on(eval::table(&model, base, &methods, args.chunk, &score, &device))?;
             // What real images score at this sample size: a model that matched the data would
             // reach these values, not 0 and 1 (precision especially sits well below 1).
-            let real: Vec<f32> = (0..args.samples.min(train.len())).flat_map(|i| train.image(i)).collect();
+            let n = args.samples.min(train.len());
+            let real: Vec<f32> = (0..n).flat_map(|i| train.image(i)).collect();
             let cells: Vec<String> = score(&real).into_iter().map(|(metric, value)| format!("{metric} {value}")).collect();
-            table += &format!("\nReal images at this sample size (the first {} CIFAR-10 training images, scored the same way): {}.\n", real.len() / (3 * 32 * 32), cells.join(", "));
+            table += &format!("\nReal images at this sample size (the first {n} CIFAR-10 training images, scored the same way): {}.\n", cells.join(", "));
             (table, "the 10,000 CIFAR-10 test images, in the features of our classifier (not Inception FID)".into())
         }
     };
