@@ -11,6 +11,8 @@
 #                       (installs PyTorch from PyPI, ~2 GB, into the cache; writes bench/PARITY.md)
 #   ./build.sh bench    time native vs PyTorch vs the browser (wasm CPU, WebGPU), page size and
 #                       time to first refined grid; writes bench/RESULTS.md
+#   ./build.sh bench-gpu [ARGS]  on a machine with a GPU: native wgpu vs PyTorch (CUDA where it
+#                       has it); writes bench/GPU.md (ARGS go to `dgflow bench`, e.g. --batches 64)
 #
 # Build outputs live outside the clone, in $DGFLOW_CACHE (default ~/.cache/dgflow-web), so a fresh
 # clone on the same machine rebuilds incrementally.
@@ -22,7 +24,7 @@ PORT=${PORT:-8080}
 NATIVE_TARGET=$CACHE/target
 WASM_TARGET=$CACHE/target-wasm
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
 step() { printf '\n==> %s\n' "$*" >&2; }
 
 # ---------------------------------------------------------------- installing what is missing
@@ -291,6 +293,32 @@ run_bench() {
   echo "wrote bench/RESULTS.md"
 }
 
+# The native CLI on the GPU (wgpu: Vulkan, Metal or DX12) beside PyTorch on CUDA, or on the CPU
+# where PyTorch sees no GPU. Not part of `bench`: the wgpu build is a second native build.
+run_bench_gpu() {
+  step "building the native CLI with the GPU backend"
+  CARGO_TARGET_DIR=$NATIVE_TARGET "$(native_cargo)" build --release --features webgpu
+  local cli=$CACHE/dgflow-gpu
+  cp "$NATIVE_TARGET/release/dgflow" "$cli"
+  local py; py=$(reference_python)
+  local torch_device=cpu
+  "$py" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' && torch_device=cuda
+  local work; work=$(mktemp -d)
+  trap 'rm -rf "$work"' RETURN
+  step "native GPU (wgpu) vs PyTorch ($torch_device)"
+  "$cli" bench --device gpu --reference "$py tests/reference/bench.py --device $torch_device" --out "$work/gpu.md" "$@"
+  local gpu="no NVIDIA GPU named by nvidia-smi"
+  command -v nvidia-smi >/dev/null 2>&1 && gpu=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1)
+  mkdir -p bench
+  {
+    echo "<!-- written by ./build.sh bench-gpu on $(date -u +%Y-%m-%d); rerun it on a GPU machine to refresh -->"
+    cat "$work/gpu.md"
+    echo
+    echo "GPU: $gpu. The PyTorch column ran on \`$torch_device\` (PyTorch $("$py" -c 'import torch; print(torch.__version__)')). \"% of peak\" is left out: the peak above is the CPU's."
+  } > bench/GPU.md
+  echo "wrote bench/GPU.md"
+}
+
 case "${1:-}" in
   "") build_native; build_wasm; build_site; serve ;;
   test) run_tests ;;
@@ -298,6 +326,7 @@ case "${1:-}" in
   wasm) build_wasm ;;
   parity) run_parity ;;
   bench) run_bench ;;
+  bench-gpu) shift; run_bench_gpu "$@" ;;
   -h|--help|help) usage ;;
   *) echo "unknown command: $1"; echo; usage; exit 2 ;;
 esac

@@ -1,7 +1,7 @@
-"""PyTorch CPU timings on a bundle's weights, the reference column of `dgflow bench`.
+"""PyTorch timings on a bundle's weights (CPU, or CUDA where told), the reference column of `dgflow bench`.
 
-    python bench.py refine BUNDLE --batch 64 --steps 10 [--method dgflow-kl] [--threads 2]
-    python bench.py train-cifar10 BUNDLE --batch 64 --iterations 5
+    python bench.py refine BUNDLE --batch 64 --steps 10 [--method dgflow-kl] [--threads 2] [--device cuda]
+    python bench.py train-cifar10 BUNDLE --batch 64 --iterations 5 [--device cuda]
 
 Prints one JSON line: {"ms_per_step": …} (refine) or {"images_per_s": …} (train). The work timed is
 what the engine does: for refinement, a DGflow step = G forward, D forward, backward to z only (no
@@ -18,56 +18,68 @@ import torch
 from dgflow_torch import Network, build_model, load_bundle
 
 
-def refine_ms_per_step(generator, critic, latent, batch, steps, eta=0.1, gamma=0.01):
+def synchronize(device):
+    """Waits for queued GPU work, so that the clock measures it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def refine_ms_per_step(generator, critic, latent, batch, steps, device, eta=0.1, gamma=0.01):
     for p in list(generator.parameters()) + list(critic.parameters()):
         p.requires_grad_(False)
-    g = torch.Generator().manual_seed(0)
-    z = torch.randn(batch, latent, generator=g)
+    g = torch.Generator(device).manual_seed(0)
+    z = torch.randn(batch, latent, generator=g, device=device)
 
     def step(z):
         z = z.detach().requires_grad_(True)
         d = critic(generator(z)).squeeze(1)
         (grad,) = torch.autograd.grad(d.sum(), z)
-        return z.detach() + eta * grad + math.sqrt(2 * eta * gamma) * torch.randn(z.shape, generator=g)
+        return z.detach() + eta * grad + math.sqrt(2 * eta * gamma) * torch.randn(z.shape, generator=g, device=device)
 
     z = step(z)  # warm-up: first-call allocations
+    synchronize(device)
     start = time.perf_counter()
     for _ in range(steps):
         z = step(z)
+    synchronize(device)
     return 1e3 * (time.perf_counter() - start) / steps
 
 
-def train_images_per_s(manifest, weights, batch, iterations):
+def train_images_per_s(manifest, weights, batch, iterations, device):
     latent = manifest["latent"]["dim"]
     generator = Network(manifest["generator"], [latent])
     critic = Network(manifest["critic"], manifest["sample_shape"])
     generator.load("generator", weights)
     critic.load("critic", weights)
+    generator.to(device)
+    critic.to(device)
     generator.train()
     critic.train()
     opt_g = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(critic.parameters(), lr=2e-4, betas=(0.5, 0.999))
     sp = torch.nn.functional.softplus
-    g = torch.Generator().manual_seed(0)
-    real = torch.rand(batch, math.prod(manifest["sample_shape"]), generator=g) * 2 - 1
+    g = torch.Generator(device).manual_seed(0)
+    real = torch.rand(batch, math.prod(manifest["sample_shape"]), generator=g, device=device) * 2 - 1
 
     def iteration():
         with torch.no_grad():
-            fake = generator(torch.randn(batch, latent, generator=g))
+            fake = generator(torch.randn(batch, latent, generator=g, device=device))
         d = critic(torch.cat([real, fake])).squeeze(1)
         loss_d = sp(-d[:batch]).mean() + sp(d[batch:]).mean()
         opt_d.zero_grad()
         loss_d.backward()
         opt_d.step()
-        loss_g = sp(-critic(generator(torch.randn(batch, latent, generator=g)))).mean()
+        loss_g = sp(-critic(generator(torch.randn(batch, latent, generator=g, device=device)))).mean()
         opt_g.zero_grad()
         loss_g.backward()
         opt_g.step()
 
     iteration()
+    synchronize(device)
     start = time.perf_counter()
     for _ in range(iterations):
         iteration()
+    synchronize(device)
     return batch * iterations / (time.perf_counter() - start)
 
 
@@ -79,17 +91,19 @@ def main():
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: PyTorch's default)")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda where PyTorch sees a GPU")
     args = parser.parse_args()
+    device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     manifest, weights = load_bundle(args.bundle)
     if args.task == "refine":
-        generator, critic = build_model(manifest, weights)
-        ms = refine_ms_per_step(generator, critic, manifest["latent"]["dim"], args.batch, args.steps)
-        print(json.dumps({"ms_per_step": ms, "threads": torch.get_num_threads(), "torch": torch.__version__}))
+        generator, critic = (network.to(device) for network in build_model(manifest, weights))
+        ms = refine_ms_per_step(generator, critic, manifest["latent"]["dim"], args.batch, args.steps, device)
+        print(json.dumps({"ms_per_step": ms, "device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__}))
     else:
-        ips = train_images_per_s(manifest, weights, args.batch, args.iterations)
-        print(json.dumps({"images_per_s": ips, "threads": torch.get_num_threads(), "torch": torch.__version__}))
+        ips = train_images_per_s(manifest, weights, args.batch, args.iterations, device)
+        print(json.dumps({"images_per_s": ips, "device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__}))
 
 
 if __name__ == "__main__":

@@ -35,8 +35,8 @@ pub struct BenchArgs {
     /// Also time CIFAR-10 SN-DCGAN training (batch 64) at this channel width (0: skip).
     #[arg(long, default_value_t = 32)]
     train_width: usize,
-    /// Where the engine refines: cpu, or gpu (a `--features webgpu` build on a machine with one;
-    /// the PyTorch column stays on the CPU).
+    /// Where the engine refines and trains: cpu, or gpu (a `--features webgpu` build on a machine
+    /// with one). The reference runs where it is told (e.g. `bench.py --device cuda`).
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     device: Backend,
     /// Write the tables (markdown) here as well as to the terminal.
@@ -51,7 +51,6 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     let models = if args.models.is_empty() { shipped_models()? } else { args.models.clone() };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let device = pollster::block_on(dgflow::device::open(args.device))?;
-    let cpu = dgflow::device::cpu();
     let peak = peak_gflops(threads);
 
     let mut report = format!("{}\n\n", machine(threads, peak));
@@ -90,7 +89,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         }
     }
     if args.train_width > 0 {
-        let section = training_section(&args, threads, &cpu)?;
+        let section = training_section(&args, threads, &device)?;
         print!("{section}");
         report += &section;
     }
@@ -182,9 +181,10 @@ fn training_section(args: &BenchArgs, threads: usize, device: &burn::prelude::De
     std::fs::remove_dir_all(&dir).ok();
     let (ips, torch_ips) = (median(&mut rust), (!torch.is_empty()).then(|| median(&mut torch)));
     Ok(format!(
-        "\n## Training: CIFAR-10 SN-DCGAN, width {}, batch {batch}, one critic + one generator step\n\n\
+        "\n## Training: CIFAR-10 SN-DCGAN, width {}, batch {batch}, one critic + one generator step, {}\n\n\
          | Rust images/s | PyTorch images/s | ratio (Rust / PyTorch) |\n|---|---|---|\n| {ips:.1} | {} | {} |\n",
         args.train_width,
+        if args.device == Backend::Cpu { "CPU" } else { "GPU (wgpu)" },
         torch_ips.map_or("–".into(), |t| format!("{t:.1}")),
         torch_ips.map_or("–".into(), |t| format!("{:.2}×", ips / t)),
     ))
