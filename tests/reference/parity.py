@@ -292,9 +292,14 @@ def train(args):
     worst_update = max((update_error(ours, n), n) for n in torch64 if n not in dead)
     floor_update = max(update_error(torch32, n) for n in torch64 if n not in dead)
     print(f"worst update difference after all iterations: {worst_update[0]:.2e} ({worst_update[1]}); "
-          f"PyTorch f32's own: {floor_update:.2e}")
-    if worst_update[0] > args.update_tolerance:
-        failures.append(f"update of {worst_update[1]}: {worst_update[0]:.1e} > {args.update_tolerance:.0e}")
+          f"PyTorch f32's own: {floor_update:.2e}; limit {max(args.update_tolerance, 2 * floor_update):.1e}")
+    # Adam's first steps move each weight by about ±lr whatever its gradient's size, so a weight
+    # whose gradient is near zero flips direction under rounding: PyTorch's own float32 run
+    # differs from float64 by several per cent at the CIFAR-10 recipe's size. Accept what is
+    # within twice that, or the fixed tolerance where PyTorch f32 agrees closely.
+    update_limit = max(args.update_tolerance, 2 * floor_update)
+    if worst_update[0] > update_limit:
+        failures.append(f"update of {worst_update[1]}: {worst_update[0]:.1e} > {update_limit:.1e}")
     return failures
 
 
@@ -314,7 +319,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tolerance", type=float, default=1e-4, help="largest relative difference accepted")
     parser.add_argument("--update-tolerance", type=float, default=5e-2,
-                        help="largest relative difference of a training run's total updates (see `train`)")
+                        help="largest relative difference of a training run's total updates, or twice PyTorch float32's own if larger (see `train`)")
     parser.add_argument("--verbose", action="store_true", help="print every step / tensor")
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("refine")
