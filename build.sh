@@ -257,7 +257,9 @@ run_parity() {
     echo '```'
   } > "$report"
   grep -E '^\||FAIL' "$report"
-  echo "report: bench/PARITY.md"
+  mkdir -p bench
+  cp "$report" bench/PARITY.md
+  echo "wrote bench/PARITY.md"
   return $failed
 }
 
