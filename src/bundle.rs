@@ -296,7 +296,7 @@ impl Bundle {
                 return Err(Error::weights(
                     &path,
                     format!(
-                        "its SHA-256 is not the {} this bundle was made with: the model it borrows `{}*` from was retrained or the file is damaged — rebuild this bundle against the current one (e.g. `dgflow train corrector`)",
+                        "its SHA-256 is not the {} this bundle was made with: the model it borrows `{}*` from was retrained or the file is damaged — rebuild this bundle against the current one (e.g. `dgflow train corrector --base {dir} --critic <that model's folder>`)",
                         entry.sha256, entry.prefix
                     ),
                 ));
@@ -334,6 +334,29 @@ impl Bundle {
         let shared = manifest.shared_weights.iter().map(|s| read(&dir.join(&s.file))).collect::<Result<Vec<_>>>()?;
         let shared: Vec<&[u8]> = shared.iter().map(Vec::as_slice).collect();
         Bundle::from_parts(&name, &manifest_bytes, &weights_bytes, &shared)
+    }
+
+    /// Reads a bundle with `lender`'s critic in place of its own or the one it borrows: how a
+    /// model is rebased on a retrained GAN, whose new weights no longer match the digest it
+    /// pinned (so `from_dir` refuses it). Its own weights are still verified.
+    pub fn from_dir_with_critic_of(dir: &Path, lender: &Bundle) -> Result<Bundle> {
+        let name = dir.display().to_string();
+        let read = |p: &Path| std::fs::read(p).map_err(|e| Error::Io { path: p.display().to_string(), reason: e.to_string() });
+        let manifest_bytes = read(&dir.join(MANIFEST_FILE))?;
+        let mut manifest = Manifest::parse(&manifest_bytes, &format!("{name}/{MANIFEST_FILE}"))?;
+        if let Some(other) = manifest.shared_weights.iter().find(|s| s.prefix != "critic.") {
+            return Err(Error::manifest(
+                &format!("{name}/{MANIFEST_FILE}"),
+                format!("it borrows `{}*` as well as a critic; only a borrowed critic can be replaced", other.prefix),
+            ));
+        }
+        manifest.shared_weights.clear();
+        let weights_path = format!("{name}/{}", manifest.weights.file);
+        let weights_bytes = read(&dir.join(&manifest.weights.file))?;
+        verify_digest(&weights_path, &weights_bytes, &manifest.weights.sha256)?;
+        let own: Vec<ParamSpec> = manifest.params().into_iter().filter(|p| !p.name.starts_with("critic.")).collect();
+        let weights = read_weights(&weights_path, &weights_bytes, &own, true)?;
+        Ok(Bundle { manifest, weights }.with_critic_of(lender))
     }
 
     /// The bytes of `write_dir`'s two files, (manifest, weights), without touching a disk: how a

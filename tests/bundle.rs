@@ -270,6 +270,13 @@ fn a_borrowed_critic_is_shipped_once_and_a_retrained_lender_is_noticed() {
     // The lender retrained: its file no longer matches the digest the borrower recorded.
     Architecture::Dcgan { latent: 4, width: 1, size: 8 }.init_bundle("tiny", 2).write_dir(&gan_dir).unwrap();
     assert_mentions(&load_error(&vae_dir), &["vae/../gan/weights.safetensors", "retrained", "dgflow train corrector"]);
+    // ... and the borrower can still be read with the retrained lender's critic, to be rebuilt.
+    let retrained = Bundle::from_dir(&gan_dir).unwrap();
+    let rebased = Bundle::from_dir_with_critic_of(&vae_dir, &retrained).unwrap();
+    assert_eq!(rebased.manifest.critic, retrained.manifest.critic);
+    assert_eq!(rebased.weights["critic.out.weight"], retrained.weights["critic.out.weight"]);
+    assert_eq!(rebased.weights["generator.out.weight"], loaded.weights["generator.out.weight"]);
+    assert!(rebased.manifest.shared_weights.is_empty());
     std::fs::remove_dir_all(&gan_dir).unwrap();
     assert_mentions(&load_error(&vae_dir), &["vae/../gan/weights.safetensors", "cannot read"]);
 }

@@ -78,8 +78,10 @@ pub fn train_vae(args: &TrainArgs, device: &Device) -> Result<()> {
 }
 
 pub fn train_corrector(args: &TrainArgs, device: &Device) -> Result<()> {
-    let (base, _) = bundle_arg(&args.base, "--base", "the bundle to correct, e.g. the VAE's")?;
     let (gan, gan_dir) = bundle_arg(&args.critic, "--critic", "the GAN whose discriminator the base model borrows, e.g. models/cifar10")?;
+    // The base's own critic is replaced by the GAN's, so one it pinned to an earlier GAN is fine.
+    let base_dir = args.base.as_ref().context("--base is required: the bundle to correct, e.g. the VAE's")?;
+    let base = Bundle::from_dir_with_critic_of(base_dir, &gan)?;
     let (b, g) = (&base.manifest, &gan.manifest);
     if b.kind != SampleKind::Image || b.sample_shape != g.sample_shape {
         bail!("the corrector is an image network: --base makes {:?} {:?} samples, --critic {:?} {:?}", b.kind, b.sample_shape, g.kind, g.sample_shape);
@@ -125,7 +127,7 @@ pub fn train_corrector(args: &TrainArgs, device: &Device) -> Result<()> {
     let c = &trainer.state.config;
     let description = format!("≈ log p_{0}/p_{1}: a logistic classifier between {0}'s samples and this model's", g.name, b.name);
     // C ≈ log p_GAN/p_base only helps beside the GAN's own D ≈ log p_data/p_GAN: the critic is its.
-    let mut bundle = trainer.add_to(&base.with_critic_of(&gan), &description)?;
+    let mut bundle = trainer.add_to(&base, &description)?;
     bundle.manifest.provenance.notes = format!(
         "Critic = {}'s discriminator + a corrector (SN-DCGAN, width {}) trained by `dgflow train corrector` for {} iterations: logistic loss, {}'s samples against this model's, Adam lr {} betas ({}, {}), batch {}, seed {}.",
         g.name, args.width, trainer.iteration(), g.name, c.lr, c.beta1, c.beta2, c.batch, c.seed
