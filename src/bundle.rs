@@ -327,11 +327,10 @@ impl Bundle {
     /// Reads `dir/manifest.json` and the weights file it names.
     pub fn from_dir(dir: &Path) -> Result<Bundle> {
         let name = dir.display().to_string();
-        let read = |p: &Path| std::fs::read(p).map_err(|e| Error::Io { path: p.display().to_string(), reason: e.to_string() });
-        let manifest_bytes = read(&dir.join(MANIFEST_FILE))?;
+        let manifest_bytes = read_file(&dir.join(MANIFEST_FILE))?;
         let manifest = Manifest::parse(&manifest_bytes, &format!("{name}/{MANIFEST_FILE}"))?;
-        let weights_bytes = read(&dir.join(&manifest.weights.file))?;
-        let shared = manifest.shared_weights.iter().map(|s| read(&dir.join(&s.file))).collect::<Result<Vec<_>>>()?;
+        let weights_bytes = read_file(&dir.join(&manifest.weights.file))?;
+        let shared = manifest.shared_weights.iter().map(|s| read_file(&dir.join(&s.file))).collect::<Result<Vec<_>>>()?;
         let shared: Vec<&[u8]> = shared.iter().map(Vec::as_slice).collect();
         Bundle::from_parts(&name, &manifest_bytes, &weights_bytes, &shared)
     }
@@ -341,8 +340,7 @@ impl Bundle {
     /// pinned (so `from_dir` refuses it). Its own weights are still verified.
     pub fn from_dir_with_critic_of(dir: &Path, lender: &Bundle) -> Result<Bundle> {
         let name = dir.display().to_string();
-        let read = |p: &Path| std::fs::read(p).map_err(|e| Error::Io { path: p.display().to_string(), reason: e.to_string() });
-        let manifest_bytes = read(&dir.join(MANIFEST_FILE))?;
+        let manifest_bytes = read_file(&dir.join(MANIFEST_FILE))?;
         let mut manifest = Manifest::parse(&manifest_bytes, &format!("{name}/{MANIFEST_FILE}"))?;
         if let Some(other) = manifest.shared_weights.iter().find(|s| s.prefix != "critic.") {
             return Err(Error::manifest(
@@ -352,8 +350,9 @@ impl Bundle {
         }
         manifest.shared_weights.clear();
         let weights_path = format!("{name}/{}", manifest.weights.file);
-        let weights_bytes = read(&dir.join(&manifest.weights.file))?;
+        let weights_bytes = read_file(&dir.join(&manifest.weights.file))?;
         verify_digest(&weights_path, &weights_bytes, &manifest.weights.sha256)?;
+        check_critic_terms_present(&weights_path, &weights_bytes, &manifest)?;
         let own: Vec<ParamSpec> = manifest.params().into_iter().filter(|p| !p.name.starts_with("critic.")).collect();
         let weights = read_weights(&weights_path, &weights_bytes, &own, true)?;
         Ok(Bundle { manifest, weights }.with_critic_of(lender))
@@ -432,6 +431,11 @@ pub(crate) fn verify_digest(path: &str, bytes: &[u8], sha256: &str) -> Result<()
 }
 
 /// A critic term with no weights at all is a missing network, not a damaged file: say so.
+/// The bytes of a file, or an error that names it.
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::Io { path: path.display().to_string(), reason: e.to_string() })
+}
+
 fn check_critic_terms_present(path: &str, bytes: &[u8], manifest: &Manifest) -> Result<()> {
     let Ok(file) = SafeTensors::deserialize(bytes) else { return Ok(()) }; // read_weights explains
     let names = file.names();

@@ -106,14 +106,13 @@ impl Classifier {
 
     /// Reads and verifies a classifier bundle folder.
     pub fn load(dir: &Path, device: &Device) -> Result<Classifier> {
-        let read = |p: &Path| std::fs::read(p).map_err(|e| Error::Io { path: p.display().to_string(), reason: e.to_string() });
         let manifest_path = dir.join(MANIFEST_FILE);
         let shown = manifest_path.display().to_string();
-        let manifest: ClassifierManifest = serde_json::from_slice(&read(&manifest_path)?)
+        let manifest: ClassifierManifest = serde_json::from_slice(&bundle::read_file(&manifest_path)?)
             .map_err(|e| Error::Manifest { path: shown.clone(), reason: e.to_string() })?;
         manifest.check(&shown)?;
         let weights_path = dir.join(&manifest.weights.file);
-        let bytes = read(&weights_path)?;
+        let bytes = bundle::read_file(&weights_path)?;
         let shown = weights_path.display().to_string();
         bundle::verify_digest(&shown, &bytes, &manifest.weights.sha256)?;
         let weights = bundle::read_weights(&shown, &bytes, &manifest.params(), false)?;

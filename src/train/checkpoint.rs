@@ -39,7 +39,7 @@ pub fn write(path: &Path, tensors: Vec<(String, Vec<f32>)>, meta: serde_json::Va
 
 /// What `write` wrote: the metadata and the tensors.
 pub fn read(path: &Path) -> Result<(serde_json::Value, Vec<(String, Vec<f32>)>)> {
-    let bytes = std::fs::read(path).map_err(|e| Error::Io { path: path.display().to_string(), reason: e.to_string() })?;
+    let bytes = crate::bundle::read_file(path)?;
     let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| damaged(path, format!("not a checkpoint ({e})")))?;
     let meta: serde_json::Value = header
         .metadata()

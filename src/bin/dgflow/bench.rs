@@ -54,7 +54,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     let peak = peak_gflops(threads);
 
     let mut report = format!("{}\n\n", machine(threads, peak));
-    report += &format!("## Refinement (DGflow-KL, latent space), native, {}\n\n", if args.device == Backend::Cpu { "CPU" } else { "GPU (wgpu)" });
+    report += &format!("## Refinement (DGflow-KL, latent space), native, {}\n\n", device_label(args.device));
     report += "ms per step (median of runs); ratio = PyTorch time / Rust time (> 1: Rust is faster); \
                GFLOP/s counts the forward and the input-gradient pass of G and D.\n\n";
     report += "| model | batch | Rust ms/step | samples·steps/s | GFLOP/s | % of peak | PyTorch ms/step | ratio |\n";
@@ -98,6 +98,13 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         println!("\nwrote {}", path.display());
     }
     Ok(())
+}
+
+fn device_label(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Cpu => "CPU",
+        Backend::Gpu => "GPU (wgpu)",
+    }
 }
 
 fn shipped_models() -> Result<Vec<PathBuf>> {
@@ -184,7 +191,7 @@ fn training_section(args: &BenchArgs, threads: usize, device: &burn::prelude::De
         "\n## Training: CIFAR-10 SN-DCGAN, width {}, batch {batch}, one critic + one generator step, {}\n\n\
          | Rust images/s | PyTorch images/s | ratio (Rust / PyTorch) |\n|---|---|---|\n| {ips:.1} | {} | {} |\n",
         args.train_width,
-        if args.device == Backend::Cpu { "CPU" } else { "GPU (wgpu)" },
+        device_label(args.device),
         torch_ips.map_or("–".into(), |t| format!("{t:.1}")),
         torch_ips.map_or("–".into(), |t| format!("{:.2}×", ips / t)),
     ))
