@@ -10,7 +10,8 @@
 #   ./build.sh parity   compare every step with an independent PyTorch implementation
 #                       (installs PyTorch from PyPI, ~2 GB, into the cache; writes bench/PARITY.md)
 #   ./build.sh bench    time native vs PyTorch vs the browser (wasm CPU, WebGPU), page size and
-#                       time to first refined grid; writes bench/RESULTS.md
+#                       time to first refined grid, and profile cifar10 layer by layer; writes
+#                       bench/RESULTS.md
 #   ./build.sh bench-gpu [ARGS]  on a machine with a GPU: native wgpu vs PyTorch (CUDA where it
 #                       has it); writes bench/GPU.md (ARGS go to `dgflow bench`, e.g. --batches 64)
 #
@@ -273,7 +274,10 @@ run_bench() {
   local work; work=$(mktemp -d)
   trap 'rm -rf "$work"' RETURN
   step "native CPU vs PyTorch CPU (dgflow bench)"
-  "$DGFLOW" bench --reference "$py tests/reference/bench.py" --out "$work/native.md"
+  # The layer-by-layer profile of the bundled CIFAR-10 model shows where the CPU path loses time.
+  local profile=()
+  [ -d models/cifar10 ] && profile=(--profile models/cifar10)
+  "$DGFLOW" bench --reference "$py tests/reference/bench.py" "${profile[@]}" --out "$work/native.md"
   step "in headless Chromium"
   mkdir -p "$work/site"
   cp tests/e2e/bench.html tests/e2e/bench-page.js tests/e2e/bench-worker.js "$work/site/"

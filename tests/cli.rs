@@ -133,6 +133,49 @@ fn bench_times_each_model_and_batch_beside_a_reference() {
 }
 
 #[test]
+fn bench_profiles_every_layer_beside_the_reference_and_checks_they_agree_on_the_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&["init", "--arch", "toy2d", "--out", "toy"], d);
+    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("toy/manifest.json")).unwrap()).unwrap();
+    let layers = manifest["generator"]["layers"].as_array().unwrap().len() + manifest["critic"]["layers"].as_array().unwrap().len();
+    // A stand-in for bench.py: 2.5 ms per refinement step, and for `layers`, 1 ms forward and
+    // 4 ms with the gradient for each of `count` layers.
+    let reference = |count: usize| -> String {
+        let path = d.join(format!("reference-{count}.sh"));
+        let timings = vec![r#"{"forward_ms": 1.0, "step_ms": 4.0}"#; count].join(", ");
+        let script = format!(
+            "#!/bin/sh\nif [ \"$1\" = layers ]; then echo '{{\"layers\": [{timings}]}}'; else echo '{{\"ms_per_step\": 2.5}}'; fi\n"
+        );
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let args = |reference: &str| -> Vec<String> {
+        ["bench", "--models", "toy", "--batches", "1", "--steps", "2", "--repeats", "1", "--train-width", "0", "--profile", "toy", "--profile-batch", "8", "--reference", reference]
+            .map(String::from)
+            .to_vec()
+    };
+    let run = |reference: String, expect_ok: bool| {
+        let args = args(&reference);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        if expect_ok { ok(&args, d) } else { fails(&args, d) }
+    };
+
+    let out = run(reference(layers), true);
+    let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("| G |") || l.starts_with("| D |")).collect();
+    assert_eq!(rows.len(), layers, "one row per layer: {out}");
+    for row in &rows {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let (forward, with_grad): (f64, f64) = (cells[4].parse().unwrap(), cells[5].parse().unwrap());
+        assert!(forward >= 0.0 && with_grad > 0.0 && cells[6] == "1.00" && cells[7] == "4.00", "{row}");
+    }
+    assert!(rows[0].contains("(linear)"), "layers are named by manifest name and op: {}", rows[0]);
+    assert!(out.lines().any(|l| l.starts_with("| all |") && l.contains(&format!("**{:.2}**", 4.0 * layers as f64))), "{out}");
+    assert!(run(reference(layers - 1), false).contains(&format!("has {layers}")));
+}
+
+#[test]
 fn a_corrector_trains_between_two_models_and_joins_the_base_models_critic() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

@@ -2,8 +2,10 @@
 
     python bench.py refine BUNDLE --batch 64 --steps 10 [--method dgflow-kl] [--threads 2] [--device cuda]
     python bench.py train-cifar10 BUNDLE --batch 64 --iterations 5 [--device cuda]
+    python bench.py layers BUNDLE --batch 64 --steps 10
 
-Prints one JSON line: {"ms_per_step": …} (refine) or {"images_per_s": …} (train). The work timed is
+Prints one JSON line: {"ms_per_step": …} (refine), {"images_per_s": …} (train) or {"layers": [{"forward_ms",
+"step_ms"}, …]} (each layer of G, then of D, alone: forward, and forward with the input gradient). The work timed is
 what the engine does: for refinement, a DGflow step = G forward, D forward, backward to z only (no
 weight gradients); for training, one critic and one generator Adam step of the SN-DCGAN recipe.
 """
@@ -41,6 +43,41 @@ def refine_ms_per_step(generator, critic, latent, batch, steps, device, eta=0.1,
     start = time.perf_counter()
     for _ in range(steps):
         z = step(z)
+    synchronize(device)
+    return 1e3 * (time.perf_counter() - start) / steps
+
+
+def layer_timings(generator, critic, latent, batch, steps, device):
+    """Each layer alone, on the input it gets inside the network (random latents)."""
+    for p in list(generator.parameters()) + list(critic.parameters()):
+        p.requires_grad_(False)
+    g = torch.Generator(device).manual_seed(0)
+    timings = []
+    for network, x in ((generator, torch.randn(batch, latent, generator=g, device=device)),
+                       (critic, torch.randn(batch, math.prod(critic.input_shape), generator=g, device=device))):
+        x = x.reshape(batch, *network.input_shape)
+        for layer in network.body:
+            def forward(layer=layer, x=x):
+                with torch.no_grad():
+                    layer(x)
+
+            def with_grad(layer=layer, x=x):
+                x = x.detach().requires_grad_(True)
+                (grad,) = torch.autograd.grad(layer(x).sum(), x)
+                return grad
+
+            timings.append({"forward_ms": time_ms(forward, steps, device), "step_ms": time_ms(with_grad, steps, device)})
+            with torch.no_grad():
+                x = torch.randn_like(layer(x))
+    return timings
+
+
+def time_ms(run, steps, device):
+    run()
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        run()
     synchronize(device)
     return 1e3 * (time.perf_counter() - start) / steps
 
@@ -85,7 +122,7 @@ def train_images_per_s(manifest, weights, batch, iterations, device):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("task", choices=["refine", "train-cifar10"])
+    parser.add_argument("task", choices=["refine", "train-cifar10", "layers"])
     parser.add_argument("bundle")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=10)
@@ -101,6 +138,10 @@ def main():
         generator, critic = (network.to(device) for network in build_model(manifest, weights))
         ms = refine_ms_per_step(generator, critic, manifest["latent"]["dim"], args.batch, args.steps, device)
         print(json.dumps({"ms_per_step": ms, "device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__}))
+    elif args.task == "layers":
+        generator, critic = (network.to(device) for network in build_model(manifest, weights))
+        timings = layer_timings(generator, critic, manifest["latent"]["dim"], args.batch, args.steps, device)
+        print(json.dumps({"layers": timings, "device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__}))
     else:
         ips = train_images_per_s(manifest, weights, args.batch, args.iterations, device)
         print(json.dumps({"images_per_s": ips, "device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__}))

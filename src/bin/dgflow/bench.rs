@@ -10,7 +10,11 @@ use web_time::Instant;
 use dgflow::bundle::Bundle;
 use dgflow::device::Backend;
 use dgflow::flow::{FlowConfig, Keep, Refiner};
+use burn::prelude::*;
+use burn::tensor::Distribution;
 use dgflow::model::Model;
+use dgflow::model::network::Network;
+use dgflow::model::spec::{Layer, NetworkSpec};
 use dgflow::model::presets::Architecture;
 use dgflow::train::gan::{GanTrainer, RealData, TrainConfig};
 
@@ -39,14 +43,21 @@ pub struct BenchArgs {
     /// with one). The reference runs where it is told (e.g. `bench.py --device cuda`).
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     device: Backend,
+    /// Bundles to profile layer by layer (each layer alone: forward, and forward plus the input
+    /// gradient a refinement step needs), beside the reference, to find where time goes.
+    #[arg(long, value_delimiter = ',')]
+    profile: Vec<PathBuf>,
+    /// Batch size of the layer profile.
+    #[arg(long, default_value_t = 64)]
+    profile_batch: usize,
     /// Write the tables (markdown) here as well as to the terminal.
     #[arg(long)]
     out: Option<PathBuf>,
 }
 
 pub fn bench(args: BenchArgs) -> Result<()> {
-    if args.batches.is_empty() || args.batches.contains(&0) || args.steps == 0 || args.repeats == 0 {
-        bail!("--batches must be positive sizes, and --steps and --repeats positive");
+    if args.batches.is_empty() || args.batches.contains(&0) || args.steps == 0 || args.repeats == 0 || args.profile_batch == 0 {
+        bail!("--batches must be positive sizes, and --steps, --repeats and --profile-batch positive");
     }
     let models = if args.models.is_empty() { shipped_models()? } else { args.models.clone() };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -87,6 +98,11 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             print!("{row}");
             report += &row;
         }
+    }
+    for dir in &args.profile {
+        let section = profile_section(&args, dir, threads, &device)?;
+        print!("{section}");
+        report += &section;
     }
     if args.train_width > 0 {
         let section = training_section(&args, threads, &device)?;
@@ -149,6 +165,108 @@ fn run_reference(reference: &str, args: &[&str]) -> Result<serde_json::Value> {
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
+}
+
+/// Each layer of a bundle's generator and critic timed alone on random input of its shape: the
+/// forward pass, and the forward pass with the gradient with respect to its input (what every
+/// layer does in a refinement step), beside the reference's same layer.
+fn profile_section(args: &BenchArgs, dir: &Path, threads: usize, device: &burn::prelude::Device) -> Result<String> {
+    let bundle = Bundle::from_dir(dir)?;
+    let m = &bundle.manifest;
+    let batch = args.profile_batch;
+    let torch = match &args.reference {
+        Some(reference) => {
+            let json = run_reference(reference, &["layers", &dir.display().to_string(), "--batch", &batch.to_string(), "--steps", &args.steps.to_string(), "--threads", &threads.to_string()])?;
+            let layers = json["layers"].as_array().context("the reference printed no layers")?.clone();
+            let ours = m.generator.layers.len() + m.critic.layers.len();
+            if layers.len() != ours {
+                bail!("the reference timed {} layers of {}, which has {ours}: are both reading the same manifest?", layers.len(), dir.display());
+            }
+            Some(layers)
+        }
+        None => None,
+    };
+    let mut out = format!(
+        "\n## Where the time goes: {} layer by layer, batch {batch}, {}\n\n\
+         Each layer alone on random input of its shape, ms (median of runs): forward, and forward + \
+         input gradient (one refinement step runs the latter for every layer of G and D); \
+         ratio = PyTorch / Rust on the latter.\n\n\
+         | network | layer | input | Rust forward | Rust fwd + grad | PyTorch forward | PyTorch fwd + grad | ratio |\n\
+         |---|---|---|---|---|---|---|---|\n",
+        m.name,
+        device_label(args.device)
+    );
+    let (mut rust_total, mut torch_total) = (0.0, 0.0);
+    let mut index = 0;
+    for (network, spec, input) in [("G", &m.generator, vec![m.latent.dim]), ("D", &m.critic, m.sample_shape.clone())] {
+        let prefix = if network == "G" { "generator" } else { "critic" };
+        for (i, layer) in spec.layers.iter().enumerate() {
+            let shape = NetworkSpec { layers: spec.layers[..i].to_vec() }.output_shape(&input).map_err(anyhow::Error::msg)?;
+            let alone = Network::build(&NetworkSpec { layers: vec![layer.clone()] }, &shape, prefix, &bundle.weights, 0, device);
+            let len = shape.iter().product();
+            let mut forward = Vec::new();
+            let mut with_grad = Vec::new();
+            for _ in 0..args.repeats {
+                forward.push(layer_ms(&alone, batch, len, false, args.steps, device));
+                with_grad.push(layer_ms(&alone, batch, len, true, args.steps, device));
+            }
+            let (forward, with_grad) = (median(&mut forward), median(&mut with_grad));
+            rust_total += with_grad;
+            let reference = torch.as_ref().and_then(|layers| layers.get(index));
+            let torch_ms = |key: &str| reference.and_then(|l| l[key].as_f64());
+            let (torch_forward, torch_grad) = (torch_ms("forward_ms"), torch_ms("step_ms"));
+            torch_total += torch_grad.unwrap_or(0.0);
+            let shown = |v: Option<f64>| v.map_or("–".into(), |t| format!("{t:.2}"));
+            out += &format!(
+                "| {network} | {} | {} | {forward:.2} | {with_grad:.2} | {} | {} | {} |\n",
+                layer_label(layer),
+                shape.iter().map(usize::to_string).collect::<Vec<_>>().join("×"),
+                shown(torch_forward),
+                shown(torch_grad),
+                torch_grad.map_or("–".into(), |t| format!("{:.2}×", t / with_grad)),
+            );
+            index += 1;
+        }
+    }
+    let torch_sum = torch.is_some().then_some(torch_total);
+    out += &format!(
+        "| all | | | | **{rust_total:.2}** | | {} | {} |\n",
+        torch_sum.map_or("–".into(), |t| format!("**{t:.2}**")),
+        torch_sum.map_or("–".into(), |t| format!("{:.2}×", t / rust_total)),
+    );
+    Ok(out)
+}
+
+/// The manifest's op name, with the layer's own name where it has one.
+fn layer_label(layer: &Layer) -> String {
+    let json = serde_json::to_value(layer).unwrap_or_default();
+    match (json["op"].as_str(), json["name"].as_str()) {
+        (Some(op), Some(name)) => format!("{name} ({op})"),
+        (Some(op), None) => op.to_string(),
+        _ => "?".into(),
+    }
+}
+
+/// Mean ms of one pass of `network` on a random `[batch, len]` input, after one untimed pass;
+/// with `with_grad`, the pass includes the backward to the input. Reading the result back waits
+/// for the work.
+fn layer_ms(network: &Network, batch: usize, len: usize, with_grad: bool, runs: usize, device: &burn::prelude::Device) -> f64 {
+    let x = Tensor::<2>::random([batch, len], Distribution::Normal(0.0, 1.0), device);
+    let pass = || {
+        if with_grad {
+            let input = x.clone().autodiff().require_grad();
+            let gradients = network.forward_flat(input.clone()).sum().backward();
+            input.grad(&gradients).expect("the input requires a gradient").into_data();
+        } else {
+            network.forward_flat(x.clone()).into_data();
+        }
+    };
+    pass();
+    let start = Instant::now();
+    for _ in 0..runs {
+        pass();
+    }
+    start.elapsed().as_secs_f64() * 1e3 / runs as f64
 }
 
 /// Random images in [−1, 1]: throughput does not depend on the data.
