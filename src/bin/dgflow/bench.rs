@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+use burn::prelude::*;
+use burn::tensor::Distribution;
 use web_time::Instant;
 
 use dgflow::bundle::Bundle;
 use dgflow::device::Backend;
 use dgflow::flow::{FlowConfig, Keep, Refiner};
-use burn::prelude::*;
-use burn::tensor::Distribution;
 use dgflow::model::Model;
 use dgflow::model::network::Network;
 use dgflow::model::spec::{Layer, NetworkSpec};
@@ -134,7 +134,7 @@ fn shipped_models() -> Result<Vec<PathBuf>> {
 }
 
 /// Mean time of one DGflow-KL step over `steps` steps, after an untimed first step.
-fn refine_ms_per_step(model: &Model, batch: usize, steps: usize, device: &burn::prelude::Device) -> Result<f64> {
+fn refine_ms_per_step(model: &Model, batch: usize, steps: usize, device: &Device) -> Result<f64> {
     let config = FlowConfig { batch, steps: steps + 1, keep: Keep::Steps(vec![]), ..FlowConfig::default() };
     let mut refiner = pollster::block_on(Refiner::new(model, model, config, device))?;
     // Step 0 evaluates the start and its drift; step 1 is the first full step (warm-up).
@@ -170,7 +170,7 @@ fn median(values: &mut [f64]) -> f64 {
 /// Each layer of a bundle's generator and critic timed alone on random input of its shape: the
 /// forward pass, and the forward pass with the gradient with respect to its input (what every
 /// layer does in a refinement step), beside the reference's same layer.
-fn profile_section(args: &BenchArgs, dir: &Path, threads: usize, device: &burn::prelude::Device) -> Result<String> {
+fn profile_section(args: &BenchArgs, dir: &Path, threads: usize, device: &Device) -> Result<String> {
     let bundle = Bundle::from_dir(dir)?;
     let m = &bundle.manifest;
     let batch = args.profile_batch;
@@ -250,7 +250,7 @@ fn layer_label(layer: &Layer) -> String {
 /// Mean ms of one pass of `network` on a random `[batch, len]` input, after one untimed pass;
 /// with `with_grad`, the pass includes the backward to the input. Reading the result back waits
 /// for the work.
-fn layer_ms(network: &Network, batch: usize, len: usize, with_grad: bool, runs: usize, device: &burn::prelude::Device) -> f64 {
+fn layer_ms(network: &Network, batch: usize, len: usize, with_grad: bool, runs: usize, device: &Device) -> f64 {
     let x = Tensor::<2>::random([batch, len], Distribution::Normal(0.0, 1.0), device);
     let pass = || {
         if with_grad {
@@ -279,7 +279,7 @@ impl RealData for NoiseImages {
 }
 
 /// CIFAR-10 SN-DCGAN training throughput, one critic and one generator step per iteration.
-fn training_section(args: &BenchArgs, threads: usize, device: &burn::prelude::Device) -> Result<String> {
+fn training_section(args: &BenchArgs, threads: usize, device: &Device) -> Result<String> {
     let bundle = Architecture::Dcgan { latent: 128, width: args.train_width, size: 32 }.init_bundle("cifar10", 1);
     let dir = tempfile_dir()?;
     bundle.write_dir(&dir)?;
