@@ -91,7 +91,9 @@ pub fn image_metrics(classifier: &Classifier, samples: &[f32], reference: &Featu
 pub fn disturbance_table(classifier: &Classifier, images: &[f32], side: usize, reference: &Features, device: &Device) -> String {
     use crate::metrics::disturb::{gaussian_blur, gaussian_noise, mix_in_noise_images};
     let per_image = 3 * side * side;
-    let families: [(&str, Vec<(String, Vec<f32>)>); 3] = [
+    // Each family: its name, then (strength, disturbed images) from mild to strong.
+    type Family<'a> = (&'a str, Vec<(String, Vec<f32>)>);
+    let families: [Family; 3] = [
         ("Gaussian noise", [0.05f32, 0.1, 0.2, 0.4].iter().map(|&s| (format!("σ = {s}"), gaussian_noise(images, s, 1))).collect()),
         ("Gaussian blur", [0.5f32, 1.0, 2.0].iter().map(|&s| (format!("σ = {s} px"), gaussian_blur(images, side, s))).collect()),
         (

@@ -18,12 +18,16 @@ pub enum Architecture {
     CharCnn { latent: usize, width: usize, length: usize, blocks: usize, vocab: Vec<String> },
 }
 
+/// What an architecture decides of its manifest: sample kind, latent size, sample shape, value
+/// range, generator, critic and (for text) the vocabulary.
+type ManifestParts = (SampleKind, usize, Vec<usize>, [f32; 2], NetworkSpec, NetworkSpec, Option<Vec<String>>);
+
 impl Architecture {
     pub fn toy2d() -> Architecture {
         Architecture::Toy2d { hidden_g: 256, hidden_d: 512 }
     }
 
-    fn manifest_parts(&self) -> (SampleKind, usize, Vec<usize>, [f32; 2], NetworkSpec, NetworkSpec, Option<Vec<String>>) {
+    fn manifest_parts(&self) -> ManifestParts {
         match self {
             Architecture::Toy2d { hidden_g, hidden_d } => {
                 let (g, d) = (*hidden_g, *hidden_d);

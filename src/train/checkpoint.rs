@@ -23,8 +23,11 @@ fn host(t: &Tensor<1>) -> Vec<f32> {
     t.clone().into_data().try_into_vec::<f32>().expect("f32 tensors")
 }
 
+/// Flat f32 tensors by name, the way a checkpoint stores them.
+pub type NamedTensors = Vec<(String, Vec<f32>)>;
+
 /// Named flat f32 tensors and a JSON metadata value, written atomically to `path`.
-pub fn write(path: &Path, tensors: Vec<(String, Vec<f32>)>, meta: serde_json::Value) -> Result<()> {
+pub fn write(path: &Path, tensors: NamedTensors, meta: serde_json::Value) -> Result<()> {
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> =
         tensors.into_iter().map(|(k, v)| (k, vec![v.len()], v.iter().flat_map(|x| x.to_le_bytes()).collect())).collect();
     let views = bytes.iter().map(|(k, s, b)| (k.as_str(), safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b).expect("sizes match")));
@@ -38,7 +41,7 @@ pub fn write(path: &Path, tensors: Vec<(String, Vec<f32>)>, meta: serde_json::Va
 }
 
 /// What `write` wrote: the metadata and the tensors.
-pub fn read(path: &Path) -> Result<(serde_json::Value, Vec<(String, Vec<f32>)>)> {
+pub fn read(path: &Path) -> Result<(serde_json::Value, NamedTensors)> {
     let bytes = crate::bundle::read_file(path)?;
     let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| damaged(path, format!("not a checkpoint ({e})")))?;
     let meta: serde_json::Value = header
@@ -62,8 +65,8 @@ pub fn damaged(path: &Path, reason: String) -> Error {
 }
 
 /// Every tensor of a trainer's parameters and Adam moments, under the checkpoint's key prefixes.
-pub fn trainer_tensors(params: &DeviceParams, adams: &[(&str, &Adam)]) -> Vec<(String, Vec<f32>)> {
-    let mut tensors: Vec<(String, Vec<f32>)> = params.iter().map(|(k, v)| (format!("param/{k}"), host(v))).collect();
+pub fn trainer_tensors(params: &DeviceParams, adams: &[(&str, &Adam)]) -> NamedTensors {
+    let mut tensors: NamedTensors = params.iter().map(|(k, v)| (format!("param/{k}"), host(v))).collect();
     for (tag, adam) in adams {
         for (k, (m, v)) in &adam.moments {
             tensors.push((format!("adam_{tag}_m/{k}"), host(m)));
@@ -77,7 +80,7 @@ pub fn trainer_tensors(params: &DeviceParams, adams: &[(&str, &Adam)]) -> Vec<(S
 /// moments of each tagged optimiser.
 pub fn split_tensors(
     path: &Path,
-    tensors: Vec<(String, Vec<f32>)>,
+    tensors: NamedTensors,
     shapes: &HashMap<String, Vec<usize>>,
     adams: &mut [(&str, &mut Adam)],
     device: &Device,
@@ -126,7 +129,7 @@ pub fn save(trainer: &GanTrainer, path: &Path) -> Result<()> {
 
 pub fn load(path: &Path, device: &Device) -> Result<GanTrainer> {
     let (meta, mut tensors) = read(path)?;
-    let averaged: Vec<(String, Vec<f32>)> = tensors.extract_if(.., |(k, _)| k.starts_with(AVERAGE)).collect();
+    let averaged: NamedTensors = tensors.extract_if(.., |(k, _)| k.starts_with(AVERAGE)).collect();
     let manifest: Manifest = serde_json::from_value(meta["manifest"].clone()).map_err(|e| damaged(path, format!("manifest: {e}")))?;
     let config: TrainConfig = serde_json::from_value(meta["config"].clone()).map_err(|e| damaged(path, format!("config: {e}")))?;
     let shapes = manifest.params().into_iter().map(|p| (p.name, p.shape)).collect();

@@ -45,6 +45,6 @@ mod tests {
         let ramp: Vec<f32> = (0..32).map(|p| p as f32 / 127.5 - 1.0).collect();
         let mirrored: Vec<f32> = ramp.iter().rev().copied().collect();
         assert!(rows.iter().all(|r| *r == ramp.as_slice() || *r == mirrored.as_slice()));
-        assert!(rows.iter().any(|r| *r == ramp.as_slice()) && rows.iter().any(|r| *r == mirrored.as_slice()));
+        assert!(rows.contains(&ramp.as_slice()) && rows.contains(&mirrored.as_slice()));
     }
 }

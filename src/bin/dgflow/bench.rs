@@ -14,8 +14,8 @@ use dgflow::device::Backend;
 use dgflow::flow::{FlowConfig, Keep, Refiner};
 use dgflow::model::Model;
 use dgflow::model::network::Network;
-use dgflow::model::spec::{Layer, NetworkSpec};
 use dgflow::model::presets::Architecture;
+use dgflow::model::spec::{Layer, NetworkSpec};
 use dgflow::train::gan::{GanTrainer, RealData, TrainConfig};
 
 #[derive(clap::Args)]
