@@ -48,7 +48,8 @@ def refine_ms_per_step(generator, critic, latent, batch, steps, device, eta=0.1,
 
 
 def layer_timings(generator, critic, latent, batch, steps, device):
-    """Each layer alone, on the input it gets inside the network (random latents)."""
+    """Each layer alone, on random normal input of the shape it gets inside the network (as
+    `dgflow bench --profile` times it)."""
     for p in list(generator.parameters()) + list(critic.parameters()):
         p.requires_grad_(False)
     g = torch.Generator(device).manual_seed(0)
