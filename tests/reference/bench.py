@@ -38,13 +38,11 @@ def refine_ms_per_step(generator, critic, latent, batch, steps, device, eta=0.1,
         (grad,) = torch.autograd.grad(d.sum(), z)
         return z.detach() + eta * grad + math.sqrt(2 * eta * gamma) * torch.randn(z.shape, generator=g, device=device)
 
-    z = step(z)  # warm-up: first-call allocations
-    synchronize(device)
-    start = time.perf_counter()
-    for _ in range(steps):
+    def advance():
+        nonlocal z
         z = step(z)
-    synchronize(device)
-    return 1e3 * (time.perf_counter() - start) / steps
+
+    return time_ms(advance, steps, device)
 
 
 def layer_timings(generator, critic, latent, batch, steps, device):
@@ -74,6 +72,8 @@ def layer_timings(generator, critic, latent, batch, steps, device):
 
 
 def time_ms(run, steps, device):
+    """Mean ms of `steps` calls of `run`, after one untimed call (first-call allocations);
+    queued GPU work is waited for on both sides of the clock."""
     run()
     synchronize(device)
     start = time.perf_counter()
@@ -112,13 +112,7 @@ def train_images_per_s(manifest, weights, batch, iterations, device):
         loss_g.backward()
         opt_g.step()
 
-    iteration()
-    synchronize(device)
-    start = time.perf_counter()
-    for _ in range(iterations):
-        iteration()
-    synchronize(device)
-    return batch * iterations / (time.perf_counter() - start)
+    return batch / (time_ms(iteration, iterations, device) * 1e-3)
 
 
 def main():

@@ -247,9 +247,9 @@ fn layer_label(layer: &Layer) -> String {
     }
 }
 
-/// Mean ms of one pass of `network` on a random `[batch, len]` input, after one untimed pass;
-/// with `with_grad`, the pass includes the backward to the input. Reading the result back waits
-/// for the work.
+/// Mean ms of one pass of `network` on a random `[batch, len]` input (see `mean_ms`); with
+/// `with_grad`, the pass includes the backward to the input. Reading the result back waits for
+/// the work.
 fn layer_ms(network: &Network, batch: usize, len: usize, with_grad: bool, runs: usize, device: &Device) -> f64 {
     let x = Tensor::<2>::random([batch, len], Distribution::Normal(0.0, 1.0), device);
     let pass = || {
@@ -261,6 +261,11 @@ fn layer_ms(network: &Network, batch: usize, len: usize, with_grad: bool, runs: 
             network.forward_flat(x.clone()).into_data();
         }
     };
+    mean_ms(runs, pass)
+}
+
+/// Mean ms of `runs` calls of `pass`, after one untimed call (first-call allocations).
+fn mean_ms(runs: usize, mut pass: impl FnMut()) -> f64 {
     pass();
     let start = Instant::now();
     for _ in 0..runs {
@@ -292,12 +297,10 @@ fn training_section(args: &BenchArgs, threads: usize, device: &Device) -> Result
     let mut torch = Vec::new();
     for _ in 0..args.repeats {
         let mut trainer = GanTrainer::new(&bundle, config.clone(), device);
-        trainer.step(&NoiseImages);
-        let start = Instant::now();
-        for _ in 0..iterations {
+        let ms = mean_ms(iterations, || {
             trainer.step(&NoiseImages);
-        }
-        rust.push((batch * iterations) as f64 / start.elapsed().as_secs_f64());
+        });
+        rust.push(batch as f64 / (ms * 1e-3));
         if let Some(reference) = &args.reference {
             let json = run_reference(reference, &["train-cifar10", &dir.display().to_string(), "--batch", &batch.to_string(), "--iterations", &iterations.to_string(), "--threads", &threads.to_string()])?;
             torch.push(json["images_per_s"].as_f64().context("the reference printed no images_per_s")?);
