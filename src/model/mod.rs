@@ -1,6 +1,10 @@
 //! Generators and critics. Images, text (soft one-hot sequences) and 2D points all meet the flow
 //! through the same two traits, on flattened `[batch, values]` tensors.
 
+#[cfg(feature = "cpu")]
+mod cpu_conv;
+#[cfg(feature = "cpu")]
+mod direct_conv;
 pub mod network;
 pub mod presets;
 pub mod spec;

@@ -10,6 +10,8 @@ use burn::tensor::activation;
 use burn::tensor::module::{conv1d, conv2d, conv_transpose2d, max_pool2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
 
+#[cfg(feature = "cpu")]
+use super::cpu_conv;
 use super::spec::{Layer, NetworkSpec};
 use super::spectral;
 
@@ -83,12 +85,20 @@ impl Activation {
     }
 }
 
+#[cfg(feature = "cpu")]
+type Direct = Option<cpu_conv::PackedConv>;
+/// Without the CPU backend there are no direct kernels: always `None`.
+#[cfg(not(feature = "cpu"))]
+type Direct = Option<std::convert::Infallible>;
+
 #[derive(Debug, Clone)]
 enum Op {
     Linear { weight_t: Tensor<2>, bias: Tensor<1> },
-    Conv2d { weight: Tensor<4>, bias: Tensor<1>, stride: usize, padding: usize },
-    ConvTranspose2d { weight: Tensor<4>, bias: Tensor<1>, stride: usize, padding: usize, output_padding: usize },
-    Conv1d { weight: Tensor<3>, bias: Tensor<1>, padding: usize },
+    // `direct`: the weights packed for the CPU backend's direct kernels, which then run the
+    // layer (inference on flex; see `cpu_conv`).
+    Conv2d { weight: Tensor<4>, bias: Tensor<1>, stride: usize, padding: usize, direct: Direct },
+    ConvTranspose2d { weight: Tensor<4>, bias: Tensor<1>, stride: usize, padding: usize, output_padding: usize, direct: Direct },
+    Conv1d { weight: Tensor<3>, bias: Tensor<1>, padding: usize, direct: Direct },
     /// Batch norm folded into one scale and shift per channel.
     Affine { scale: Tensor<1>, shift: Tensor<1> },
     /// Batch norm in training mode: normalised by the batch's own statistics.
@@ -152,15 +162,29 @@ fn apply(op: &Op, x: Activation, state: &mut TrainingState) -> Activation {
         (Op::Linear { weight_t, bias }, Activation::Flat(t)) => {
             Activation::Flat(t.matmul(weight_t.clone()) + bias.clone().unsqueeze::<2>())
         }
-        (Op::Conv2d { weight, bias, stride, padding }, Activation::Image(t)) => {
-            let options = ConvOptions::new([*stride; 2], [*padding; 2], [1, 1], 1);
-            Activation::Image(conv2d(t, weight.clone(), Some(bias.clone()), options))
+        (Op::Conv2d { weight, bias, stride, padding, direct }, Activation::Image(t)) => {
+            Activation::Image(convolve(t, weight.clone(), bias.clone(), [*stride; 2], [*padding; 2], direct))
         }
-        (Op::ConvTranspose2d { weight, bias, stride, padding, output_padding }, Activation::Image(t)) => {
+        (Op::ConvTranspose2d { weight, bias, stride, padding, output_padding, direct }, Activation::Image(t)) => {
+            #[cfg(feature = "cpu")]
+            if let Some(packed) = direct {
+                let [_, _, h, w] = t.dims();
+                let [kh, kw] = [weight.dims()[2], weight.dims()[3]];
+                let size = |n: usize, k: usize| (n - 1) * stride + k + output_padding - 2 * padding;
+                let out_size = [size(h, kh), size(w, kw)];
+                return Activation::Image(cpu_conv::conv_transpose2d(t, packed, bias.clone(), [*stride; 2], [*padding; 2], out_size));
+            }
+            #[cfg(not(feature = "cpu"))]
+            let _ = direct;
             let options = ConvTransposeOptions::new([*stride; 2], [*padding; 2], [*output_padding; 2], [1, 1], 1);
             Activation::Image(conv_transpose2d(t, weight.clone(), Some(bias.clone()), options))
         }
-        (Op::Conv1d { weight, bias, padding }, Activation::Seq(t)) => {
+        (Op::Conv1d { weight, bias, padding, direct }, Activation::Seq(t)) => {
+            if direct.is_some() {
+                // A row of a 2-D convolution: one-row images, 1×k kernels.
+                let out = convolve(t.unsqueeze_dim(2), weight.clone().unsqueeze_dim(2), bias.clone(), [1, 1], [0, *padding], direct);
+                return Activation::Seq(out.squeeze_dim(2));
+            }
             let options = ConvOptions::new([1], [*padding], [1], 1);
             Activation::Seq(conv1d(t, weight.clone(), Some(bias.clone()), options))
         }
@@ -202,6 +226,17 @@ fn apply(op: &Op, x: Activation, state: &mut TrainingState) -> Activation {
         }
         (op, x) => unreachable!("layer {op:?} got input {x:?}; shapes are validated at load"),
     }
+}
+
+/// A 2-D convolution, on the CPU backend's direct kernels where they are packed.
+fn convolve(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, stride: [usize; 2], padding: [usize; 2], direct: &Direct) -> Tensor<4> {
+    #[cfg(feature = "cpu")]
+    if let Some(packed) = direct {
+        return cpu_conv::conv2d(x, packed, bias, stride, padding);
+    }
+    #[cfg(not(feature = "cpu"))]
+    let _ = direct;
+    conv2d(x, weight, Some(bias), ConvOptions::new(stride, padding, [1, 1], 1))
 }
 
 /// LeakyReLU as relu(x)·(1 − slope) + slope·x: the same values (to rounding) and gradient as
@@ -259,18 +294,18 @@ fn training_op(layer: &Layer, prefix: &str, params: &DeviceParams, state: &mut T
         }
         Layer::Conv2d { name, inputs, outputs, kernel, stride, padding, spectral_norm } => {
             let w = sn(get(name, "weight").reshape([*outputs, inputs * kernel * kernel]), name, *spectral_norm, state);
-            Op::Conv2d { weight: w.reshape([*outputs, *inputs, *kernel, *kernel]), bias: get(name, "bias"), stride: *stride, padding: *padding }
+            Op::Conv2d { weight: w.reshape([*outputs, *inputs, *kernel, *kernel]), bias: get(name, "bias"), stride: *stride, padding: *padding, direct: None }
         }
         Layer::ConvTranspose2d { name, inputs, outputs, kernel, stride, padding, output_padding, spectral_norm } => {
             // Rows are the output channels (axis 1), as in PyTorch.
             let rows = get(name, "weight").reshape([*inputs, *outputs, *kernel, *kernel]).swap_dims(0, 1);
             let rows = sn(rows.reshape([*outputs, inputs * kernel * kernel]), name, *spectral_norm, state);
             let weight = rows.reshape([*outputs, *inputs, *kernel, *kernel]).swap_dims(0, 1);
-            Op::ConvTranspose2d { weight, bias: get(name, "bias"), stride: *stride, padding: *padding, output_padding: *output_padding }
+            Op::ConvTranspose2d { weight, bias: get(name, "bias"), stride: *stride, padding: *padding, output_padding: *output_padding, direct: None }
         }
         Layer::Conv1d { name, inputs, outputs, kernel, padding, spectral_norm } => {
             let w = sn(get(name, "weight").reshape([*outputs, inputs * kernel]), name, *spectral_norm, state);
-            Op::Conv1d { weight: w.reshape([*outputs, *inputs, *kernel]), bias: get(name, "bias"), padding: *padding }
+            Op::Conv1d { weight: w.reshape([*outputs, *inputs, *kernel]), bias: get(name, "bias"), padding: *padding, direct: None }
         }
         Layer::BatchNorm { name, eps, .. } => {
             Op::BatchNorm { name: format!("{prefix}.{name}"), gamma: get(name, "weight"), beta: get(name, "bias"), eps: *eps }
@@ -302,6 +337,7 @@ fn build_op(layer: &Layer, prefix: &str, weights: &HostWeights, sn_iterations: u
         weights.get(&format!("{prefix}.{layer}.{field}")).cloned().expect("validated parameter present")
     };
     let vec1 = |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v.clone(), [v.len()]), device);
+
     let weight_with_sn = |name: &str, sn: bool, rows_first: bool| -> (Vec<usize>, Vec<f32>) {
         let (shape, mut w) = take(name, "weight");
         if sn {
@@ -324,11 +360,13 @@ fn build_op(layer: &Layer, prefix: &str, weights: &HostWeights, sn_iterations: u
         }
         Layer::Conv2d { name, stride, padding, spectral_norm, .. } => {
             let (shape, w) = weight_with_sn(name, *spectral_norm, true);
+            let direct = pack_conv2d(&w, [shape[0], shape[1], shape[2], shape[3]], [*stride; 2], device);
             let weight = Tensor::<4>::from_data(TensorData::new(w, shape), device);
-            Op::Conv2d { weight, bias: vec1(take(name, "bias").1), stride: *stride, padding: *padding }
+            Op::Conv2d { weight, bias: vec1(take(name, "bias").1), stride: *stride, padding: *padding, direct }
         }
         Layer::ConvTranspose2d { name, stride, padding, output_padding, spectral_norm, .. } => {
             let (shape, w) = weight_with_sn(name, *spectral_norm, false);
+            let direct = pack_conv_transpose2d(&w, [shape[0], shape[1], shape[2], shape[3]], [*stride; 2], device);
             let weight = Tensor::<4>::from_data(TensorData::new(w, shape), device);
             Op::ConvTranspose2d {
                 weight,
@@ -336,12 +374,14 @@ fn build_op(layer: &Layer, prefix: &str, weights: &HostWeights, sn_iterations: u
                 stride: *stride,
                 padding: *padding,
                 output_padding: *output_padding,
+                direct,
             }
         }
         Layer::Conv1d { name, padding, spectral_norm, .. } => {
             let (shape, w) = weight_with_sn(name, *spectral_norm, true);
+            let direct = pack_conv2d(&w, [shape[0], shape[1], 1, shape[2]], [1, 1], device);
             let weight = Tensor::<3>::from_data(TensorData::new(w, shape), device);
-            Op::Conv1d { weight, bias: vec1(take(name, "bias").1), padding: *padding }
+            Op::Conv1d { weight, bias: vec1(take(name, "bias").1), padding: *padding, direct }
         }
         Layer::BatchNorm { name, eps, .. } => {
             let (gamma, beta) = (take(name, "weight").1, take(name, "bias").1);
@@ -355,6 +395,28 @@ fn build_op(layer: &Layer, prefix: &str, weights: &HostWeights, sn_iterations: u
         }
         other => parameterless_op(other),
     }
+}
+
+// Weights built for inference are f32 constants, which the direct kernels take: packed once
+// here where they run on `device`.
+#[cfg(feature = "cpu")]
+fn pack_conv2d(weight: &[f32], shape: [usize; 4], stride: [usize; 2], device: &Device) -> Direct {
+    cpu_conv::available(device).then(|| cpu_conv::PackedConv::conv2d(weight, shape, stride, device))
+}
+
+#[cfg(feature = "cpu")]
+fn pack_conv_transpose2d(weight: &[f32], shape: [usize; 4], stride: [usize; 2], device: &Device) -> Direct {
+    cpu_conv::available(device).then(|| cpu_conv::PackedConv::conv_transpose2d(weight, shape, stride, device))
+}
+
+#[cfg(not(feature = "cpu"))]
+fn pack_conv2d(_: &[f32], _: [usize; 4], _: [usize; 2], _: &Device) -> Direct {
+    None
+}
+
+#[cfg(not(feature = "cpu"))]
+fn pack_conv_transpose2d(_: &[f32], _: [usize; 4], _: [usize; 2], _: &Device) -> Direct {
+    None
 }
 
 fn parameterless_op(layer: &Layer) -> Op {

@@ -1,0 +1,301 @@
+//! The direct convolution kernels (`direct_conv`) as operations of burn's CPU backend, flex:
+//! a backend extension with a hand-written backward pass for the input gradient, which is all
+//! refinement needs. Networks built for inference on the CPU use them; training (which needs
+//! weight gradients) and the WebGPU backend keep burn's own convolutions.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, Dispatch, DispatchDevice, Flex, backend_extension};
+use burn::prelude::*;
+use burn::tensor::TensorData;
+
+use super::direct_conv::{self, Geometry, Shape4};
+
+#[backend_extension(Flex, Autodiff)]
+pub trait DirectConv: Backend {
+    /// `x` `[n, c, h, w]`; `packed` and `packed_grad` the weights `[o, c, kh, kw]`
+    /// (`weight_shape`) as [`PackedConv::conv2d`] packs them; `bias` `[o]`.
+    fn direct_conv2d(
+        x: FloatTensor<Self>,
+        packed: FloatTensor<Self>,
+        packed_grad: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        weight_shape: [usize; 4],
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> FloatTensor<Self>;
+    /// `x` `[n, c, h, w]`; `packed` and `packed_grad` the weights `[c, o, kh, kw]` as
+    /// [`PackedConv::conv_transpose2d`] packs them; `bias` `[o]`; output `[n, o, out_size]`.
+    #[allow(clippy::too_many_arguments)]
+    fn direct_conv_transpose2d(
+        x: FloatTensor<Self>,
+        packed: FloatTensor<Self>,
+        packed_grad: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        weight_shape: [usize; 4],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        out_size: [usize; 2],
+    ) -> FloatTensor<Self>;
+}
+
+/// Whether the direct kernels run on `device`: burn's CPU backend, with or without autodiff.
+pub fn available(device: &Device) -> bool {
+    matches!(device.clone().inner().as_dispatch(), DispatchDevice::Flex(_))
+}
+
+/// A convolution layer's weights, packed once for the direct kernels: for the forward pass and
+/// for the input gradient (the transposed operation).
+#[derive(Clone, Debug)]
+pub struct PackedConv {
+    forward: Tensor<1>,
+    input_gradient: Tensor<1>,
+    weight_shape: [usize; 4],
+}
+
+impl PackedConv {
+    /// The weights `[o, c, kh, kw]` of a convolution with this stride. Its input gradient is the
+    /// transposed convolution with the same array read as `[in = o, out = c, kh, kw]`.
+    pub fn conv2d(weight: &[f32], shape: [usize; 4], stride: [usize; 2], device: &Device) -> PackedConv {
+        let forward = direct_conv::pack_conv2d(weight, shape);
+        let input_gradient = direct_conv::pack_conv_transpose2d(weight, shape, stride);
+        PackedConv { forward: vector(forward, device), input_gradient: vector(input_gradient, device), weight_shape: shape }
+    }
+
+    /// The weights `[c, o, kh, kw]` of a transposed convolution with this stride. Its input
+    /// gradient is the convolution with the same array read as `[out = c, in = o, kh, kw]`.
+    pub fn conv_transpose2d(weight: &[f32], shape: [usize; 4], stride: [usize; 2], device: &Device) -> PackedConv {
+        let forward = direct_conv::pack_conv_transpose2d(weight, shape, stride);
+        let input_gradient = direct_conv::pack_conv2d(weight, shape);
+        PackedConv { forward: vector(forward, device), input_gradient: vector(input_gradient, device), weight_shape: shape }
+    }
+}
+
+fn vector(values: Vec<f32>, device: &Device) -> Tensor<1> {
+    let len = values.len();
+    Tensor::from_data(TensorData::new(values, [len]), device)
+}
+
+/// A 2-D convolution on the direct kernels (the device must be [`available`]).
+pub fn conv2d(x: Tensor<4>, weights: &PackedConv, bias: Tensor<1>, stride: [usize; 2], padding: [usize; 2]) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as DirectConv>::direct_conv2d(
+        x.into_dispatch(),
+        weights.forward.clone().into_dispatch(),
+        weights.input_gradient.clone().into_dispatch(),
+        bias.into_dispatch(),
+        weights.weight_shape,
+        stride,
+        padding,
+    ))
+}
+
+/// A 2-D transposed convolution on the direct kernels (the device must be [`available`]).
+pub fn conv_transpose2d(x: Tensor<4>, weights: &PackedConv, bias: Tensor<1>, stride: [usize; 2], padding: [usize; 2], out_size: [usize; 2]) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as DirectConv>::direct_conv_transpose2d(
+        x.into_dispatch(),
+        weights.forward.clone().into_dispatch(),
+        weights.input_gradient.clone().into_dispatch(),
+        bias.into_dispatch(),
+        weights.weight_shape,
+        stride,
+        padding,
+        out_size,
+    ))
+}
+
+impl DirectConv for Flex {
+    fn direct_conv2d(x: FlexTensor, packed: FlexTensor, _: FlexTensor, bias: FlexTensor, weight_shape: [usize; 4], stride: [usize; 2], padding: [usize; 2]) -> FlexTensor {
+        flex_conv2d(&x, &packed, weight_shape, Some(&bias), Geometry { stride, padding })
+    }
+
+    fn direct_conv_transpose2d(
+        x: FlexTensor,
+        packed: FlexTensor,
+        _: FlexTensor,
+        bias: FlexTensor,
+        weight_shape: [usize; 4],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        out_size: [usize; 2],
+    ) -> FlexTensor {
+        flex_conv_transpose2d(&x, &packed, weight_shape, Some(&bias), Geometry { stride, padding }, out_size)
+    }
+}
+
+fn flex_conv2d(x: &FlexTensor, packed: &FlexTensor, weight_shape: Shape4, bias: Option<&FlexTensor>, geometry: Geometry) -> FlexTensor {
+    let x = contiguous(x);
+    let bias = bias.map(contiguous);
+    let (out, shape) = direct_conv::conv2d(values(&x), shape4(&x), values(packed), weight_shape, bias.as_ref().map(values), geometry);
+    FlexTensor::from_data(TensorData::new(out, shape))
+}
+
+fn flex_conv_transpose2d(x: &FlexTensor, packed: &FlexTensor, weight_shape: Shape4, bias: Option<&FlexTensor>, geometry: Geometry, out_size: [usize; 2]) -> FlexTensor {
+    let x = contiguous(x);
+    let bias = bias.map(contiguous);
+    let (out, shape) = direct_conv::conv_transpose2d(values(&x), shape4(&x), values(packed), weight_shape, bias.as_ref().map(values), geometry, out_size);
+    FlexTensor::from_data(TensorData::new(out, shape))
+}
+
+/// A tensor whose storage is its values in order (a copy only when it is a view).
+fn contiguous(t: &FlexTensor) -> FlexTensor {
+    if t.as_slice::<f32>().is_some() { t.clone() } else { t.to_contiguous() }
+}
+
+fn values(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>().expect("direct convolutions take contiguous f32 tensors")
+}
+
+fn shape4(t: &FlexTensor) -> Shape4 {
+    t.layout().shape().dims::<4>()
+}
+
+impl<C: CheckpointStrategy> DirectConv for Autodiff<Flex, C> {
+    fn direct_conv2d(
+        x: FloatTensor<Self>,
+        packed: FloatTensor<Self>,
+        packed_grad: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        weight_shape: [usize; 4],
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> FloatTensor<Self> {
+        /// ∂/∂x of a convolution is the transposed convolution of the gradient, back to x's size.
+        #[derive(Debug)]
+        struct InputGradient;
+
+        impl Backward<Flex, 1> for InputGradient {
+            type State = (FlexTensor, Shape4, Geometry, [usize; 2]);
+
+            fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+                let [node_x] = ops.parents;
+                let grad = grads.consume::<Flex>(&ops.node);
+                let (packed_grad, weight_shape, geometry, input_size) = ops.state;
+                if let Some(node) = node_x {
+                    grads.register::<Flex>(node.id, flex_conv_transpose2d(&grad, &packed_grad, weight_shape, None, geometry, input_size));
+                }
+            }
+        }
+
+        let (x, node) = x.into_parts();
+        let geometry = Geometry { stride, padding };
+        let out = flex_conv2d(&x, packed.primitive(), weight_shape, Some(bias.primitive()), geometry);
+        match InputGradient.prepare::<C>([node]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let [_, _, h, w] = shape4(&x);
+                prep.finish((packed_grad.into_primitive(), weight_shape, geometry, [h, w]), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
+    fn direct_conv_transpose2d(
+        x: FloatTensor<Self>,
+        packed: FloatTensor<Self>,
+        packed_grad: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        weight_shape: [usize; 4],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        out_size: [usize; 2],
+    ) -> FloatTensor<Self> {
+        /// ∂/∂x of a transposed convolution is the convolution of the gradient with the same
+        /// weights (`[c, o, …]` read as `[out, in, …]`), which lands on x's size.
+        #[derive(Debug)]
+        struct InputGradient;
+
+        impl Backward<Flex, 1> for InputGradient {
+            type State = (FlexTensor, Shape4, Geometry);
+
+            fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+                let [node_x] = ops.parents;
+                let grad = grads.consume::<Flex>(&ops.node);
+                let (packed_grad, weight_shape, geometry) = ops.state;
+                if let Some(node) = node_x {
+                    grads.register::<Flex>(node.id, flex_conv2d(&grad, &packed_grad, weight_shape, None, geometry));
+                }
+            }
+        }
+
+        let (x, node) = x.into_parts();
+        let geometry = Geometry { stride, padding };
+        let out = flex_conv_transpose2d(&x, packed.primitive(), weight_shape, Some(bias.primitive()), geometry, out_size);
+        match InputGradient.prepare::<C>([node]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish((packed_grad.into_primitive(), weight_shape, geometry), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::Distribution;
+    use burn::tensor::module::{conv_transpose2d as burn_conv_transpose2d, conv2d as burn_conv2d};
+    use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+
+    use super::*;
+
+    fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
+        Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
+    }
+
+    fn host(t: &Tensor<4>) -> Vec<f32> {
+        t.clone().into_data().to_vec().expect("f32 values")
+    }
+
+    fn assert_close<const D: usize>(got: Tensor<D>, want: Tensor<D>) {
+        assert_eq!(got.dims(), want.dims());
+        let scale = want.clone().abs().max().into_scalar::<f32>().max(1.0);
+        let error = (got - want).abs().max().into_scalar::<f32>();
+        assert!(error <= 1e-5 * scale, "max difference {error} (values up to {scale})");
+    }
+
+    /// The input gradient of Σ r ⊙ f(x), r random, on the autodiff CPU device.
+    fn input_gradient(x: &Tensor<4>, f: impl Fn(Tensor<4>) -> Tensor<4>, seed: &Tensor<4>) -> Tensor<4> {
+        let x = x.clone().autodiff().require_grad();
+        let y = f(x.clone());
+        let weighted = (y * seed.clone().autodiff()).sum();
+        x.grad(&weighted.backward()).expect("x requires a gradient")
+    }
+
+    #[test]
+    fn conv2d_and_its_input_gradient_match_burns() {
+        let device = Device::flex();
+        assert!(available(&device) && available(&device.clone().autodiff()));
+        // The bundled critic's stride-2 4×4 layer, a 3×3 layer, and one off every block size.
+        for (x_shape, o, k, stride, padding) in [([2, 8, 8, 8], 16, 4, 2, 1), ([3, 3, 9, 9], 32, 3, 1, 1), ([1, 5, 7, 6], 35, 3, 2, 0)] {
+            let x = random(x_shape, &device);
+            let (weight, bias) = (random([o, x_shape[1], k, k], &device), random([o], &device));
+            let packed = PackedConv::conv2d(&host(&weight), weight.dims(), [stride; 2], &device);
+            let options = ConvOptions::new([stride; 2], [padding; 2], [1, 1], 1);
+            let ours = |x: Tensor<4>| conv2d(x, &packed, bias.clone(), [stride; 2], [padding; 2]);
+            let burns = |x: Tensor<4>| burn_conv2d(x, weight.clone(), Some(bias.clone()), options.clone());
+            let want = burns(x.clone());
+            assert_close(ours(x.clone()), want.clone());
+            let seed = random(want.dims(), &device);
+            assert_close(input_gradient(&x, ours, &seed), input_gradient(&x, burns, &seed));
+        }
+    }
+
+    #[test]
+    fn conv_transpose2d_and_its_input_gradient_match_burns() {
+        let device = Device::flex();
+        // The bundled generator's upsampling layers' geometry, with and without output padding.
+        for (x_shape, o, k, stride, padding, output_padding) in [([2, 16, 4, 4], 8, 4, 2, 1, 0), ([1, 6, 5, 3], 19, 3, 2, 1, 1), ([2, 4, 3, 3], 33, 3, 1, 1, 0)] {
+            let x = random(x_shape, &device);
+            let (weight, bias) = (random([x_shape[1], o, k, k], &device), random([o], &device));
+            let options = ConvTransposeOptions::new([stride; 2], [padding; 2], [output_padding; 2], [1, 1], 1);
+            let want = burn_conv_transpose2d(x.clone(), weight.clone(), Some(bias.clone()), options.clone());
+            let [_, _, ho, wo] = want.dims();
+            let packed = PackedConv::conv_transpose2d(&host(&weight), weight.dims(), [stride; 2], &device);
+            let ours = |x: Tensor<4>| conv_transpose2d(x, &packed, bias.clone(), [stride; 2], [padding; 2], [ho, wo]);
+            let burns = |x: Tensor<4>| burn_conv_transpose2d(x, weight.clone(), Some(bias.clone()), options.clone());
+            assert_close(ours(x.clone()), want.clone());
+            let seed = random(want.dims(), &device);
+            assert_close(input_gradient(&x, ours, &seed), input_gradient(&x, burns, &seed));
+        }
+    }
+}

@@ -1,0 +1,846 @@
+//! Direct 2-D convolution kernels for the CPU backend, on plain `NCHW` slices.
+//!
+//! burn flex runs every convolution as im2col + GEMM per sample; on our small maps (4×4 to
+//! 32×32) and 3-channel layers that leaves it 2–8× behind PyTorch's oneDNN (bench/RESULTS.md's
+//! layer profile). These kernels compute each output directly: a tile of output positions times
+//! a block of output channels stays in vector registers while the loop runs over input channels
+//! and kernel taps, reading each input value once per tile as a broadcast and each weight vector
+//! once per tile. A transposed convolution runs as one such gather per output phase (for stride
+//! 2, four dense 2×2 convolutions), so it never multiplies by the zeros of an upsampled input.
+//!
+//! Vectors are AVX-512 or AVX2 + FMA where the CPU has them (chosen at run time), wasm SIMD in
+//! the browser's CPU module, and plain arrays elsewhere.
+
+/// Stride and zero padding of a 2-D convolution, per axis (rows, columns).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+}
+
+/// `[batch, channels, height, width]`.
+pub type Shape4 = [usize; 4];
+
+/// A convolution's weights `[o, c, kh, kw]` rearranged for the kernels (pack once per layer).
+pub fn pack_conv2d(weight: &[f32], [o, c, kh, kw]: Shape4) -> Vec<f32> {
+    assert_eq!(weight.len(), o * c * kh * kw, "conv2d weight length does not match its shape");
+    pack(o, c, kh * kw, |oc, ic, t| weight[((oc * c + ic) * kh + t / kw) * kw + t % kw])
+}
+
+/// A transposed convolution's weights `[c, o, kh, kw]` rearranged for the kernels: one block
+/// per output phase (see `conv_transpose2d`).
+pub fn pack_conv_transpose2d(weight: &[f32], [c, o, kh, kw]: Shape4, [sh, sw]: [usize; 2]) -> Vec<f32> {
+    assert_eq!(weight.len(), c * o * kh * kw, "conv_transpose2d weight length does not match its shape");
+    let mut packed = Vec::new();
+    for ry in 0..sh {
+        for rx in 0..sw {
+            let (ty, tx) = (phase_taps(kh, sh, ry), phase_taps(kw, sw, rx));
+            packed.extend(pack(o, c, ty * tx, |oc, ic, t| weight[((ic * o + oc) * kh + ry + sh * (t / tx)) * kw + rx + sw * (t % tx)]));
+        }
+    }
+    packed
+}
+
+/// A convolution: `x` is `[n, c, h, w]`, `packed` the weights `[o, c, kh, kw]` through
+/// [`pack_conv2d`]; returns `[n, o, h', w']`.
+pub fn conv2d(x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape: Shape4, bias: Option<&[f32]>, geometry: Geometry) -> (Vec<f32>, Shape4) {
+    conv2d_on(Kernel::detect(), x, x_shape, packed, weight_shape, bias, geometry)
+}
+
+fn conv2d_on(kernel: Kernel, x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape: Shape4, bias: Option<&[f32]>, geometry: Geometry) -> (Vec<f32>, Shape4) {
+    let [n, c, h, w] = x_shape;
+    let [o, wc, kh, kw] = weight_shape;
+    assert_eq!(c, wc, "conv2d: input has {c} channels, weight expects {wc}");
+    assert_eq!(packed.len(), c * kh * kw * padded_outputs(o), "conv2d: weights not packed by pack_conv2d for {weight_shape:?}");
+    let ([sh, sw], [ph, pw]) = (geometry.stride, geometry.padding);
+    let (hp, wp) = (h + 2 * ph, w + 2 * pw);
+    assert!(hp >= kh && wp >= kw, "conv2d: kernel {kh}×{kw} larger than the padded input {hp}×{wp}");
+    let (ho, wo) = ((hp - kh) / sh + 1, (wp - kw) / sw + 1);
+
+    let layout = Layout { outputs: o, padded_outputs: padded_outputs(o), padded: [hp, wp], offset: [ph, pw], out_plane: ho * wo };
+    let phase = Phase {
+        taps: (0..kh).flat_map(|ky| (0..kw).map(move |kx| ky * wp + kx)).collect(),
+        weights: packed,
+        template: (0..ho).flat_map(|y| (0..wo).map(move |x| Position { input: y * sh * wp + x * sw, output: y * wo + x })).collect(),
+    };
+    (run(kernel, x, [n, c, h, w], &layout, bias, &[phase]), [n, o, ho, wo])
+}
+
+/// A transposed convolution: `x` is `[n, c, h, w]`, `packed` the weights `[c, o, kh, kw]`
+/// through [`pack_conv_transpose2d`]; the output is `[n, o, out_size[0], out_size[1]]` (which
+/// fixes the output padding).
+pub fn conv_transpose2d(x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape: Shape4, bias: Option<&[f32]>, geometry: Geometry, out_size: [usize; 2]) -> (Vec<f32>, Shape4) {
+    let [n, c, h, w] = x_shape;
+    let [wc, o, kh, kw] = weight_shape;
+    assert_eq!(c, wc, "conv_transpose2d: input has {c} channels, weight expects {wc}");
+    let ([sh, sw], [ph, pw]) = (geometry.stride, geometry.padding);
+    let [ho, wo] = out_size;
+    // Output row Y takes kernel rows ky ≡ (Y + p) mod s, from input row (Y + p − ky) / s. For a
+    // phase r = (Y + p) mod s that is input row m − t for ky = r + s·t, with m = ⌊(Y + p) / s⌋:
+    // a dense convolution over the input with the phase's taps.
+    let rows = Axis::new(h, ho, kh, sh, ph);
+    let cols = Axis::new(w, wo, kw, sw, pw);
+    let padded = [rows.lead + h + rows.trail, cols.lead + w + cols.trail];
+    let opad = padded_outputs(o);
+    let layout = Layout { outputs: o, padded_outputs: opad, padded, offset: [rows.lead, cols.lead], out_plane: ho * wo };
+
+    let mut phases = Vec::new();
+    let mut rest = packed;
+    for ry in 0..sh {
+        for rx in 0..sw {
+            // A phase with no taps (kernel narrower than the stride) still writes its bias.
+            let (ty, tx) = (phase_taps(kh, sh, ry), phase_taps(kw, sw, rx));
+            assert!(rest.len() >= c * ty * tx * opad, "conv_transpose2d: weights not packed by pack_conv_transpose2d for {weight_shape:?}");
+            let (weights, next) = rest.split_at(c * ty * tx * opad);
+            rest = next;
+            phases.push(Phase {
+                taps: (0..ty).flat_map(|a| (0..tx).map(move |b| (rows.lead - a) * padded[1] + cols.lead - b)).collect(),
+                weights,
+                template: rows
+                    .phase(ry)
+                    .flat_map(|(y, my)| cols.phase(rx).map(move |(x, mx)| Position { input: my * padded[1] + mx, output: y * wo + x }))
+                    .collect(),
+            });
+        }
+    }
+    assert!(rest.is_empty(), "conv_transpose2d: weights not packed by pack_conv_transpose2d for {weight_shape:?}");
+    (run(Kernel::detect(), x, [n, c, h, w], &layout, bias, &phases), [n, o, ho, wo])
+}
+
+/// Kernel taps of phase `r` along an axis: k = r, r + s, … below the kernel size.
+fn phase_taps(kernel: usize, stride: usize, r: usize) -> usize {
+    if r >= kernel { 0 } else { (kernel - r).div_ceil(stride) }
+}
+
+/// One axis of a transposed convolution: how far its phases reach outside the input.
+struct Axis {
+    output: usize,
+    stride: usize,
+    padding: usize,
+    /// Rows of zeros needed before the input (the most taps any phase has, less one).
+    lead: usize,
+    /// Rows of zeros needed after it.
+    trail: usize,
+}
+
+impl Axis {
+    fn new(input: usize, output: usize, kernel: usize, stride: usize, padding: usize) -> Axis {
+        let mut axis = Axis { output, stride, padding, lead: 0, trail: 0 };
+        axis.lead = (0..stride).map(|r| phase_taps(kernel, stride, r)).max().unwrap_or(1).saturating_sub(1);
+        let last = (0..output).map(|y| (y + padding) / stride).max().unwrap_or(0);
+        axis.trail = (last + 1).saturating_sub(input);
+        axis
+    }
+
+    /// The output rows of phase `r` and their `m`: tap t reads input row m − t, which is padded
+    /// row m − t + lead.
+    fn phase(&self, r: usize) -> impl Iterator<Item = (usize, usize)> + Clone + '_ {
+        (0..self.output).filter(move |y| (y + self.padding) % self.stride == r).map(move |y| (y, (y + self.padding) / self.stride))
+    }
+}
+
+/// One output position of a sample: where its first tap reads in the sample's padded input
+/// plane, where it writes in an output plane.
+#[derive(Clone, Copy, Debug)]
+struct Position {
+    input: usize,
+    output: usize,
+}
+
+/// A dense convolution over the padded input covering some of the output positions.
+struct Phase<'a> {
+    /// Each tap's offset in a padded input plane.
+    taps: Vec<usize>,
+    /// `[channels][taps][padded outputs]`.
+    weights: &'a [f32],
+    /// The positions it computes in each sample.
+    template: Vec<Position>,
+}
+
+/// Shapes shared by every phase of one call.
+struct Layout {
+    outputs: usize,
+    /// See [`padded_outputs`].
+    padded_outputs: usize,
+    /// Height and width of the zero-padded input plane, and where the input starts in it.
+    padded: [usize; 2],
+    offset: [usize; 2],
+    out_plane: usize,
+}
+
+impl Layout {
+    fn plane(&self) -> usize {
+        self.padded[0] * self.padded[1]
+    }
+}
+
+/// Output channels rounded up to a whole block: 16 (one AVX-512 vector) for the few-channel
+/// layers (RGB out), else 32.
+fn padded_outputs(outputs: usize) -> usize {
+    let block = if outputs <= 16 { 16 } else { 32 };
+    outputs.div_ceil(block) * block
+}
+
+/// `[channels][taps][padded outputs]` from `weight(output, channel, tap)`.
+fn pack(outputs: usize, channels: usize, taps: usize, weight: impl Fn(usize, usize, usize) -> f32) -> Vec<f32> {
+    let stride = padded_outputs(outputs);
+    let mut packed = vec![0.0; channels * taps * stride];
+    for ic in 0..channels {
+        for t in 0..taps {
+            for (oc, value) in packed[(ic * taps + t) * stride..][..outputs].iter_mut().enumerate() {
+                *value = weight(oc, ic, t);
+            }
+        }
+    }
+    packed
+}
+
+/// Pads the batch once, then runs each phase over every sample's positions at once (so a
+/// weight block in cache serves many samples), in parallel over runs of positions, into a
+/// position-major buffer that is finally transposed into `NCHW` with the bias.
+fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, bias: Option<&[f32]>, phases: &[Phase]) -> Vec<f32> {
+    assert_eq!(x.len(), n * c * h * w, "input length does not match its shape");
+    let (plane, [hp, wp], [top, left]) = (layout.plane(), layout.padded, layout.offset);
+    let (outputs, out_plane, opad) = (layout.outputs, layout.out_plane, layout.padded_outputs);
+    let mut out = vec![0.0; n * outputs * out_plane];
+    if out.is_empty() {
+        return out;
+    }
+    let mut input = vec![0.0; n * c * plane];
+    let copy_plane = |i: usize, padded: &mut [f32]| {
+        for y in 0..h {
+            padded[(top + y) * wp + left..][..w].copy_from_slice(&x[(i * h + y) * w..][..w]);
+        }
+    };
+    if input.len() < 1 << 16 {
+        input.chunks_mut(plane).enumerate().for_each(|(i, padded)| copy_plane(i, padded));
+    } else {
+        for_each_chunk(&mut input, plane, copy_plane);
+    }
+    debug_assert_eq!(hp * wp, plane);
+
+    for phase in phases {
+        let per_sample = phase.template.len();
+        if per_sample == 0 {
+            continue;
+        }
+        assert!(phase.template.iter().all(|p| p.output < out_plane), "a position writes outside its plane");
+        let plan = Plan { channels: c, plane, taps: &phase.taps, weights: phase.weights, padded_outputs: opad };
+        let shared = SharedOut(out.as_mut_ptr());
+        if let Some(runs) = row_runs(&phase.template, kernel.lanes()) {
+            let vectors: Vec<Position> = (0..n)
+                .flat_map(|i| runs.iter().map(move |r| Position { input: i * c * plane + r.input, output: i * outputs * out_plane + r.output }))
+                .collect();
+            let part = task_size(vectors.len(), c * phase.taps.len() * outputs * kernel.lanes());
+            let target = Target { out: &shared, len: n * outputs * out_plane, outputs, out_plane, bias };
+            for_each_index(vectors.len().div_ceil(part), |k| kernel.gather_rows(&input, &plan, &vectors[k * part..((k + 1) * part).min(vectors.len())], &target));
+            continue;
+        }
+        let positions: Vec<usize> = (0..n).flat_map(|i| phase.template.iter().map(move |p| i * c * plane + p.input)).collect();
+        // Whole tiles keep the kernel's registers full. Each run transposes its rows into `out` while they are still in cache, 16 positions
+        // at a time (their rows stay in L1 while every channel is written).
+        let run_len = task_size(positions.len(), c * phase.taps.len() * opad).next_multiple_of(TILE);
+        for_each_index(positions.len().div_ceil(run_len), |k| {
+            let first = k * run_len;
+            let run = &positions[first..(first + run_len).min(positions.len())];
+            let mut rows = vec![0.0; run.len() * opad];
+            kernel.gather(&input, &plan, run, &mut rows);
+            for (block_index, block) in rows.chunks(16 * opad).enumerate() {
+                let mut targets = [0usize; 16];
+                for (r, target) in targets.iter_mut().enumerate().take(block.len() / opad) {
+                    let (i, j) = ((first + block_index * 16 + r) / per_sample, (first + block_index * 16 + r) % per_sample);
+                    *target = i * outputs * out_plane + phase.template[j].output;
+                }
+                for oc in 0..outputs {
+                    let b = bias.map_or(0.0, |b| b[oc]);
+                    for (row, target) in block.chunks(opad).zip(targets) {
+                        // SAFETY: `target + oc · out_plane` lies in `out` (outputs < out_plane was
+                        // checked), and each position belongs to one run, so no two runs write
+                        // the same value.
+                        unsafe { *shared.at(target + oc * out_plane) = row[oc] + b };
+                    }
+                }
+            }
+        });
+    }
+    out
+}
+
+/// The starts of the template's runs of `lanes` positions that are consecutive both in the input
+/// and in the output (stride-1 layers whose rows are whole vectors), if it splits into them.
+fn row_runs(template: &[Position], lanes: usize) -> Option<Vec<Position>> {
+    if template.len() % lanes != 0 {
+        return None;
+    }
+    let consecutive = |run: &[Position]| run.windows(2).all(|p| p[1].input == p[0].input + 1 && p[1].output == p[0].output + 1);
+    template.chunks(lanes).all(consecutive).then(|| template.iter().step_by(lanes).copied().collect())
+}
+
+/// Where the row kernel writes: `NCHW` output through the shared pointer, and the bias.
+struct Target<'a> {
+    out: &'a SharedOut,
+    len: usize,
+    outputs: usize,
+    out_plane: usize,
+    bias: Option<&'a [f32]>,
+}
+
+/// The output, written by several runs at once at disjoint positions.
+struct SharedOut(*mut f32);
+
+// SAFETY: runs write disjoint indices (see `run`), and `run` outlives them all.
+unsafe impl Sync for SharedOut {}
+unsafe impl Send for SharedOut {}
+
+impl SharedOut {
+    /// A method, not a field access, so that closures capture the whole (Sync) wrapper.
+    fn at(&self, index: usize) -> *mut f32 {
+        self.0.wrapping_add(index)
+    }
+}
+
+/// Items per parallel task: a few tasks per thread balance the load, but none under ~2²⁰
+/// multiply-adds, below which handing work to another thread costs more than it saves (the
+/// text model at batch 1).
+fn task_size(items: usize, multiply_adds_per_item: usize) -> usize {
+    let least = (1usize << 20).div_ceil(multiply_adds_per_item.max(1));
+    items.div_ceil(4 * threads()).max(least).max(1)
+}
+
+/// Positions per tile of the widest kernel variant, which runs should be multiples of.
+const TILE: usize = 24;
+
+/// What one gather needs besides the input, its positions and its output rows.
+struct Plan<'a> {
+    channels: usize,
+    plane: usize,
+    taps: &'a [usize],
+    weights: &'a [f32],
+    padded_outputs: usize,
+}
+
+#[cfg(any(not(target_family = "wasm"), feature = "threads"))]
+fn threads() -> usize {
+    rayon::current_num_threads()
+}
+
+#[cfg(all(target_family = "wasm", not(feature = "threads")))]
+fn threads() -> usize {
+    1
+}
+
+#[cfg(any(not(target_family = "wasm"), feature = "threads"))]
+fn for_each_chunk(data: &mut [f32], chunk: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    use rayon::prelude::*;
+    data.par_chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
+}
+
+#[cfg(all(target_family = "wasm", not(feature = "threads")))]
+fn for_each_chunk(data: &mut [f32], chunk: usize, f: impl Fn(usize, &mut [f32])) {
+    data.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
+}
+
+#[cfg(any(not(target_family = "wasm"), feature = "threads"))]
+fn for_each_index(count: usize, f: impl Fn(usize) + Sync + Send) {
+    use rayon::prelude::*;
+    (0..count).into_par_iter().for_each(f);
+}
+
+#[cfg(all(target_family = "wasm", not(feature = "threads")))]
+fn for_each_index(count: usize, f: impl Fn(usize)) {
+    (0..count).for_each(f);
+}
+
+/// The vector instructions this CPU offers.
+#[derive(Clone, Copy, Debug)]
+enum Kernel {
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    Portable,
+}
+
+impl Kernel {
+    fn detect() -> Kernel {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Kernel::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                return Kernel::Avx2;
+            }
+        }
+        Kernel::Portable
+    }
+
+    /// Computes `positions.len()` rows of `plan.padded_outputs` values into `out`.
+    fn gather(self, input: &[f32], plan: &Plan, positions: &[usize], out: &mut [f32]) {
+        let opad = plan.padded_outputs;
+        assert!(opad % 16 == 0 && plan.weights.len() == plan.channels * plan.taps.len() * opad, "weights are not packed for this plan");
+        assert!(out.len() == positions.len() * opad, "output rows do not match the positions");
+        let reach = plan.taps.iter().max().copied().unwrap_or(0) + plan.channels.saturating_sub(1) * plan.plane;
+        assert!(positions.iter().all(|p| p + reach < input.len()), "a position reads outside the input");
+        // SAFETY: the asserts above bound every read and write the kernels make; the x86
+        // variants run only where `detect` found their instructions.
+        unsafe {
+            match self {
+                #[cfg(target_arch = "x86_64")]
+                Kernel::Avx512 if opad % 32 == 0 => x86::gather_avx512_wide(input, plan, positions, out),
+                #[cfg(target_arch = "x86_64")]
+                Kernel::Avx512 => x86::gather_avx512_narrow(input, plan, positions, out),
+                #[cfg(target_arch = "x86_64")]
+                Kernel::Avx2 => x86::gather_avx2(input, plan, positions, out),
+                Kernel::Portable => gather::<portable::Lanes4, 2, 6>(input, plan, positions, out),
+            }
+        }
+    }
+}
+
+impl Kernel {
+    fn lanes(self) -> usize {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => 16,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => 8,
+            Kernel::Portable => 4,
+        }
+    }
+
+    /// Computes every output channel of `vectors` (runs of `lanes()` positions) into `target`.
+    fn gather_rows(self, input: &[f32], plan: &Plan, vectors: &[Position], target: &Target) {
+        let (opad, lanes) = (plan.padded_outputs, self.lanes());
+        assert!(opad % 16 == 0 && opad >= target.outputs && plan.weights.len() == plan.channels * plan.taps.len() * opad, "weights are not packed for this plan");
+        let reach = plan.taps.iter().max().copied().unwrap_or(0) + plan.channels.saturating_sub(1) * plan.plane + lanes - 1;
+        assert!(vectors.iter().all(|v| v.input + reach < input.len()), "a run reads outside the input");
+        let last = target.outputs.saturating_sub(1) * target.out_plane + lanes - 1;
+        assert!(vectors.iter().all(|v| v.output + last < target.len), "a run writes outside the output");
+        let narrow = target.outputs <= 4;
+        // SAFETY: as in `gather`, and runs of different calls write disjoint outputs.
+        unsafe {
+            match self {
+                #[cfg(target_arch = "x86_64")]
+                Kernel::Avx512 if narrow => x86::rows_avx512_narrow(input, plan, vectors, target),
+                #[cfg(target_arch = "x86_64")]
+                Kernel::Avx512 => x86::rows_avx512_wide(input, plan, vectors, target),
+                #[cfg(target_arch = "x86_64")]
+                Kernel::Avx2 => x86::rows_avx2(input, plan, vectors, target),
+                Kernel::Portable => gather_rows::<portable::Lanes4, 4, 2>(input, plan, vectors, target),
+            }
+        }
+    }
+}
+
+/// The row kernel: `NO` output channels × `NXV` runs of positions in registers, each run one
+/// vector; writes `NCHW` rows directly.
+///
+/// # Safety
+/// `Kernel::gather_rows`'s checks must hold, and `V`'s instructions must be available.
+#[inline(always)]
+unsafe fn gather_rows<V: Vector, const NO: usize, const NXV: usize>(input: &[f32], plan: &Plan, vectors: &[Position], target: &Target) {
+    let opad = plan.padded_outputs;
+    let taps = plan.taps.len();
+    let (x, w) = (input.as_ptr(), plan.weights.as_ptr());
+    for ob in (0..target.outputs).step_by(NO) {
+        for tile in vectors.chunks(NXV) {
+            let mut starts = [0usize; NXV];
+            for (j, slot) in starts.iter_mut().enumerate() {
+                *slot = tile[j.min(tile.len() - 1)].input;
+            }
+            let mut acc = [[unsafe { V::zero() }; NXV]; NO];
+            for ic in 0..plan.channels {
+                let xc = unsafe { x.add(ic * plan.plane) };
+                let wc = unsafe { w.add(ic * taps * opad + ob) };
+                for (t, &tap) in plan.taps.iter().enumerate() {
+                    let wt = unsafe { wc.add(t * opad) };
+                    let mut xv = [unsafe { V::zero() }; NXV];
+                    for (j, slot) in xv.iter_mut().enumerate() {
+                        *slot = unsafe { V::load(xc.add(tap + starts[j])) };
+                    }
+                    for (o, row) in acc.iter_mut().enumerate() {
+                        let wv = unsafe { V::splat(*wt.add(o)) };
+                        for (j, a) in row.iter_mut().enumerate() {
+                            *a = unsafe { V::mul_add(xv[j], wv, *a) };
+                        }
+                    }
+                }
+            }
+            let one = unsafe { V::splat(1.0) };
+            for (o, row) in acc.iter().enumerate().take(target.outputs - ob) {
+                let b = unsafe { V::splat(target.bias.map_or(0.0, |b| b[ob + o])) };
+                for (value, run) in row.iter().zip(tile) {
+                    unsafe { V::mul_add(*value, one, b).store(target.out.at(run.output + (ob + o) * target.out_plane)) };
+                }
+            }
+        }
+    }
+}
+
+/// A vector of `LANES` f32 — the few operations the kernel needs.
+trait Vector: Copy {
+    const LANES: usize;
+    unsafe fn zero() -> Self;
+    unsafe fn splat(value: f32) -> Self;
+    unsafe fn load(from: *const f32) -> Self;
+    /// `a · b + c`.
+    unsafe fn mul_add(a: Self, b: Self, c: Self) -> Self;
+    unsafe fn store(self, to: *mut f32);
+}
+
+/// The kernel: `NX` output positions × `NV` vectors of output channels in registers, summing
+/// over input channels and taps; each position's row gets `padded_outputs` values.
+///
+/// # Safety
+/// `Kernel::gather`'s checks must hold, and `V`'s instructions must be available.
+#[inline(always)]
+unsafe fn gather<V: Vector, const NV: usize, const NX: usize>(input: &[f32], plan: &Plan, positions: &[usize], out: &mut [f32]) {
+    let opad = plan.padded_outputs;
+    let taps = plan.taps.len();
+    let (x, w, y) = (input.as_ptr(), plan.weights.as_ptr(), out.as_mut_ptr());
+    for ob in (0..opad).step_by(NV * V::LANES) {
+        for (tile_index, tile) in positions.chunks(NX).enumerate() {
+            let mut offsets = [0usize; NX];
+            for (j, slot) in offsets.iter_mut().enumerate() {
+                *slot = tile[j.min(tile.len() - 1)];
+            }
+            let mut acc = [[unsafe { V::zero() }; NV]; NX];
+            for ic in 0..plan.channels {
+                let xc = unsafe { x.add(ic * plan.plane) };
+                let wc = unsafe { w.add(ic * taps * opad + ob) };
+                for (t, &tap) in plan.taps.iter().enumerate() {
+                    let xt = unsafe { xc.add(tap) };
+                    let wt = unsafe { wc.add(t * opad) };
+                    let mut wv = [unsafe { V::zero() }; NV];
+                    for (v, slot) in wv.iter_mut().enumerate() {
+                        *slot = unsafe { V::load(wt.add(v * V::LANES)) };
+                    }
+                    for j in 0..NX {
+                        let xv = unsafe { V::splat(*xt.add(offsets[j])) };
+                        for v in 0..NV {
+                            acc[j][v] = unsafe { V::mul_add(xv, wv[v], acc[j][v]) };
+                        }
+                    }
+                }
+            }
+            for (j, row) in acc.iter().enumerate().take(tile.len()) {
+                let dst = unsafe { y.add((tile_index * NX + j) * opad + ob) };
+                for (v, value) in row.iter().enumerate() {
+                    unsafe { value.store(dst.add(v * V::LANES)) };
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::{Plan, Position, Target, Vector, gather, gather_rows};
+
+    impl Vector for __m512 {
+        const LANES: usize = 16;
+        #[inline(always)]
+        unsafe fn zero() -> Self {
+            unsafe { _mm512_setzero_ps() }
+        }
+        #[inline(always)]
+        unsafe fn splat(value: f32) -> Self {
+            unsafe { _mm512_set1_ps(value) }
+        }
+        #[inline(always)]
+        unsafe fn load(from: *const f32) -> Self {
+            unsafe { _mm512_loadu_ps(from) }
+        }
+        #[inline(always)]
+        unsafe fn mul_add(a: Self, b: Self, c: Self) -> Self {
+            unsafe { _mm512_fmadd_ps(a, b, c) }
+        }
+        #[inline(always)]
+        unsafe fn store(self, to: *mut f32) {
+            unsafe { _mm512_storeu_ps(to, self) }
+        }
+    }
+
+    impl Vector for __m256 {
+        const LANES: usize = 8;
+        #[inline(always)]
+        unsafe fn zero() -> Self {
+            unsafe { _mm256_setzero_ps() }
+        }
+        #[inline(always)]
+        unsafe fn splat(value: f32) -> Self {
+            unsafe { _mm256_set1_ps(value) }
+        }
+        #[inline(always)]
+        unsafe fn load(from: *const f32) -> Self {
+            unsafe { _mm256_loadu_ps(from) }
+        }
+        #[inline(always)]
+        unsafe fn mul_add(a: Self, b: Self, c: Self) -> Self {
+            unsafe { _mm256_fmadd_ps(a, b, c) }
+        }
+        #[inline(always)]
+        unsafe fn store(self, to: *mut f32) {
+            unsafe { _mm256_storeu_ps(to, self) }
+        }
+    }
+
+    /// 12 positions × 32 channels: 24 of the 32 vector registers accumulate.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn gather_avx512_wide(input: &[f32], plan: &Plan, positions: &[usize], out: &mut [f32]) {
+        unsafe { gather::<__m512, 2, 8>(input, plan, positions, out) }
+    }
+
+    /// 24 positions × 16 channels, for layers with few outputs.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn gather_avx512_narrow(input: &[f32], plan: &Plan, positions: &[usize], out: &mut [f32]) {
+        unsafe { gather::<__m512, 1, 24>(input, plan, positions, out) }
+    }
+
+    /// 8 channels × 3 runs of 16 positions: 24 accumulators.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn rows_avx512_wide(input: &[f32], plan: &Plan, vectors: &[Position], target: &Target) {
+        unsafe { gather_rows::<__m512, 8, 3>(input, plan, vectors, target) }
+    }
+
+    /// 4 channels × 6 runs, for layers with at most four outputs (RGB out).
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn rows_avx512_narrow(input: &[f32], plan: &Plan, vectors: &[Position], target: &Target) {
+        unsafe { gather_rows::<__m512, 4, 6>(input, plan, vectors, target) }
+    }
+
+    /// 4 channels × 3 runs of 8 positions: 12 accumulators.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn rows_avx2(input: &[f32], plan: &Plan, vectors: &[Position], target: &Target) {
+        unsafe { gather_rows::<__m256, 4, 3>(input, plan, vectors, target) }
+    }
+
+    /// 6 positions × 2 vectors: 12 of the 16 vector registers accumulate.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn gather_avx2(input: &[f32], plan: &Plan, positions: &[usize], out: &mut [f32]) {
+        unsafe { gather::<__m256, 2, 6>(input, plan, positions, out) }
+    }
+}
+
+/// wasm SIMD (the browser's CPU module is built with `simd128`): four lanes, no fused multiply-add.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod portable {
+    use core::arch::wasm32::*;
+
+    use super::Vector;
+
+    pub(super) type Lanes4 = v128;
+
+    impl Vector for v128 {
+        const LANES: usize = 4;
+        #[inline(always)]
+        unsafe fn zero() -> Self {
+            f32x4_splat(0.0)
+        }
+        #[inline(always)]
+        unsafe fn splat(value: f32) -> Self {
+            f32x4_splat(value)
+        }
+        #[inline(always)]
+        unsafe fn load(from: *const f32) -> Self {
+            unsafe { v128_load(from.cast()) }
+        }
+        #[inline(always)]
+        unsafe fn mul_add(a: Self, b: Self, c: Self) -> Self {
+            f32x4_add(f32x4_mul(a, b), c)
+        }
+        #[inline(always)]
+        unsafe fn store(self, to: *mut f32) {
+            unsafe { v128_store(to.cast(), self) }
+        }
+    }
+}
+
+/// Plain arrays of four, for other CPUs (LLVM vectorises them where it can).
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+mod portable {
+    use super::Vector;
+
+    #[derive(Clone, Copy)]
+    pub(super) struct Lanes4([f32; 4]);
+
+    impl Vector for Lanes4 {
+        const LANES: usize = 4;
+        #[inline(always)]
+        unsafe fn zero() -> Self {
+            Lanes4([0.0; 4])
+        }
+        #[inline(always)]
+        unsafe fn splat(value: f32) -> Self {
+            Lanes4([value; 4])
+        }
+        #[inline(always)]
+        unsafe fn load(from: *const f32) -> Self {
+            Lanes4(unsafe { from.cast::<[f32; 4]>().read_unaligned() })
+        }
+        #[inline(always)]
+        unsafe fn mul_add(a: Self, b: Self, c: Self) -> Self {
+            Lanes4(std::array::from_fn(|i| a.0[i] * b.0[i] + c.0[i]))
+        }
+        #[inline(always)]
+        unsafe fn store(self, to: *mut f32) {
+            unsafe { to.cast::<[f32; 4]>().write_unaligned(self.0) }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The definition, one multiply-add at a time.
+    fn naive_conv2d(x: &[f32], [n, c, h, w]: Shape4, weight: &[f32], [o, _, kh, kw]: Shape4, bias: &[f32], g: Geometry) -> Vec<f32> {
+        let ([sh, sw], [ph, pw]) = (g.stride, g.padding);
+        let (ho, wo) = ((h + 2 * ph - kh) / sh + 1, (w + 2 * pw - kw) / sw + 1);
+        let mut out = vec![0.0; n * o * ho * wo];
+        for b in 0..n {
+            for oc in 0..o {
+                for y in 0..ho {
+                    for xo in 0..wo {
+                        let mut sum = bias[oc] as f64;
+                        for ic in 0..c {
+                            for ky in 0..kh {
+                                for kx in 0..kw {
+                                    let (iy, ix) = ((y * sh + ky) as isize - ph as isize, (xo * sw + kx) as isize - pw as isize);
+                                    if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
+                                        sum += (x[((b * c + ic) * h + iy as usize) * w + ix as usize] * weight[((oc * c + ic) * kh + ky) * kw + kx]) as f64;
+                                    }
+                                }
+                            }
+                        }
+                        out[((b * o + oc) * ho + y) * wo + xo] = sum as f32;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Scatters every input value through the kernel, the transposed convolution's definition.
+    fn naive_conv_transpose2d(x: &[f32], [n, c, h, w]: Shape4, weight: &[f32], [_, o, kh, kw]: Shape4, bias: &[f32], g: Geometry, [ho, wo]: [usize; 2]) -> Vec<f32> {
+        let ([sh, sw], [ph, pw]) = (g.stride, g.padding);
+        let mut out = vec![0.0f64; n * o * ho * wo];
+        for b in 0..n {
+            for oc in 0..o {
+                out[(b * o + oc) * ho * wo..][..ho * wo].iter_mut().for_each(|v| *v = bias[oc] as f64);
+            }
+            for ic in 0..c {
+                for iy in 0..h {
+                    for ix in 0..w {
+                        for oc in 0..o {
+                            for ky in 0..kh {
+                                for kx in 0..kw {
+                                    let (y, xo) = ((iy * sh + ky) as isize - ph as isize, (ix * sw + kx) as isize - pw as isize);
+                                    if y >= 0 && xo >= 0 && (y as usize) < ho && (xo as usize) < wo {
+                                        out[((b * o + oc) * ho + y as usize) * wo + xo as usize] +=
+                                            (x[((b * c + ic) * h + iy) * w + ix] * weight[((ic * o + oc) * kh + ky) * kw + kx]) as f64;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out.into_iter().map(|v| v as f32).collect()
+    }
+
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        let mut state = seed.wrapping_mul(2654435761).wrapping_add(1);
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                (state % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn assert_close(got: &[f32], want: &[f32]) {
+        assert_eq!(got.len(), want.len());
+        for (i, (a, b)) in got.iter().zip(want).enumerate() {
+            assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "element {i}: {a} vs {b}");
+        }
+    }
+
+    // Shapes of the bundled models' layers and awkward ones: channel counts off the 32-block,
+    // odd sizes, stride 2 with and without an exact fit, kernels wider than the input.
+    // Rows of 16 and 32 take the row kernel on every vector width (stride 1), the others the
+    // channel kernel.
+    const CONVS: [(Shape4, [usize; 3], [usize; 2]); 10] = [
+        ([2, 5, 6, 32], [20, 3, 1], [1, 1]),
+        ([1, 8, 4, 16], [3, 3, 1], [1, 1]),
+        ([2, 3, 8, 8], [32, 3, 1], [1, 1]),
+        ([2, 32, 8, 8], [3, 3, 1], [1, 1]),
+        ([1, 5, 9, 7], [33, 4, 2], [2, 1]),
+        ([3, 16, 4, 4], [40, 3, 1], [1, 1]),
+        ([2, 7, 5, 5], [9, 4, 2], [0, 2]),
+        ([1, 4, 1, 12], [6, 5, 1], [0, 2]),
+        ([2, 9, 6, 6], [64, 1, 1], [0, 0]),
+        ([1, 2, 3, 3], [1, 3, 3], [2, 2]),
+    ];
+
+    #[test]
+    fn conv2d_matches_the_definition() {
+        for (i, &([n, c, h, w], [o, k, s], [p, q])) in CONVS.iter().enumerate() {
+            let kh = if h == 1 { 1 } else { k };
+            let g = Geometry { stride: [if h == 1 { 1 } else { s }, s], padding: [if h == 1 { 0 } else { p }, q] };
+            let (x, weight, bias) = (values(n * c * h * w, i as u32), values(o * c * kh * k, 100 + i as u32), values(o, 200 + i as u32));
+            let (got, shape) = conv2d(&x, [n, c, h, w], &pack_conv2d(&weight, [o, c, kh, k]), [o, c, kh, k], Some(&bias), g);
+            let want = naive_conv2d(&x, [n, c, h, w], &weight, [o, c, kh, k], &bias, g);
+            assert_eq!(shape[0..2], [n, o]);
+            assert_close(&got, &want);
+        }
+    }
+
+    #[test]
+    fn conv_transpose2d_matches_the_definition() {
+        for (i, &([n, c, h, w], [o, k, s], [p, q])) in CONVS.iter().enumerate() {
+            let kh = if h == 1 { 1 } else { k };
+            let g = Geometry { stride: [if h == 1 { 1 } else { s }, s], padding: [if h == 1 { 0 } else { p.min(kh - 1) }, q.min(k - 1)] };
+            for extra in 0..g.stride[1] {
+                let out_size = [(h - 1) * g.stride[0] + kh - 2 * g.padding[0], (w - 1) * g.stride[1] + k - 2 * g.padding[1] + extra];
+                let (x, weight, bias) = (values(n * c * h * w, i as u32), values(c * o * kh * k, 100 + i as u32), values(o, 200 + i as u32));
+                let (got, shape) = conv_transpose2d(&x, [n, c, h, w], &pack_conv_transpose2d(&weight, [c, o, kh, k], g.stride), [c, o, kh, k], Some(&bias), g, out_size);
+                let want = naive_conv_transpose2d(&x, [n, c, h, w], &weight, [c, o, kh, k], &bias, g, out_size);
+                assert_eq!(shape, [n, o, out_size[0], out_size[1]]);
+                assert_close(&got, &want);
+            }
+        }
+    }
+
+    #[test]
+    fn every_vector_width_gives_the_same_result() {
+        let mut kernels = vec![Kernel::Portable];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                kernels.push(Kernel::Avx2);
+            }
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                kernels.push(Kernel::Avx512);
+            }
+        }
+        let g = Geometry { stride: [1, 1], padding: [1, 1] };
+        // 40 outputs take the wide variants, 12 and 3 the narrow ones; 7×7 maps the channel
+        // kernel, 16×16 the row kernel.
+        for (o, size) in [(40, 7), (12, 7), (40, 16), (3, 16)] {
+            let shape = [3, 32, size, size];
+            let (x, weight, bias) = (values(shape.iter().product(), 1), values(o * 32 * 9, 2), values(o, 3));
+            let want = naive_conv2d(&x, shape, &weight, [o, 32, 3, 3], &bias, g);
+            for &kernel in &kernels {
+                let (got, _) = conv2d_on(kernel, &x, shape, &pack_conv2d(&weight, [o, 32, 3, 3]), [o, 32, 3, 3], Some(&bias), g);
+                assert_close(&got, &want);
+            }
+        }
+    }
+}
