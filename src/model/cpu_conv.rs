@@ -243,7 +243,7 @@ mod tests {
     }
 
     fn host(t: &Tensor<4>) -> Vec<f32> {
-        t.clone().into_data().to_vec().expect("f32 values")
+        t.clone().into_data().try_into_vec::<f32>().expect("f32 values")
     }
 
     fn assert_close<const D: usize>(got: Tensor<D>, want: Tensor<D>) {
