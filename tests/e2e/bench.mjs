@@ -134,7 +134,7 @@ try {
   say(`ms per DGflow-KL step, \`${name}\` (${IMAGE_MODEL.includes('init') ? 'untrained weights: speed does not depend on them' : 'the bundled model'}), ${BATCH} samples, median of ${STEPS - 1} steps:`);
   say();
   say('| backend | ms/step | vs native CPU |\n|---|---|---|');
-  say(`| native CLI, CPU (burn flex, ${execFileSync('nproc', { encoding: 'utf8' }).trim()} threads) | ${nativeMs.toFixed(1)} | 1× |`);
+  say(`| native CLI, CPU (burn flex with our convolution kernels, ${execFileSync('nproc', { encoding: 'utf8' }).trim()} threads) | ${nativeMs.toFixed(1)} | 1× |`);
   say(cpu.error ? `| wasm, CPU | failed: ${cpu.error} | |` : `| wasm, CPU (1 thread, SIMD) | ${cpu.ms.toFixed(1)} | ${(cpu.ms / nativeMs).toFixed(1)}× slower |`);
   say(threads.error ? `| wasm, CPU with threads | failed: ${threads.error} | |`
     : `| wasm, CPU (${threads.threads} threads, SIMD; cross-origin isolated page) | ${threads.ms.toFixed(1)} | ${(threads.ms / nativeMs).toFixed(1)}× slower |`);
