@@ -6,7 +6,7 @@
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, NodeGuard, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, DispatchDevice, Flex, backend_extension};
@@ -153,6 +153,45 @@ fn shape4(t: &FlexTensor) -> Shape4 {
     t.layout().shape().dims::<4>()
 }
 
+/// The input gradient of a direct operation is the operation the other way round, on weights
+/// packed for it: a convolution's is the transposed convolution of the gradient back to the
+/// input's size; a transposed convolution's is the convolution of the gradient with the same
+/// array (`[c, o, …]` read as `[out, in, …]`), which lands on the input's size.
+#[derive(Clone, Copy, Debug)]
+enum Reverse {
+    ConvTranspose2d { input_size: [usize; 2] },
+    Conv2d,
+}
+
+#[derive(Debug)]
+struct InputGradient;
+
+impl Backward<Flex, 1> for InputGradient {
+    type State = (FlexTensor, Shape4, Geometry, Reverse);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (packed, weight_shape, geometry, reverse) = ops.state;
+        if let Some(node) = node_x {
+            let input_grad = match reverse {
+                Reverse::ConvTranspose2d { input_size } => flex_conv_transpose2d(&grad, &packed, weight_shape, None, geometry, input_size),
+                Reverse::Conv2d => flex_conv2d(&grad, &packed, weight_shape, None, geometry),
+            };
+            grads.register::<Flex>(node.id, input_grad);
+        }
+    }
+}
+
+/// Records `out` (computed from the input behind `node`) with its input gradient, where the
+/// input is tracked.
+fn record<C: CheckpointStrategy>(node: NodeGuard, out: FlexTensor, packed_grad: FloatTensor<Autodiff<Flex, C>>, weight_shape: Shape4, geometry: Geometry, reverse: Reverse) -> FloatTensor<Autodiff<Flex, C>> {
+    match InputGradient.prepare::<C>([node]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish((packed_grad.into_primitive(), weight_shape, geometry, reverse), out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    }
+}
+
 impl<C: CheckpointStrategy> DirectConv for Autodiff<Flex, C> {
     fn direct_conv2d(
         x: FloatTensor<Self>,
@@ -163,33 +202,11 @@ impl<C: CheckpointStrategy> DirectConv for Autodiff<Flex, C> {
         stride: [usize; 2],
         padding: [usize; 2],
     ) -> FloatTensor<Self> {
-        /// ∂/∂x of a convolution is the transposed convolution of the gradient, back to x's size.
-        #[derive(Debug)]
-        struct InputGradient;
-
-        impl Backward<Flex, 1> for InputGradient {
-            type State = (FlexTensor, Shape4, Geometry, [usize; 2]);
-
-            fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
-                let [node_x] = ops.parents;
-                let grad = grads.consume::<Flex>(&ops.node);
-                let (packed_grad, weight_shape, geometry, input_size) = ops.state;
-                if let Some(node) = node_x {
-                    grads.register::<Flex>(node.id, flex_conv_transpose2d(&grad, &packed_grad, weight_shape, None, geometry, input_size));
-                }
-            }
-        }
-
         let (x, node) = x.into_parts();
         let geometry = Geometry { stride, padding };
         let out = flex_conv2d(&x, packed.primitive(), weight_shape, Some(bias.primitive()), geometry);
-        match InputGradient.prepare::<C>([node]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => {
-                let [_, _, h, w] = shape4(&x);
-                prep.finish((packed_grad.into_primitive(), weight_shape, geometry, [h, w]), out)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(out),
-        }
+        let [_, _, h, w] = shape4(&x);
+        record::<C>(node, out, packed_grad, weight_shape, geometry, Reverse::ConvTranspose2d { input_size: [h, w] })
     }
 
     fn direct_conv_transpose2d(
@@ -202,31 +219,10 @@ impl<C: CheckpointStrategy> DirectConv for Autodiff<Flex, C> {
         padding: [usize; 2],
         out_size: [usize; 2],
     ) -> FloatTensor<Self> {
-        /// ∂/∂x of a transposed convolution is the convolution of the gradient with the same
-        /// weights (`[c, o, …]` read as `[out, in, …]`), which lands on x's size.
-        #[derive(Debug)]
-        struct InputGradient;
-
-        impl Backward<Flex, 1> for InputGradient {
-            type State = (FlexTensor, Shape4, Geometry);
-
-            fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
-                let [node_x] = ops.parents;
-                let grad = grads.consume::<Flex>(&ops.node);
-                let (packed_grad, weight_shape, geometry) = ops.state;
-                if let Some(node) = node_x {
-                    grads.register::<Flex>(node.id, flex_conv2d(&grad, &packed_grad, weight_shape, None, geometry));
-                }
-            }
-        }
-
         let (x, node) = x.into_parts();
         let geometry = Geometry { stride, padding };
         let out = flex_conv_transpose2d(&x, packed.primitive(), weight_shape, Some(bias.primitive()), geometry, out_size);
-        match InputGradient.prepare::<C>([node]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish((packed_grad.into_primitive(), weight_shape, geometry), out),
-            OpsKind::UnTracked(prep) => prep.finish(out),
-        }
+        record::<C>(node, out, packed_grad, weight_shape, geometry, Reverse::Conv2d)
     }
 }
 
