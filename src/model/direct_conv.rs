@@ -5,8 +5,10 @@
 //! layer profile). These kernels compute each output directly: a tile of output positions times
 //! a block of output channels stays in vector registers while the loop runs over input channels
 //! and kernel taps, reading each input value once per tile as a broadcast and each weight vector
-//! once per tile. A transposed convolution runs as one such gather per output phase (for stride
-//! 2, four dense 2×2 convolutions), so it never multiplies by the zeros of an upsampled input.
+//! once per tile. Stride-1 layers whose rows are whole vectors instead keep runs of positions ×
+//! a few channels in registers and write `NCHW` rows directly. A transposed convolution runs as
+//! one dense convolution per output phase (for stride 2, four 2×2 ones), so it never multiplies
+//! by the zeros of an upsampled input.
 //!
 //! Vectors are AVX-512 or AVX2 + FMA where the CPU has them (chosen at run time), wasm SIMD in
 //! the browser's CPU module, and plain arrays elsewhere.
@@ -196,11 +198,12 @@ fn pack(outputs: usize, channels: usize, taps: usize, weight: impl Fn(usize, usi
 }
 
 /// Pads the batch once, then runs each phase over every sample's positions at once (so a
-/// weight block in cache serves many samples), in parallel over runs of positions, into a
-/// position-major buffer that is finally transposed into `NCHW` with the bias.
+/// weight block in cache serves many samples), in parallel over runs of positions: on the row
+/// kernel where the phase's positions form whole-vector runs, else on the channel kernel, whose
+/// position-major rows each run transposes into `NCHW` with the bias.
 fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, bias: Option<&[f32]>, phases: &[Phase]) -> Vec<f32> {
     assert_eq!(x.len(), n * c * h * w, "input length does not match its shape");
-    let (plane, [hp, wp], [top, left]) = (layout.plane(), layout.padded, layout.offset);
+    let (plane, [_, wp], [top, left]) = (layout.plane(), layout.padded, layout.offset);
     let (outputs, out_plane, opad) = (layout.outputs, layout.out_plane, layout.padded_outputs);
     let mut out = vec![0.0; n * outputs * out_plane];
     if out.is_empty() {
@@ -217,7 +220,6 @@ fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, bias: O
     } else {
         for_each_chunk(&mut input, plane, copy_plane);
     }
-    debug_assert_eq!(hp * wp, plane);
 
     for phase in phases {
         let per_sample = phase.template.len();
@@ -237,8 +239,9 @@ fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, bias: O
             continue;
         }
         let positions: Vec<usize> = (0..n).flat_map(|i| phase.template.iter().map(move |p| i * c * plane + p.input)).collect();
-        // Whole tiles keep the kernel's registers full. Each run transposes its rows into `out` while they are still in cache, 16 positions
-        // at a time (their rows stay in L1 while every channel is written).
+        // Whole tiles keep the kernel's registers full. Each run transposes its rows into `out`
+        // while they are in cache, 16 positions at a time (their rows stay in L1 while every
+        // channel is written).
         let run_len = task_size(positions.len(), c * phase.taps.len() * opad).next_multiple_of(TILE);
         for_each_index(positions.len().div_ceil(run_len), |k| {
             let first = k * run_len;
@@ -254,9 +257,9 @@ fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, bias: O
                 for oc in 0..outputs {
                     let b = bias.map_or(0.0, |b| b[oc]);
                     for (row, target) in block.chunks(opad).zip(targets) {
-                        // SAFETY: `target + oc · out_plane` lies in `out` (outputs < out_plane was
-                        // checked), and each position belongs to one run, so no two runs write
-                        // the same value.
+                        // SAFETY: `target + oc · out_plane` lies in `out` (every template
+                        // output is inside its plane, checked above), and each position belongs
+                        // to one run, so no two runs write the same value.
                         unsafe { *shared.at(target + oc * out_plane) = row[oc] + b };
                     }
                 }
@@ -269,7 +272,7 @@ fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, bias: O
 /// The starts of the template's runs of `lanes` positions that are consecutive both in the input
 /// and in the output (stride-1 layers whose rows are whole vectors), if it splits into them.
 fn row_runs(template: &[Position], lanes: usize) -> Option<Vec<Position>> {
-    if template.len() % lanes != 0 {
+    if !template.len().is_multiple_of(lanes) {
         return None;
     }
     let consecutive = |run: &[Position]| run.windows(2).all(|p| p[1].input == p[0].input + 1 && p[1].output == p[0].output + 1);
@@ -378,7 +381,7 @@ impl Kernel {
     /// Computes `positions.len()` rows of `plan.padded_outputs` values into `out`.
     fn gather(self, input: &[f32], plan: &Plan, positions: &[usize], out: &mut [f32]) {
         let opad = plan.padded_outputs;
-        assert!(opad % 16 == 0 && plan.weights.len() == plan.channels * plan.taps.len() * opad, "weights are not packed for this plan");
+        assert!(opad.is_multiple_of(16) && plan.weights.len() == plan.channels * plan.taps.len() * opad, "weights are not packed for this plan");
         assert!(out.len() == positions.len() * opad, "output rows do not match the positions");
         let reach = plan.taps.iter().max().copied().unwrap_or(0) + plan.channels.saturating_sub(1) * plan.plane;
         assert!(positions.iter().all(|p| p + reach < input.len()), "a position reads outside the input");
@@ -387,7 +390,7 @@ impl Kernel {
         unsafe {
             match self {
                 #[cfg(target_arch = "x86_64")]
-                Kernel::Avx512 if opad % 32 == 0 => x86::gather_avx512_wide(input, plan, positions, out),
+                Kernel::Avx512 if opad.is_multiple_of(32) => x86::gather_avx512_wide(input, plan, positions, out),
                 #[cfg(target_arch = "x86_64")]
                 Kernel::Avx512 => x86::gather_avx512_narrow(input, plan, positions, out),
                 #[cfg(target_arch = "x86_64")]
@@ -412,7 +415,7 @@ impl Kernel {
     /// Computes every output channel of `vectors` (runs of `lanes()` positions) into `target`.
     fn gather_rows(self, input: &[f32], plan: &Plan, vectors: &[Position], target: &Target) {
         let (opad, lanes) = (plan.padded_outputs, self.lanes());
-        assert!(opad % 16 == 0 && opad >= target.outputs && plan.weights.len() == plan.channels * plan.taps.len() * opad, "weights are not packed for this plan");
+        assert!(opad.is_multiple_of(16) && opad >= target.outputs && plan.weights.len() == plan.channels * plan.taps.len() * opad, "weights are not packed for this plan");
         let reach = plan.taps.iter().max().copied().unwrap_or(0) + plan.channels.saturating_sub(1) * plan.plane + lanes - 1;
         assert!(vectors.iter().all(|v| v.input + reach < input.len()), "a run reads outside the input");
         let last = target.outputs.saturating_sub(1) * target.out_plane + lanes - 1;
