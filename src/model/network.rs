@@ -337,7 +337,6 @@ fn build_op(layer: &Layer, prefix: &str, weights: &HostWeights, sn_iterations: u
         weights.get(&format!("{prefix}.{layer}.{field}")).cloned().expect("validated parameter present")
     };
     let vec1 = |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v.clone(), [v.len()]), device);
-
     let weight_with_sn = |name: &str, sn: bool, rows_first: bool| -> (Vec<usize>, Vec<f32>) {
         let (shape, mut w) = take(name, "weight");
         if sn {
