@@ -6,7 +6,7 @@
 #   ./build.sh test     run every test: Rust unit/integration tests, then the wasm build in
 #                       headless Chromium (CPU and WebGPU) against the native CLI
 #   ./build.sh dist     write the static site (page, wasm, models) to dist/
-#   ./build.sh wasm     build only the wasm modules into www/pkg-cpu/ and www/pkg/
+#   ./build.sh wasm     build only the wasm modules into www/pkg*/
 #   ./build.sh parity   compare every step with an independent PyTorch implementation
 #                       (installs PyTorch from PyPI, ~2 GB, into the cache; writes bench/PARITY.md)
 #   ./build.sh bench    time native vs PyTorch vs the browser (wasm CPU, WebGPU), page size and
@@ -95,13 +95,16 @@ build_native() {
 
 build_wasm() {
   ensure_wasm_tools
-  # Three modules, of which a visitor loads one (two if a GPU fails): the CPU module (SIMD); the
-  # same with wasm threads, for pages that are cross-origin isolated; and one with WebGPU and no
-  # CPU backend, fetched only where a hardware adapter exists. Separate target dirs, because
-  # their RUSTFLAGS differ and would otherwise rebuild each other.
+  # Five modules, of which a visitor loads one (two if a GPU fails): the CPU module (SIMD); the
+  # same with wasm threads, for pages that are cross-origin isolated; each of those again with
+  # relaxed SIMD (a fused multiply-add in the convolution kernels), for the browsers that
+  # validate it; and one with WebGPU and no CPU backend, fetched only where a hardware adapter
+  # exists. Separate target dirs where the RUSTFLAGS differ (they would rebuild each other); a
+  # relaxed module shares its plain twin's, as only this crate's features differ.
   # The WebGPU module's own code only orchestrates GPU kernels: its profile (Cargo.toml,
   # wasm-gpu) builds it for size, 4.4 → 2.2 MB gzipped.
   wasm_module pkg-cpu "$WASM_TARGET-cpu" "-C target-feature=+simd128" "--features cpu" release
+  wasm_module pkg-cpu-relaxed "$WASM_TARGET-cpu" "-C target-feature=+simd128" "--features cpu,relaxed-simd" release
   # Threads: atomics in the code (and in std, rebuilt), and a shared memory that JS imports, with
   # the TLS exports wasm-bindgen needs to start each thread; 1 GiB at most.
   local threads="-C target-feature=+simd128,+atomics,+bulk-memory,+mutable-globals"
@@ -110,6 +113,7 @@ build_wasm() {
     threads+=" -C link-arg=$arg"
   done
   wasm_module pkg-cpu-mt "$WASM_TARGET-mt" "$threads" "--features threads" release
+  wasm_module pkg-cpu-mt-relaxed "$WASM_TARGET-mt" "$threads" "--features threads,relaxed-simd" release
   wasm_module pkg "$WASM_TARGET" "" "--features webgpu" wasm-gpu
 }
 
@@ -169,7 +173,7 @@ run_tests() {
   trap 'rm -rf "$work"' RETURN
   mkdir -p "$work/site"
   cp tests/e2e/smoke.html tests/e2e/smoke.js "$work/site/"
-  cp -r www/pkg www/pkg-cpu www/pkg-cpu-mt "$work/site/"
+  cp -r www/pkg www/pkg-cpu* "$work/site/"
   "$DGFLOW" init --arch dcgan --width 2 --latent 8 --size 8 --seed 3 --out "$work/site/tiny" >/dev/null
   "$DGFLOW" refine --model "$work/site/tiny" --seed 7 --batch 4 --steps 5 \
     --out "$work/native.png" --trajectory "$work/native.json" >/dev/null
@@ -281,7 +285,7 @@ run_bench() {
   step "in headless Chromium"
   mkdir -p "$work/site"
   cp tests/e2e/bench.html tests/e2e/bench-page.js tests/e2e/bench-worker.js "$work/site/"
-  cp -r www/pkg www/pkg-cpu www/pkg-cpu-mt "$work/site/"
+  cp -r www/pkg www/pkg-cpu* "$work/site/"
   # The size of the bundled CIFAR-10 model; its weights do not change the speed.
   local image_model=$work/site/cifar10-init
   "$DGFLOW" init --arch dcgan --width 32 --latent 128 --size 32 --seed 1 --out "$image_model" >/dev/null

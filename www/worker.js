@@ -4,7 +4,7 @@ import { msg } from './protocol.js';
 
 let engine = null;
 let core = null;          // the loaded wasm module: a CPU module or ./pkg (WebGPU)
-let cpuCore = null;       // promise of the CPU module: ./pkg-cpu-mt (threads) or ./pkg-cpu
+let cpuCore = null;       // promise of the CPU module: ./pkg-cpu-mt (threads) or ./pkg-cpu, each maybe -relaxed
 let cpuThreads = 1;       // threads the CPU module runs on
 let cpuEngine = null;     // a CPU engine of the CPU module for live training, whatever `engine` is
 let gpuEngine = null;     // the WebGPU engine, once opened
@@ -17,6 +17,10 @@ const MODEL_CACHE = 'dgflow-models-v1';
 // The smallest module that uses WebAssembly SIMD (i8x16.splat, i8x16.popcnt): the CPU module
 // is built with SIMD, which every current browser has; an old one gets a clear message instead.
 const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
+// The smallest module that uses relaxed SIMD (three i32x4.splat, f32x4.relaxed_madd): where it
+// validates, the CPU module whose convolutions use a fused multiply-add (~20 % faster).
+const RELAXED_SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 19, 1, 17, 0,
+  65, 0, 253, 17, 65, 0, 253, 17, 65, 0, 253, 17, 253, 133, 2, 11]);
 
 async function loadCore(kind) {
   // One CPU module per worker (a thread pool starts once); a failed load is tried again next time.
@@ -29,15 +33,17 @@ async function loadCore(kind) {
 // Where the page is cross-origin isolated (this site's service worker makes it so; main.js
 // reloads a first visit once for it) and the device has several cores, the CPU backend runs on
 // all of them: the threaded module, its rayon pool on Web Workers. Elsewhere, or if the threads
-// fail to start, the single-threaded module.
+// fail to start, the single-threaded module. Either one's relaxed-SIMD build where the browser
+// validates relaxed SIMD (Chromium, Firefox), the plain-SIMD one elsewhere (Safari).
 async function loadCpuCore() {
   if (!WebAssembly.validate(SIMD_PROBE)) {
     throw Object.assign(new Error('This browser lacks WebAssembly SIMD.'), { code: 'simd' });
   }
+  const relaxed = WebAssembly.validate(RELAXED_SIMD_PROBE) ? '-relaxed' : '';
   const cores = Math.min(self.navigator.hardwareConcurrency || 1, MAX_THREADS);
   if (self.crossOriginIsolated && cores > 1) {
     try {
-      const module = await import('./pkg-cpu-mt/dgflow.js');
+      const module = await import(`./pkg-cpu-mt${relaxed}/dgflow.js`);
       await module.default();
       await module.initThreadPool(cores);
       cpuThreads = cores;
@@ -46,7 +52,7 @@ async function loadCpuCore() {
       console.warn(`CPU threads unavailable (${e.message || e}); using one core`);
     }
   }
-  const module = await import('./pkg-cpu/dgflow.js');
+  const module = await import(`./pkg-cpu${relaxed}/dgflow.js`);
   await module.default();
   return module;
 }

@@ -1,8 +1,15 @@
 // Times each refinement step of one bundle on one backend in a Web Worker, as the page's worker
 // runs them (wasm threads block while they wait, which only a worker may do), and posts the times.
 // backend: cpu, threads (the threaded CPU module on as many threads as the page would use; it
-// needs the cross-origin isolation headers the bench's server sends) or webgpu.
-const modules = { cpu: './pkg-cpu/dgflow.js', threads: './pkg-cpu-mt/dgflow.js', webgpu: './pkg/dgflow.js' };
+// needs the cross-origin isolation headers the bench's server sends), either with -relaxed (the
+// relaxed-SIMD build), or webgpu.
+const modules = {
+  cpu: './pkg-cpu/dgflow.js',
+  'cpu-relaxed': './pkg-cpu-relaxed/dgflow.js',
+  threads: './pkg-cpu-mt/dgflow.js',
+  'threads-relaxed': './pkg-cpu-mt-relaxed/dgflow.js',
+  webgpu: './pkg/dgflow.js',
+};
 
 async function bytes(url) {
   const response = await fetch(url);
@@ -15,7 +22,7 @@ self.onmessage = async ({ data: { name, backend, batch, steps } }) => {
     const core = await import(modules[backend]);
     await core.default();
     const threads = Math.min(navigator.hardwareConcurrency, 8);
-    if (backend === 'threads') await core.initThreadPool(threads);
+    if (backend.startsWith('threads')) await core.initThreadPool(threads);
     const engine = await core.Engine.open(backend === 'webgpu' ? 'webgpu' : 'cpu');
     const model = engine.loadModel(name, await bytes(`${name}/manifest.json`), await bytes(`${name}/weights.safetensors`), [], 0);
     const refinement = await model.refine({ method: 'dgflow-kl', batch, steps, seed: 0 });
@@ -26,7 +33,7 @@ self.onmessage = async ({ data: { name, backend, batch, steps } }) => {
       if (step === null) break;
       ms.push(performance.now() - started);
     }
-    self.postMessage({ backend: engine.backend, threads: backend === 'threads' ? threads : 1, ms });
+    self.postMessage({ backend: engine.backend, threads: backend.startsWith('threads') ? threads : 1, ms });
   } catch (e) {
     self.postMessage({ error: String(e && e.message || e) });
   }

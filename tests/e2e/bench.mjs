@@ -3,8 +3,8 @@
 // the CPU backend, and ms per refinement step in wasm (CPU on one thread and on every core, and
 // WebGPU where an adapter exists) against the native CLI on the same bundle, measured in this run.
 //
-// Environment: DIST (the built site), SITE (bench.html, bench-page.js, the modules pkg/, pkg-cpu/
-// and pkg-cpu-mt/, and the bundle folder IMAGE_MODEL), DGFLOW (the native CLI), OUT (a file for
+// Environment: DIST (the built site), SITE (bench.html, bench-page.js, the modules pkg/ and
+// pkg-cpu*/, and the bundle folder IMAGE_MODEL), DGFLOW (the native CLI), OUT (a file for
 // the markdown).
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -28,7 +28,9 @@ function files(dir) {
 const PAGE = 'page (HTML, JS, CSS, service worker)';
 const MODELS = 'models (every bundle the page offers: manifest and weights)';
 const CPU = 'CPU wasm module (pkg-cpu/, one thread)';
+const CPU_RELAXED = 'the same with relaxed SIMD (pkg-cpu-relaxed/, where the browser validates it)';
 const CPU_THREADS = 'CPU wasm module with threads (pkg-cpu-mt/, on cross-origin isolated pages)';
+const CPU_THREADS_RELAXED = 'the same with relaxed SIMD (pkg-cpu-mt-relaxed/)';
 const GPU = 'WebGPU wasm module (pkg/, fetched only with a hardware adapter)';
 
 function transferSizes() {
@@ -36,7 +38,9 @@ function transferSizes() {
   for (const path of files(DIST)) {
     const rel = relative(DIST, path);
     const group = rel.startsWith('pkg-cpu/') ? CPU
-      : rel.startsWith('pkg-cpu-mt/') ? CPU_THREADS
+      : rel.startsWith('pkg-cpu-relaxed/') ? CPU_RELAXED
+        : rel.startsWith('pkg-cpu-mt/') ? CPU_THREADS
+          : rel.startsWith('pkg-cpu-mt-relaxed/') ? CPU_THREADS_RELAXED
         : rel.startsWith('pkg/') ? GPU
           : rel.startsWith('models/') ? MODELS
             : PAGE;
@@ -61,11 +65,14 @@ try {
     say(`| ${group} | ${mb(raw)} | ${mb(gz)} |`);
     everything += gz;
   }
-  // A visitor loads one wasm module, plus a CPU one where a GPU fails or a 2D GAN is trained.
+  // A visitor loads one wasm module, plus a CPU one where a GPU fails or a 2D GAN is trained;
+  // of each CPU module's two builds, the larger counts.
   const gz = (group) => sizes.get(group)?.[1] ?? 0;
   const base = gz(PAGE) + gz(MODELS);
-  const cpuMost = Math.max(gz(CPU), gz(CPU_THREADS));
-  say(`| **a visitor on the CPU downloads** (threads / one thread: no service worker, or in an iframe) | | **${mb(base + gz(CPU_THREADS))} / ${mb(base + gz(CPU))}** |`);
+  const cpuOne = Math.max(gz(CPU), gz(CPU_RELAXED));
+  const cpuThreads = Math.max(gz(CPU_THREADS), gz(CPU_THREADS_RELAXED));
+  const cpuMost = Math.max(cpuOne, cpuThreads);
+  say(`| **a visitor on the CPU downloads** (threads / one thread: no service worker, or in an iframe) | | **${mb(base + cpuThreads)} / ${mb(base + cpuOne)}** |`);
   say(`| a visitor on WebGPU downloads (with a CPU module too: at most) | | ${mb(base + gz(GPU))} (${mb(base + gz(GPU) + cpuMost)}) |`);
   say(`| every file of the site | | ${mb(everything)} |`);
   say();
@@ -124,22 +131,36 @@ try {
     await page.close();
     return info;
   })();
-  const nativeRow = execFileSync(DGFLOW, ['bench', '--models', IMAGE_MODEL, '--batches', String(BATCH), '--steps', String(STEPS),
-    '--repeats', '3', '--train-width', '0'], { encoding: 'utf8' }).split('\n').find((l) => l.startsWith(`| `) && l.includes(` | ${BATCH} | `));
-  const nativeMs = Number(nativeRow.split('|')[3]);
+  // The native CLI on every core (what a user of the CLI gets) and on one (beside the browser's
+  // one-thread modules: the cost of wasm itself).
+  const native = (threads) => {
+    const row = execFileSync(DGFLOW, ['bench', '--models', IMAGE_MODEL, '--batches', String(BATCH), '--steps', String(STEPS),
+      '--repeats', '3', '--train-width', '0'], { encoding: 'utf8', env: { ...process.env, RAYON_NUM_THREADS: String(threads) } })
+      .split('\n').find((l) => l.startsWith(`| `) && l.includes(` | ${BATCH} | `));
+    return Number(row.split('|')[3]);
+  };
+  const cores = Number(execFileSync('nproc', { encoding: 'utf8' }).trim());
+  const nativeMs = native(cores);
+  const nativeOneMs = native(1);
   const cpu = await measure('cpu');
+  const cpuRelaxed = await measure('cpu-relaxed');
   const threads = await measure('threads');
+  const threadsRelaxed = await measure('threads-relaxed');
   const gpu = adapter ? await measure('webgpu') : { error: 'no WebGPU adapter in this browser' };
   server.close();
   say(`ms per DGflow-KL step, \`${name}\` (${IMAGE_MODEL.includes('init') ? 'untrained weights: speed does not depend on them' : 'the bundled model'}), ${BATCH} samples, median of ${STEPS - 1} steps:`);
   say();
-  say('| backend | ms/step | vs native CPU |\n|---|---|---|');
-  say(`| native CLI, CPU (burn flex with our convolution kernels, ${execFileSync('nproc', { encoding: 'utf8' }).trim()} threads) | ${nativeMs.toFixed(1)} | 1× |`);
-  say(cpu.error ? `| wasm, CPU | failed: ${cpu.error} | |` : `| wasm, CPU (1 thread, SIMD) | ${cpu.ms.toFixed(1)} | ${(cpu.ms / nativeMs).toFixed(1)}× slower |`);
-  say(threads.error ? `| wasm, CPU with threads | failed: ${threads.error} | |`
-    : `| wasm, CPU (${threads.threads} threads, SIMD; cross-origin isolated page) | ${threads.ms.toFixed(1)} | ${(threads.ms / nativeMs).toFixed(1)}× slower |`);
-  say(gpu.error ? `| wasm, WebGPU | ${gpu.error} | |`
-    : `| wasm, WebGPU on ${adapter} | ${gpu.ms.toFixed(1)} | ${(gpu.ms / nativeMs).toFixed(1)}× ${adapter.includes('software') ? '(a CPU emulating a GPU: says nothing about real GPUs)' : ''} |`);
+  say(`| backend | ms/step | vs native CPU (${cores} threads) | vs native CPU on as many threads |\n|---|---|---|---|`);
+  say(`| native CLI, CPU (burn flex with our convolution kernels, ${cores} threads) | ${nativeMs.toFixed(1)} | 1× | |`);
+  say(`| native CLI, CPU (1 thread) | ${nativeOneMs.toFixed(1)} | ${(nativeOneMs / nativeMs).toFixed(1)}× | |`);
+  const wasmRow = (label, run, sameThreadsMs) => say(run.error ? `| ${label} | failed: ${run.error} | | |`
+    : `| ${label} | ${run.ms.toFixed(1)} | ${(run.ms / nativeMs).toFixed(1)}× slower | ${(run.ms / sameThreadsMs).toFixed(1)}× slower |`);
+  wasmRow('wasm, CPU (1 thread, SIMD: every browser)', cpu, nativeOneMs);
+  wasmRow('wasm, CPU (1 thread, relaxed SIMD: Chromium, Firefox)', cpuRelaxed, nativeOneMs);
+  wasmRow(`wasm, CPU (${threads.threads ?? cores} threads, SIMD; cross-origin isolated page)`, threads, nativeMs);
+  wasmRow(`wasm, CPU (${threadsRelaxed.threads ?? cores} threads, relaxed SIMD; cross-origin isolated page)`, threadsRelaxed, nativeMs);
+  say(gpu.error ? `| wasm, WebGPU | ${gpu.error} | | |`
+    : `| wasm, WebGPU on ${adapter} | ${gpu.ms.toFixed(1)} | ${(gpu.ms / nativeMs).toFixed(1)}× ${adapter.includes('software') ? '(a CPU emulating a GPU: says nothing about real GPUs)' : ''} | |`);
 } finally {
   await browser.close();
 }

@@ -323,6 +323,30 @@ test('the page isolates itself on a first visit (one reload) and the CPU runs on
   await context.close();
 });
 
+test('the CPU module with relaxed SIMD loads where the browser validates it, the plain-SIMD one elsewhere', async () => {
+  const modulesFetched = async (setup) => {
+    const fetched = [];
+    const page = await open('?model=cifar10&batch=4&steps=2&seed=1', async (context) => {
+      context.on('request', (r) => {
+        const module = /\/(pkg[^/]*)\/dgflow_bg\.wasm$/.exec(new URL(r.url()).pathname);
+        if (module) fetched.push(module[1]);
+      });
+      await setup?.(context);
+    }, { serviceWorkers: 'block' });
+    await finished(page);
+    assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
+    await page.context().close();
+    return fetched;
+  };
+  assert.deepEqual(await modulesFetched(), ['pkg-cpu-relaxed'], 'Chromium validates relaxed SIMD');
+  // A browser without relaxed SIMD (Safari today), as the worker sees it: its probe fails.
+  const withoutRelaxedSimd = (context) => context.route('**/worker.js', async (route) => {
+    const body = (await (await route.fetch()).text()).replace('WebAssembly.validate(RELAXED_SIMD_PROBE)', 'false');
+    await route.fulfill({ body, contentType: 'text/javascript' });
+  });
+  assert.deepEqual(await modulesFetched(withoutRelaxedSimd), ['pkg-cpu']);
+});
+
 test('after one visit the page refines offline', async () => {
   const context = await browser.newContext();
   const page = await context.newPage();

@@ -1,6 +1,13 @@
-// The CPU modules (pkg-cpu; pkg-cpu-mt, on two threads) and the WebGPU module (pkg), as the page
-// loads them. The threaded one needs the cross-origin isolated page the test serves.
-const modules = { cpu: './pkg-cpu/dgflow.js', threads: './pkg-cpu-mt/dgflow.js', webgpu: './pkg/dgflow.js' };
+// The CPU modules (pkg-cpu; pkg-cpu-mt, on two threads; each also with relaxed SIMD) and the
+// WebGPU module (pkg), as the page loads them. The threaded ones need the cross-origin isolated
+// page the test serves.
+const modules = {
+  cpu: './pkg-cpu/dgflow.js',
+  'cpu-relaxed': './pkg-cpu-relaxed/dgflow.js',
+  threads: './pkg-cpu-mt/dgflow.js',
+  'threads-relaxed': './pkg-cpu-mt-relaxed/dgflow.js',
+  webgpu: './pkg/dgflow.js',
+};
 
 const log = document.getElementById('log');
 const say = (line) => { log.textContent += '\n' + line; console.log(line); };
@@ -15,7 +22,7 @@ async function refineOn(backend, settings, manifest, weights) {
   const started = performance.now();
   const core = await import(modules[backend]);
   await core.default();
-  if (backend === 'threads') await core.initThreadPool(2);
+  if (backend.startsWith('threads')) await core.initThreadPool(2);
   const engine = await core.Engine.open(backend === 'webgpu' ? 'webgpu' : 'cpu');
   const model = engine.loadModel('tiny', manifest, weights, [], 0);
   const refinement = await model.refine(settings);
@@ -35,7 +42,7 @@ const results = {};
 try {
   const settings = JSON.parse(new URLSearchParams(location.search).get('settings'));
   const [manifest, weights] = await Promise.all([bytes('tiny/manifest.json'), bytes('tiny/weights.safetensors')]);
-  for (const backend of ['cpu', 'threads', 'webgpu']) {
+  for (const backend of Object.keys(modules)) {
     try {
       results[backend] = await refineOn(backend, settings, manifest, weights);
       say(`${backend}: ${results[backend].steps.length} steps in ${results[backend].ms.toFixed(0)} ms`);

@@ -10,9 +10,10 @@ const site = process.env.SITE;
 const native = JSON.parse(readFileSync(process.env.NATIVE, 'utf8'));
 const settings = native.config;
 
-// The tolerances README states: native and wasm CPU differ only in f32 summation order;
-// WebGPU kernels reorder more.
-const TOLERANCE = { cpu: 1e-4, threads: 1e-4, webgpu: 1e-3 };
+// The tolerances README states: native and wasm CPU differ only in f32 summation order (and,
+// in the relaxed-SIMD modules, where the browser fuses a multiply-add); WebGPU kernels reorder
+// more.
+const TOLERANCE = { cpu: 1e-4, 'cpu-relaxed': 1e-4, threads: 1e-4, 'threads-relaxed': 1e-4, webgpu: 1e-3 };
 
 let server, browser, results;
 
@@ -55,9 +56,16 @@ function compare(backend) {
 
 test('wasm on the CPU backend matches the native CLI', () => compare('cpu'));
 
+test('wasm on the CPU backend with relaxed SIMD matches the native CLI', () => compare('cpu-relaxed'));
+
 test('wasm on the CPU backend with two threads matches the native CLI', () => {
   assert.ok(results.isolated, 'the smoke page is not cross-origin isolated: the threaded module cannot run');
   compare('threads');
+});
+
+test('wasm on the CPU backend with two threads and relaxed SIMD matches the native CLI', () => {
+  assert.ok(results.isolated, 'the smoke page is not cross-origin isolated: the threaded module cannot run');
+  compare('threads-relaxed');
 });
 
 test('wasm on WebGPU matches the native CLI', () => {
