@@ -1,7 +1,8 @@
 //! The direct convolution kernels (`direct_conv`) as operations of burn's CPU backend, flex:
-//! a backend extension with a hand-written backward pass for the input gradient, which is all
-//! refinement needs. Networks built for inference on the CPU use them; training (which needs
-//! weight gradients) and the WebGPU backend keep burn's own convolutions.
+//! a backend extension with hand-written backward passes. Networks built for inference on the
+//! CPU run on weights packed once, with the input gradient only (all refinement needs);
+//! networks being trained pack their weights on every call and get weight and bias gradients
+//! too. The WebGPU backend keeps burn's own convolutions.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -37,6 +38,18 @@ pub trait DirectConv: Backend {
         packed_grad: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         weight_shape: [usize; 4],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        out_size: [usize; 2],
+    ) -> FloatTensor<Self>;
+    /// A convolution being trained: `weight` `[o, c, kh, kw]` as it is, with gradients for the
+    /// input, the weight and the bias.
+    fn direct_conv2d_trained(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, stride: [usize; 2], padding: [usize; 2]) -> FloatTensor<Self>;
+    /// A transposed convolution being trained: `weight` `[c, o, kh, kw]`, output `[n, o, out_size]`.
+    fn direct_conv_transpose2d_trained(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
         stride: [usize; 2],
         padding: [usize; 2],
         out_size: [usize; 2],
@@ -93,6 +106,24 @@ pub fn conv2d(x: Tensor<4>, weights: &PackedConv, bias: Tensor<1>, stride: [usiz
     ))
 }
 
+/// A 2-D convolution being trained, on the direct kernels (the device must be [`available`]).
+pub fn conv2d_trained(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, stride: [usize; 2], padding: [usize; 2]) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as DirectConv>::direct_conv2d_trained(x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch(), stride, padding))
+}
+
+/// A 2-D transposed convolution being trained, on the direct kernels (the device must be
+/// [`available`]).
+pub fn conv_transpose2d_trained(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, stride: [usize; 2], padding: [usize; 2], out_size: [usize; 2]) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as DirectConv>::direct_conv_transpose2d_trained(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+        stride,
+        padding,
+        out_size,
+    ))
+}
+
 /// A 2-D transposed convolution on the direct kernels (the device must be [`available`]).
 pub fn conv_transpose2d(x: Tensor<4>, weights: &PackedConv, bias: Tensor<1>, stride: [usize; 2], padding: [usize; 2], out_size: [usize; 2]) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as DirectConv>::direct_conv_transpose2d(
@@ -123,6 +154,37 @@ impl DirectConv for Flex {
         out_size: [usize; 2],
     ) -> FlexTensor {
         flex_conv_transpose2d(&x, &packed, weight_shape, Some(&bias), Geometry { stride, padding }, out_size)
+    }
+
+    fn direct_conv2d_trained(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, stride: [usize; 2], padding: [usize; 2]) -> FlexTensor {
+        trained_forward(&x, &weight, &bias, Geometry { stride, padding }, Direction::Conv2d)
+    }
+
+    fn direct_conv_transpose2d_trained(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, stride: [usize; 2], padding: [usize; 2], out_size: [usize; 2]) -> FlexTensor {
+        trained_forward(&x, &weight, &bias, Geometry { stride, padding }, Direction::ConvTranspose2d { out_size })
+    }
+}
+
+/// Which way a trained operation runs.
+#[derive(Clone, Copy, Debug)]
+enum Direction {
+    Conv2d,
+    ConvTranspose2d { out_size: [usize; 2] },
+}
+
+/// A trained operation's forward pass: the weights packed for this call.
+fn trained_forward(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor, geometry: Geometry, direction: Direction) -> FlexTensor {
+    let weight = contiguous(weight);
+    let shape = shape4(&weight);
+    let packed = match direction {
+        Direction::Conv2d => direct_conv::pack_conv2d(values(&weight), shape),
+        Direction::ConvTranspose2d { .. } => direct_conv::pack_conv_transpose2d(values(&weight), shape, geometry.stride),
+    };
+    let len = packed.len();
+    let packed = FlexTensor::from_data(TensorData::new(packed, [len]));
+    match direction {
+        Direction::Conv2d => flex_conv2d(x, &packed, shape, Some(bias), geometry),
+        Direction::ConvTranspose2d { out_size } => flex_conv_transpose2d(x, &packed, shape, Some(bias), geometry, out_size),
     }
 }
 
@@ -192,6 +254,64 @@ fn record<C: CheckpointStrategy>(node: NodeGuard, out: FlexTensor, packed_grad: 
     }
 }
 
+/// The backward pass of a trained operation: gradients for the input (the operation the other
+/// way round, as [`InputGradient`]), the weight (`direct_conv::conv2d_weight_gradient`; for a
+/// transposed convolution with the input and the output's gradient exchanged) and the bias (the
+/// output's gradient summed over samples and positions).
+#[derive(Debug)]
+struct TrainedGradients;
+
+impl Backward<Flex, 3> for TrainedGradients {
+    type State = (FlexTensor, FlexTensor, Geometry, Direction);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let [node_x, node_weight, node_bias] = ops.parents;
+        let grad = contiguous(&grads.consume::<Flex>(&ops.node));
+        let (x, weight, geometry, direction) = ops.state;
+        let (x, weight) = (contiguous(&x), contiguous(&weight));
+        let (x_shape, weight_shape, grad_shape) = (shape4(&x), shape4(&weight), shape4(&grad));
+        if let Some(node) = node_x {
+            let [_, _, h, w] = x_shape;
+            let input_grad = match direction {
+                Direction::Conv2d => {
+                    let packed = direct_conv::pack_conv_transpose2d(values(&weight), weight_shape, geometry.stride);
+                    direct_conv::conv_transpose2d(values(&grad), grad_shape, &packed, weight_shape, None, geometry, [h, w])
+                }
+                Direction::ConvTranspose2d { .. } => {
+                    direct_conv::conv2d(values(&grad), grad_shape, &direct_conv::pack_conv2d(values(&weight), weight_shape), weight_shape, None, geometry)
+                }
+            };
+            grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(input_grad.0, input_grad.1)));
+        }
+        if let Some(node) = node_weight {
+            let weight_grad = match direction {
+                Direction::Conv2d => direct_conv::conv2d_weight_gradient(values(&x), x_shape, values(&grad), weight_shape, geometry),
+                Direction::ConvTranspose2d { .. } => direct_conv::conv2d_weight_gradient(values(&grad), grad_shape, values(&x), weight_shape, geometry),
+            };
+            grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(weight_grad, weight_shape)));
+        }
+        if let Some(node) = node_bias {
+            let [n, o, h, w] = grad_shape;
+            let mut bias_grad = vec![0.0f32; o];
+            for (i, plane) in values(&grad).chunks(h * w).enumerate().take(n * o) {
+                bias_grad[i % o] += plane.iter().sum::<f32>();
+            }
+            grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(bias_grad, [o])));
+        }
+    }
+}
+
+fn trained<C: CheckpointStrategy>(x: FloatTensor<Autodiff<Flex, C>>, weight: FloatTensor<Autodiff<Flex, C>>, bias: FloatTensor<Autodiff<Flex, C>>, geometry: Geometry, direction: Direction) -> FloatTensor<Autodiff<Flex, C>> {
+    let (x, node_x) = x.into_parts();
+    let (weight, node_weight) = weight.into_parts();
+    let (bias, node_bias) = bias.into_parts();
+    let out = trained_forward(&x, &weight, &bias, geometry, direction);
+    match TrainedGradients.prepare::<C>([node_x, node_weight, node_bias]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish((x, weight, geometry, direction), out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    }
+}
+
 impl<C: CheckpointStrategy> DirectConv for Autodiff<Flex, C> {
     fn direct_conv2d(
         x: FloatTensor<Self>,
@@ -223,6 +343,21 @@ impl<C: CheckpointStrategy> DirectConv for Autodiff<Flex, C> {
         let geometry = Geometry { stride, padding };
         let out = flex_conv_transpose2d(&x, packed.primitive(), weight_shape, Some(bias.primitive()), geometry, out_size);
         record::<C>(node, out, packed_grad, weight_shape, geometry, Reverse::Conv2d)
+    }
+
+    fn direct_conv2d_trained(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, stride: [usize; 2], padding: [usize; 2]) -> FloatTensor<Self> {
+        trained::<C>(x, weight, bias, Geometry { stride, padding }, Direction::Conv2d)
+    }
+
+    fn direct_conv_transpose2d_trained(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride: [usize; 2],
+        padding: [usize; 2],
+        out_size: [usize; 2],
+    ) -> FloatTensor<Self> {
+        trained::<C>(x, weight, bias, Geometry { stride, padding }, Direction::ConvTranspose2d { out_size })
     }
 }
 
@@ -273,6 +408,47 @@ mod tests {
             assert_close(ours(x.clone()), want.clone());
             let seed = random(want.dims(), &device);
             assert_close(input_gradient(&x, ours, &seed), input_gradient(&x, burns, &seed));
+        }
+    }
+
+    /// The gradients of Σ r ⊙ f(x, w, b), r random, for x, w and b, on the autodiff CPU device.
+    fn all_gradients<const W: usize>(x: &Tensor<4>, weight: &Tensor<W>, bias: &Tensor<1>, f: impl Fn(Tensor<4>, Tensor<W>, Tensor<1>) -> Tensor<4>, seed: &Tensor<4>) -> (Tensor<4>, Tensor<W>, Tensor<1>) {
+        let (x, weight, bias) = (x.clone().autodiff().require_grad(), weight.clone().autodiff().require_grad(), bias.clone().autodiff().require_grad());
+        let grads = (f(x.clone(), weight.clone(), bias.clone()) * seed.clone().autodiff()).sum().backward();
+        (x.grad(&grads).expect("x"), weight.grad(&grads).expect("weight"), bias.grad(&grads).expect("bias"))
+    }
+
+    #[test]
+    fn trained_convolutions_and_all_their_gradients_match_burns() {
+        let device = Device::flex();
+        for (x_shape, o, k, stride, padding) in [([2, 8, 8, 8], 16, 4, 2, 1), ([3, 3, 9, 9], 32, 3, 1, 1), ([1, 5, 7, 6], 35, 3, 2, 0)] {
+            let x = random(x_shape, &device);
+            let (weight, bias) = (random([o, x_shape[1], k, k], &device), random([o], &device));
+            let options = ConvOptions::new([stride; 2], [padding; 2], [1, 1], 1);
+            let ours = |x, w, b| conv2d_trained(x, w, b, [stride; 2], [padding; 2]);
+            let burns = |x, w, b| burn_conv2d(x, w, Some(b), options.clone());
+            let want = burns(x.clone(), weight.clone(), bias.clone());
+            assert_close(ours(x.clone(), weight.clone(), bias.clone()), want.clone());
+            let seed = random(want.dims(), &device);
+            let (got, want) = (all_gradients(&x, &weight, &bias, ours, &seed), all_gradients(&x, &weight, &bias, burns, &seed));
+            assert_close(got.0, want.0);
+            assert_close(got.1, want.1);
+            assert_close(got.2, want.2);
+        }
+        for (x_shape, o, k, stride, padding, output_padding) in [([2, 16, 4, 4], 8, 4, 2, 1, 0), ([1, 6, 5, 3], 19, 3, 2, 1, 1), ([2, 4, 3, 3], 33, 3, 1, 1, 0)] {
+            let x = random(x_shape, &device);
+            let (weight, bias) = (random([x_shape[1], o, k, k], &device), random([o], &device));
+            let options = ConvTransposeOptions::new([stride; 2], [padding; 2], [output_padding; 2], [1, 1], 1);
+            let burns = |x, w, b| burn_conv_transpose2d(x, w, Some(b), options.clone());
+            let want = burns(x.clone(), weight.clone(), bias.clone());
+            let [_, _, ho, wo] = want.dims();
+            let ours = |x, w, b| conv_transpose2d_trained(x, w, b, [stride; 2], [padding; 2], [ho, wo]);
+            assert_close(ours(x.clone(), weight.clone(), bias.clone()), want.clone());
+            let seed = random(want.dims(), &device);
+            let (got, want) = (all_gradients(&x, &weight, &bias, ours, &seed), all_gradients(&x, &weight, &bias, burns, &seed));
+            assert_close(got.0, want.0);
+            assert_close(got.1, want.1);
+            assert_close(got.2, want.2);
         }
     }
 

@@ -109,6 +109,59 @@ pub fn conv_transpose2d(x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape
     (run(Kernel::detect(), x, [n, c, h, w], &layout, bias, &phases), [n, o, ho, wo])
 }
 
+/// The gradient of a convolution's weights `[o, c, kh, kw]` (`weight_shape`) from its input `x`
+/// `[n, c, h, w]` and the gradient of its output, `grad` `[n, o, h', w']`: for each weight, the
+/// sum over samples and output positions of the output's gradient times the input under that
+/// tap. The forward kernel computes it with the roles swapped: its positions are the (input
+/// channel, tap) pairs, its channels the samples, its taps the output positions, and its weights
+/// the output gradient laid out position-major. A transposed convolution's weight gradient is
+/// this with `x` and `grad` exchanged (it is the adjoint of that convolution).
+pub fn conv2d_weight_gradient(x: &[f32], x_shape: Shape4, grad: &[f32], weight_shape: Shape4, geometry: Geometry) -> Vec<f32> {
+    conv2d_weight_gradient_on(Kernel::detect(), x, x_shape, grad, weight_shape, geometry)
+}
+
+fn conv2d_weight_gradient_on(kernel: Kernel, x: &[f32], x_shape: Shape4, grad: &[f32], weight_shape: Shape4, geometry: Geometry) -> Vec<f32> {
+    let [n, c, h, w] = x_shape;
+    let [o, wc, kh, kw] = weight_shape;
+    assert_eq!(c, wc, "conv2d weight gradient: input has {c} channels, weight expects {wc}");
+    assert_eq!(x.len(), n * c * h * w, "conv2d weight gradient: input length does not match its shape");
+    let ([sh, sw], [ph, pw]) = (geometry.stride, geometry.padding);
+    let (hp, wp) = (h + 2 * ph, w + 2 * pw);
+    assert!(hp >= kh && wp >= kw, "conv2d weight gradient: kernel {kh}×{kw} larger than the padded input {hp}×{wp}");
+    let out_plane = ((hp - kh) / sh + 1) * ((wp - kw) / sw + 1);
+    assert_eq!(grad.len(), n * o * out_plane, "conv2d weight gradient: output gradient does not match the output's shape");
+    let taps = kh * kw;
+    let mut weight_grad = vec![0.0; o * c * taps];
+    if n * out_plane == 0 || weight_grad.is_empty() {
+        return weight_grad;
+    }
+    let plane = hp * wp;
+    let input = pad(x, x_shape, [hp, wp], [ph, pw]);
+    let opad = padded_outputs(o);
+    let mut rows = vec![0.0; n * out_plane * opad];
+    for_each_chunk(&mut rows, out_plane * opad, |i, sample| {
+        for oc in 0..o {
+            for (p, value) in grad[(i * o + oc) * out_plane..][..out_plane].iter().enumerate() {
+                sample[p * opad + oc] = *value;
+            }
+        }
+    });
+    let wo = (wp - kw) / sw + 1;
+    let positions: Vec<usize> = (0..out_plane).map(|p| (p / wo) * sh * wp + (p % wo) * sw).collect();
+    let pairs: Vec<usize> = (0..c).flat_map(|ic| (0..kh).flat_map(move |ky| (0..kw).map(move |kx| ic * plane + ky * wp + kx))).collect();
+    let plan = Plan { channels: n, plane: c * plane, taps: &positions, weights: &rows, padded_outputs: opad };
+    let mut by_pair = vec![0.0; pairs.len() * opad];
+    let run_len = task_size(pairs.len(), n * out_plane * opad).next_multiple_of(TILE);
+    for_each_chunk(&mut by_pair, run_len * opad, |k, out| kernel.gather(&input, &plan, &pairs[k * run_len..][..out.len() / opad], out));
+    // Row (channel, tap) → weight [o][channel][tap].
+    for (pair, row) in by_pair.chunks(opad).enumerate() {
+        for (oc, value) in row[..o].iter().enumerate() {
+            weight_grad[oc * c * taps + pair] = *value;
+        }
+    }
+    weight_grad
+}
+
 /// Kernel taps of phase `r` along an axis: k = r, r + s, … below the kernel size.
 fn phase_taps(kernel: usize, stride: usize, r: usize) -> usize {
     if r >= kernel { 0 } else { (kernel - r).div_ceil(stride) }
@@ -203,23 +256,13 @@ fn pack(outputs: usize, channels: usize, taps: usize, weight: impl Fn(usize, usi
 /// position-major rows each run transposes into `NCHW` with the bias.
 fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, bias: Option<&[f32]>, phases: &[Phase]) -> Vec<f32> {
     assert_eq!(x.len(), n * c * h * w, "input length does not match its shape");
-    let (plane, [_, wp], [top, left]) = (layout.plane(), layout.padded, layout.offset);
+    let plane = layout.plane();
     let (outputs, out_plane, opad) = (layout.outputs, layout.out_plane, layout.padded_outputs);
     let mut out = vec![0.0; n * outputs * out_plane];
     if out.is_empty() {
         return out;
     }
-    let mut input = vec![0.0; n * c * plane];
-    let copy_plane = |i: usize, padded: &mut [f32]| {
-        for y in 0..h {
-            padded[(top + y) * wp + left..][..w].copy_from_slice(&x[(i * h + y) * w..][..w]);
-        }
-    };
-    if input.len() < 1 << 16 {
-        input.chunks_mut(plane).enumerate().for_each(|(i, padded)| copy_plane(i, padded));
-    } else {
-        for_each_chunk(&mut input, plane, copy_plane);
-    }
+    let input = pad(x, [n, c, h, w], layout.padded, layout.offset);
 
     for phase in phases {
         let per_sample = phase.template.len();
@@ -267,6 +310,23 @@ fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, bias: O
         });
     }
     out
+}
+
+/// `x` `[n, c, h, w]` with each plane placed at `offset` in a zeroed `padded` plane.
+fn pad(x: &[f32], [n, c, h, w]: Shape4, [hp, wp]: [usize; 2], [top, left]: [usize; 2]) -> Vec<f32> {
+    let plane = hp * wp;
+    let mut input = vec![0.0; n * c * plane];
+    let copy_plane = |i: usize, padded: &mut [f32]| {
+        for y in 0..h {
+            padded[(top + y) * wp + left..][..w].copy_from_slice(&x[(i * h + y) * w..][..w]);
+        }
+    };
+    if input.len() < 1 << 16 {
+        input.chunks_mut(plane.max(1)).enumerate().for_each(|(i, padded)| copy_plane(i, padded));
+    } else {
+        for_each_chunk(&mut input, plane, copy_plane);
+    }
+    input
 }
 
 /// The starts of the template's runs of `lanes` positions that are consecutive both in the input
@@ -846,8 +906,48 @@ mod tests {
         }
     }
 
+    fn naive_conv2d_weight_gradient(x: &[f32], [n, c, h, w]: Shape4, grad: &[f32], [o, _, kh, kw]: Shape4, g: Geometry) -> Vec<f32> {
+        let ([sh, sw], [ph, pw]) = (g.stride, g.padding);
+        let (ho, wo) = ((h + 2 * ph - kh) / sh + 1, (w + 2 * pw - kw) / sw + 1);
+        let mut out = vec![0.0; o * c * kh * kw];
+        for oc in 0..o {
+            for ic in 0..c {
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        let mut sum = 0.0f64;
+                        for b in 0..n {
+                            for y in 0..ho {
+                                for xo in 0..wo {
+                                    let (iy, ix) = ((y * sh + ky) as isize - ph as isize, (xo * sw + kx) as isize - pw as isize);
+                                    if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
+                                        sum += (x[((b * c + ic) * h + iy as usize) * w + ix as usize] * grad[((b * o + oc) * ho + y) * wo + xo]) as f64;
+                                    }
+                                }
+                            }
+                        }
+                        out[((oc * c + ic) * kh + ky) * kw + kx] = sum as f32;
+                    }
+                }
+            }
+        }
+        out
+    }
+
     #[test]
-    fn every_vector_width_gives_the_same_result() {
+    fn conv2d_weight_gradient_matches_the_definition_on_every_vector_width() {
+        for (i, &([n, c, h, w], [o, k, s], [p, q])) in CONVS.iter().enumerate() {
+            let kh = if h == 1 { 1 } else { k };
+            let g = Geometry { stride: [if h == 1 { 1 } else { s }, s], padding: [if h == 1 { 0 } else { p }, q] };
+            let (ho, wo) = ((h + 2 * g.padding[0] - kh) / g.stride[0] + 1, (w + 2 * g.padding[1] - k) / g.stride[1] + 1);
+            let (x, grad) = (values(n * c * h * w, i as u32), values(n * o * ho * wo, 300 + i as u32));
+            let want = naive_conv2d_weight_gradient(&x, [n, c, h, w], &grad, [o, c, kh, k], g);
+            for kernel in kernels() {
+                assert_close(&conv2d_weight_gradient_on(kernel, &x, [n, c, h, w], &grad, [o, c, kh, k], g), &want);
+            }
+        }
+    }
+
+    fn kernels() -> Vec<Kernel> {
         let mut kernels = vec![Kernel::Portable];
         #[cfg(target_arch = "x86_64")]
         {
@@ -858,6 +958,11 @@ mod tests {
                 kernels.push(Kernel::Avx512);
             }
         }
+        kernels
+    }
+
+    #[test]
+    fn every_vector_width_gives_the_same_result() {
         let g = Geometry { stride: [1, 1], padding: [1, 1] };
         // 40 outputs take the wide variants, 12 and 3 the narrow ones; 7×7 maps the channel
         // kernel, 16×16 the row kernel.
@@ -865,7 +970,7 @@ mod tests {
             let shape = [3, 32, size, size];
             let (x, weight, bias) = (values(shape.iter().product(), 1), values(o * 32 * 9, 2), values(o, 3));
             let want = naive_conv2d(&x, shape, &weight, [o, 32, 3, 3], &bias, g);
-            for &kernel in &kernels {
+            for kernel in kernels() {
                 let (got, _) = conv2d_on(kernel, &x, shape, &pack_conv2d(&weight, [o, 32, 3, 3]), [o, 32, 3, 3], Some(&bias), g);
                 assert_close(&got, &want);
             }

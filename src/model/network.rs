@@ -167,12 +167,16 @@ fn apply(op: &Op, x: Activation, state: &mut TrainingState) -> Activation {
         }
         (Op::ConvTranspose2d { weight, bias, stride, padding, output_padding, direct }, Activation::Image(t)) => {
             #[cfg(feature = "cpu")]
-            if let Some(packed) = direct {
+            if direct_kernels(direct, &t.device()) {
                 let [_, _, h, w] = t.dims();
                 let [kh, kw] = [weight.dims()[2], weight.dims()[3]];
                 let size = |n: usize, k: usize| (n - 1) * stride + k + output_padding - 2 * padding;
                 let out_size = [size(h, kh), size(w, kw)];
-                return Activation::Image(cpu_conv::conv_transpose2d(t, packed, bias.clone(), [*stride; 2], [*padding; 2], out_size));
+                let (stride, padding) = ([*stride; 2], [*padding; 2]);
+                return Activation::Image(match direct {
+                    Some(packed) => cpu_conv::conv_transpose2d(t, packed, bias.clone(), stride, padding, out_size),
+                    None => cpu_conv::conv_transpose2d_trained(t, weight.clone(), bias.clone(), stride, padding, out_size),
+                });
             }
             #[cfg(not(feature = "cpu"))]
             let _ = direct;
@@ -180,7 +184,7 @@ fn apply(op: &Op, x: Activation, state: &mut TrainingState) -> Activation {
             Activation::Image(conv_transpose2d(t, weight.clone(), Some(bias.clone()), options))
         }
         (Op::Conv1d { weight, bias, padding, direct }, Activation::Seq(t)) => {
-            if direct.is_some() {
+            if direct_kernels(direct, &t.device()) {
                 // A row of a 2-D convolution: one-row images, 1×k kernels.
                 let out = convolve(t.unsqueeze_dim(2), weight.clone().unsqueeze_dim(2), bias.clone(), [1, 1], [0, *padding], direct);
                 return Activation::Seq(out.squeeze_dim(2));
@@ -228,11 +232,26 @@ fn apply(op: &Op, x: Activation, state: &mut TrainingState) -> Activation {
     }
 }
 
-/// A 2-D convolution, on the CPU backend's direct kernels where they are packed.
+/// Whether a convolution runs on the CPU backend's direct kernels: on weights packed for them,
+/// or (a network being trained) on its weights as they are.
+#[cfg(feature = "cpu")]
+fn direct_kernels(direct: &Direct, device: &Device) -> bool {
+    direct.is_some() || cpu_conv::available(device)
+}
+
+#[cfg(not(feature = "cpu"))]
+fn direct_kernels(_: &Direct, _: &Device) -> bool {
+    false
+}
+
+/// A 2-D convolution, on the CPU backend's direct kernels where it runs on the CPU.
 fn convolve(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, stride: [usize; 2], padding: [usize; 2], direct: &Direct) -> Tensor<4> {
     #[cfg(feature = "cpu")]
-    if let Some(packed) = direct {
-        return cpu_conv::conv2d(x, packed, bias, stride, padding);
+    if direct_kernels(direct, &x.device()) {
+        return match direct {
+            Some(packed) => cpu_conv::conv2d(x, packed, bias, stride, padding),
+            None => cpu_conv::conv2d_trained(x, weight, bias, stride, padding),
+        };
     }
     #[cfg(not(feature = "cpu"))]
     let _ = direct;
