@@ -228,7 +228,8 @@ def train(args):
     """Replays in float32 (what the engine computes in) and float64 (near exact).
 
     Checked: the gradients of the first critic step and the first generator step (same state,
-    same inputs: they should agree to f32 rounding), and every iteration's losses. Reported with
+    same inputs: they should agree to f32 rounding), and every iteration's losses (after the
+    first, from weights each implementation has updated itself). Reported with
     a looser bound: each tensor's total update after all iterations. Adam's first steps move every
     weight by about ±lr whatever the gradient's size, and a ReLU input within f32 rounding of 0
     flips between implementations, so updates after a few iterations agree to ~1e-2, not 1e-6
@@ -273,16 +274,21 @@ def train(args):
             print(f"| {name} | {err:.1e} | {floor:.1e} | {spread:.1e} | {limit:.1e}{note} |")
     print(f"worst gradient difference: {worst_grad:.2e}")
 
-    worst_loss = 0.0
-    for i, (logged, l64) in enumerate(zip(meta["losses"], losses64)):
-        pairs = [(logged["critic"], l64[0])] + ([(logged["generator"], l64[1])] if l64[1] is not None else [])
-        for ours, ref in pairs:
+    # Losses after the first iteration come from weights that Adam has moved (free-running), so
+    # they drift as the updates do: held, like the gradients, to 10× PyTorch f32's own drift.
+    worst_loss, floor_loss = 0.0, 0.0
+    for i, (logged, l32, l64) in enumerate(zip(meta["losses"], losses32, losses64)):
+        pairs = [(logged["critic"], l32[0], l64[0])] + ([(logged["generator"], l32[1], l64[1])] if l64[1] is not None else [])
+        for ours, torch_f32, ref in pairs:
             worst_loss = max(worst_loss, abs(ours - ref) / max(abs(ref), 1e-12))
+            floor_loss = max(floor_loss, abs(torch_f32 - ref) / max(abs(ref), 1e-12))
         if args.verbose:
             print(f"iteration {meta['first_iteration'] + i}: losses (Rust / PyTorch f64) " +
-                  ", ".join(f"{o:.7f} / {r:.7f}" for o, r in pairs))
-    print(f"worst loss difference over {len(losses64)} iteration(s): {worst_loss:.2e}")
-    if worst_loss > args.tolerance:
+                  ", ".join(f"{o:.7f} / {r:.7f}" for o, _, r in pairs))
+    loss_limit = max(args.tolerance, 10 * floor_loss)
+    print(f"worst loss difference over {len(losses64)} iteration(s): {worst_loss:.2e}; "
+          f"PyTorch f32's own: {floor_loss:.2e}; limit {loss_limit:.1e}")
+    if worst_loss > loss_limit:
         failures.append(f"losses differ by {worst_loss:.1e}")
 
     ours = {k[len("after/"):]: v.astype(np.float64) for k, v in rec.items() if k.startswith("after/")}
