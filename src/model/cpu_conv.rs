@@ -411,44 +411,46 @@ mod tests {
         }
     }
 
-    /// The gradients of Σ r ⊙ f(x, w, b), r random, for x, w and b, on the autodiff CPU device.
-    fn all_gradients<const W: usize>(x: &Tensor<4>, weight: &Tensor<W>, bias: &Tensor<1>, f: impl Fn(Tensor<4>, Tensor<W>, Tensor<1>) -> Tensor<4>, seed: &Tensor<4>) -> (Tensor<4>, Tensor<W>, Tensor<1>) {
-        let (x, weight, bias) = (x.clone().autodiff().require_grad(), weight.clone().autodiff().require_grad(), bias.clone().autodiff().require_grad());
-        let grads = (f(x.clone(), weight.clone(), bias.clone()) * seed.clone().autodiff()).sum().backward();
-        (x.grad(&grads).expect("x"), weight.grad(&grads).expect("weight"), bias.grad(&grads).expect("bias"))
+    /// Checks `ours` against `burns` at (x, w, b): the output, and the gradients of Σ r ⊙ f for
+    /// x, w and b (r random) on the autodiff CPU device.
+    fn assert_matches_with_all_gradients<const W: usize>(x: Tensor<4>, weight: Tensor<W>, bias: Tensor<1>, ours: impl Fn(Tensor<4>, Tensor<W>, Tensor<1>) -> Tensor<4>, burns: impl Fn(Tensor<4>, Tensor<W>, Tensor<1>) -> Tensor<4>) {
+        let want = burns(x.clone(), weight.clone(), bias.clone());
+        assert_close(ours(x.clone(), weight.clone(), bias.clone()), want.clone());
+        let seed = random(want.dims(), &x.device()).autodiff();
+        let gradients = |f: &dyn Fn(Tensor<4>, Tensor<W>, Tensor<1>) -> Tensor<4>| {
+            let (x, weight, bias) = (x.clone().autodiff().require_grad(), weight.clone().autodiff().require_grad(), bias.clone().autodiff().require_grad());
+            let grads = (f(x.clone(), weight.clone(), bias.clone()) * seed.clone()).sum().backward();
+            (x.grad(&grads).expect("x"), weight.grad(&grads).expect("weight"), bias.grad(&grads).expect("bias"))
+        };
+        let (got, want) = (gradients(&ours), gradients(&burns));
+        assert_close(got.0, want.0);
+        assert_close(got.1, want.1);
+        assert_close(got.2, want.2);
     }
 
     #[test]
     fn trained_convolutions_and_all_their_gradients_match_burns() {
         let device = Device::flex();
         for (x_shape, o, k, stride, padding) in [([2, 8, 8, 8], 16, 4, 2, 1), ([3, 3, 9, 9], 32, 3, 1, 1), ([1, 5, 7, 6], 35, 3, 2, 0)] {
-            let x = random(x_shape, &device);
-            let (weight, bias) = (random([o, x_shape[1], k, k], &device), random([o], &device));
             let options = ConvOptions::new([stride; 2], [padding; 2], [1, 1], 1);
-            let ours = |x, w, b| conv2d_trained(x, w, b, [stride; 2], [padding; 2]);
-            let burns = |x, w, b| burn_conv2d(x, w, Some(b), options.clone());
-            let want = burns(x.clone(), weight.clone(), bias.clone());
-            assert_close(ours(x.clone(), weight.clone(), bias.clone()), want.clone());
-            let seed = random(want.dims(), &device);
-            let (got, want) = (all_gradients(&x, &weight, &bias, ours, &seed), all_gradients(&x, &weight, &bias, burns, &seed));
-            assert_close(got.0, want.0);
-            assert_close(got.1, want.1);
-            assert_close(got.2, want.2);
+            assert_matches_with_all_gradients(
+                random(x_shape, &device),
+                random([o, x_shape[1], k, k], &device),
+                random([o], &device),
+                |x, w, b| conv2d_trained(x, w, b, [stride; 2], [padding; 2]),
+                |x, w, b| burn_conv2d(x, w, Some(b), options.clone()),
+            );
         }
-        for (x_shape, o, k, stride, padding, output_padding) in [([2, 16, 4, 4], 8, 4, 2, 1, 0), ([1, 6, 5, 3], 19, 3, 2, 1, 1), ([2, 4, 3, 3], 33, 3, 1, 1, 0)] {
-            let x = random(x_shape, &device);
-            let (weight, bias) = (random([x_shape[1], o, k, k], &device), random([o], &device));
+        for ([n, c, h, w], o, k, stride, padding, output_padding) in [([2, 16, 4, 4], 8, 4, 2, 1, 0), ([1, 6, 5, 3], 19, 3, 2, 1, 1), ([2, 4, 3, 3], 33, 3, 1, 1, 0)] {
             let options = ConvTransposeOptions::new([stride; 2], [padding; 2], [output_padding; 2], [1, 1], 1);
-            let burns = |x, w, b| burn_conv_transpose2d(x, w, Some(b), options.clone());
-            let want = burns(x.clone(), weight.clone(), bias.clone());
-            let [_, _, ho, wo] = want.dims();
-            let ours = |x, w, b| conv_transpose2d_trained(x, w, b, [stride; 2], [padding; 2], [ho, wo]);
-            assert_close(ours(x.clone(), weight.clone(), bias.clone()), want.clone());
-            let seed = random(want.dims(), &device);
-            let (got, want) = (all_gradients(&x, &weight, &bias, ours, &seed), all_gradients(&x, &weight, &bias, burns, &seed));
-            assert_close(got.0, want.0);
-            assert_close(got.1, want.1);
-            assert_close(got.2, want.2);
+            let size = |input: usize| (input - 1) * stride + k + output_padding - 2 * padding;
+            assert_matches_with_all_gradients(
+                random([n, c, h, w], &device),
+                random([c, o, k, k], &device),
+                random([o], &device),
+                |x, wt, b| conv_transpose2d_trained(x, wt, b, [stride; 2], [padding; 2], [size(h), size(w)]),
+                |x, wt, b| burn_conv_transpose2d(x, wt, Some(b), options.clone()),
+            );
         }
     }
 

@@ -3,13 +3,7 @@
 // backend: cpu, threads (the threaded CPU module on as many threads as the page would use; it
 // needs the cross-origin isolation headers the bench's server sends), either with -relaxed (the
 // relaxed-SIMD build), or webgpu.
-const modules = {
-  cpu: './pkg-cpu/dgflow.js',
-  'cpu-relaxed': './pkg-cpu-relaxed/dgflow.js',
-  threads: './pkg-cpu-mt/dgflow.js',
-  'threads-relaxed': './pkg-cpu-mt-relaxed/dgflow.js',
-  webgpu: './pkg/dgflow.js',
-};
+import { MODULES as modules } from './modules.js';
 
 async function bytes(url) {
   const response = await fetch(url);

@@ -1,13 +1,7 @@
 // The CPU modules (pkg-cpu; pkg-cpu-mt, on two threads; each also with relaxed SIMD) and the
 // WebGPU module (pkg), as the page loads them. The threaded ones need the cross-origin isolated
 // page the test serves.
-const modules = {
-  cpu: './pkg-cpu/dgflow.js',
-  'cpu-relaxed': './pkg-cpu-relaxed/dgflow.js',
-  threads: './pkg-cpu-mt/dgflow.js',
-  'threads-relaxed': './pkg-cpu-mt-relaxed/dgflow.js',
-  webgpu: './pkg/dgflow.js',
-};
+import { MODULES as modules } from './modules.js';
 
 const log = document.getElementById('log');
 const say = (line) => { log.textContent += '\n' + line; console.log(line); };
