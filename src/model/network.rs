@@ -95,7 +95,8 @@ type Direct = Option<std::convert::Infallible>;
 enum Op {
     Linear { weight_t: Tensor<2>, bias: Tensor<1> },
     // `direct`: the weights packed for the CPU backend's direct kernels, which then run the
-    // layer (inference on flex; see `cpu_conv`).
+    // layer (inference on flex; see `cpu_conv`). `None` on flex (a network being trained): the
+    // kernels run on the weights as they are.
     Conv2d { weight: Tensor<4>, bias: Tensor<1>, stride: usize, padding: usize, direct: Direct },
     ConvTranspose2d { weight: Tensor<4>, bias: Tensor<1>, stride: usize, padding: usize, output_padding: usize, direct: Direct },
     Conv1d { weight: Tensor<3>, bias: Tensor<1>, padding: usize, direct: Direct },
