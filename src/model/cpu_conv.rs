@@ -7,7 +7,7 @@
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, NodeGuard, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, DispatchDevice, Flex, backend_extension};
@@ -140,7 +140,7 @@ pub fn conv_transpose2d(x: Tensor<4>, weights: &PackedConv, bias: Tensor<1>, str
 
 impl DirectConv for Flex {
     fn direct_conv2d(x: FlexTensor, packed: FlexTensor, _: FlexTensor, bias: FlexTensor, weight_shape: [usize; 4], stride: [usize; 2], padding: [usize; 2]) -> FlexTensor {
-        flex_conv2d(&x, &packed, weight_shape, Some(&bias), Geometry { stride, padding })
+        Direction::Conv2d.run(&x, values(&packed), weight_shape, Some(&bias), Geometry { stride, padding })
     }
 
     fn direct_conv_transpose2d(
@@ -153,7 +153,7 @@ impl DirectConv for Flex {
         padding: [usize; 2],
         out_size: [usize; 2],
     ) -> FlexTensor {
-        flex_conv_transpose2d(&x, &packed, weight_shape, Some(&bias), Geometry { stride, padding }, out_size)
+        Direction::ConvTranspose2d { out_size }.run(&x, values(&packed), weight_shape, Some(&bias), Geometry { stride, padding })
     }
 
     fn direct_conv2d_trained(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, stride: [usize; 2], padding: [usize; 2]) -> FlexTensor {
@@ -165,41 +165,52 @@ impl DirectConv for Flex {
     }
 }
 
-/// Which way a trained operation runs.
+/// Which way a direct operation runs: a convolution, or a transposed convolution to `out_size`.
+/// Either one's input gradient is the other run on the same weight array ([`Direction::reversed`]):
+/// a convolution's is the transposed convolution of the gradient back to the input's size; a
+/// transposed convolution's is the convolution of the gradient (`[c, o, …]` read as
+/// `[out, in, …]`), which lands on the input's size.
 #[derive(Clone, Copy, Debug)]
 enum Direction {
     Conv2d,
     ConvTranspose2d { out_size: [usize; 2] },
 }
 
+impl Direction {
+    /// The weights packed for this operation.
+    fn pack(self, weight: &[f32], shape: Shape4, stride: [usize; 2]) -> Vec<f32> {
+        match self {
+            Direction::Conv2d => direct_conv::pack_conv2d(weight, shape),
+            Direction::ConvTranspose2d { .. } => direct_conv::pack_conv_transpose2d(weight, shape, stride),
+        }
+    }
+
+    /// The operation whose run gives this one's input gradient, for an input of `input_size`.
+    fn reversed(self, input_size: [usize; 2]) -> Direction {
+        match self {
+            Direction::Conv2d => Direction::ConvTranspose2d { out_size: input_size },
+            Direction::ConvTranspose2d { .. } => Direction::Conv2d,
+        }
+    }
+
+    /// Runs on `x` with weights packed by [`Direction::pack`].
+    fn run(self, x: &FlexTensor, packed: &[f32], weight_shape: Shape4, bias: Option<&FlexTensor>, geometry: Geometry) -> FlexTensor {
+        let x = contiguous(x);
+        let bias = bias.map(contiguous);
+        let bias = bias.as_ref().map(values);
+        let (out, shape) = match self {
+            Direction::Conv2d => direct_conv::conv2d(values(&x), shape4(&x), packed, weight_shape, bias, geometry),
+            Direction::ConvTranspose2d { out_size } => direct_conv::conv_transpose2d(values(&x), shape4(&x), packed, weight_shape, bias, geometry, out_size),
+        };
+        FlexTensor::from_data(TensorData::new(out, shape))
+    }
+}
+
 /// A trained operation's forward pass: the weights packed for this call.
 fn trained_forward(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor, geometry: Geometry, direction: Direction) -> FlexTensor {
     let weight = contiguous(weight);
     let shape = shape4(&weight);
-    let packed = match direction {
-        Direction::Conv2d => direct_conv::pack_conv2d(values(&weight), shape),
-        Direction::ConvTranspose2d { .. } => direct_conv::pack_conv_transpose2d(values(&weight), shape, geometry.stride),
-    };
-    let len = packed.len();
-    let packed = FlexTensor::from_data(TensorData::new(packed, [len]));
-    match direction {
-        Direction::Conv2d => flex_conv2d(x, &packed, shape, Some(bias), geometry),
-        Direction::ConvTranspose2d { out_size } => flex_conv_transpose2d(x, &packed, shape, Some(bias), geometry, out_size),
-    }
-}
-
-fn flex_conv2d(x: &FlexTensor, packed: &FlexTensor, weight_shape: Shape4, bias: Option<&FlexTensor>, geometry: Geometry) -> FlexTensor {
-    let x = contiguous(x);
-    let bias = bias.map(contiguous);
-    let (out, shape) = direct_conv::conv2d(values(&x), shape4(&x), values(packed), weight_shape, bias.as_ref().map(values), geometry);
-    FlexTensor::from_data(TensorData::new(out, shape))
-}
-
-fn flex_conv_transpose2d(x: &FlexTensor, packed: &FlexTensor, weight_shape: Shape4, bias: Option<&FlexTensor>, geometry: Geometry, out_size: [usize; 2]) -> FlexTensor {
-    let x = contiguous(x);
-    let bias = bias.map(contiguous);
-    let (out, shape) = direct_conv::conv_transpose2d(values(&x), shape4(&x), values(packed), weight_shape, bias.as_ref().map(values), geometry, out_size);
-    FlexTensor::from_data(TensorData::new(out, shape))
+    direction.run(x, &direction.pack(values(&weight), shape, geometry.stride), shape, Some(bias), geometry)
 }
 
 /// A tensor whose storage is its values in order (a copy only when it is a view).
@@ -215,47 +226,48 @@ fn shape4(t: &FlexTensor) -> Shape4 {
     t.layout().shape().dims::<4>()
 }
 
-/// The input gradient of a direct operation is the operation the other way round, on weights
-/// packed for it: a convolution's is the transposed convolution of the gradient back to the
-/// input's size; a transposed convolution's is the convolution of the gradient with the same
-/// array (`[c, o, …]` read as `[out, in, …]`), which lands on the input's size.
-#[derive(Clone, Copy, Debug)]
-enum Reverse {
-    ConvTranspose2d { input_size: [usize; 2] },
-    Conv2d,
-}
-
+/// The input gradient of an operation on packed weights: the operation the other way round,
+/// on the weights packed for it.
 #[derive(Debug)]
 struct InputGradient;
 
 impl Backward<Flex, 1> for InputGradient {
-    type State = (FlexTensor, Shape4, Geometry, Reverse);
+    type State = (FlexTensor, Shape4, Geometry, Direction);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
         let [node_x] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
         let (packed, weight_shape, geometry, reverse) = ops.state;
         if let Some(node) = node_x {
-            let input_grad = match reverse {
-                Reverse::ConvTranspose2d { input_size } => flex_conv_transpose2d(&grad, &packed, weight_shape, None, geometry, input_size),
-                Reverse::Conv2d => flex_conv2d(&grad, &packed, weight_shape, None, geometry),
-            };
-            grads.register::<Flex>(node.id, input_grad);
+            grads.register::<Flex>(node.id, reverse.run(&grad, values(&packed), weight_shape, None, geometry));
         }
     }
 }
 
-/// Records `out` (computed from the input behind `node`) with its input gradient, where the
-/// input is tracked.
-fn record<C: CheckpointStrategy>(node: NodeGuard, out: FlexTensor, packed_grad: FloatTensor<Autodiff<Flex, C>>, weight_shape: Shape4, geometry: Geometry, reverse: Reverse) -> FloatTensor<Autodiff<Flex, C>> {
+/// An operation on weights packed once (`packed` for it, `packed_grad` for its input gradient),
+/// recorded with its input gradient where the input is tracked.
+fn on_packed<C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<Flex, C>>,
+    packed: FloatTensor<Autodiff<Flex, C>>,
+    packed_grad: FloatTensor<Autodiff<Flex, C>>,
+    bias: FloatTensor<Autodiff<Flex, C>>,
+    weight_shape: Shape4,
+    geometry: Geometry,
+    direction: Direction,
+) -> FloatTensor<Autodiff<Flex, C>> {
+    let (x, node) = x.into_parts();
+    let out = direction.run(&x, values(packed.primitive()), weight_shape, Some(bias.primitive()), geometry);
     match InputGradient.prepare::<C>([node]).compute_bound().stateful() {
-        OpsKind::Tracked(prep) => prep.finish((packed_grad.into_primitive(), weight_shape, geometry, reverse), out),
+        OpsKind::Tracked(prep) => {
+            let [_, _, h, w] = shape4(&x);
+            prep.finish((packed_grad.into_primitive(), weight_shape, geometry, direction.reversed([h, w])), out)
+        }
         OpsKind::UnTracked(prep) => prep.finish(out),
     }
 }
 
 /// The backward pass of a trained operation: gradients for the input (the operation the other
-/// way round, as [`InputGradient`]), the weight (`direct_conv::conv2d_weight_gradient`; for a
+/// way round, as for [`InputGradient`], on the weights packed now), the weight (`direct_conv::conv2d_weight_gradient`; for a
 /// transposed convolution with the input and the output's gradient exchanged) and the bias (the
 /// output's gradient summed over samples and positions).
 #[derive(Debug)]
@@ -272,16 +284,9 @@ impl Backward<Flex, 3> for TrainedGradients {
         let (x_shape, weight_shape, grad_shape) = (shape4(&x), shape4(&weight), shape4(&grad));
         if let Some(node) = node_x {
             let [_, _, h, w] = x_shape;
-            let input_grad = match direction {
-                Direction::Conv2d => {
-                    let packed = direct_conv::pack_conv_transpose2d(values(&weight), weight_shape, geometry.stride);
-                    direct_conv::conv_transpose2d(values(&grad), grad_shape, &packed, weight_shape, None, geometry, [h, w])
-                }
-                Direction::ConvTranspose2d { .. } => {
-                    direct_conv::conv2d(values(&grad), grad_shape, &direct_conv::pack_conv2d(values(&weight), weight_shape), weight_shape, None, geometry)
-                }
-            };
-            grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(input_grad.0, input_grad.1)));
+            let reverse = direction.reversed([h, w]);
+            let packed = reverse.pack(values(&weight), weight_shape, geometry.stride);
+            grads.register::<Flex>(node.id, reverse.run(&grad, &packed, weight_shape, None, geometry));
         }
         if let Some(node) = node_weight {
             let weight_grad = match direction {
@@ -322,11 +327,7 @@ impl<C: CheckpointStrategy> DirectConv for Autodiff<Flex, C> {
         stride: [usize; 2],
         padding: [usize; 2],
     ) -> FloatTensor<Self> {
-        let (x, node) = x.into_parts();
-        let geometry = Geometry { stride, padding };
-        let out = flex_conv2d(&x, packed.primitive(), weight_shape, Some(bias.primitive()), geometry);
-        let [_, _, h, w] = shape4(&x);
-        record::<C>(node, out, packed_grad, weight_shape, geometry, Reverse::ConvTranspose2d { input_size: [h, w] })
+        on_packed::<C>(x, packed, packed_grad, bias, weight_shape, Geometry { stride, padding }, Direction::Conv2d)
     }
 
     fn direct_conv_transpose2d(
@@ -339,10 +340,7 @@ impl<C: CheckpointStrategy> DirectConv for Autodiff<Flex, C> {
         padding: [usize; 2],
         out_size: [usize; 2],
     ) -> FloatTensor<Self> {
-        let (x, node) = x.into_parts();
-        let geometry = Geometry { stride, padding };
-        let out = flex_conv_transpose2d(&x, packed.primitive(), weight_shape, Some(bias.primitive()), geometry, out_size);
-        record::<C>(node, out, packed_grad, weight_shape, geometry, Reverse::Conv2d)
+        on_packed::<C>(x, packed, packed_grad, bias, weight_shape, Geometry { stride, padding }, Direction::ConvTranspose2d { out_size })
     }
 
     fn direct_conv2d_trained(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, stride: [usize; 2], padding: [usize; 2]) -> FloatTensor<Self> {

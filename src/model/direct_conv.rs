@@ -54,18 +54,34 @@ fn conv2d_on(kernel: Kernel, x: &[f32], x_shape: Shape4, packed: &[f32], weight_
     let [o, wc, kh, kw] = weight_shape;
     assert_eq!(c, wc, "conv2d: input has {c} channels, weight expects {wc}");
     assert_eq!(packed.len(), c * kh * kw * padded_outputs(o), "conv2d: weights not packed by pack_conv2d for {weight_shape:?}");
-    let ([sh, sw], [ph, pw]) = (geometry.stride, geometry.padding);
-    let (hp, wp) = (h + 2 * ph, w + 2 * pw);
-    assert!(hp >= kh && wp >= kw, "conv2d: kernel {kh}×{kw} larger than the padded input {hp}×{wp}");
-    let (ho, wo) = ((hp - kh) / sh + 1, (wp - kw) / sw + 1);
+    let Reads { padded, out: [ho, wo], taps, starts } = Reads::of("conv2d", [h, w], [kh, kw], geometry);
+    let layout = Layout { outputs: o, padded_outputs: padded_outputs(o), padded, offset: geometry.padding, out_plane: ho * wo };
+    let template = starts.into_iter().enumerate().map(|(output, input)| Position { input, output }).collect();
+    (run(kernel, x, [n, c, h, w], &layout, bias, &[Phase { taps, weights: packed, template }]), [n, o, ho, wo])
+}
 
-    let layout = Layout { outputs: o, padded_outputs: padded_outputs(o), padded: [hp, wp], offset: [ph, pw], out_plane: ho * wo };
-    let phase = Phase {
-        taps: (0..kh).flat_map(|ky| (0..kw).map(move |kx| ky * wp + kx)).collect(),
-        weights: packed,
-        template: (0..ho).flat_map(|y| (0..wo).map(move |x| Position { input: y * sh * wp + x * sw, output: y * wo + x })).collect(),
-    };
-    (run(kernel, x, [n, c, h, w], &layout, bias, &[phase]), [n, o, ho, wo])
+/// Where a convolution reads its zero-padded input: the padded size, the output size, each
+/// tap's offset in a padded plane, and each output position's start there (row-major).
+struct Reads {
+    padded: [usize; 2],
+    out: [usize; 2],
+    taps: Vec<usize>,
+    starts: Vec<usize>,
+}
+
+impl Reads {
+    fn of(what: &str, [h, w]: [usize; 2], [kh, kw]: [usize; 2], geometry: Geometry) -> Reads {
+        let ([sh, sw], [ph, pw]) = (geometry.stride, geometry.padding);
+        let (hp, wp) = (h + 2 * ph, w + 2 * pw);
+        assert!(hp >= kh && wp >= kw, "{what}: kernel {kh}×{kw} larger than the padded input {hp}×{wp}");
+        let (ho, wo) = ((hp - kh) / sh + 1, (wp - kw) / sw + 1);
+        Reads {
+            padded: [hp, wp],
+            out: [ho, wo],
+            taps: (0..kh).flat_map(|ky| (0..kw).map(move |kx| ky * wp + kx)).collect(),
+            starts: (0..ho).flat_map(|y| (0..wo).map(move |x| y * sh * wp + x * sw)).collect(),
+        }
+    }
 }
 
 /// A transposed convolution: `x` is `[n, c, h, w]`, `packed` the weights `[c, o, kh, kw]`
@@ -125,18 +141,16 @@ fn conv2d_weight_gradient_on(kernel: Kernel, x: &[f32], x_shape: Shape4, grad: &
     let [o, wc, kh, kw] = weight_shape;
     assert_eq!(c, wc, "conv2d weight gradient: input has {c} channels, weight expects {wc}");
     assert_eq!(x.len(), n * c * h * w, "conv2d weight gradient: input length does not match its shape");
-    let ([sh, sw], [ph, pw]) = (geometry.stride, geometry.padding);
-    let (hp, wp) = (h + 2 * ph, w + 2 * pw);
-    assert!(hp >= kh && wp >= kw, "conv2d weight gradient: kernel {kh}×{kw} larger than the padded input {hp}×{wp}");
-    let out_plane = ((hp - kh) / sh + 1) * ((wp - kw) / sw + 1);
+    let reads = Reads::of("conv2d weight gradient", [h, w], [kh, kw], geometry);
+    let out_plane = reads.starts.len();
     assert_eq!(grad.len(), n * o * out_plane, "conv2d weight gradient: output gradient does not match the output's shape");
-    let taps = kh * kw;
+    let taps = reads.taps.len();
     let mut weight_grad = vec![0.0; o * c * taps];
     if n * out_plane == 0 || weight_grad.is_empty() {
         return weight_grad;
     }
-    let plane = hp * wp;
-    let input = pad(x, x_shape, [hp, wp], [ph, pw]);
+    let plane = reads.padded[0] * reads.padded[1];
+    let input = pad(x, x_shape, reads.padded, geometry.padding);
     let opad = padded_outputs(o);
     let mut rows = vec![0.0; n * out_plane * opad];
     for_each_chunk(&mut rows, out_plane * opad, |i, sample| {
@@ -146,10 +160,8 @@ fn conv2d_weight_gradient_on(kernel: Kernel, x: &[f32], x_shape: Shape4, grad: &
             }
         }
     });
-    let wo = (wp - kw) / sw + 1;
-    let positions: Vec<usize> = (0..out_plane).map(|p| (p / wo) * sh * wp + (p % wo) * sw).collect();
-    let pairs: Vec<usize> = (0..c).flat_map(|ic| (0..kh).flat_map(move |ky| (0..kw).map(move |kx| ic * plane + ky * wp + kx))).collect();
-    let plan = Plan { channels: n, plane: c * plane, taps: &positions, weights: &rows, padded_outputs: opad };
+    let pairs: Vec<usize> = (0..c).flat_map(|ic| reads.taps.iter().map(move |tap| ic * plane + tap)).collect();
+    let plan = Plan { channels: n, plane: c * plane, taps: &reads.starts, weights: &rows, padded_outputs: opad };
     let mut by_pair = vec![0.0; pairs.len() * opad];
     let run_len = task_size(pairs.len(), n * out_plane * opad).next_multiple_of(TILE);
     for_each_chunk(&mut by_pair, run_len * opad, |k, out| kernel.gather(&input, &plan, &pairs[k * run_len..][..out.len() / opad], out));
@@ -322,7 +334,7 @@ fn pad(x: &[f32], [n, c, h, w]: Shape4, [hp, wp]: [usize; 2], [top, left]: [usiz
         }
     };
     if input.len() < 1 << 16 {
-        input.chunks_mut(plane.max(1)).enumerate().for_each(|(i, padded)| copy_plane(i, padded));
+        input.chunks_mut(plane).enumerate().for_each(|(i, padded)| copy_plane(i, padded));
     } else {
         for_each_chunk(&mut input, plane, copy_plane);
     }
