@@ -14,12 +14,14 @@ use burn::backend::{Autodiff, Backend, Dispatch, DispatchDevice, Flex, backend_e
 use burn::prelude::*;
 use burn::tensor::TensorData;
 
-use super::direct_conv::{self, Geometry, Shape4};
+use super::direct_conv::{self, Epilogue, Geometry, Pointwise, Shape4};
 
 #[backend_extension(Flex, Autodiff)]
 pub trait DirectConv: Backend {
     /// `x` `[n, c, h, w]`; `packed` and `packed_grad` the weights `[o, c, kh, kw]`
-    /// (`weight_shape`) as [`PackedConv::conv2d`] packs them; `bias` `[o]`.
+    /// (`weight_shape`) as [`PackedConv::conv2d`] packs them; `bias` `[o]`; `pointwise` the
+    /// activation fused into the output.
+    #[allow(clippy::too_many_arguments)]
     fn direct_conv2d(
         x: FloatTensor<Self>,
         packed: FloatTensor<Self>,
@@ -28,9 +30,11 @@ pub trait DirectConv: Backend {
         weight_shape: [usize; 4],
         stride: [usize; 2],
         padding: [usize; 2],
+        pointwise: Pointwise,
     ) -> FloatTensor<Self>;
     /// `x` `[n, c, h, w]`; `packed` and `packed_grad` the weights `[c, o, kh, kw]` as
-    /// [`PackedConv::conv_transpose2d`] packs them; `bias` `[o]`; output `[n, o, out_size]`.
+    /// [`PackedConv::conv_transpose2d`] packs them; `bias` `[o]`; output `[n, o, out_size]`
+    /// through the activation `pointwise`.
     #[allow(clippy::too_many_arguments)]
     fn direct_conv_transpose2d(
         x: FloatTensor<Self>,
@@ -41,6 +45,7 @@ pub trait DirectConv: Backend {
         stride: [usize; 2],
         padding: [usize; 2],
         out_size: [usize; 2],
+        pointwise: Pointwise,
     ) -> FloatTensor<Self>;
     /// A convolution being trained: `weight` `[o, c, kh, kw]` as it is, with gradients for the
     /// input, the weight and the bias.
@@ -62,29 +67,30 @@ pub fn available(device: &Device) -> bool {
 }
 
 /// A convolution layer's weights, packed once for the direct kernels: for the forward pass and
-/// for the input gradient (the transposed operation).
+/// for the input gradient (the transposed operation); and the activation fused into its output.
 #[derive(Clone, Debug)]
 pub struct PackedConv {
     forward: Tensor<1>,
     input_gradient: Tensor<1>,
     weight_shape: [usize; 4],
+    pointwise: Pointwise,
 }
 
 impl PackedConv {
     /// The weights `[o, c, kh, kw]` of a convolution with this stride. Its input gradient is the
     /// transposed convolution with the same array read as `[in = o, out = c, kh, kw]`.
-    pub fn conv2d(weight: &[f32], shape: [usize; 4], stride: [usize; 2], device: &Device) -> PackedConv {
+    pub fn conv2d(weight: &[f32], shape: [usize; 4], stride: [usize; 2], pointwise: Pointwise, device: &Device) -> PackedConv {
         let forward = direct_conv::pack_conv2d(weight, shape);
         let input_gradient = direct_conv::pack_conv_transpose2d(weight, shape, stride);
-        PackedConv { forward: vector(forward, device), input_gradient: vector(input_gradient, device), weight_shape: shape }
+        PackedConv { forward: vector(forward, device), input_gradient: vector(input_gradient, device), weight_shape: shape, pointwise }
     }
 
     /// The weights `[c, o, kh, kw]` of a transposed convolution with this stride. Its input
     /// gradient is the convolution with the same array read as `[out = c, in = o, kh, kw]`.
-    pub fn conv_transpose2d(weight: &[f32], shape: [usize; 4], stride: [usize; 2], device: &Device) -> PackedConv {
+    pub fn conv_transpose2d(weight: &[f32], shape: [usize; 4], stride: [usize; 2], pointwise: Pointwise, device: &Device) -> PackedConv {
         let forward = direct_conv::pack_conv_transpose2d(weight, shape, stride);
         let input_gradient = direct_conv::pack_conv2d(weight, shape);
-        PackedConv { forward: vector(forward, device), input_gradient: vector(input_gradient, device), weight_shape: shape }
+        PackedConv { forward: vector(forward, device), input_gradient: vector(input_gradient, device), weight_shape: shape, pointwise }
     }
 }
 
@@ -93,7 +99,8 @@ fn vector(values: Vec<f32>, device: &Device) -> Tensor<1> {
     Tensor::from_data(TensorData::new(values, [len]), device)
 }
 
-/// A 2-D convolution on the direct kernels (the device must be [`available`]).
+/// A 2-D convolution on the direct kernels (the device must be [`available`]), through the
+/// activation packed with the weights.
 pub fn conv2d(x: Tensor<4>, weights: &PackedConv, bias: Tensor<1>, stride: [usize; 2], padding: [usize; 2]) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as DirectConv>::direct_conv2d(
         x.into_dispatch(),
@@ -103,6 +110,7 @@ pub fn conv2d(x: Tensor<4>, weights: &PackedConv, bias: Tensor<1>, stride: [usiz
         weights.weight_shape,
         stride,
         padding,
+        weights.pointwise,
     ))
 }
 
@@ -124,7 +132,8 @@ pub fn conv_transpose2d_trained(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>
     ))
 }
 
-/// A 2-D transposed convolution on the direct kernels (the device must be [`available`]).
+/// A 2-D transposed convolution on the direct kernels (the device must be [`available`]),
+/// through the activation packed with the weights.
 pub fn conv_transpose2d(x: Tensor<4>, weights: &PackedConv, bias: Tensor<1>, stride: [usize; 2], padding: [usize; 2], out_size: [usize; 2]) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as DirectConv>::direct_conv_transpose2d(
         x.into_dispatch(),
@@ -135,12 +144,13 @@ pub fn conv_transpose2d(x: Tensor<4>, weights: &PackedConv, bias: Tensor<1>, str
         stride,
         padding,
         out_size,
+        weights.pointwise,
     ))
 }
 
 impl DirectConv for Flex {
-    fn direct_conv2d(x: FlexTensor, packed: FlexTensor, _: FlexTensor, bias: FlexTensor, weight_shape: [usize; 4], stride: [usize; 2], padding: [usize; 2]) -> FlexTensor {
-        Direction::Conv2d.run(&x, values(&packed), weight_shape, Some(&bias), Geometry { stride, padding })
+    fn direct_conv2d(x: FlexTensor, packed: FlexTensor, _: FlexTensor, bias: FlexTensor, weight_shape: [usize; 4], stride: [usize; 2], padding: [usize; 2], pointwise: Pointwise) -> FlexTensor {
+        Direction::Conv2d.run(&x, values(&packed), weight_shape, (Some(&bias), pointwise), Geometry { stride, padding })
     }
 
     fn direct_conv_transpose2d(
@@ -152,8 +162,9 @@ impl DirectConv for Flex {
         stride: [usize; 2],
         padding: [usize; 2],
         out_size: [usize; 2],
+        pointwise: Pointwise,
     ) -> FlexTensor {
-        Direction::ConvTranspose2d { out_size }.run(&x, values(&packed), weight_shape, Some(&bias), Geometry { stride, padding })
+        Direction::ConvTranspose2d { out_size }.run(&x, values(&packed), weight_shape, (Some(&bias), pointwise), Geometry { stride, padding })
     }
 
     fn direct_conv2d_trained(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, stride: [usize; 2], padding: [usize; 2]) -> FlexTensor {
@@ -193,14 +204,15 @@ impl Direction {
         }
     }
 
-    /// Runs on `x` with weights packed by [`Direction::pack`].
-    fn run(self, x: &FlexTensor, packed: &[f32], weight_shape: Shape4, bias: Option<&FlexTensor>, geometry: Geometry) -> FlexTensor {
+    /// Runs on `x` with weights packed by [`Direction::pack`], adding the bias and applying the
+    /// pointwise function to the output.
+    fn run(self, x: &FlexTensor, packed: &[f32], weight_shape: Shape4, (bias, pointwise): (Option<&FlexTensor>, Pointwise), geometry: Geometry) -> FlexTensor {
         let x = contiguous(x);
         let bias = bias.map(contiguous);
-        let bias = bias.as_ref().map(values);
+        let epilogue = Epilogue { bias: bias.as_ref().map(values), pointwise };
         let (out, shape) = match self {
-            Direction::Conv2d => direct_conv::conv2d(values(&x), shape4(&x), packed, weight_shape, bias, geometry),
-            Direction::ConvTranspose2d { out_size } => direct_conv::conv_transpose2d(values(&x), shape4(&x), packed, weight_shape, bias, geometry, out_size),
+            Direction::Conv2d => direct_conv::conv2d(values(&x), shape4(&x), packed, weight_shape, epilogue, geometry),
+            Direction::ConvTranspose2d { out_size } => direct_conv::conv_transpose2d(values(&x), shape4(&x), packed, weight_shape, epilogue, geometry, out_size),
         };
         FlexTensor::from_data(TensorData::new(out, shape))
     }
@@ -210,7 +222,7 @@ impl Direction {
 fn trained_forward(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor, geometry: Geometry, direction: Direction) -> FlexTensor {
     let weight = contiguous(weight);
     let shape = shape4(&weight);
-    direction.run(x, &direction.pack(values(&weight), shape, geometry.stride), shape, Some(bias), geometry)
+    direction.run(x, &direction.pack(values(&weight), shape, geometry.stride), shape, (Some(bias), Pointwise::Identity), geometry)
 }
 
 /// A tensor whose storage is its values in order (a copy only when it is a view).
@@ -226,26 +238,32 @@ fn shape4(t: &FlexTensor) -> Shape4 {
     t.layout().shape().dims::<4>()
 }
 
-/// The input gradient of an operation on packed weights: the operation the other way round,
-/// on the weights packed for it.
+/// The input gradient of an operation on packed weights: the output's gradient times the fused
+/// activation's derivative (read off the output), then the operation the other way round, on
+/// the weights packed for it.
 #[derive(Debug)]
 struct InputGradient;
 
 impl Backward<Flex, 1> for InputGradient {
-    type State = (FlexTensor, Shape4, Geometry, Direction);
+    type State = (FlexTensor, Shape4, Geometry, Direction, Option<(Pointwise, FlexTensor)>);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
         let [node_x] = ops.parents;
-        let grad = grads.consume::<Flex>(&ops.node);
-        let (packed, weight_shape, geometry, reverse) = ops.state;
+        let mut grad = grads.consume::<Flex>(&ops.node);
+        let (packed, weight_shape, geometry, reverse, activation) = ops.state;
         if let Some(node) = node_x {
-            grads.register::<Flex>(node.id, reverse.run(&grad, values(&packed), weight_shape, None, geometry));
+            if let Some((pointwise, output)) = activation {
+                let scaled = direct_conv::pointwise_gradient(pointwise, values(&contiguous(&grad)), values(&output));
+                grad = FlexTensor::from_data(TensorData::new(scaled, output.layout().shape().to_vec()));
+            }
+            grads.register::<Flex>(node.id, reverse.run(&grad, values(&packed), weight_shape, (None, Pointwise::Identity), geometry));
         }
     }
 }
 
-/// An operation on weights packed once (`packed` for it, `packed_grad` for its input gradient),
-/// recorded with its input gradient where the input is tracked.
+/// An operation on weights packed once (`packed` for it, `packed_grad` for its input gradient)
+/// and its fused activation, recorded with its input gradient where the input is tracked.
+#[allow(clippy::too_many_arguments)]
 fn on_packed<C: CheckpointStrategy>(
     x: FloatTensor<Autodiff<Flex, C>>,
     packed: FloatTensor<Autodiff<Flex, C>>,
@@ -254,13 +272,15 @@ fn on_packed<C: CheckpointStrategy>(
     weight_shape: Shape4,
     geometry: Geometry,
     direction: Direction,
+    pointwise: Pointwise,
 ) -> FloatTensor<Autodiff<Flex, C>> {
     let (x, node) = x.into_parts();
-    let out = direction.run(&x, values(packed.primitive()), weight_shape, Some(bias.primitive()), geometry);
+    let out = direction.run(&x, values(packed.primitive()), weight_shape, (Some(bias.primitive()), pointwise), geometry);
     match InputGradient.prepare::<C>([node]).compute_bound().stateful() {
         OpsKind::Tracked(prep) => {
             let [_, _, h, w] = shape4(&x);
-            prep.finish((packed_grad.into_primitive(), weight_shape, geometry, direction.reversed([h, w])), out)
+            let activation = (pointwise != Pointwise::Identity).then(|| (pointwise, out.clone()));
+            prep.finish((packed_grad.into_primitive(), weight_shape, geometry, direction.reversed([h, w]), activation), out)
         }
         OpsKind::UnTracked(prep) => prep.finish(out),
     }
@@ -286,7 +306,7 @@ impl Backward<Flex, 3> for TrainedGradients {
             let [_, _, h, w] = x_shape;
             let reverse = direction.reversed([h, w]);
             let packed = reverse.pack(values(&weight), weight_shape, geometry.stride);
-            grads.register::<Flex>(node.id, reverse.run(&grad, &packed, weight_shape, None, geometry));
+            grads.register::<Flex>(node.id, reverse.run(&grad, &packed, weight_shape, (None, Pointwise::Identity), geometry));
         }
         if let Some(node) = node_weight {
             let weight_grad = match direction {
@@ -326,8 +346,9 @@ impl<C: CheckpointStrategy> DirectConv for Autodiff<Flex, C> {
         weight_shape: [usize; 4],
         stride: [usize; 2],
         padding: [usize; 2],
+        pointwise: Pointwise,
     ) -> FloatTensor<Self> {
-        on_packed::<C>(x, packed, packed_grad, bias, weight_shape, Geometry { stride, padding }, Direction::Conv2d)
+        on_packed::<C>(x, packed, packed_grad, bias, weight_shape, Geometry { stride, padding }, Direction::Conv2d, pointwise)
     }
 
     fn direct_conv_transpose2d(
@@ -339,8 +360,9 @@ impl<C: CheckpointStrategy> DirectConv for Autodiff<Flex, C> {
         stride: [usize; 2],
         padding: [usize; 2],
         out_size: [usize; 2],
+        pointwise: Pointwise,
     ) -> FloatTensor<Self> {
-        on_packed::<C>(x, packed, packed_grad, bias, weight_shape, Geometry { stride, padding }, Direction::ConvTranspose2d { out_size })
+        on_packed::<C>(x, packed, packed_grad, bias, weight_shape, Geometry { stride, padding }, Direction::ConvTranspose2d { out_size }, pointwise)
     }
 
     fn direct_conv2d_trained(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, stride: [usize; 2], padding: [usize; 2]) -> FloatTensor<Self> {
@@ -361,7 +383,7 @@ impl<C: CheckpointStrategy> DirectConv for Autodiff<Flex, C> {
 
 #[cfg(test)]
 mod tests {
-    use burn::tensor::Distribution;
+    use burn::tensor::{Distribution, activation};
     use burn::tensor::module::{conv_transpose2d as burn_conv_transpose2d, conv2d as burn_conv2d};
     use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 
@@ -390,18 +412,30 @@ mod tests {
         x.grad(&weighted.backward()).expect("x requires a gradient")
     }
 
+    type Activation = fn(Tensor<4>) -> Tensor<4>;
+
+    /// Every activation the kernels fuse, and burn's own op for it.
+    const ACTIVATIONS: [(Pointwise, Activation); 4] = [
+        (Pointwise::Identity, |t| t),
+        (Pointwise::LeakyRelu(0.0), activation::relu),
+        (Pointwise::LeakyRelu(0.2), |t| activation::leaky_relu(t, 0.2)),
+        (Pointwise::Tanh, activation::tanh),
+    ];
+
     #[test]
     fn conv2d_and_its_input_gradient_match_burns() {
         let device = Device::flex();
         assert!(available(&device) && available(&device.clone().autodiff()));
-        // The bundled critic's stride-2 4×4 layer, a 3×3 layer, and one off every block size.
-        for (x_shape, o, k, stride, padding) in [([2, 8, 8, 8], 16, 4, 2, 1), ([3, 3, 9, 9], 32, 3, 1, 1), ([1, 5, 7, 6], 35, 3, 2, 0)] {
+        // The bundled critic's stride-2 4×4 layer, a 3×3 layer, one off every block size, and a
+        // stride-1 layer with 16-wide rows (the row kernel: whole vectors of positions).
+        let shapes = [([2, 8, 8, 8], 16, 4, 2, 1), ([3, 3, 9, 9], 32, 3, 1, 1), ([1, 5, 7, 6], 35, 3, 2, 0), ([2, 4, 16, 16], 3, 3, 1, 1)];
+        for ((x_shape, o, k, stride, padding), (pointwise, activation)) in shapes.into_iter().flat_map(|shape| ACTIVATIONS.map(|a| (shape, a))) {
             let x = random(x_shape, &device);
             let (weight, bias) = (random([o, x_shape[1], k, k], &device), random([o], &device));
-            let packed = PackedConv::conv2d(&host(&weight), weight.dims(), [stride; 2], &device);
+            let packed = PackedConv::conv2d(&host(&weight), weight.dims(), [stride; 2], pointwise, &device);
             let options = ConvOptions::new([stride; 2], [padding; 2], [1, 1], 1);
             let ours = |x: Tensor<4>| conv2d(x, &packed, bias.clone(), [stride; 2], [padding; 2]);
-            let burns = |x: Tensor<4>| burn_conv2d(x, weight.clone(), Some(bias.clone()), options.clone());
+            let burns = |x: Tensor<4>| activation(burn_conv2d(x, weight.clone(), Some(bias.clone()), options.clone()));
             let want = burns(x.clone());
             assert_close(ours(x.clone()), want.clone());
             let seed = random(want.dims(), &device);
@@ -456,15 +490,16 @@ mod tests {
     fn conv_transpose2d_and_its_input_gradient_match_burns() {
         let device = Device::flex();
         // The bundled generator's upsampling layers' geometry, with and without output padding.
-        for (x_shape, o, k, stride, padding, output_padding) in [([2, 16, 4, 4], 8, 4, 2, 1, 0), ([1, 6, 5, 3], 19, 3, 2, 1, 1), ([2, 4, 3, 3], 33, 3, 1, 1, 0)] {
+        let shapes = [([2, 16, 4, 4], 8, 4, 2, 1, 0), ([1, 6, 5, 3], 19, 3, 2, 1, 1), ([2, 4, 3, 3], 33, 3, 1, 1, 0)];
+        for ((x_shape, o, k, stride, padding, output_padding), (pointwise, activation)) in shapes.into_iter().flat_map(|shape| ACTIVATIONS.map(|a| (shape, a))) {
             let x = random(x_shape, &device);
             let (weight, bias) = (random([x_shape[1], o, k, k], &device), random([o], &device));
             let options = ConvTransposeOptions::new([stride; 2], [padding; 2], [output_padding; 2], [1, 1], 1);
-            let want = burn_conv_transpose2d(x.clone(), weight.clone(), Some(bias.clone()), options.clone());
+            let burns = |x: Tensor<4>| activation(burn_conv_transpose2d(x, weight.clone(), Some(bias.clone()), options.clone()));
+            let want = burns(x.clone());
             let [_, _, ho, wo] = want.dims();
-            let packed = PackedConv::conv_transpose2d(&host(&weight), weight.dims(), [stride; 2], &device);
+            let packed = PackedConv::conv_transpose2d(&host(&weight), weight.dims(), [stride; 2], pointwise, &device);
             let ours = |x: Tensor<4>| conv_transpose2d(x, &packed, bias.clone(), [stride; 2], [padding; 2], [ho, wo]);
-            let burns = |x: Tensor<4>| burn_conv_transpose2d(x, weight.clone(), Some(bias.clone()), options.clone());
             assert_close(ours(x.clone()), want.clone());
             let seed = random(want.dims(), &device);
             assert_close(input_gradient(&x, ours, &seed), input_gradient(&x, burns, &seed));

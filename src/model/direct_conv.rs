@@ -23,6 +23,66 @@ pub struct Geometry {
 /// `[batch, channels, height, width]`.
 pub type Shape4 = [usize; 4];
 
+/// What each output value gets as it is written: its channel's bias, then a pointwise function
+/// (the activation that follows the layer, fused so that it costs no pass of its own).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Epilogue<'a> {
+    pub bias: Option<&'a [f32]>,
+    pub pointwise: Pointwise,
+}
+
+impl Epilogue<'_> {
+    /// Applies the epilogue to one position's values of every output channel.
+    fn apply_row(&self, row: &mut [f32]) {
+        if let Some(bias) = self.bias {
+            row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+        }
+        self.pointwise.apply(row);
+    }
+}
+
+/// An activation fused into a convolution's output.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Pointwise {
+    #[default]
+    Identity,
+    /// x for x > 0, else slope · x; slope ≥ 0 (0 is ReLU), so the output's sign is the input's
+    /// and the gradient can be read off the output.
+    LeakyRelu(f32),
+    Tanh,
+}
+
+// Each method matches once and then loops, so that the loops vectorise.
+impl Pointwise {
+    /// `x ← f(x)`.
+    pub fn apply(self, values: &mut [f32]) {
+        match self {
+            Pointwise::Identity => {}
+            Pointwise::LeakyRelu(slope) => values.iter_mut().for_each(|x| *x = if *x > 0.0 { *x } else { slope * *x }),
+            Pointwise::Tanh => values.iter_mut().for_each(|x| *x = x.tanh()),
+        }
+    }
+
+    /// `grad ← grad · f′(x)`, from the function's outputs `y = f(x)`.
+    fn scale_gradient(self, grad: &mut [f32], outputs: &[f32]) {
+        let pairs = grad.iter_mut().zip(outputs);
+        match self {
+            Pointwise::Identity => {}
+            Pointwise::LeakyRelu(slope) => pairs.for_each(|(g, y)| *g = if *y > 0.0 { *g } else { slope * *g }),
+            Pointwise::Tanh => pairs.for_each(|(g, y)| *g *= 1.0 - y * y),
+        }
+    }
+}
+
+/// `grad · f′` at every output `outputs` of `f` (the gradient a fused activation passes back).
+pub fn pointwise_gradient(pointwise: Pointwise, grad: &[f32], outputs: &[f32]) -> Vec<f32> {
+    assert_eq!(grad.len(), outputs.len(), "a gradient must match the output it belongs to");
+    let mut scaled = grad.to_vec();
+    let chunk = scaled.len().div_ceil(4 * threads()).max(1 << 14);
+    for_each_chunk(&mut scaled, chunk, |k, part| pointwise.scale_gradient(part, &outputs[k * chunk..][..part.len()]));
+    scaled
+}
+
 /// A convolution's weights `[o, c, kh, kw]` rearranged for the kernels (pack once per layer).
 pub fn pack_conv2d(weight: &[f32], [o, c, kh, kw]: Shape4) -> Vec<f32> {
     assert_eq!(weight.len(), o * c * kh * kw, "conv2d weight length does not match its shape");
@@ -45,11 +105,11 @@ pub fn pack_conv_transpose2d(weight: &[f32], [c, o, kh, kw]: Shape4, [sh, sw]: [
 
 /// A convolution: `x` is `[n, c, h, w]`, `packed` the weights `[o, c, kh, kw]` through
 /// [`pack_conv2d`]; returns `[n, o, h', w']`.
-pub fn conv2d(x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape: Shape4, bias: Option<&[f32]>, geometry: Geometry) -> (Vec<f32>, Shape4) {
-    conv2d_on(Kernel::detect(), x, x_shape, packed, weight_shape, bias, geometry)
+pub fn conv2d(x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape: Shape4, epilogue: Epilogue, geometry: Geometry) -> (Vec<f32>, Shape4) {
+    conv2d_on(Kernel::detect(), x, x_shape, packed, weight_shape, epilogue, geometry)
 }
 
-fn conv2d_on(kernel: Kernel, x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape: Shape4, bias: Option<&[f32]>, geometry: Geometry) -> (Vec<f32>, Shape4) {
+fn conv2d_on(kernel: Kernel, x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape: Shape4, epilogue: Epilogue, geometry: Geometry) -> (Vec<f32>, Shape4) {
     let [n, c, h, w] = x_shape;
     let [o, wc, kh, kw] = weight_shape;
     assert_eq!(c, wc, "conv2d: input has {c} channels, weight expects {wc}");
@@ -57,7 +117,7 @@ fn conv2d_on(kernel: Kernel, x: &[f32], x_shape: Shape4, packed: &[f32], weight_
     let Reads { padded, out: [ho, wo], taps, starts } = Reads::of("conv2d", [h, w], [kh, kw], geometry);
     let layout = Layout { outputs: o, padded_outputs: padded_outputs(o), padded, offset: geometry.padding, out_plane: ho * wo };
     let template = starts.into_iter().enumerate().map(|(output, input)| Position { input, output }).collect();
-    (run(kernel, x, [n, c, h, w], &layout, bias, &[Phase { taps, weights: packed, template }]), [n, o, ho, wo])
+    (run(kernel, x, [n, c, h, w], &layout, epilogue, &[Phase { taps, weights: packed, template }]), [n, o, ho, wo])
 }
 
 /// Where a convolution reads its zero-padded input: the padded size, the output size, each
@@ -87,7 +147,7 @@ impl Reads {
 /// A transposed convolution: `x` is `[n, c, h, w]`, `packed` the weights `[c, o, kh, kw]`
 /// through [`pack_conv_transpose2d`]; the output is `[n, o, out_size[0], out_size[1]]` (which
 /// fixes the output padding).
-pub fn conv_transpose2d(x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape: Shape4, bias: Option<&[f32]>, geometry: Geometry, out_size: [usize; 2]) -> (Vec<f32>, Shape4) {
+pub fn conv_transpose2d(x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape: Shape4, epilogue: Epilogue, geometry: Geometry, out_size: [usize; 2]) -> (Vec<f32>, Shape4) {
     let [n, c, h, w] = x_shape;
     let [wc, o, kh, kw] = weight_shape;
     assert_eq!(c, wc, "conv_transpose2d: input has {c} channels, weight expects {wc}");
@@ -106,7 +166,7 @@ pub fn conv_transpose2d(x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape
     let mut rest = packed;
     for ry in 0..sh {
         for rx in 0..sw {
-            // A phase with no taps (kernel narrower than the stride) still writes its bias.
+            // A phase with no taps (kernel narrower than the stride) still writes its epilogue.
             let (ty, tx) = (phase_taps(kh, sh, ry), phase_taps(kw, sw, rx));
             assert!(rest.len() >= c * ty * tx * opad, "conv_transpose2d: weights not packed by pack_conv_transpose2d for {weight_shape:?}");
             let (weights, next) = rest.split_at(c * ty * tx * opad);
@@ -122,7 +182,7 @@ pub fn conv_transpose2d(x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape
         }
     }
     assert!(rest.is_empty(), "conv_transpose2d: weights not packed by pack_conv_transpose2d for {weight_shape:?}");
-    (run(Kernel::detect(), x, [n, c, h, w], &layout, bias, &phases), [n, o, ho, wo])
+    (run(Kernel::detect(), x, [n, c, h, w], &layout, epilogue, &phases), [n, o, ho, wo])
 }
 
 /// The gradient of a convolution's weights `[o, c, kh, kw]` (`weight_shape`) from its input `x`
@@ -265,8 +325,8 @@ fn pack(outputs: usize, channels: usize, taps: usize, weight: impl Fn(usize, usi
 /// Pads the batch once, then runs each phase over every sample's positions at once (so a
 /// weight block in cache serves many samples), in parallel over runs of positions: on the row
 /// kernel where the phase's positions form whole-vector runs, else on the channel kernel, whose
-/// position-major rows each run transposes into `NCHW` with the bias.
-fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, bias: Option<&[f32]>, phases: &[Phase]) -> Vec<f32> {
+/// position-major rows each run passes through the epilogue and transposes into `NCHW`.
+fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, epilogue: Epilogue, phases: &[Phase]) -> Vec<f32> {
     assert_eq!(x.len(), n * c * h * w, "input length does not match its shape");
     let plane = layout.plane();
     let (outputs, out_plane, opad) = (layout.outputs, layout.out_plane, layout.padded_outputs);
@@ -289,20 +349,21 @@ fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, bias: O
                 .flat_map(|i| runs.iter().map(move |r| Position { input: i * c * plane + r.input, output: i * outputs * out_plane + r.output }))
                 .collect();
             let part = task_size(vectors.len(), c * phase.taps.len() * outputs * kernel.lanes());
-            let target = Target { out: &shared, len: n * outputs * out_plane, outputs, out_plane, bias };
+            let target = Target { out: &shared, len: n * outputs * out_plane, outputs, out_plane, epilogue };
             for_each_index(vectors.len().div_ceil(part), |k| kernel.gather_rows(&input, &plan, &vectors[k * part..((k + 1) * part).min(vectors.len())], &target));
             continue;
         }
         let positions: Vec<usize> = (0..n).flat_map(|i| phase.template.iter().map(move |p| i * c * plane + p.input)).collect();
-        // Whole tiles keep the kernel's registers full. Each run transposes its rows into `out`
-        // while they are in cache, 16 positions at a time (their rows stay in L1 while every
-        // channel is written).
+        // Whole tiles keep the kernel's registers full. Each run applies the epilogue to its
+        // rows and transposes them into `out` while they are in cache, 16 positions at a time
+        // (their rows stay in L1 while every channel is written).
         let run_len = task_size(positions.len(), c * phase.taps.len() * opad).next_multiple_of(TILE);
         for_each_index(positions.len().div_ceil(run_len), |k| {
             let first = k * run_len;
             let run = &positions[first..(first + run_len).min(positions.len())];
             let mut rows = vec![0.0; run.len() * opad];
             kernel.gather(&input, &plan, run, &mut rows);
+            rows.chunks_mut(opad).for_each(|row| epilogue.apply_row(&mut row[..outputs]));
             for (block_index, block) in rows.chunks(16 * opad).enumerate() {
                 let mut targets = [0usize; 16];
                 for (r, target) in targets.iter_mut().enumerate().take(block.len() / opad) {
@@ -310,12 +371,11 @@ fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, bias: O
                     *target = i * outputs * out_plane + phase.template[j].output;
                 }
                 for oc in 0..outputs {
-                    let b = bias.map_or(0.0, |b| b[oc]);
                     for (row, target) in block.chunks(opad).zip(targets) {
                         // SAFETY: `target + oc · out_plane` lies in `out` (every template
                         // output is inside its plane, checked above), and each position belongs
                         // to one run, so no two runs write the same value.
-                        unsafe { *shared.at(target + oc * out_plane) = row[oc] + b };
+                        unsafe { *shared.at(target + oc * out_plane) = row[oc] };
                     }
                 }
             }
@@ -351,13 +411,14 @@ fn row_runs(template: &[Position], lanes: usize) -> Option<Vec<Position>> {
     template.chunks(lanes).all(consecutive).then(|| template.iter().step_by(lanes).copied().collect())
 }
 
-/// Where the row kernel writes: `NCHW` output through the shared pointer, and the bias.
+/// Where the row kernel writes: `NCHW` output through the shared pointer, and what each value
+/// gets on the way.
 struct Target<'a> {
     out: &'a SharedOut,
     len: usize,
     outputs: usize,
     out_plane: usize,
-    bias: Option<&'a [f32]>,
+    epilogue: Epilogue<'a>,
 }
 
 /// The output, written by several runs at once at disjoint positions.
@@ -542,10 +603,16 @@ unsafe fn gather_rows<V: Vector, const NO: usize, const NXV: usize>(input: &[f32
                 }
             }
             let one = unsafe { V::splat(1.0) };
+            let pointwise = target.epilogue.pointwise;
             for (o, row) in acc.iter().enumerate().take(target.outputs - ob) {
-                let b = unsafe { V::splat(target.bias.map_or(0.0, |b| b[ob + o])) };
+                let b = unsafe { V::splat(target.epilogue.bias.map_or(0.0, |b| b[ob + o])) };
                 for (value, run) in row.iter().zip(tile) {
-                    unsafe { V::mul_add(*value, one, b).store(target.out.at(run.output + (ob + o) * target.out_plane)) };
+                    let at = target.out.at(run.output + (ob + o) * target.out_plane);
+                    unsafe { V::mul_add(*value, one, b).store(at) };
+                    if pointwise != Pointwise::Identity {
+                        // SAFETY: the vector just stored, which only this run writes.
+                        pointwise.apply(unsafe { std::slice::from_raw_parts_mut(at, V::LANES) });
+                    }
                 }
             }
         }
@@ -895,7 +962,7 @@ mod tests {
             let kh = if h == 1 { 1 } else { k };
             let g = Geometry { stride: [if h == 1 { 1 } else { s }, s], padding: [if h == 1 { 0 } else { p }, q] };
             let (x, weight, bias) = (values(n * c * h * w, i as u32), values(o * c * kh * k, 100 + i as u32), values(o, 200 + i as u32));
-            let (got, shape) = conv2d(&x, [n, c, h, w], &pack_conv2d(&weight, [o, c, kh, k]), [o, c, kh, k], Some(&bias), g);
+            let (got, shape) = conv2d(&x, [n, c, h, w], &pack_conv2d(&weight, [o, c, kh, k]), [o, c, kh, k], Epilogue { bias: Some(&bias), ..Default::default() }, g);
             let want = naive_conv2d(&x, [n, c, h, w], &weight, [o, c, kh, k], &bias, g);
             assert_eq!(shape[0..2], [n, o]);
             assert_close(&got, &want);
@@ -910,7 +977,7 @@ mod tests {
             for extra in 0..g.stride[1] {
                 let out_size = [(h - 1) * g.stride[0] + kh - 2 * g.padding[0], (w - 1) * g.stride[1] + k - 2 * g.padding[1] + extra];
                 let (x, weight, bias) = (values(n * c * h * w, i as u32), values(c * o * kh * k, 100 + i as u32), values(o, 200 + i as u32));
-                let (got, shape) = conv_transpose2d(&x, [n, c, h, w], &pack_conv_transpose2d(&weight, [c, o, kh, k], g.stride), [c, o, kh, k], Some(&bias), g, out_size);
+                let (got, shape) = conv_transpose2d(&x, [n, c, h, w], &pack_conv_transpose2d(&weight, [c, o, kh, k], g.stride), [c, o, kh, k], Epilogue { bias: Some(&bias), ..Default::default() }, g, out_size);
                 let want = naive_conv_transpose2d(&x, [n, c, h, w], &weight, [c, o, kh, k], &bias, g, out_size);
                 assert_eq!(shape, [n, o, out_size[0], out_size[1]]);
                 assert_close(&got, &want);
@@ -983,7 +1050,7 @@ mod tests {
             let (x, weight, bias) = (values(shape.iter().product(), 1), values(o * 32 * 9, 2), values(o, 3));
             let want = naive_conv2d(&x, shape, &weight, [o, 32, 3, 3], &bias, g);
             for kernel in kernels() {
-                let (got, _) = conv2d_on(kernel, &x, shape, &pack_conv2d(&weight, [o, 32, 3, 3]), [o, 32, 3, 3], Some(&bias), g);
+                let (got, _) = conv2d_on(kernel, &x, shape, &pack_conv2d(&weight, [o, 32, 3, 3]), [o, 32, 3, 3], Epilogue { bias: Some(&bias), ..Default::default() }, g);
                 assert_close(&got, &want);
             }
         }

@@ -12,6 +12,8 @@ use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
 
 #[cfg(feature = "cpu")]
 use super::cpu_conv;
+#[cfg(feature = "cpu")]
+use super::direct_conv::Pointwise;
 use super::spec::{Layer, NetworkSpec};
 use super::spectral;
 
@@ -125,8 +127,10 @@ pub struct Network {
 impl Network {
     /// Builds `spec` from validated host weights named `prefix.<layer>.<field>`.
     /// `sn_iterations` extra power iterations refine every spectral-norm estimate (thermalising).
+    /// A convolution's batch norm is folded into its weights, and on the CPU backend the
+    /// activation after them is fused into its output (see [`fused_len`]).
     pub fn build(spec: &NetworkSpec, input_shape: &[usize], prefix: &str, weights: &HostWeights, sn_iterations: usize, device: &Device) -> Network {
-        let ops = spec.layers.iter().map(|l| build_op(l, prefix, weights, sn_iterations, device)).collect();
+        let ops = build_ops(&spec.layers, prefix, weights, sn_iterations, device);
         Network { ops, input_shape: input_shape.to_vec() }
     }
 
@@ -351,12 +355,93 @@ fn unit(x: Tensor<2>) -> Tensor<2> {
     x / norm.unsqueeze::<2>()
 }
 
-fn build_op(layer: &Layer, prefix: &str, weights: &HostWeights, sn_iterations: usize, device: &Device) -> Op {
+fn build_ops(layers: &[Layer], prefix: &str, weights: &HostWeights, sn_iterations: usize, device: &Device) -> Vec<Op> {
+    let mut ops = Vec::new();
+    let mut rest = layers;
+    while !rest.is_empty() {
+        let (group, next) = rest.split_at(fused_len(rest, device));
+        ops.push(build_op(group, prefix, weights, sn_iterations, device));
+        rest = next;
+    }
+    ops
+}
+
+/// How many of `layers`, from the first, an inference network on `device` runs as one op: a
+/// convolution takes the batch norm after it (folded into its weights and bias: one scale and
+/// shift per output channel either way) and, where the CPU kernels run it, the activation
+/// after those (applied to each output value as it is written, its derivative in the input
+/// gradient); every other layer is an op of its own.
+pub fn fused_len(layers: &[Layer], device: &Device) -> usize {
+    if !matches!(layers.first(), Some(Layer::Conv2d { .. } | Layer::ConvTranspose2d { .. } | Layer::Conv1d { .. })) {
+        return layers.len().min(1);
+    }
+    let with_norm = 1 + usize::from(matches!(layers.get(1), Some(Layer::BatchNorm { .. })));
+    with_norm + usize::from(fuses_activation(layers.get(with_norm), device))
+}
+
+#[cfg(feature = "cpu")]
+fn fuses_activation(layer: Option<&Layer>, device: &Device) -> bool {
+    cpu_conv::available(device) && pointwise(layer).is_some()
+}
+
+#[cfg(not(feature = "cpu"))]
+fn fuses_activation(_: Option<&Layer>, _: &Device) -> bool {
+    false
+}
+
+/// The kernels' form of an activation layer, for those they fuse (a leaky ReLU's slope must be
+/// non-negative, so that its output's sign gives its derivative).
+#[cfg(feature = "cpu")]
+fn pointwise(layer: Option<&Layer>) -> Option<Pointwise> {
+    match layer? {
+        Layer::Relu {} => Some(Pointwise::LeakyRelu(0.0)),
+        Layer::LeakyRelu { slope } if *slope >= 0.0 => Some(Pointwise::LeakyRelu(*slope)),
+        Layer::Tanh {} => Some(Pointwise::Tanh),
+        _ => None,
+    }
+}
+
+/// A batch norm at inference: a scale and a shift per channel.
+fn batch_norm_affine(take: impl Fn(&str) -> Vec<f32>, eps: f32) -> (Vec<f32>, Vec<f32>) {
+    let (gamma, beta, mean, var) = (take("weight"), take("bias"), take("running_mean"), take("running_var"));
+    let scale: Vec<f32> = gamma.iter().zip(&var).map(|(g, v)| g / (v + eps).sqrt()).collect();
+    let shift = beta.iter().zip(&mean).zip(&scale).map(|((b, m), s)| b - m * s).collect();
+    (scale, shift)
+}
+
+/// Folds a scale and shift per output channel into a layer's weights, laid out
+/// `[outer, outputs, inner]`, and its bias.
+fn fold_affine(weight: &mut [f32], bias: &mut [f32], (scale, shift): &(Vec<f32>, Vec<f32>), inner: usize) {
+    for (block, s) in weight.chunks_mut(inner).zip(scale.iter().cycle()) {
+        block.iter_mut().for_each(|w| *w *= s);
+    }
+    for ((b, s), t) in bias.iter_mut().zip(scale).zip(shift) {
+        *b = *b * s + t;
+    }
+}
+
+/// One op from a group of layers [`fused_len`] formed: the first, and for a convolution the
+/// batch norm and activation that follow it.
+fn build_op(group: &[Layer], prefix: &str, weights: &HostWeights, sn_iterations: usize, device: &Device) -> Op {
     // Every name and shape below was checked against the spec by `bundle::validate`.
     let take = |layer: &str, field: &str| -> (Vec<usize>, Vec<f32>) {
         weights.get(&format!("{prefix}.{layer}.{field}")).cloned().expect("validated parameter present")
     };
     let vec1 = |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v.clone(), [v.len()]), device);
+    let norm = match group.get(1) {
+        Some(Layer::BatchNorm { name, eps, .. }) => Some(batch_norm_affine(|field| take(name, field).1, *eps)),
+        _ => None,
+    };
+    let activation = group.get(1 + usize::from(norm.is_some()));
+    // The bias with the batch norm folded into it and the weights (laid out `[outer, outputs,
+    // inner]`).
+    let folded_bias = |name: &str, weight: &mut [f32], inner: usize| -> Tensor<1> {
+        let mut bias = take(name, "bias").1;
+        if let Some(affine) = &norm {
+            fold_affine(weight, &mut bias, affine, inner);
+        }
+        vec1(bias)
+    };
     let weight_with_sn = |name: &str, sn: bool, rows_first: bool| -> (Vec<usize>, Vec<f32>) {
         let (shape, mut w) = take(name, "weight");
         if sn {
@@ -371,25 +456,27 @@ fn build_op(layer: &Layer, prefix: &str, weights: &HostWeights, sn_iterations: u
         }
         (shape, w)
     };
-    match layer {
+    match &group[0] {
         Layer::Linear { name, inputs, outputs, spectral_norm } => {
             let (_, w) = weight_with_sn(name, *spectral_norm, true);
             let weight = Tensor::<2>::from_data(TensorData::new(w, [*outputs, *inputs]), device);
             Op::Linear { weight_t: weight.transpose(), bias: vec1(take(name, "bias").1) }
         }
         Layer::Conv2d { name, stride, padding, spectral_norm, .. } => {
-            let (shape, w) = weight_with_sn(name, *spectral_norm, true);
-            let direct = pack_conv2d(&w, [shape[0], shape[1], shape[2], shape[3]], [*stride; 2], device);
+            let (shape, mut w) = weight_with_sn(name, *spectral_norm, true);
+            let bias = folded_bias(name, &mut w, shape[1] * shape[2] * shape[3]);
+            let direct = pack_conv2d(&w, [shape[0], shape[1], shape[2], shape[3]], [*stride; 2], activation, device);
             let weight = Tensor::<4>::from_data(TensorData::new(w, shape), device);
-            Op::Conv2d { weight, bias: vec1(take(name, "bias").1), stride: *stride, padding: *padding, direct }
+            Op::Conv2d { weight, bias, stride: *stride, padding: *padding, direct }
         }
         Layer::ConvTranspose2d { name, stride, padding, output_padding, spectral_norm, .. } => {
-            let (shape, w) = weight_with_sn(name, *spectral_norm, false);
-            let direct = pack_conv_transpose2d(&w, [shape[0], shape[1], shape[2], shape[3]], [*stride; 2], device);
+            let (shape, mut w) = weight_with_sn(name, *spectral_norm, false);
+            let bias = folded_bias(name, &mut w, shape[2] * shape[3]);
+            let direct = pack_conv_transpose2d(&w, [shape[0], shape[1], shape[2], shape[3]], [*stride; 2], activation, device);
             let weight = Tensor::<4>::from_data(TensorData::new(w, shape), device);
             Op::ConvTranspose2d {
                 weight,
-                bias: vec1(take(name, "bias").1),
+                bias,
                 stride: *stride,
                 padding: *padding,
                 output_padding: *output_padding,
@@ -397,44 +484,42 @@ fn build_op(layer: &Layer, prefix: &str, weights: &HostWeights, sn_iterations: u
             }
         }
         Layer::Conv1d { name, padding, spectral_norm, .. } => {
-            let (shape, w) = weight_with_sn(name, *spectral_norm, true);
-            let direct = pack_conv2d(&w, [shape[0], shape[1], 1, shape[2]], [1, 1], device);
+            let (shape, mut w) = weight_with_sn(name, *spectral_norm, true);
+            let bias = folded_bias(name, &mut w, shape[1] * shape[2]);
+            let direct = pack_conv2d(&w, [shape[0], shape[1], 1, shape[2]], [1, 1], activation, device);
             let weight = Tensor::<3>::from_data(TensorData::new(w, shape), device);
-            Op::Conv1d { weight, bias: vec1(take(name, "bias").1), padding: *padding, direct }
+            Op::Conv1d { weight, bias, padding: *padding, direct }
         }
         Layer::BatchNorm { name, eps, .. } => {
-            let (gamma, beta) = (take(name, "weight").1, take(name, "bias").1);
-            let (mean, var) = (take(name, "running_mean").1, take(name, "running_var").1);
-            let scale: Vec<f32> = gamma.iter().zip(&var).map(|(g, v)| g / (v + eps).sqrt()).collect();
-            let shift: Vec<f32> = beta.iter().zip(&mean).zip(&scale).map(|((b, m), s)| b - m * s).collect();
+            let (scale, shift) = batch_norm_affine(|field| take(name, field).1, *eps);
             Op::Affine { scale: vec1(scale), shift: vec1(shift) }
         }
-        Layer::Residual { layers, scale } => {
-            Op::Residual(layers.iter().map(|l| build_op(l, prefix, weights, sn_iterations, device)).collect(), *scale)
-        }
+        Layer::Residual { layers, scale } => Op::Residual(build_ops(layers, prefix, weights, sn_iterations, device), *scale),
         other => parameterless_op(other),
     }
 }
 
 // Weights built for inference are f32 constants, which the direct kernels take: packed once
-// here where they run on `device`.
+// here where they run on `device`, with the activation fused into the layer (if any).
 #[cfg(feature = "cpu")]
-fn pack_conv2d(weight: &[f32], shape: [usize; 4], stride: [usize; 2], device: &Device) -> Direct {
-    cpu_conv::available(device).then(|| cpu_conv::PackedConv::conv2d(weight, shape, stride, device))
+fn pack_conv2d(weight: &[f32], shape: [usize; 4], stride: [usize; 2], activation: Option<&Layer>, device: &Device) -> Direct {
+    let pointwise = pointwise(activation).unwrap_or_default();
+    cpu_conv::available(device).then(|| cpu_conv::PackedConv::conv2d(weight, shape, stride, pointwise, device))
 }
 
 #[cfg(feature = "cpu")]
-fn pack_conv_transpose2d(weight: &[f32], shape: [usize; 4], stride: [usize; 2], device: &Device) -> Direct {
-    cpu_conv::available(device).then(|| cpu_conv::PackedConv::conv_transpose2d(weight, shape, stride, device))
+fn pack_conv_transpose2d(weight: &[f32], shape: [usize; 4], stride: [usize; 2], activation: Option<&Layer>, device: &Device) -> Direct {
+    let pointwise = pointwise(activation).unwrap_or_default();
+    cpu_conv::available(device).then(|| cpu_conv::PackedConv::conv_transpose2d(weight, shape, stride, pointwise, device))
 }
 
 #[cfg(not(feature = "cpu"))]
-fn pack_conv2d(_: &[f32], _: [usize; 4], _: [usize; 2], _: &Device) -> Direct {
+fn pack_conv2d(_: &[f32], _: [usize; 4], _: [usize; 2], _: Option<&Layer>, _: &Device) -> Direct {
     None
 }
 
 #[cfg(not(feature = "cpu"))]
-fn pack_conv_transpose2d(_: &[f32], _: [usize; 4], _: [usize; 2], _: &Device) -> Direct {
+fn pack_conv_transpose2d(_: &[f32], _: [usize; 4], _: [usize; 2], _: Option<&Layer>, _: &Device) -> Direct {
     None
 }
 
@@ -449,5 +534,88 @@ fn parameterless_op(layer: &Layer) -> Op {
         Layer::MaxPool2d { kernel } => Op::MaxPool2d(*kernel),
         Layer::GlobalAvgPool {} => Op::GlobalAvgPool,
         _ => unreachable!("layers with parameters are built by their own arm"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::Distribution;
+    use burn::tensor::module;
+
+    use super::*;
+
+    fn random(shape: &[usize], (low, high): (f64, f64), device: &Device) -> (Vec<usize>, Vec<f32>) {
+        let t = Tensor::<1>::random([shape.iter().product::<usize>()], Distribution::Uniform(low, high), device);
+        (shape.to_vec(), t.into_data().try_into_vec::<f32>().expect("f32 values"))
+    }
+
+    fn tensor<const D: usize>((shape, values): &(Vec<usize>, Vec<f32>), device: &Device) -> Tensor<D> {
+        Tensor::from_data(TensorData::new(values.clone(), shape.clone()), device)
+    }
+
+    /// A batch norm folded into the convolution before it, and activations fused into their
+    /// convolutions' outputs (on the CPU kernels), give what the layers give one by one: the
+    /// output, and the gradient with respect to the input.
+    #[test]
+    fn folded_and_fused_layers_match_the_layers_one_by_one() {
+        let device = Device::flex();
+        let layers: Vec<Layer> = serde_json::from_str(
+            r#"[
+                {"op": "conv_transpose2d", "name": "up", "inputs": 4, "outputs": 6, "kernel": 4, "stride": 2, "padding": 1},
+                {"op": "batch_norm", "name": "bn", "channels": 6, "eps": 1e-5},
+                {"op": "relu"},
+                {"op": "conv2d", "name": "mid", "inputs": 6, "outputs": 5, "kernel": 3, "padding": 1},
+                {"op": "leaky_relu", "slope": 0.2},
+                {"op": "conv2d", "name": "out", "inputs": 5, "outputs": 3, "kernel": 3, "padding": 1},
+                {"op": "tanh"}
+            ]"#,
+        )
+        .expect("a valid spec");
+        let lens: Vec<usize> = [0, 3, 5].iter().map(|&i| fused_len(&layers[i..], &device)).collect();
+        assert_eq!(lens, [3, 2, 2], "each convolution takes its batch norm and activation");
+
+        // Weights small enough that the tanh does not saturate (its gradient then says little).
+        let mut weights = HostWeights::new();
+        let (small, variance) = ((-0.3, 0.3), (0.5, 1.5));
+        for (name, shape, range) in [
+            ("up.weight", vec![4, 6, 4, 4], small),
+            ("up.bias", vec![6], small),
+            ("bn.weight", vec![6], small),
+            ("bn.bias", vec![6], small),
+            ("bn.running_mean", vec![6], small),
+            ("bn.running_var", vec![6], variance),
+            ("mid.weight", vec![5, 6, 3, 3], small),
+            ("mid.bias", vec![5], small),
+            ("out.weight", vec![3, 5, 3, 3], small),
+            ("out.bias", vec![3], small),
+        ] {
+            weights.insert(format!("g.{name}"), random(&shape, range, &device));
+        }
+        let network = Network::build(&NetworkSpec { layers }, &[4, 5, 5], "g", &weights, 0, &device);
+        let w = |name: &str| weights[&format!("g.{name}")].clone();
+        let channel = |name: &str| tensor::<1>(&w(name), &device).unsqueeze_dims::<4>(&[0, 2, 3]);
+        let one_by_one = |x: Tensor<4>| {
+            let y = module::conv_transpose2d(x, tensor(&w("up.weight"), &device), Some(tensor(&w("up.bias"), &device)), ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1));
+            let y = (y - channel("bn.running_mean")) / channel("bn.running_var").add_scalar(1e-5).sqrt() * channel("bn.weight") + channel("bn.bias");
+            let y = module::conv2d(activation::relu(y), tensor(&w("mid.weight"), &device), Some(tensor(&w("mid.bias"), &device)), ConvOptions::new([1, 1], [1, 1], [1, 1], 1));
+            let y = module::conv2d(activation::leaky_relu(y, 0.2), tensor(&w("out.weight"), &device), Some(tensor(&w("out.bias"), &device)), ConvOptions::new([1, 1], [1, 1], [1, 1], 1));
+            activation::tanh(y).flatten::<2>(1, 3)
+        };
+
+        let x = Tensor::<2>::random([3, 4 * 5 * 5], Distribution::Normal(0.0, 1.0), &device);
+        let seed = Tensor::<2>::random([3, 3 * 10 * 10], Distribution::Normal(0.0, 1.0), &device).autodiff();
+        let gradient = |f: &dyn Fn(Tensor<2>) -> Tensor<2>| {
+            let x = x.clone().autodiff().require_grad();
+            let y = f(x.clone());
+            let grad = x.grad(&(y.clone() * seed.clone()).sum().backward()).expect("x requires a gradient");
+            (y.without_autodiff(), grad)
+        };
+        let (got, got_grad) = gradient(&|x| network.forward_flat(x));
+        let (want, want_grad) = gradient(&|x| one_by_one(x.reshape([3, 4, 5, 5])));
+        for (got, want) in [(got, want), (got_grad, want_grad)] {
+            let error = (got - want.clone()).abs().max().into_scalar::<f32>();
+            let scale = want.abs().max().into_scalar::<f32>().max(1.0);
+            assert!(error <= 1e-5 * scale, "max difference {error} (values up to {scale})");
+        }
     }
 }

@@ -13,7 +13,7 @@ use dgflow::bundle::Bundle;
 use dgflow::device::Backend;
 use dgflow::flow::{FlowConfig, Keep, Refiner};
 use dgflow::model::Model;
-use dgflow::model::network::Network;
+use dgflow::model::network::{self, Network};
 use dgflow::model::presets::Architecture;
 use dgflow::model::spec::{Layer, NetworkSpec};
 use dgflow::train::gan::{GanTrainer, RealData, TrainConfig};
@@ -167,9 +167,11 @@ fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
-/// Each layer of a bundle's generator and critic timed alone on random input of its shape: the
+/// Each op of a bundle's generator and critic timed alone on random input of its shape: the
 /// forward pass, and the forward pass with the gradient with respect to its input (what every
-/// layer does in a refinement step), beside the reference's same layer.
+/// op does in a refinement step), beside the reference's same layers. An op is a layer, or a
+/// convolution with the batch norm and activation the engine folds and fuses into it
+/// (`network::fused_len`); the reference runs those as layers of their own, timed one by one.
 fn profile_section(args: &BenchArgs, dir: &Path, threads: usize, device: &Device) -> Result<String> {
     let bundle = Bundle::from_dir(dir)?;
     let m = &bundle.manifest;
@@ -188,9 +190,12 @@ fn profile_section(args: &BenchArgs, dir: &Path, threads: usize, device: &Device
     };
     let mut out = format!(
         "\n## Where the time goes: {} layer by layer, batch {batch}, {}\n\n\
-         Each layer alone on random input of its shape, ms (median of runs): forward, and forward + \
-         input gradient (one refinement step runs the latter for every layer of G and D); \
-         ratio = PyTorch / Rust on the latter.\n\n\
+         Each op alone on random input of its shape, ms (median of runs): forward, and forward + \
+         input gradient (one refinement step runs the latter for every op of G and D); \
+         ratio = PyTorch / Rust on the latter. On the CPU an op is a layer, or a convolution with \
+         the batch norm folded into its weights and the activation fused into its output (one \
+         row: `a + b + c`); PyTorch runs those as layers of their own, and its columns are their \
+         sum.\n\n\
          | network | layer | input | Rust forward | Rust fwd + grad | PyTorch forward | PyTorch fwd + grad | ratio |\n\
          |---|---|---|---|---|---|---|---|\n",
         m.name,
@@ -200,9 +205,11 @@ fn profile_section(args: &BenchArgs, dir: &Path, threads: usize, device: &Device
     let mut index = 0;
     for (network, spec, input) in [("G", &m.generator, vec![m.latent.dim]), ("D", &m.critic, m.sample_shape.clone())] {
         let prefix = if network == "G" { "generator" } else { "critic" };
-        for (i, layer) in spec.layers.iter().enumerate() {
+        let mut i = 0;
+        while i < spec.layers.len() {
+            let group = &spec.layers[i..i + network::fused_len(&spec.layers[i..], device)];
             let shape = NetworkSpec { layers: spec.layers[..i].to_vec() }.output_shape(&input).map_err(anyhow::Error::msg)?;
-            let alone = Network::build(&NetworkSpec { layers: vec![layer.clone()] }, &shape, prefix, &bundle.weights, 0, device);
+            let alone = Network::build(&NetworkSpec { layers: group.to_vec() }, &shape, prefix, &bundle.weights, 0, device);
             let len = shape.iter().product();
             let mut forward = Vec::new();
             let mut with_grad = Vec::new();
@@ -212,20 +219,21 @@ fn profile_section(args: &BenchArgs, dir: &Path, threads: usize, device: &Device
             }
             let (forward, with_grad) = (median(&mut forward), median(&mut with_grad));
             rust_total += with_grad;
-            let reference = torch.as_ref().and_then(|layers| layers.get(index));
-            let torch_ms = |key: &str| reference.and_then(|l| l[key].as_f64());
+            let reference = torch.as_ref().and_then(|layers| layers.get(index..index + group.len()));
+            let torch_ms = |key: &str| reference.and_then(|layers| layers.iter().map(|l| l[key].as_f64()).sum::<Option<f64>>());
             let (torch_forward, torch_grad) = (torch_ms("forward_ms"), torch_ms("step_ms"));
             torch_total += torch_grad.unwrap_or(0.0);
             let shown = |v: Option<f64>| v.map_or("–".into(), |t| format!("{t:.2}"));
             out += &format!(
                 "| {network} | {} | {} | {forward:.2} | {with_grad:.2} | {} | {} | {} |\n",
-                layer_label(layer),
+                group.iter().map(layer_label).collect::<Vec<_>>().join(" + "),
                 shape.iter().map(usize::to_string).collect::<Vec<_>>().join("×"),
                 shown(torch_forward),
                 shown(torch_grad),
                 torch_grad.map_or("–".into(), |t| format!("{:.2}×", t / with_grad)),
             );
-            index += 1;
+            index += group.len();
+            i += group.len();
         }
     }
     let torch_sum = torch.is_some().then_some(torch_total);
