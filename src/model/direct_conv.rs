@@ -221,8 +221,7 @@ fn conv2d_weight_gradient_on(kernel: Kernel, x: &[f32], x_shape: Shape4, grad: &
         }
     });
     let pairs: Vec<usize> = (0..c).flat_map(|ic| reads.taps.iter().map(move |tap| ic * plane + tap)).collect();
-    let every: Vec<usize> = (0..out_plane).collect();
-    let plan = Plan { channels: n, plane: c * plane, taps: &reads.starts, tap_weights: &every, weights: &rows, packed_taps: out_plane, padded_outputs: opad };
+    let plan = Plan { channels: n, plane: c * plane, taps: &reads.starts, weights: &rows, padded_outputs: opad };
     let mut by_pair = vec![0.0; pairs.len() * opad];
     let run_len = task_size(pairs.len(), n * out_plane * opad).next_multiple_of(TILE);
     for_each_chunk(&mut by_pair, run_len * opad, |k, out| kernel.gather(&input, &plan, &pairs[k * run_len..][..out.len() / opad], out));
@@ -343,8 +342,7 @@ fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, epilogu
             continue;
         }
         assert!(phase.template.iter().all(|p| p.output < out_plane), "a position writes outside its plane");
-        let every: Vec<usize> = (0..phase.taps.len()).collect();
-        let plan = Plan { channels: c, plane, taps: &phase.taps, tap_weights: &every, weights: phase.weights, packed_taps: phase.taps.len(), padded_outputs: opad };
+        let plan = Plan { channels: c, plane, taps: &phase.taps, weights: phase.weights, padded_outputs: opad };
         let shared = SharedOut(out.as_mut_ptr());
         if let Some(runs) = row_runs(&phase.template, kernel.lanes()) {
             let vectors: Vec<Position> = (0..n)
@@ -355,72 +353,35 @@ fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, epilogu
             for_each_index(vectors.len().div_ceil(part), |k| kernel.gather_rows(&input, &plan, &vectors[k * part..((k + 1) * part).min(vectors.len())], &target));
             continue;
         }
-        for (tap_weights, template) in tap_classes(phase, layout, [h, w], n) {
-            let taps: Vec<usize> = tap_weights.iter().map(|&t| phase.taps[t]).collect();
-            let plan = Plan { taps: &taps, tap_weights: &tap_weights, ..plan };
-            let per_sample = template.len();
-            let positions: Vec<usize> = (0..n).flat_map(|i| template.iter().map(move |p| i * c * plane + p.input)).collect();
-            // Whole tiles keep the kernel's registers full. Each run applies the epilogue to
-            // its rows and transposes them into `out` while they are in cache, 16 positions at
-            // a time (their rows stay in L1 while every channel is written).
-            let run_len = task_size(positions.len(), c * taps.len() * opad).next_multiple_of(TILE);
-            for_each_index(positions.len().div_ceil(run_len), |k| {
-                let first = k * run_len;
-                let run = &positions[first..(first + run_len).min(positions.len())];
-                let mut rows = vec![0.0; run.len() * opad];
-                kernel.gather(&input, &plan, run, &mut rows);
-                rows.chunks_mut(opad).for_each(|row| epilogue.apply_row(&mut row[..outputs]));
-                for (block_index, block) in rows.chunks(16 * opad).enumerate() {
-                    let mut targets = [0usize; 16];
-                    for (r, target) in targets.iter_mut().enumerate().take(block.len() / opad) {
-                        let (i, j) = ((first + block_index * 16 + r) / per_sample, (first + block_index * 16 + r) % per_sample);
-                        *target = i * outputs * out_plane + template[j].output;
-                    }
-                    for oc in 0..outputs {
-                        for (row, target) in block.chunks(opad).zip(targets) {
-                            // SAFETY: `target + oc · out_plane` lies in `out` (every template
-                            // output is inside its plane, checked above), and each position
-                            // belongs to one run, so no two runs write the same value.
-                            unsafe { *shared.at(target + oc * out_plane) = row[oc] };
-                        }
+        let positions: Vec<usize> = (0..n).flat_map(|i| phase.template.iter().map(move |p| i * c * plane + p.input)).collect();
+        // Whole tiles keep the kernel's registers full. Each run applies the epilogue to its
+        // rows and transposes them into `out` while they are in cache, 16 positions at a time
+        // (their rows stay in L1 while every channel is written).
+        let run_len = task_size(positions.len(), c * phase.taps.len() * opad).next_multiple_of(TILE);
+        for_each_index(positions.len().div_ceil(run_len), |k| {
+            let first = k * run_len;
+            let run = &positions[first..(first + run_len).min(positions.len())];
+            let mut rows = vec![0.0; run.len() * opad];
+            kernel.gather(&input, &plan, run, &mut rows);
+            rows.chunks_mut(opad).for_each(|row| epilogue.apply_row(&mut row[..outputs]));
+            for (block_index, block) in rows.chunks(16 * opad).enumerate() {
+                let mut targets = [0usize; 16];
+                for (r, target) in targets.iter_mut().enumerate().take(block.len() / opad) {
+                    let (i, j) = ((first + block_index * 16 + r) / per_sample, (first + block_index * 16 + r) % per_sample);
+                    *target = i * outputs * out_plane + phase.template[j].output;
+                }
+                for oc in 0..outputs {
+                    for (row, target) in block.chunks(opad).zip(targets) {
+                        // SAFETY: `target + oc · out_plane` lies in `out` (every template
+                        // output is inside its plane, checked above), and each position belongs
+                        // to one run, so no two runs write the same value.
+                        unsafe { *shared.at(target + oc * out_plane) = row[oc] };
                     }
                 }
-            });
-        }
+            }
+        });
     }
     out
-}
-
-/// The phase's positions grouped by which of its taps read the input rather than its zero
-/// padding, each group with those taps only: at a map's border some taps multiply zeros (a
-/// third of them on a 4×4 map with a 3×3 kernel). One group of every tap and position where
-/// splitting would not pay: each group has its own partly filled last tile, which at batch 1
-/// can cost more than the zeros.
-fn tap_classes(phase: &Phase, layout: &Layout, [h, w]: [usize; 2], n: usize) -> Vec<(Vec<usize>, Vec<Position>)> {
-    let every = || vec![((0..phase.taps.len()).collect(), phase.template.clone())];
-    if phase.taps.len() > 64 {
-        return every();
-    }
-    let ([_, wp], [top, left]) = (layout.padded, layout.offset);
-    let reads_input = |start: usize, tap: usize| {
-        let (row, col) = ((start + tap) / wp, (start + tap) % wp);
-        (top..top + h).contains(&row) && (left..left + w).contains(&col)
-    };
-    let mut classes: Vec<(u64, Vec<Position>)> = Vec::new();
-    for &position in &phase.template {
-        let mask = phase.taps.iter().enumerate().filter(|(_, tap)| reads_input(position.input, **tap)).fold(0u64, |m, (t, _)| m | 1 << t);
-        match classes.iter_mut().find(|(m, _)| *m == mask) {
-            Some((_, positions)) => positions.push(position),
-            None => classes.push((mask, vec![position])),
-        }
-    }
-    // Tile-taps each way, counting a tile as 8 positions (the kernels' tiles are 4 to 8).
-    let cost = |positions: usize, taps: usize| (n * positions).div_ceil(8) * taps;
-    let split: usize = classes.iter().map(|(mask, positions)| cost(positions.len(), mask.count_ones() as usize)).sum();
-    if split * 10 > cost(phase.template.len(), phase.taps.len()) * 9 {
-        return every();
-    }
-    classes.into_iter().map(|(mask, positions)| ((0..phase.taps.len()).filter(|t| mask & 1 << t != 0).collect(), positions)).collect()
 }
 
 /// `x` `[n, c, h, w]` with each plane placed at `offset` in a zeroed `padded` plane.
@@ -486,26 +447,12 @@ fn task_size(items: usize, multiply_adds_per_item: usize) -> usize {
 const TILE: usize = 24;
 
 /// What one gather needs besides the input, its positions and its output rows.
-#[derive(Clone, Copy)]
 struct Plan<'a> {
     channels: usize,
     plane: usize,
-    /// Each tap's offset from a position's start, and (same index) which of the packed taps
-    /// holds its weights.
     taps: &'a [usize],
-    tap_weights: &'a [usize],
-    /// `[channels][packed taps][padded outputs]`.
     weights: &'a [f32],
-    packed_taps: usize,
     padded_outputs: usize,
-}
-
-impl Plan<'_> {
-    fn check(&self) {
-        let opad = self.padded_outputs;
-        assert!(opad.is_multiple_of(16) && self.weights.len() == self.channels * self.packed_taps * opad, "weights are not packed for this plan");
-        assert!(self.taps.len() == self.tap_weights.len() && self.tap_weights.iter().all(|&t| t < self.packed_taps), "a tap has no packed weights");
-    }
 }
 
 #[cfg(any(not(target_family = "wasm"), feature = "threads"))]
@@ -532,10 +479,6 @@ fn for_each_chunk(data: &mut [f32], chunk: usize, f: impl Fn(usize, &mut [f32]))
 #[cfg(any(not(target_family = "wasm"), feature = "threads"))]
 fn for_each_index(count: usize, f: impl Fn(usize) + Sync + Send) {
     use rayon::prelude::*;
-    if count == 1 {
-        // One task runs here: handing it to the pool would only add a wake-up.
-        return f(0);
-    }
     (0..count).into_par_iter().for_each(f);
 }
 
@@ -571,7 +514,7 @@ impl Kernel {
     /// Computes `positions.len()` rows of `plan.padded_outputs` values into `out`.
     fn gather(self, input: &[f32], plan: &Plan, positions: &[usize], out: &mut [f32]) {
         let opad = plan.padded_outputs;
-        plan.check();
+        assert!(opad.is_multiple_of(16) && plan.weights.len() == plan.channels * plan.taps.len() * opad, "weights are not packed for this plan");
         assert!(out.len() == positions.len() * opad, "output rows do not match the positions");
         let reach = plan.taps.iter().max().copied().unwrap_or(0) + plan.channels.saturating_sub(1) * plan.plane;
         assert!(positions.iter().all(|p| p + reach < input.len()), "a position reads outside the input");
@@ -605,8 +548,7 @@ impl Kernel {
     /// Computes every output channel of `vectors` (runs of `lanes()` positions) into `target`.
     fn gather_rows(self, input: &[f32], plan: &Plan, vectors: &[Position], target: &Target) {
         let (opad, lanes) = (plan.padded_outputs, self.lanes());
-        plan.check();
-        assert!(opad >= target.outputs, "weights are not packed for every output");
+        assert!(opad.is_multiple_of(16) && opad >= target.outputs && plan.weights.len() == plan.channels * plan.taps.len() * opad, "weights are not packed for this plan");
         let reach = plan.taps.iter().max().copied().unwrap_or(0) + plan.channels.saturating_sub(1) * plan.plane + lanes - 1;
         assert!(vectors.iter().all(|v| v.input + reach < input.len()), "a run reads outside the input");
         let last = target.outputs.saturating_sub(1) * target.out_plane + lanes - 1;
@@ -634,6 +576,7 @@ impl Kernel {
 #[inline(always)]
 unsafe fn gather_rows<V: Vector, const NO: usize, const NXV: usize>(input: &[f32], plan: &Plan, vectors: &[Position], target: &Target) {
     let opad = plan.padded_outputs;
+    let taps = plan.taps.len();
     let (x, w) = (input.as_ptr(), plan.weights.as_ptr());
     for ob in (0..target.outputs).step_by(NO) {
         for tile in vectors.chunks(NXV) {
@@ -644,8 +587,8 @@ unsafe fn gather_rows<V: Vector, const NO: usize, const NXV: usize>(input: &[f32
             let mut acc = [[unsafe { V::zero() }; NXV]; NO];
             for ic in 0..plan.channels {
                 let xc = unsafe { x.add(ic * plan.plane) };
-                let wc = unsafe { w.add(ic * plan.packed_taps * opad + ob) };
-                for (&tap, &t) in plan.taps.iter().zip(plan.tap_weights) {
+                let wc = unsafe { w.add(ic * taps * opad + ob) };
+                for (t, &tap) in plan.taps.iter().enumerate() {
                     let wt = unsafe { wc.add(t * opad) };
                     let mut xv = [unsafe { V::zero() }; NXV];
                     for (j, slot) in xv.iter_mut().enumerate() {
@@ -695,6 +638,7 @@ trait Vector: Copy {
 #[inline(always)]
 unsafe fn gather<V: Vector, const NV: usize, const NX: usize>(input: &[f32], plan: &Plan, positions: &[usize], out: &mut [f32]) {
     let opad = plan.padded_outputs;
+    let taps = plan.taps.len();
     let (x, w, y) = (input.as_ptr(), plan.weights.as_ptr(), out.as_mut_ptr());
     for ob in (0..opad).step_by(NV * V::LANES) {
         for (tile_index, tile) in positions.chunks(NX).enumerate() {
@@ -705,8 +649,8 @@ unsafe fn gather<V: Vector, const NV: usize, const NX: usize>(input: &[f32], pla
             let mut acc = [[unsafe { V::zero() }; NV]; NX];
             for ic in 0..plan.channels {
                 let xc = unsafe { x.add(ic * plan.plane) };
-                let wc = unsafe { w.add(ic * plan.packed_taps * opad + ob) };
-                for (&tap, &t) in plan.taps.iter().zip(plan.tap_weights) {
+                let wc = unsafe { w.add(ic * taps * opad + ob) };
+                for (t, &tap) in plan.taps.iter().enumerate() {
                     let xt = unsafe { xc.add(tap) };
                     let wt = unsafe { wc.add(t * opad) };
                     let mut wv = [unsafe { V::zero() }; NV];
@@ -1094,34 +1038,6 @@ mod tests {
             }
         }
         kernels
-    }
-
-    #[test]
-    fn border_positions_skip_the_taps_that_read_padding_where_that_pays() {
-        let g = Geometry { stride: [1, 1], padding: [1, 1] };
-        let Reads { padded, taps, starts, .. } = Reads::of("test", [4, 4], [3, 3], g);
-        let layout = Layout { outputs: 8, padded_outputs: 16, padded, offset: [1, 1], out_plane: 16 };
-        let phase = Phase { taps, weights: &[], template: starts.into_iter().enumerate().map(|(output, input)| Position { input, output }).collect() };
-        let mut taps: Vec<usize> = tap_classes(&phase, &layout, [4, 4], 16).iter().map(|(taps, _)| taps.len()).collect();
-        taps.sort();
-        assert_eq!(taps, [4, 4, 4, 4, 6, 6, 6, 6, 9], "corners, edges and the inside of a 4×4 map");
-        assert_eq!(tap_classes(&phase, &layout, [4, 4], 1).len(), 1, "at batch 1 the partly filled tiles would cost more");
-
-        // Batch 16 on small maps, where the kernels run on the border groups.
-        for (i, &([c, h, w], [o, k, s], p)) in [([8, 4, 4], [24, 3, 1], 1), ([5, 8, 8], [40, 4, 2], 1), ([6, 4, 4], [7, 4, 2], 1), ([3, 5, 6], [33, 3, 1], 2)].iter().enumerate() {
-            let g = Geometry { stride: [s, s], padding: [p, p] };
-            let (x, weight, bias) = (values(16 * c * h * w, i as u32), values(o * c * k * k, 10 + i as u32), values(o, 20 + i as u32));
-            let want = naive_conv2d(&x, [16, c, h, w], &weight, [o, c, k, k], &bias, g);
-            for kernel in kernels() {
-                let (got, _) = conv2d_on(kernel, &x, [16, c, h, w], &pack_conv2d(&weight, [o, c, k, k]), [o, c, k, k], Epilogue { bias: Some(&bias), ..Default::default() }, g);
-                assert_close(&got, &want);
-            }
-            let g = Geometry { stride: [s, s], padding: [p.min(k - 1); 2] };
-            let size = |n: usize| (n - 1) * s + k - 2 * g.padding[0];
-            let want = naive_conv_transpose2d(&x, [16, c, h, w], &weight, [c, o, k, k], &bias, g, [size(h), size(w)]);
-            let (got, _) = conv_transpose2d(&x, [16, c, h, w], &pack_conv_transpose2d(&weight, [c, o, k, k], g.stride), [c, o, k, k], Epilogue { bias: Some(&bias), ..Default::default() }, g, [size(h), size(w)]);
-            assert_close(&got, &want);
-        }
     }
 
     #[test]
