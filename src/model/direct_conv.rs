@@ -812,23 +812,31 @@ mod portable {
         }
     }
 
-    // Tiles sized for V8 on x86, which has 16 vector registers for the accumulators, the weights,
-    // the broadcast input and (without a fused multiply-add) the product: measured in Chromium,
-    // 4 positions × 2 vectors beat 6 × 2 (which spills) by ~8 %; the row kernel's shape matters
-    // less (3 channels × 3 runs was best with `relaxed_madd`).
+    // Tiles sized for V8 on x86, which leaves 15 vector registers for the accumulators, the
+    // weights, the inputs and (without a fused multiply-add) the product: measured in Chromium,
+    // 4 positions × 2 vectors beat 6 × 2 (which spills) by ~8 %. The row kernel's 3 channels ×
+    // 3 runs was best with `relaxed_madd`; with a multiply and an add it spills an accumulator
+    // on every tap, and 4 channels × 2 runs made a CIFAR-10 step ~4 % faster.
     #[cfg_attr(feature = "relaxed-simd", target_feature(enable = "relaxed-simd"))]
     pub(super) unsafe fn gather(input: &[f32], plan: &Plan, positions: &[usize], out: &mut [f32]) {
         unsafe { super::gather::<v128, 2, 4>(input, plan, positions, out) }
     }
 
-    #[cfg_attr(feature = "relaxed-simd", target_feature(enable = "relaxed-simd"))]
+    #[cfg(feature = "relaxed-simd")]
+    #[target_feature(enable = "relaxed-simd")]
     pub(super) unsafe fn rows(input: &[f32], plan: &Plan, vectors: &[Position], target: &Target) {
         unsafe { super::gather_rows::<v128, 3, 3>(input, plan, vectors, target) }
     }
+
+    #[cfg(not(feature = "relaxed-simd"))]
+    pub(super) unsafe fn rows(input: &[f32], plan: &Plan, vectors: &[Position], target: &Target) {
+        unsafe { super::gather_rows::<v128, 4, 2>(input, plan, vectors, target) }
+    }
 }
 
-/// Plain arrays of four, for other CPUs (LLVM vectorises them where it can), in the wasm
-/// module's tile shapes: the native tests then run the kernels the browser runs.
+/// Plain arrays of four, for other CPUs (LLVM vectorises them where it can), in tile shapes
+/// the wasm modules use (the relaxed-SIMD row kernel's, whose blocks of 3 channels end past 32
+/// outputs): the native tests then run the kernels the browser runs.
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 mod portable {
     use super::{Plan, Position, Target, Vector};
