@@ -108,6 +108,31 @@ fn records_hold_the_random_inputs_a_reference_needs() {
 }
 
 #[test]
+fn training_can_start_from_a_bundles_weights() {
+    use dgflow::bundle::Bundle;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&["init", "--arch", "toy2d", "--seed", "7", "--out", "start"], d);
+    let start = Bundle::from_dir(&d.join("start")).unwrap();
+    // No iterations: what it writes is what it started from.
+    let said = ok(&["train", "25gaussians", "--init", "start", "--iterations", "0", "--checkpoint", "a.ckpt", "--out", "same"], d);
+    assert!(said.contains("starting from the weights of start"), "{said}");
+    assert!(Bundle::from_dir(&d.join("same")).unwrap().weights == start.weights);
+    let train = ["train", "25gaussians", "--init", "start", "--batch", "8", "--every", "2", "--checkpoint", "b.ckpt", "--out", "moved"];
+    ok(&[&train[..], &["--iterations", "2"]].concat(), d);
+    let moved = Bundle::from_dir(&d.join("moved")).unwrap();
+    assert!(moved.weights["generator.out.weight"] != start.weights["generator.out.weight"]);
+    assert!(moved.manifest.provenance.notes.contains("Then a new run from those weights"), "{}", moved.manifest.provenance.notes);
+    // Once a checkpoint exists, the run goes on from it.
+    assert!(ok(&[&train[..], &["--iterations", "4"]].concat(), d).contains("resuming b.ckpt from iteration 2"));
+    // Weights of other networks are refused with the parameter that differs.
+    ok(&["init", "--arch", "dcgan", "--width", "2", "--latent", "8", "--size", "8", "--out", "image"], d);
+    let refused = fails(&["train", "25gaussians", "--init", "image", "--checkpoint", "c.ckpt", "--out", "x"], d);
+    assert!(refused.contains("--init image: ") && refused.contains("in this recipe's networks"), "{refused}");
+    assert!(fails(&["train", "25gaussians", "--init", "nowhere", "--checkpoint", "c.ckpt", "--out", "x"], d).contains("nowhere"));
+}
+
+#[test]
 fn bench_times_each_model_and_batch_beside_a_reference() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

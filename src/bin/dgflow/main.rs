@@ -154,6 +154,11 @@ struct TrainArgs {
     /// vae: standard deviation of the decoder's Gaussian likelihood, in [-1, 1] pixel units.
     #[arg(long, default_value_t = 0.2)]
     sigma: f32,
+    /// Start from this bundle's weights instead of fresh ones: a model of the recipe's
+    /// networks (same flags), e.g. models/cifar10 to train it on. The optimiser starts afresh;
+    /// ignored when resuming from --checkpoint.
+    #[arg(long)]
+    init: Option<PathBuf>,
     /// Record this run's iterations for the PyTorch reference (tests/reference/): the weights
     /// before and after and every iteration's data and latents, as safetensors. Meant for a few
     /// iterations: each stores its batches.
@@ -425,6 +430,9 @@ fn train(args: TrainArgs) -> Result<()> {
         let mut t = checkpoint::load(&args.checkpoint, &device)?;
         let iteration = t.iteration;
         println!("resuming {} from iteration {iteration}", args.checkpoint.display());
+        if let Some(dir) = &args.init {
+            println!("(--init {} applies to a new run only: the checkpoint's weights go on)", dir.display());
+        }
         if (t.config.loss, t.config.critic_only) != (loss, args.critic_only) {
             record_stage(&mut t, stage_note(iteration, loss, args.critic_only));
             t.config.loss = loss;
@@ -459,6 +467,15 @@ fn train(args: TrainArgs) -> Result<()> {
         let mut bundle = arch.init_bundle(name, args.seed);
         bundle.manifest.description = description;
         bundle.manifest.provenance.notes = stage_note(0, loss, args.critic_only);
+        if let Some(dir) = &args.init {
+            bundle = starting_bundle(dir, &bundle)?;
+            let history = &mut bundle.manifest.provenance;
+            history.notes = format!(
+                "{} Then a new run from those weights ({}; the optimiser afresh): {}",
+                history.notes, history.trained_by, stage_note(0, loss, args.critic_only)
+            );
+            println!("starting from the weights of {}", dir.display());
+        }
         GanTrainer::new(&bundle, config, &device)
     };
     let mut log = open_log(args.log.as_deref(), "iteration,critic_loss,generator_loss,real_logit,fake_logit,eval")?;
@@ -514,6 +531,24 @@ fn train(args: TrainArgs) -> Result<()> {
     bundle.write_dir(&args.out)?;
     println!("wrote {}", args.out.display());
     Ok(())
+}
+
+/// The bundle at `dir`, to train on from, if it holds the same networks as `fresh` (the
+/// recipe's, freshly initialised): every parameter, of the same shape.
+fn starting_bundle(dir: &Path, fresh: &Bundle) -> Result<Bundle> {
+    let bundle = Bundle::from_dir(dir)?;
+    let sorted = |b: &Bundle| b.weights.iter().map(|(name, (shape, _))| (name.clone(), shape.clone())).collect::<std::collections::BTreeMap<_, _>>();
+    let (ours, theirs) = (sorted(fresh), sorted(&bundle));
+    let differs = ours.iter().find(|(name, shape)| theirs.get(*name) != Some(shape));
+    let extra = theirs.keys().find(|name| !ours.contains_key(*name));
+    if let Some((name, shape)) = differs {
+        let there = theirs.get(name).map_or("missing".to_string(), |s| format!("{s:?}"));
+        bail!("--init {}: {name} is {there} there, {shape:?} in this recipe's networks: start from a bundle trained with the same recipe and flags (--width, --blocks)", dir.display());
+    }
+    if let Some(name) = extra {
+        bail!("--init {}: {name} is not a parameter of this recipe's networks: start from a bundle trained with the same recipe and flags", dir.display());
+    }
+    Ok(bundle)
 }
 
 /// Prints a resumed run's new stage and adds it to the bundle's training history.
