@@ -63,7 +63,8 @@ ensure_wasm_tools() {
 
 ensure_browser() {
   command -v node >/dev/null 2>&1 || apt_install nodejs npm
-  apt_install chromium
+  # Chromium, and JavaScriptCore's shell (jsc): Safari's engine, which runs the plain-SIMD module.
+  apt_install chromium libjavascriptcoregtk-4.0-bin
   if [ ! -d tests/e2e/node_modules/playwright-core ]; then
     step "installing playwright-core (drives Debian's Chromium; downloads no browser)"
     (cd tests/e2e && npm install --no-audit --no-fund --silent)
@@ -168,7 +169,7 @@ run_tests() {
   build_wasm
   ensure_browser
 
-  step "wasm in headless Chromium (CPU and WebGPU) against the native CLI"
+  step "wasm in headless Chromium (CPU and WebGPU) and JavaScriptCore (CPU) against the native CLI"
   local work; work=$(mktemp -d)
   trap 'rm -rf "$work"' RETURN
   mkdir -p "$work/site"

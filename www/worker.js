@@ -1,6 +1,7 @@
 // The only caller of the wasm core. Opens a backend, fetches and caches model bundles, and runs
 // refinements one step per call so steps stream to the page and a cancel gets through.
 import { msg } from './protocol.js';
+import { SIMD_PROBE, cpuModuleVariant } from './simd.js';
 
 let engine = null;
 let core = null;          // the loaded wasm module: a CPU module or ./pkg (WebGPU)
@@ -13,14 +14,6 @@ const trainers = new Map(); // `live-<toy>` → LiveTrainer (always of the CPU m
 const MAX_THREADS = 8;
 let current = null;       // id of the refinement in progress
 const MODEL_CACHE = 'dgflow-models-v1';
-
-// The smallest module that uses WebAssembly SIMD (i8x16.splat, i8x16.popcnt): the CPU module
-// is built with SIMD, which every current browser has; an old one gets a clear message instead.
-const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
-// The smallest module that uses relaxed SIMD (three i32x4.splat, f32x4.relaxed_madd): where it
-// validates, the CPU module whose convolutions use a fused multiply-add (~20 % faster).
-const RELAXED_SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 19, 1, 17, 0,
-  65, 0, 253, 17, 65, 0, 253, 17, 65, 0, 253, 17, 253, 133, 2, 11]);
 
 async function loadCore(kind) {
   // One CPU module per worker (a thread pool starts once); a failed load is tried again next time.
@@ -39,7 +32,7 @@ async function loadCpuCore() {
   if (!WebAssembly.validate(SIMD_PROBE)) {
     throw Object.assign(new Error('This browser lacks WebAssembly SIMD.'), { code: 'simd' });
   }
-  const relaxed = WebAssembly.validate(RELAXED_SIMD_PROBE) ? '-relaxed' : '';
+  const relaxed = cpuModuleVariant();
   const cores = Math.min(self.navigator.hardwareConcurrency || 1, MAX_THREADS);
   if (self.crossOriginIsolated && cores > 1) {
     try {

@@ -9,6 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { launch, serve } from './harness.mjs';
 
@@ -140,19 +141,40 @@ try {
       .split('\n').find((l) => l.startsWith(`| `) && l.includes(` | ${BATCH} | `));
     return Number(row.split('|')[3]);
   };
+  // Safari's engine, on the module the page gives Safari (JavaScriptCore's shell runs it alone,
+  // one thread: the shell has no workers).
+  const javascriptCore = () => {
+    try {
+      const script = fileURLToPath(new URL('./jsc-refine.mjs', import.meta.url));
+      const settings = JSON.stringify({ method: 'dgflow-kl', batch: BATCH, steps: STEPS + 1, seed: 0 });
+      const output = execFileSync(process.env.JSC || 'jsc', ['-m', script, '--', SITE, IMAGE_MODEL, settings, '--times'], { encoding: 'utf8' });
+      const run = JSON.parse(output.trim().split('\n').pop()).run;
+      return run.error ? { error: run.error } : { module: run.module, ms: median(run.ms.slice(2)) };
+    } catch (e) {
+      return { error: String(e.message || e).split('\n')[0] };
+    }
+  };
+  const jscVersion = (() => {
+    try {
+      return execFileSync('dpkg-query', ['-W', '-f', '${Version}', 'libjavascriptcoregtk-4.0-bin'], { encoding: 'utf8' }).split('-')[0];
+    } catch {
+      return 'unknown version';
+    }
+  })();
   const cores = Number(execFileSync('nproc', { encoding: 'utf8' }).trim());
   // Every CPU row in each of three rounds, reported as the median round: a shared machine's
   // slow spell then hits every row alike instead of one (it moved one row by 40 % otherwise).
-  const rounds = { native: [], nativeOne: [], cpu: [], 'cpu-relaxed': [], threads: [], 'threads-relaxed': [] };
+  const rounds = { native: [], nativeOne: [], cpu: [], 'cpu-relaxed': [], threads: [], 'threads-relaxed': [], jsc: [] };
   for (let round = 0; round < ROUNDS; round++) {
     rounds.native.push({ ms: native(cores) });
     rounds.nativeOne.push({ ms: native(1) });
     for (const backend of ['cpu', 'cpu-relaxed', 'threads', 'threads-relaxed']) rounds[backend].push(await measure(backend));
+    rounds.jsc.push(javascriptCore());
   }
   const medianRound = (runs) => runs.find((r) => r.error) ?? { ...runs[0], ms: median(runs.map((r) => r.ms)) };
   const nativeMs = medianRound(rounds.native).ms;
   const nativeOneMs = medianRound(rounds.nativeOne).ms;
-  const [cpu, cpuRelaxed, threads, threadsRelaxed] = ['cpu', 'cpu-relaxed', 'threads', 'threads-relaxed'].map((b) => medianRound(rounds[b]));
+  const [cpu, cpuRelaxed, threads, threadsRelaxed, jsc] = ['cpu', 'cpu-relaxed', 'threads', 'threads-relaxed', 'jsc'].map((b) => medianRound(rounds[b]));
   const gpu = adapter ? await measure('webgpu') : { error: 'no WebGPU adapter in this browser' };
   server.close();
   say(`ms per DGflow-KL step, \`${name}\` (${IMAGE_MODEL.includes('init') ? 'untrained weights: speed does not depend on them' : 'the bundled model'}), ${BATCH} samples; each CPU row is the median of ${ROUNDS} rounds, each round timing every CPU row once (wasm: median of ${STEPS - 1} steps; native: \`dgflow bench\`'s median of 3 runs), WebGPU one run:`);
@@ -166,6 +188,7 @@ try {
   wasmRow('wasm, CPU (1 thread, relaxed SIMD: Chromium, Firefox)', cpuRelaxed, nativeOneMs);
   wasmRow(`wasm, CPU (${threads.threads ?? cores} threads, SIMD; cross-origin isolated page)`, threads, nativeMs);
   wasmRow(`wasm, CPU (${threadsRelaxed.threads ?? cores} threads, relaxed SIMD; cross-origin isolated page)`, threadsRelaxed, nativeMs);
+  wasmRow(`wasm in JavaScriptCore, Safari's engine (the \`jsc\` shell of WebKitGTK ${jscVersion}, this x86 machine), CPU (1 thread, ${jsc.module ?? 'pkg-cpu'}: the module the page gives Safari)`, jsc, nativeOneMs);
   say(gpu.error ? `| wasm, WebGPU | ${gpu.error} | | |`
     : `| wasm, WebGPU on ${adapter} | ${gpu.ms.toFixed(1)} | ${(gpu.ms / nativeMs).toFixed(1)}× ${adapter.includes('software') ? '(a CPU emulating a GPU: says nothing about real GPUs)' : ''} | |`);
 } finally {

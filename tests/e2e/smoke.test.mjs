@@ -3,7 +3,9 @@
 // (pkg/, the tiny bundle, smoke.html/js) and NATIVE (the CLI's trajectory JSON).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { launch, serve } from './harness.mjs';
 
 const site = process.env.SITE;
@@ -13,7 +15,7 @@ const settings = native.config;
 // The tolerances README states: native and wasm CPU differ only in f32 summation order (and,
 // in the relaxed-SIMD modules, where the browser fuses a multiply-add); WebGPU kernels reorder
 // more.
-const TOLERANCE = { cpu: 1e-4, 'cpu-relaxed': 1e-4, threads: 1e-4, 'threads-relaxed': 1e-4, webgpu: 1e-3 };
+const TOLERANCE = { cpu: 1e-4, 'cpu-relaxed': 1e-4, threads: 1e-4, 'threads-relaxed': 1e-4, webgpu: 1e-3, jsc: 1e-4 };
 
 let server, browser, results;
 
@@ -71,4 +73,19 @@ test('wasm on the CPU backend with two threads and relaxed SIMD matches the nati
 test('wasm on WebGPU matches the native CLI', () => {
   assert.ok(results.adapter, 'NO WEBGPU ADAPTER in headless Chromium: the GPU path was NOT tested (is --enable-unsafe-webgpu honoured?)');
   compare('webgpu');
+});
+
+// Safari is the one major browser without relaxed SIMD: the page gives it the plain-SIMD module,
+// which nothing else here runs. JavaScriptCore's shell is Safari's engine without Safari.
+test('wasm in JavaScriptCore (Safari\'s engine) runs the module the page picks there and matches the native CLI', () => {
+  const script = fileURLToPath(new URL('./jsc-refine.mjs', import.meta.url));
+  const output = execFileSync(process.env.JSC || 'jsc', ['-m', script, '--', site, `${site}/tiny`, JSON.stringify(settings)], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const jsc = JSON.parse(output.trim().split('\n').pop());
+  assert.ok(jsc.probes.simd, 'JavaScriptCore rejects the SIMD probe: the page would refuse to run');
+  assert.ok(jsc.modules['pkg-cpu'], 'JavaScriptCore rejects the plain-SIMD module (an instruction Safari lacks?)');
+  assert.equal(jsc.modules['pkg-cpu-relaxed'], jsc.probes.relaxed, 'the relaxed-SIMD probe must validate exactly where the relaxed module does');
+  assert.ok(!jsc.run.error, `the refinement failed in JavaScriptCore: ${jsc.run.error}`);
+  results.jsc = { ...jsc.run, ms: jsc.run.ms.reduce((a, b) => a + b, 0) };
+  console.log(`JavaScriptCore ran ${jsc.run.module} (relaxed SIMD ${jsc.probes.relaxed ? 'validates' : 'does not validate'} there)`);
+  compare('jsc');
 });
