@@ -578,8 +578,9 @@ unsafe fn gather_rows<V: Vector, const NO: usize, const NXV: usize>(input: &[f32
     let opad = plan.padded_outputs;
     let taps = plan.taps.len();
     let x = input.as_ptr();
-    // A last block reaching past the padded outputs (wasm's three channels at a time against
-    // 32) reads its weights from a zero-padded copy: the packed rows' last one has no successor.
+    // A last block reaching past the padded outputs (the relaxed wasm module's three channels
+    // at a time against 32) reads its weights from a zero-padded copy: the packed rows' last one
+    // has no successor.
     let mut tail: Vec<f32>;
     for ob in (0..target.outputs).step_by(NO) {
         let (w, stride) = if ob + NO > opad {
@@ -816,7 +817,8 @@ mod portable {
     // weights, the inputs and (without a fused multiply-add) the product: measured in Chromium,
     // 4 positions × 2 vectors beat 6 × 2 (which spills) by ~8 %. The row kernel's 3 channels ×
     // 3 runs was best with `relaxed_madd`; with a multiply and an add it spills an accumulator
-    // on every tap, and 4 channels × 2 runs made a CIFAR-10 step ~4 % faster.
+    // on every tap, and 4 channels × 2 runs made a CIFAR-10 step 2–4 % faster in V8 (no change
+    // measured in JavaScriptCore, Safari's engine, which runs this module).
     #[cfg_attr(feature = "relaxed-simd", target_feature(enable = "relaxed-simd"))]
     pub(super) unsafe fn gather(input: &[f32], plan: &Plan, positions: &[usize], out: &mut [f32]) {
         unsafe { super::gather::<v128, 2, 4>(input, plan, positions, out) }
@@ -1062,8 +1064,8 @@ mod tests {
     fn every_vector_width_gives_the_same_result() {
         let g = Geometry { stride: [1, 1], padding: [1, 1] };
         // 40 outputs take the wide variants, 12 and 3 the narrow ones; 7×7 maps the channel
-        // kernel, 16×16 the row kernel; 32 outputs in blocks of 3 (the wasm row kernel's, and
-        // the portable one's) end in a block past the padded outputs.
+        // kernel, 16×16 the row kernel; 32 outputs in blocks of 3 (the relaxed wasm row
+        // kernel's, and the portable one's) end in a block past the padded outputs.
         for (o, size) in [(40, 7), (12, 7), (40, 16), (3, 16), (32, 16)] {
             let shape = [3, 32, size, size];
             let (x, weight, bias) = (values(shape.iter().product(), 1), values(o * 32 * 9, 2), values(o, 3));
