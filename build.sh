@@ -173,7 +173,7 @@ run_tests() {
   local work; work=$(mktemp -d)
   trap 'rm -rf "$work"' RETURN
   mkdir -p "$work/site"
-  cp tests/e2e/smoke.html tests/e2e/smoke.js tests/e2e/modules.js "$work/site/"
+  cp tests/e2e/smoke.html tests/e2e/smoke.js tests/e2e/steps.js tests/e2e/modules.js "$work/site/"
   cp -r www/pkg www/pkg-cpu* "$work/site/"
   "$DGFLOW" init --arch dcgan --width 2 --latent 8 --size 8 --seed 3 --out "$work/site/tiny" >/dev/null
   "$DGFLOW" refine --model "$work/site/tiny" --seed 7 --batch 4 --steps 5 \
@@ -285,7 +285,7 @@ run_bench() {
   "$DGFLOW" bench --reference "$py tests/reference/bench.py" "${profile[@]}" --out "$work/native.md"
   step "in headless Chromium"
   mkdir -p "$work/site"
-  cp tests/e2e/bench.html tests/e2e/bench-page.js tests/e2e/bench-worker.js tests/e2e/modules.js "$work/site/"
+  cp tests/e2e/bench.html tests/e2e/bench-page.js tests/e2e/bench-worker.js tests/e2e/steps.js tests/e2e/modules.js "$work/site/"
   cp -r www/pkg www/pkg-cpu* "$work/site/"
   # The size of the bundled CIFAR-10 model; its weights do not change the speed.
   local image_model=$work/site/cifar10-init

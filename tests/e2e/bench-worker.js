@@ -4,6 +4,7 @@
 // needs the cross-origin isolation headers the bench's server sends), either with -relaxed (the
 // relaxed-SIMD build), or webgpu.
 import { MODULES as modules } from './modules.js';
+import { runSteps } from './steps.js';
 
 async function bytes(url) {
   const response = await fetch(url);
@@ -19,14 +20,7 @@ self.onmessage = async ({ data: { name, backend, batch, steps } }) => {
     if (backend.startsWith('threads')) await core.initThreadPool(threads);
     const engine = await core.Engine.open(backend === 'webgpu' ? 'webgpu' : 'cpu');
     const model = engine.loadModel(name, await bytes(`${name}/manifest.json`), await bytes(`${name}/weights.safetensors`), [], 0);
-    const refinement = await model.refine({ method: 'dgflow-kl', batch, steps, seed: 0 });
-    const ms = [];
-    for (;;) {
-      const started = performance.now();
-      const step = await refinement.next();
-      if (step === null) break;
-      ms.push(performance.now() - started);
-    }
+    const { ms } = await runSteps(await model.refine({ method: 'dgflow-kl', batch, steps, seed: 0 }), { timesOnly: true });
     self.postMessage({ backend: engine.backend, threads: backend.startsWith('threads') ? threads : 1, ms });
   } catch (e) {
     self.postMessage({ error: String(e && e.message || e) });

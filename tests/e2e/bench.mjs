@@ -9,9 +9,8 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { launch, serve } from './harness.mjs';
+import { launch, refineInJavaScriptCore, serve } from './harness.mjs';
 
 const { DIST, SITE, DGFLOW, IMAGE_MODEL, OUT } = process.env;
 const BATCH = 64;
@@ -145,10 +144,8 @@ try {
   // one thread: the shell has no workers).
   const javascriptCore = () => {
     try {
-      const script = fileURLToPath(new URL('./jsc-refine.mjs', import.meta.url));
-      const settings = JSON.stringify({ method: 'dgflow-kl', batch: BATCH, steps: STEPS + 1, seed: 0 });
-      const output = execFileSync(process.env.JSC || 'jsc', ['-m', script, '--', SITE, IMAGE_MODEL, settings, '--times'], { encoding: 'utf8' });
-      const run = JSON.parse(output.trim().split('\n').pop()).run;
+      const settings = { method: 'dgflow-kl', batch: BATCH, steps: STEPS + 1, seed: 0 };
+      const { run } = refineInJavaScriptCore(SITE, IMAGE_MODEL, settings, { timesOnly: true });
       return run.error ? { error: run.error } : { module: run.module, ms: median(run.ms.slice(2)) };
     } catch (e) {
       return { error: String(e.message || e).split('\n')[0] };

@@ -1,8 +1,10 @@
 // Shared by the browser tests: a static server on 127.0.0.1 and Debian's headless Chromium with
 // its software WebGPU adapter enabled.
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { extname, join, normalize } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.json': 'application/json' };
@@ -41,4 +43,13 @@ export function launch() {
     headless: true,
     args: ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
   });
+}
+
+// Refines `model` (a bundle folder) with `settings` in JavaScriptCore's shell, on the CPU module
+// of `site` that the page would pick there, and returns what jsc-refine.mjs reports (see there).
+export function refineInJavaScriptCore(site, model, settings, { timesOnly = false } = {}) {
+  const script = fileURLToPath(new URL('./jsc-refine.mjs', import.meta.url));
+  const args = ['-m', script, '--', site, model, JSON.stringify(settings), ...(timesOnly ? ['--times'] : [])];
+  const output = execFileSync(process.env.JSC || 'jsc', args, { encoding: 'utf8', maxBuffer: 1 << 26 });
+  return JSON.parse(output.trim().split('\n').pop());
 }

@@ -4,6 +4,7 @@
 //   jsc -m tests/e2e/jsc-refine.mjs -- SITE MODEL SETTINGS_JSON [--times]
 // SITE holds pkg-cpu/ and pkg-cpu-relaxed/, MODEL a bundle folder.
 import { bytes } from './jsc-web.mjs';
+import { runSteps } from './steps.js';
 import { RELAXED_SIMD_PROBE, SIMD_PROBE, cpuModuleVariant } from '../../www/simd.js';
 
 const [site, model, settingsJson, times] = arguments;
@@ -20,16 +21,7 @@ try {
   core.initSync({ module: bytes(`${site}/${folder}/dgflow_bg.wasm`) });
   const engine = await core.Engine.open('cpu');
   const loaded = engine.loadModel('model', bytes(`${model}/manifest.json`), bytes(`${model}/weights.safetensors`), [], 0);
-  const refinement = await loaded.refine(JSON.parse(settingsJson));
-  const steps = [];
-  const ms = [];
-  for (;;) {
-    const started = performance.now();
-    const step = await refinement.next();
-    if (step === null) break;
-    ms.push(performance.now() - started);
-    if (times !== '--times') steps.push({ logits: Array.from(step.logits), samples: step.samples ? Array.from(step.samples) : null, gridPixels: step.rgba ? step.rgba.length : 0 });
-  }
+  const { ms, steps } = await runSteps(await loaded.refine(JSON.parse(settingsJson)), { timesOnly: times === '--times' });
   result.run = { module: folder, backend: engine.backend, ms, steps };
 } catch (e) {
   result.run = { error: String(e && e.message || e) };

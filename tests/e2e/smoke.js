@@ -2,6 +2,7 @@
 // WebGPU module (pkg), as the page loads them. The threaded ones need the cross-origin isolated
 // page the test serves.
 import { MODULES as modules } from './modules.js';
+import { runSteps } from './steps.js';
 
 const log = document.getElementById('log');
 const say = (line) => { log.textContent += '\n' + line; console.log(line); };
@@ -19,16 +20,7 @@ async function refineOn(backend, settings, manifest, weights) {
   if (backend.startsWith('threads')) await core.initThreadPool(2);
   const engine = await core.Engine.open(backend === 'webgpu' ? 'webgpu' : 'cpu');
   const model = engine.loadModel('tiny', manifest, weights, [], 0);
-  const refinement = await model.refine(settings);
-  const steps = [];
-  for (let step; (step = await refinement.next()) !== null;) {
-    steps.push({
-      index: step.index,
-      logits: Array.from(step.logits),
-      samples: step.samples ? Array.from(step.samples) : null,
-      gridPixels: step.rgba ? step.rgba.length : 0,
-    });
-  }
+  const { steps } = await runSteps(await model.refine(settings));
   return { backend: engine.backend, ms: performance.now() - started, steps };
 }
 

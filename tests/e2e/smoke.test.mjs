@@ -3,10 +3,8 @@
 // (pkg/, the tiny bundle, smoke.html/js) and NATIVE (the CLI's trajectory JSON).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { launch, serve } from './harness.mjs';
+import { launch, refineInJavaScriptCore, serve } from './harness.mjs';
 
 const site = process.env.SITE;
 const native = JSON.parse(readFileSync(process.env.NATIVE, 'utf8'));
@@ -78,9 +76,7 @@ test('wasm on WebGPU matches the native CLI', () => {
 // Safari is the one major browser without relaxed SIMD: the page gives it the plain-SIMD module,
 // which nothing else here runs. JavaScriptCore's shell is Safari's engine without Safari.
 test('wasm in JavaScriptCore (Safari\'s engine) runs the module the page picks there and matches the native CLI', () => {
-  const script = fileURLToPath(new URL('./jsc-refine.mjs', import.meta.url));
-  const output = execFileSync(process.env.JSC || 'jsc', ['-m', script, '--', site, `${site}/tiny`, JSON.stringify(settings)], { encoding: 'utf8', maxBuffer: 1 << 26 });
-  const jsc = JSON.parse(output.trim().split('\n').pop());
+  const jsc = refineInJavaScriptCore(site, `${site}/tiny`, settings);
   assert.ok(jsc.probes.simd, 'JavaScriptCore rejects the SIMD probe: the page would refuse to run');
   assert.ok(jsc.modules['pkg-cpu'], 'JavaScriptCore rejects the plain-SIMD module (an instruction Safari lacks?)');
   assert.equal(jsc.modules['pkg-cpu-relaxed'], jsc.probes.relaxed, 'the relaxed-SIMD probe must validate exactly where the relaxed module does');
