@@ -466,13 +466,13 @@ fn threads() -> usize {
 }
 
 #[cfg(any(not(target_family = "wasm"), feature = "threads"))]
-fn for_each_chunk(data: &mut [f32], chunk: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+pub(super) fn for_each_chunk(data: &mut [f32], chunk: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
     use rayon::prelude::*;
     data.par_chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
 }
 
 #[cfg(all(target_family = "wasm", not(feature = "threads")))]
-fn for_each_chunk(data: &mut [f32], chunk: usize, f: impl Fn(usize, &mut [f32])) {
+pub(super) fn for_each_chunk(data: &mut [f32], chunk: usize, f: impl Fn(usize, &mut [f32])) {
     data.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
 }
 

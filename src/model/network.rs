@@ -13,6 +13,8 @@ use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
 #[cfg(feature = "cpu")]
 use super::cpu_conv;
 #[cfg(feature = "cpu")]
+use super::cpu_softmax;
+#[cfg(feature = "cpu")]
 use super::direct_conv::Pointwise;
 use super::spec::{Layer, NetworkSpec};
 use super::spectral;
@@ -218,7 +220,7 @@ fn apply(op: &Op, x: Activation, state: &mut TrainingState) -> Activation {
         }
         (Op::Tanh, x) => x.map(activation::tanh, activation::tanh, activation::tanh),
         (Op::Sigmoid, x) => x.map(activation::sigmoid, activation::sigmoid, activation::sigmoid),
-        (Op::Softmax, x) => x.map(|t| activation::softmax(t, 1), |t| activation::softmax(t, 1), |t| activation::softmax(t, 1)),
+        (Op::Softmax, x) => softmax_channels(x),
         (Op::Reshape(shape), x) => x.reshape(shape),
         (Op::MaxPool2d(k), Activation::Image(t)) => Activation::Image(max_pool2d(t, MaxPoolOptions::new([*k; 2]))),
         (Op::GlobalAvgPool, Activation::Image(t)) => {
@@ -261,6 +263,15 @@ fn convolve(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, stride: [usize; 2]
     #[cfg(not(feature = "cpu"))]
     let _ = direct;
     conv2d(x, weight, Some(bias), ConvOptions::new(stride, padding, [1, 1], 1))
+}
+
+/// Softmax over the channels (axis 1), on the CPU backend's fused operation for sequences.
+fn softmax_channels(x: Activation) -> Activation {
+    match x {
+        #[cfg(feature = "cpu")]
+        Activation::Seq(t) if cpu_conv::available(&t.device()) => Activation::Seq(cpu_softmax::softmax(t)),
+        x => x.map(|t| activation::softmax(t, 1), |t| activation::softmax(t, 1), |t| activation::softmax(t, 1)),
+    }
 }
 
 /// LeakyReLU as relu(x)·(1 − slope) + slope·x: the same values (to rounding) and gradient as
