@@ -118,11 +118,13 @@ fn training_can_start_from_a_bundles_weights() {
     let said = ok(&["train", "25gaussians", "--init", "start", "--iterations", "0", "--checkpoint", "a.ckpt", "--out", "same"], d);
     assert!(said.contains("starting from the weights of start"), "{said}");
     assert!(Bundle::from_dir(&d.join("same")).unwrap().weights == start.weights);
-    let train = ["train", "25gaussians", "--init", "start", "--batch", "8", "--every", "2", "--checkpoint", "b.ckpt", "--out", "moved"];
+    let train = ["train", "25gaussians", "--init", "start", "--batch", "8", "--every", "2", "--average", "0.9", "--checkpoint", "b.ckpt", "--out", "moved"];
     ok(&[&train[..], &["--iterations", "2"]].concat(), d);
     let moved = Bundle::from_dir(&d.join("moved")).unwrap();
     assert!(moved.weights["generator.out.weight"] != start.weights["generator.out.weight"]);
-    assert!(moved.manifest.provenance.notes.contains("Then a new run from those weights"), "{}", moved.manifest.provenance.notes);
+    // The history says what the new run did from its start.
+    let notes = &moved.manifest.provenance.notes;
+    assert!(notes.contains("Then a new run from those weights") && notes.ends_with("From iteration 0: the generator's weights averaged (decay 0.9)."), "{notes}");
     // Once a checkpoint exists, the run goes on from it.
     assert!(ok(&[&train[..], &["--iterations", "4"]].concat(), d).contains("resuming b.ckpt from iteration 2"));
     // Weights of other networks are refused with the parameter that differs.

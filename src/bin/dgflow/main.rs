@@ -446,8 +446,7 @@ fn train(args: TrainArgs) -> Result<()> {
         }
         if let (Some(decay), None) = (args.average, &t.average) {
             t.start_average(decay);
-            let network = if args.critic_only { "critic" } else { "generator" };
-            record_stage(&mut t, format!("From iteration {iteration}: the {network}'s weights averaged (decay {decay})."));
+            record_stage(&mut t, average_note(iteration, decay, args.critic_only));
         }
         t
     } else {
@@ -466,14 +465,15 @@ fn train(args: TrainArgs) -> Result<()> {
         };
         let mut bundle = arch.init_bundle(name, args.seed);
         bundle.manifest.description = description;
-        bundle.manifest.provenance.notes = stage_note(0, loss, args.critic_only);
+        let mut start = stage_note(0, loss, args.critic_only);
+        if let Some(decay) = args.average {
+            start = format!("{start} {}", average_note(0, decay, args.critic_only));
+        }
+        bundle.manifest.provenance.notes = start.clone();
         if let Some(dir) = &args.init {
             bundle = starting_bundle(dir, &bundle)?;
             let history = &mut bundle.manifest.provenance;
-            history.notes = format!(
-                "{} Then a new run from those weights ({}; the optimiser afresh): {}",
-                history.notes, history.trained_by, stage_note(0, loss, args.critic_only)
-            );
+            history.notes = format!("{} Then a new run from those weights ({}; the optimiser afresh): {start}", history.notes, history.trained_by);
             println!("starting from the weights of {}", dir.display());
         }
         GanTrainer::new(&bundle, config, &device)
@@ -564,6 +564,12 @@ fn stage_note(iteration: u64, loss: GanLoss, critic_only: bool) -> String {
         GanLoss::Wasserstein => "the Wasserstein loss",
     };
     format!("From iteration {iteration}: {loss}{}.", if critic_only { ", critic only (generator frozen)" } else { "" })
+}
+
+/// A sentence for the bundle's training history: which network's weights are averaged from when.
+fn average_note(iteration: u64, decay: f32, critic_only: bool) -> String {
+    let network = if critic_only { "critic" } else { "generator" };
+    format!("From iteration {iteration}: the {network}'s weights averaged (decay {decay}).")
 }
 
 /// `dgflow train classifier`: the reference feature network of the image metrics.
