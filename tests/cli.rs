@@ -125,6 +125,14 @@ fn training_can_start_from_a_bundles_weights() {
     // The history says what the new run did from its start.
     let notes = &moved.manifest.provenance.notes;
     assert!(notes.contains("Then a new run from those weights") && notes.ends_with("From iteration 0: the generator's weights averaged (decay 0.9)."), "{notes}");
+    // From int8 weights (as shipped), a run still writes f16.
+    std::fs::create_dir(d.join("packed")).unwrap();
+    for file in ["manifest.json", "weights.safetensors"] {
+        std::fs::copy(d.join("start").join(file), d.join("packed").join(file)).unwrap();
+    }
+    ok(&["pack", "packed", "--encoding", "int8"], d);
+    ok(&["train", "25gaussians", "--init", "packed", "--iterations", "0", "--checkpoint", "p.ckpt", "--out", "unpacked"], d);
+    assert_eq!(Bundle::from_dir(&d.join("unpacked")).unwrap().manifest.weights.encoding, dgflow::bundle::Encoding::F16);
     // Once a checkpoint exists, the run goes on from it.
     assert!(ok(&[&train[..], &["--iterations", "4"]].concat(), d).contains("resuming b.ckpt from iteration 2"));
     // Weights of other networks are refused with the parameter that differs.

@@ -548,6 +548,9 @@ fn starting_bundle(dir: &Path, fresh: &Bundle) -> Result<Bundle> {
     if let Some(name) = extra {
         bail!("--init {}: {name} is not a parameter of this recipe's networks: start from a bundle trained with the same recipe and flags", dir.display());
     }
+    // Training writes f16 whatever it started from (an int8 bundle is packed for the page).
+    let mut bundle = bundle;
+    bundle.manifest.weights.encoding = Default::default();
     Ok(bundle)
 }
 
