@@ -393,7 +393,7 @@ mod tests {
         Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
     }
 
-    fn host(t: &Tensor<4>) -> Vec<f32> {
+    fn host<const D: usize>(t: &Tensor<D>) -> Vec<f32> {
         t.clone().into_data().try_into_vec::<f32>().expect("f32 values")
     }
 
@@ -401,8 +401,7 @@ mod tests {
     /// (burn's `max` skips it).
     fn assert_close<const D: usize>(got: Tensor<D>, want: Tensor<D>) {
         assert_eq!(got.dims(), want.dims());
-        let host = |t: Tensor<D>| t.into_data().try_into_vec::<f32>().expect("f32 values");
-        let (got, want) = (host(got), host(want));
+        let (got, want) = (host(&got), host(&want));
         let scale = want.iter().fold(1.0f32, |m, w| m.max(w.abs()));
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
             assert!((g - w).abs() <= 1e-5 * scale, "element {i}: {g}, burn's op gives {w} (values up to {scale})");

@@ -536,7 +536,7 @@ fn train(args: TrainArgs) -> Result<()> {
 /// The bundle at `dir`, to train on from, if it holds the same networks as `fresh` (the
 /// recipe's, freshly initialised): every parameter, of the same shape.
 fn starting_bundle(dir: &Path, fresh: &Bundle) -> Result<Bundle> {
-    let bundle = Bundle::from_dir(dir)?;
+    let mut bundle = Bundle::from_dir(dir)?;
     let sorted = |b: &Bundle| b.weights.iter().map(|(name, (shape, _))| (name.clone(), shape.clone())).collect::<std::collections::BTreeMap<_, _>>();
     let (ours, theirs) = (sorted(fresh), sorted(&bundle));
     let differs = ours.iter().find(|(name, shape)| theirs.get(*name) != Some(shape));
@@ -549,7 +549,6 @@ fn starting_bundle(dir: &Path, fresh: &Bundle) -> Result<Bundle> {
         bail!("--init {}: {name} is not a parameter of this recipe's networks: start from a bundle trained with the same recipe and flags", dir.display());
     }
     // Training writes f16 whatever it started from (an int8 bundle is packed for the page).
-    let mut bundle = bundle;
     bundle.manifest.weights.encoding = Default::default();
     Ok(bundle)
 }
