@@ -26,30 +26,49 @@ function files(dir) {
   });
 }
 
-const PAGE = 'page (HTML, JS, CSS, service worker)';
-const MODELS = 'models (every bundle the page offers: manifest and weights)';
+const PAGE = 'page (HTML, JS, CSS, service worker, list of models)';
 const CPU = 'CPU wasm module (pkg-cpu/, one thread)';
 const CPU_RELAXED = 'CPU wasm module with relaxed SIMD (pkg-cpu-relaxed/, one thread, where the browser validates it)';
 const CPU_THREADS = 'CPU wasm module with threads (pkg-cpu-mt/, on cross-origin isolated pages)';
 const CPU_THREADS_RELAXED = 'CPU wasm module with threads and relaxed SIMD (pkg-cpu-mt-relaxed/)';
 const GPU = 'WebGPU wasm module (pkg/, fetched only with a hardware adapter)';
 
+// The models the page offers, in its order: it opens on the first, and fetches another only
+// when the visitor picks it.
+const MODEL_NAMES = JSON.parse(readFileSync(join(DIST, 'models', 'index.json'), 'utf8')).models;
+const modelGroup = (name) => `model \`${name}\` (manifest and weights${name === MODEL_NAMES[0] ? '; the page opens on it' : ', fetched when picked'})`;
+
+// Raw and gzipped bytes of each group of files, in the order of the table, and of the whole site.
 function transferSizes() {
-  const groups = new Map();
-  for (const path of files(DIST)) {
-    const rel = relative(DIST, path);
-    const group = rel.startsWith('pkg-cpu/') ? CPU
-      : rel.startsWith('pkg-cpu-relaxed/') ? CPU_RELAXED
-        : rel.startsWith('pkg-cpu-mt/') ? CPU_THREADS
-          : rel.startsWith('pkg-cpu-mt-relaxed/') ? CPU_THREADS_RELAXED
-        : rel.startsWith('pkg/') ? GPU
-          : rel.startsWith('models/') ? MODELS
-            : PAGE;
-    const [raw, gz] = groups.get(group) ?? [0, 0];
+  const sizes = new Map(files(DIST).map((path) => {
     const bytes = readFileSync(path);
-    groups.set(group, [raw + bytes.length, gz + gzipSync(bytes, { level: 9 }).length]);
+    return [relative(DIST, path), [bytes.length, gzipSync(bytes, { level: 9 }).length]];
+  }));
+  const groups = new Map([PAGE, ...MODEL_NAMES.map(modelGroup), GPU, CPU, CPU_THREADS, CPU_THREADS_RELAXED, CPU_RELAXED].map((g) => [g, [0, 0]]));
+  const add = (group, [raw, gz]) => {
+    const [r, g] = groups.get(group);
+    groups.set(group, [r + raw, g + gz]);
+  };
+  for (const [rel, size] of sizes) {
+    const model = /^models\/([^/]+)\//.exec(rel)?.[1];
+    add(model ? modelGroup(model)
+      : rel.startsWith('pkg-cpu/') ? CPU
+        : rel.startsWith('pkg-cpu-relaxed/') ? CPU_RELAXED
+          : rel.startsWith('pkg-cpu-mt/') ? CPU_THREADS
+            : rel.startsWith('pkg-cpu-mt-relaxed/') ? CPU_THREADS_RELAXED
+              : rel.startsWith('pkg/') ? GPU
+                : PAGE, size);
   }
-  return groups;
+  // Weights a model borrows from another model's folder come with it too.
+  for (const name of MODEL_NAMES) {
+    const manifest = JSON.parse(readFileSync(join(DIST, 'models', name, 'manifest.json'), 'utf8'));
+    for (const { file } of manifest.shared_weights ?? []) {
+      const rel = join('models', name, file);
+      if (!rel.startsWith(`models/${name}/`)) add(modelGroup(name), sizes.get(rel));
+    }
+  }
+  const everything = [...sizes.values()].reduce((sum, [, gz]) => sum + gz, 0);
+  return { groups, everything };
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -59,22 +78,19 @@ const browser = await launch();
 try {
   say('## In the browser (headless Chromium on this machine)');
   say();
-  const sizes = transferSizes();
-  let everything = 0;
+  const { groups: sizes, everything } = transferSizes();
   say('| what | raw | gzip -9 |\n|---|---|---|');
-  for (const [group, [raw, gz]] of sizes) {
-    say(`| ${group} | ${mb(raw)} | ${mb(gz)} |`);
-    everything += gz;
-  }
-  // A visitor loads one wasm module, plus a CPU one where a GPU fails or a 2D GAN is trained;
-  // of each CPU module's two builds, the larger counts.
+  for (const [group, [raw, gz]] of sizes) say(`| ${group} | ${mb(raw)} | ${mb(gz)} |`);
+  // A first visit loads the page, the model it opens on and one wasm module, plus a CPU one
+  // where a GPU fails or a 2D GAN is trained; of each CPU module's two builds, the larger counts.
+  // Each model the visitor picks next adds its row.
   const gz = (group) => sizes.get(group)?.[1] ?? 0;
-  const base = gz(PAGE) + gz(MODELS);
+  const base = gz(PAGE) + gz(modelGroup(MODEL_NAMES[0]));
   const cpuOne = Math.max(gz(CPU), gz(CPU_RELAXED));
   const cpuThreads = Math.max(gz(CPU_THREADS), gz(CPU_THREADS_RELAXED));
   const cpuMost = Math.max(cpuOne, cpuThreads);
-  say(`| **a visitor on the CPU downloads** (threads / one thread: no service worker, or in an iframe) | | **${mb(base + cpuThreads)} / ${mb(base + cpuOne)}** |`);
-  say(`| a visitor on WebGPU downloads (with a CPU module too: at most) | | ${mb(base + gz(GPU))} (${mb(base + gz(GPU) + cpuMost)}) |`);
+  say(`| **a first visit on the CPU downloads** (threads / one thread: no service worker, or in an iframe) | | **${mb(base + cpuThreads)} / ${mb(base + cpuOne)}** |`);
+  say(`| a first visit on WebGPU downloads (with a CPU module too: at most) | | ${mb(base + gz(GPU))} (${mb(base + gz(GPU) + cpuMost)}) |`);
   say(`| every file of the site | | ${mb(everything)} |`);
   say();
 
