@@ -67,14 +67,18 @@ pub async fn toy_table(model: &Model, toy: Toy, base: FlowConfig, methods: &[Met
     table(model, base, methods, batch, &|points: &[f32]| toy_metrics(toy, points, reference), device).await
 }
 
+/// Points of each set that precision and recall compare (the first ones): they cost
+/// O(n²) distances, and the tables say so.
+pub const PRECISION_RECALL_POINTS: usize = 2000;
+
 /// Image metrics in the features of our CIFAR-10 classifier (not Inception): Fréchet distance
-/// and KID (×10³) against `reference`, improved precision and recall (k = 3, on the first 2,000
-/// of each set) and the classifier score.
+/// and KID (×10³) against `reference`, improved precision and recall (k = 3, on the first
+/// [`PRECISION_RECALL_POINTS`] of each set) and the classifier score.
 pub fn image_metrics(classifier: &Classifier, samples: &[f32], reference: &Features, device: &Device) -> Vec<(&'static str, String)> {
     let (features, probabilities) = classifier.run(samples, 250, device);
     let fd = frechet_distance(&Gaussian::fit(&features), &Gaussian::fit(reference));
     let kid = crate::metrics::kid::kid(&features, reference, 10, 1000, 0);
-    let (precision, recall) = precision_recall(&reference.head(2000), &features.head(2000), 3);
+    let (precision, recall) = precision_recall(&reference.head(PRECISION_RECALL_POINTS), &features.head(PRECISION_RECALL_POINTS), 3);
     vec![
         ("FD (classifier)", format!("{fd:.2}")),
         ("KID ×10³ (classifier)", format!("{:.2}", 1e3 * kid)),

@@ -352,8 +352,8 @@ fn check_metrics(args: CheckMetricsArgs) -> Result<()> {
     let images: Vec<f32> = (0..args.samples).flat_map(|i| train.image(i)).collect();
     let table = eval::disturbance_table(&classifier, &images, 32, &reference, &device);
     let caption = format!(
-        "{} CIFAR-10 training images against the 10,000 test images, in the features of {} (not Inception FID)",
-        args.samples, classifier.manifest.name
+        "{} CIFAR-10 training images against the 10,000 test images, in the features of {} (not Inception FID; precision and recall on the first {} of each set)",
+        args.samples, classifier.manifest.name, eval::PRECISION_RECALL_POINTS
     );
     println!("{caption}\n\n{table}");
     if let Some(path) = args.out {
@@ -750,7 +750,7 @@ fn eval(args: EvalArgs) -> Result<()> {
             let real: Vec<f32> = (0..n).flat_map(|i| train.image(i)).collect();
             let cells: Vec<String> = score(&real).into_iter().map(|(metric, value)| format!("{metric} {value}")).collect();
             table += &format!("\nReal images at this sample size (the first {n} CIFAR-10 training images, scored the same way): {}.\n", cells.join(", "));
-            (table, "the 10,000 CIFAR-10 test images, in the features of our classifier (not Inception FID)".into())
+            (table, format!("the 10,000 CIFAR-10 test images, in the features of our classifier (not Inception FID; precision and recall on the first {} of each set)", eval::PRECISION_RECALL_POINTS))
         }
     };
     let space = if args.space == Space::Latent { "latent" } else { "data" };
