@@ -143,6 +143,27 @@ fn training_can_start_from_a_bundles_weights() {
 }
 
 #[test]
+fn cifar10_training_logs_each_checkpoints_frechet_distance() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // The shared data folder beside the repository, as in tests/data.rs.
+    let data = std::env::var_os("DGFLOW_DATA").map_or_else(|| root.join("../shared/data"), std::path::PathBuf::from);
+    let (data, classifier) = (data.to_str().unwrap(), root.join("models/cifar10-classifier"));
+    let train = ["train", "cifar10", "--width", "2", "--batch", "4", "--every", "2", "--iterations", "2", "--data", data, "--log", "log.csv", "--out", "tiny"];
+    ok(&[&train[..], &["--checkpoint", "c.ckpt", "--classifier", classifier.to_str().unwrap()]].concat(), d);
+    let log = std::fs::read_to_string(d.join("log.csv")).unwrap();
+    let eval = log.lines().last().unwrap().rsplit(',').next().unwrap();
+    let fd: f64 = eval.strip_prefix("FD ").and_then(|rest| rest.split(' ').next()).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{eval}"));
+    // An untrained generator is far from the test images.
+    assert!(fd.is_finite() && fd > 10.0, "{eval}");
+    assert!(eval.ends_with("(classifier features); samples in c.png"), "{eval}");
+    // Without the classifier, it says which folder it looked in and how to name another.
+    let missing = fails(&[&train[..], &["--checkpoint", "m.ckpt", "--classifier", "nowhere"]].concat(), d);
+    assert!(missing.contains("classifier nowhere") && missing.contains("--classifier"), "{missing}");
+}
+
+#[test]
 fn bench_times_each_model_and_batch_beside_a_reference() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

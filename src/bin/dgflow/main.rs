@@ -20,6 +20,7 @@ use dgflow::train::gan::{GanLoss, GanTrainer, RealData, TrainConfig};
 use dgflow::train::images::ImageData;
 use dgflow::data::text::{self, Corpus, Vocab};
 use dgflow::train::text::TextData;
+use dgflow::metrics::frechet::{Gaussian, frechet_distance};
 use dgflow::metrics::ngram;
 use dgflow::train::toy::ToyData;
 use dgflow::device::{self, Backend};
@@ -159,6 +160,9 @@ struct TrainArgs {
     /// ignored when resuming from --checkpoint.
     #[arg(long)]
     init: Option<PathBuf>,
+    /// cifar10: the classifier in whose features the log scores each checkpoint's samples.
+    #[arg(long, default_value = "models/cifar10-classifier")]
+    classifier: PathBuf,
     /// Record this run's iterations for the PyTorch reference (tests/reference/): the weights
     /// before and after and every iteration's data and latents, as safetensors. Meant for a few
     /// iterations: each stores its batches.
@@ -384,6 +388,12 @@ fn train(args: TrainArgs) -> Result<()> {
         Recipe::Swissroll => Some(Toy::SwissRoll),
         Recipe::Cifar10 | Recipe::Text | Recipe::Classifier | Recipe::Vae | Recipe::Corrector => None,
     };
+    // Before the training data, so that a missing classifier fails fast; a critic-only fit leaves
+    // the samples as they are.
+    let image_score = match (args.recipe, args.critic_only) {
+        (Recipe::Cifar10, false) => Some(ImageScore::load(&args.classifier, &args.data, &device)?),
+        _ => None,
+    };
     let (data, arch, description, data_note): (Box<dyn RealData>, Architecture, String, String) = match args.recipe {
         Recipe::Gaussians25 | Recipe::Swissroll => {
             let toy = toy.expect("a toy recipe");
@@ -501,7 +511,10 @@ fn train(args: TrainArgs) -> Result<()> {
                 _ => {
                     let path = args.checkpoint.with_extension("png");
                     write_png(&path, &base_grid(&trainer.bundle(), 64, &device)?)?;
-                    format!("samples in {}", path.display())
+                    match &image_score {
+                        Some(score) => format!("{}; samples in {}", score.of(&trainer.bundle(), &device)?, path.display()),
+                        None => format!("samples in {}", path.display()),
+                    }
                 }
             };
             bar.set_message(format!("D {:.3} G {:.3} | {score}", losses.critic, losses.generator));
@@ -673,8 +686,12 @@ fn progress_bar(position: u64, length: u64) -> Result<indicatif::ProgressBar> {
 
 /// The base model's samples of `bundle` (fixed latents, seed 0), as the flow returns them.
 fn base_samples(bundle: &Bundle, n: usize, device: &burn::prelude::Device) -> Result<Vec<f32>> {
+    seeded_base_samples(bundle, n, 0, device)
+}
+
+fn seeded_base_samples(bundle: &Bundle, n: usize, seed: u64, device: &burn::prelude::Device) -> Result<Vec<f32>> {
     let model = Model::build(bundle, 0, device);
-    let config = FlowConfig { steps: 1, batch: n, keep: Keep::Steps(vec![0]), ..FlowConfig::default() };
+    let config = FlowConfig { steps: 1, batch: n, seed, keep: Keep::Steps(vec![0]), ..FlowConfig::default() };
     let mut refiner = pollster::block_on(flow::Refiner::new(&model, &model, config, device))?;
     let step = pollster::block_on(refiner.next_step())?.expect("step 0");
     Ok(step.samples.expect("step 0 is kept"))
@@ -699,6 +716,39 @@ fn base_grid(bundle: &Bundle, n: usize, device: &burn::prelude::Device) -> Resul
     let samples = base_samples(bundle, n, device)?;
     let m = &bundle.manifest;
     Ok(render::image_grid(&samples, n, &m.sample_shape, m.value_range, render::columns_for(n)))
+}
+
+/// The training log's measure of an image GAN: the Fréchet distance, in the features of the
+/// project's classifier, between 2,000 base samples (the same latents at every checkpoint) and
+/// the first 2,000 CIFAR-10 test images. A trend to watch while training; `dgflow eval` gives the
+/// card's numbers (against all 10,000).
+struct ImageScore {
+    classifier: Classifier,
+    reference: Gaussian,
+}
+
+impl ImageScore {
+    const IMAGES: usize = 2000;
+    /// Samples generated at once (memory), each chunk with the next seed.
+    const CHUNK: usize = 250;
+
+    fn load(classifier: &Path, data: &Path, device: &burn::prelude::Device) -> Result<ImageScore> {
+        let classifier = Classifier::load(classifier, device)
+            .with_context(|| format!("the training log scores samples in the features of the CIFAR-10 classifier {} (pass its folder with --classifier)", classifier.display()))?;
+        let test = Cifar::load(&data.join("cifar-10-batches-bin"), Split::Test)?;
+        let images: Vec<f32> = (0..Self::IMAGES.min(test.len())).flat_map(|i| test.image(i)).collect();
+        let (features, _) = classifier.run(&images, Self::CHUNK, device);
+        Ok(ImageScore { reference: Gaussian::fit(&features), classifier })
+    }
+
+    fn of(&self, bundle: &Bundle, device: &burn::prelude::Device) -> Result<String> {
+        let mut samples = Vec::new();
+        for (seed, n) in (0..).zip((0..Self::IMAGES).step_by(Self::CHUNK).map(|first| Self::CHUNK.min(Self::IMAGES - first))) {
+            samples.extend(seeded_base_samples(bundle, n, seed, device)?);
+        }
+        let (features, _) = self.classifier.run(&samples, Self::CHUNK, device);
+        Ok(format!("FD {:.2} (classifier features)", frechet_distance(&Gaussian::fit(&features), &self.reference)))
+    }
 }
 
 /// A one-line quality summary of a toy model's base samples, for the training log.
