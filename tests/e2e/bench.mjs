@@ -64,7 +64,9 @@ function transferSizes() {
     const manifest = JSON.parse(readFileSync(join(DIST, 'models', name, 'manifest.json'), 'utf8'));
     for (const { file } of manifest.shared_weights ?? []) {
       const rel = join('models', name, file);
-      if (!rel.startsWith(`models/${name}/`)) add(modelGroup(name), sizes.get(rel));
+      if (rel.startsWith(`models/${name}/`)) continue;
+      if (!sizes.has(rel)) throw new Error(`models/${name}/manifest.json borrows ${file}, which the site lacks`);
+      add(modelGroup(name), sizes.get(rel));
     }
   }
   const everything = [...sizes.values()].reduce((sum, [, gz]) => sum + gz, 0);
