@@ -505,14 +505,15 @@ fn train(args: TrainArgs) -> Result<()> {
         bar.inc(1);
         if trainer.iteration % args.every == 0 || trainer.iteration == args.iterations {
             checkpoint::save(&trainer, &args.checkpoint)?;
+            let bundle = trainer.bundle();
             let score = match (toy, &reference, args.recipe) {
-                (Some(toy), Some(reference), _) => toy_score(&trainer.bundle(), toy, reference, &device)?,
-                (_, _, Recipe::Text) => text_score(&trainer.bundle(), &held_out, &args.checkpoint.with_extension("txt"), &device)?,
+                (Some(toy), Some(reference), _) => toy_score(&bundle, toy, reference, &device)?,
+                (_, _, Recipe::Text) => text_score(&bundle, &held_out, &args.checkpoint.with_extension("txt"), &device)?,
                 _ => {
                     let path = args.checkpoint.with_extension("png");
-                    write_png(&path, &base_grid(&trainer.bundle(), 64, &device)?)?;
+                    write_png(&path, &base_grid(&bundle, 64, &device)?)?;
                     match &image_score {
-                        Some(score) => format!("{}; samples in {}", score.of(&trainer.bundle(), &device)?, path.display()),
+                        Some(score) => format!("{}; samples in {}", score.of(&bundle, &device)?, path.display()),
                         None => format!("samples in {}", path.display()),
                     }
                 }
@@ -686,13 +687,13 @@ fn progress_bar(position: u64, length: u64) -> Result<indicatif::ProgressBar> {
 
 /// The base model's samples of `bundle` (fixed latents, seed 0), as the flow returns them.
 fn base_samples(bundle: &Bundle, n: usize, device: &burn::prelude::Device) -> Result<Vec<f32>> {
-    seeded_base_samples(bundle, n, 0, device)
+    seeded_base_samples(&Model::build(bundle, 0, device), n, 0, device)
 }
 
-fn seeded_base_samples(bundle: &Bundle, n: usize, seed: u64, device: &burn::prelude::Device) -> Result<Vec<f32>> {
-    let model = Model::build(bundle, 0, device);
+/// `n` base samples of `model` from the latents of `seed`.
+fn seeded_base_samples(model: &Model, n: usize, seed: u64, device: &burn::prelude::Device) -> Result<Vec<f32>> {
     let config = FlowConfig { steps: 1, batch: n, seed, keep: Keep::Steps(vec![0]), ..FlowConfig::default() };
-    let mut refiner = pollster::block_on(flow::Refiner::new(&model, &model, config, device))?;
+    let mut refiner = pollster::block_on(flow::Refiner::new(model, model, config, device))?;
     let step = pollster::block_on(refiner.next_step())?.expect("step 0");
     Ok(step.samples.expect("step 0 is kept"))
 }
@@ -742,9 +743,10 @@ impl ImageScore {
     }
 
     fn of(&self, bundle: &Bundle, device: &burn::prelude::Device) -> Result<String> {
+        let model = Model::build(bundle, 0, device);
         let mut samples = Vec::new();
         for seed in 0..(Self::IMAGES / Self::CHUNK) as u64 {
-            samples.extend(seeded_base_samples(bundle, Self::CHUNK, seed, device)?);
+            samples.extend(seeded_base_samples(&model, Self::CHUNK, seed, device)?);
         }
         let (features, _) = self.classifier.run(&samples, Self::CHUNK, device);
         Ok(format!("FD {:.2} (classifier features)", frechet_distance(&Gaussian::fit(&features), &self.reference)))
