@@ -104,8 +104,8 @@ build_wasm() {
   # relaxed module shares its plain twin's, as only this crate's features differ.
   # The WebGPU module's own code only orchestrates GPU kernels: its profile (Cargo.toml,
   # wasm-gpu) builds it for size, 4.4 → 2.2 MB gzipped.
-  wasm_module pkg-cpu "$WASM_TARGET-cpu" "-C target-feature=+simd128" "--features cpu" release
-  wasm_module pkg-cpu-relaxed "$WASM_TARGET-cpu" "-C target-feature=+simd128" "--features cpu,relaxed-simd" release
+  wasm_module pkg-cpu "$WASM_TARGET-cpu" "-C target-feature=+simd128" "--features cpu" wasm-cpu
+  wasm_module pkg-cpu-relaxed "$WASM_TARGET-cpu" "-C target-feature=+simd128" "--features cpu,relaxed-simd" wasm-cpu
   # Threads: atomics in the code (and in std, rebuilt), and a shared memory that JS imports, with
   # the TLS exports wasm-bindgen needs to start each thread; 1 GiB at most.
   local threads="-C target-feature=+simd128,+atomics,+bulk-memory,+mutable-globals"
@@ -113,8 +113,8 @@ build_wasm() {
     --export=__tls_size --export=__tls_align --export=__tls_base; do
     threads+=" -C link-arg=$arg"
   done
-  wasm_module pkg-cpu-mt "$WASM_TARGET-mt" "$threads" "--features threads" release
-  wasm_module pkg-cpu-mt-relaxed "$WASM_TARGET-mt" "$threads" "--features threads,relaxed-simd" release
+  wasm_module pkg-cpu-mt "$WASM_TARGET-mt" "$threads" "--features threads" wasm-cpu
+  wasm_module pkg-cpu-mt-relaxed "$WASM_TARGET-mt" "$threads" "--features threads,relaxed-simd" wasm-cpu
   wasm_module pkg "$WASM_TARGET" "" "--features webgpu" wasm-gpu
 }
 
