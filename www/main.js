@@ -363,7 +363,23 @@ async function readUrl() {
   if (p.has('model') && state.models.includes(p.get('model'))) {
     state.wantedStep = Number(p.get('step') ?? NaN);
     start();
+  } else if (state.models.length) {
+    startWhenSeen();
   }
+}
+
+// A plain visit (a poster's QR code, a project page's link) refines the first model at once, so
+// the flow is the first thing a visitor sees. An embedded view waits until its frame is scrolled
+// into view: a paper's page may hold it far down, and the visitor may never get there.
+function startWhenSeen() {
+  const begin = () => { if (!state.running && !state.training && state.steps.length === 0) start(); };
+  if (!state.embed) { begin(); return; }
+  const seen = new IntersectionObserver((entries) => {
+    if (!entries.some((e) => e.isIntersecting)) return;
+    seen.disconnect();
+    begin();
+  });
+  seen.observe(document.body);
 }
 
 // A model may recommend its own η and γ (a steep critic needs smaller steps); the manifest is

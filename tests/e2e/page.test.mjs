@@ -382,6 +382,31 @@ test('?embed=1 gives a compact view that still refines and links to the full dem
   assert.match(page.url(), /embed=1/, 'the embed view keeps its flag');
 });
 
+test('a plain visit refines the first model at once; an embedded view starts once scrolled into view', async () => {
+  const page = await open('');
+  await finished(page);
+  assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
+  const first = await page.evaluate(() => document.getElementById('model').options[0].value);
+  assert.equal(await page.inputValue('#model'), first);
+  assert.match(page.url(), new RegExp(`model=${first}`), 'the URL now names what is shown');
+  await page.context().close();
+
+  // A paper's page with the demo far below the fold.
+  const context = await browser.newContext({ viewport: { width: 800, height: 600 } });
+  const host = await context.newPage();
+  await host.setContent(`<div style="height:3000px"></div><iframe id="demo" src="${url}/?embed=1" width="700" height="500"></iframe>`);
+  const frame = await (await host.waitForSelector('#demo')).contentFrame();
+  await frame.waitForFunction(() => /Running on/.test(document.getElementById('backend').textContent), null, { timeout: 60_000 });
+  await host.waitForTimeout(1500);
+  assert.doesNotMatch(frame.url(), /model=/, 'nothing starts out of sight');
+  assert.equal(await frame.textContent('#step-label'), '–');
+  await host.evaluate(() => document.getElementById('demo').scrollIntoView());
+  await finished(frame);
+  assert.equal(await frame.isHidden('#error'), true, await frame.textContent('#error'));
+  assert.match(frame.url(), /embed=1/);
+  await context.close();
+});
+
 test('on an emulated phone (narrow, touch, CPU throttled 4×) it loads, refines and scrubs', async () => {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
   const page = await context.newPage();
