@@ -101,7 +101,7 @@ fn records_hold_the_random_inputs_a_reference_needs() {
     let keys: std::collections::HashSet<String> = tensors.into_iter().map(|(k, _)| k).collect();
     assert_eq!(meta["losses"].as_array().unwrap().len(), 2);
     for key in ["before/critic.fc1.u", "after/generator.out.weight", "iteration/1/critic/1/real", "iteration/1/generator/z",
-                "gradients/critic/critic.fc1.weight", "gradients/generator/generator.out.bias"] {
+                "gradients/critic/critic.fc1.weight", "gradients/generator/generator.out.bias", "generated/critic"] {
         assert!(keys.contains(key), "{key} missing from the training record");
     }
     assert!(!keys.contains("gradients/critic/critic.fc1.u"), "SN vectors are state, not gradients");

@@ -85,9 +85,10 @@ pub struct GanTrainer {
     /// The trained network's averaged weights, while `config.average_decay` is set.
     pub average: Option<DeviceParams>,
     pub iteration: u64,
-    /// When set, each step appends its gradients here as `(critic|generator)/<parameter>`, for
-    /// records that a reference implementation checks (costs a readback per tensor).
-    pub gradient_log: Option<Vec<(String, Vec<f32>)>>,
+    /// When set, each step appends what a reference implementation checks, under record keys:
+    /// its gradients as `gradients/(critic|generator)/<parameter>`, and a critic step's generated
+    /// samples as `generated/critic` (costs a readback per tensor).
+    pub trace: Option<Vec<(String, Vec<f32>)>>,
     device: Device,
 }
 
@@ -134,7 +135,7 @@ impl GanTrainer {
             config,
             params,
             iteration: 0,
-            gradient_log: None,
+            trace: None,
             device: device.clone(),
         }
     }
@@ -210,6 +211,10 @@ impl GanTrainer {
         // The generator's running statistics move only in its own step.
         let generator = Network::training(&m.generator, &[latent], "generator", &params, &mut TrainingState::default());
         let fake = generator.forward_flat(z);
+        if let Some(trace) = self.trace.as_mut() {
+            // The critic's gradients are checked on these inputs, apart from the generator's rounding.
+            trace.push(("generated/critic".into(), fake.clone().into_data().try_into_vec::<f32>().expect("f32 samples")));
+        }
         let mut d_state = TrainingState::default();
         let critic = Network::training(&m.critic, &m.sample_shape, "critic", &params, &mut d_state);
         let d_real = critic.forward_flat(real);
@@ -230,11 +235,11 @@ impl GanTrainer {
     }
 
     fn log_gradients(&mut self, net: &str, graph_params: &DeviceParams, grads: &Gradients) {
-        let Some(log) = self.gradient_log.as_mut() else { return };
+        let Some(trace) = self.trace.as_mut() else { return };
         let prefix = format!("{net}.");
         for (name, p) in graph_params.iter().filter(|(k, _)| k.starts_with(&prefix) && is_trainable(k)) {
             let grad = p.grad(grads).expect("parameters under the prefix require gradients");
-            log.push((format!("{net}/{name}"), grad.into_data().try_into_vec::<f32>().expect("f32 gradients")));
+            trace.push((format!("gradients/{net}/{name}"), grad.into_data().try_into_vec::<f32>().expect("f32 gradients")));
         }
     }
 

@@ -194,7 +194,7 @@ def replay_training(meta, rec, dtype, jitter=0.0, iterations=None, seed=0):
     opt_d = torch.optim.Adam(critic.parameters(), lr=config["lr_critic"], betas=betas, eps=1e-8)
     logistic = config.get("loss", "logistic") == "logistic"
     softplus = torch.nn.functional.softplus
-    losses, gradients = [], {}
+    losses, gradients, generated = [], {}, None
     for i in range(len(meta["losses"]) if iterations is None else iterations):
         it = meta["first_iteration"] + i
         for k in range(config["critic_steps"]):
@@ -205,6 +205,12 @@ def replay_training(meta, rec, dtype, jitter=0.0, iterations=None, seed=0):
                 fake = generator(z)
             for n, b in generator.named_buffers():
                 b.copy_(saved[n])
+            if i == 0 and k == 0:
+                generated = fake.detach().double().numpy().copy()
+                if "generated/critic" in rec:
+                    # The critic's gradients are checked on the engine's own generated samples: a
+                    # sample within the generator's rounding of a ReLU kink would otherwise flip it.
+                    fake = tensor("generated/critic")
             # One pass over real and fake together: one spectral-norm power iteration per step.
             d = critic(torch.cat([real, fake])).squeeze(1)
             d_real, d_fake = d[:batch], d[batch:]
@@ -226,7 +232,7 @@ def replay_training(meta, rec, dtype, jitter=0.0, iterations=None, seed=0):
             loss_g = loss_g.item()
         losses.append((loss_d.item(), loss_g))
     state = {**generator.state("generator"), **critic.state("critic")}
-    return losses, {k: v.astype(np.float64) for k, v in state.items()}, before, gradients
+    return losses, {k: v.astype(np.float64) for k, v in state.items()}, before, gradients, generated
 
 
 def train(args):
@@ -242,8 +248,8 @@ def train(args):
     """
     meta, rec = read_record(args.record)
     manifest = meta["manifest"]
-    losses32, torch32, before, grads32 = replay_training(meta, rec, torch.float32)
-    losses64, torch64, _, grads64 = replay_training(meta, rec, torch.float64)
+    losses32, torch32, before, grads32, generated32 = replay_training(meta, rec, torch.float32)
+    losses64, torch64, _, grads64, generated64 = replay_training(meta, rec, torch.float64)
     # How much the exact gradients move when the inputs move by f32 rounding: a ReLU input within
     # rounding of 0 flips between implementations and changes a gradient by more than rounding.
     jittered = [replay_training(meta, rec, torch.float64, jitter=2.0**-23, iterations=1, seed=s)[3] for s in range(6)]
@@ -252,7 +258,19 @@ def train(args):
 
     print(f"\n{manifest['name']} · {len(meta['losses'])} iteration(s) from {meta['first_iteration']} · "
           f"batch {meta['config']['batch']} · {meta['config'].get('loss', 'logistic')} loss")
-    print("Gradients of the first critic step and the first generator step, ‖g − g_f64‖ / ‖g_f64‖:")
+    if "generated/critic" in rec:
+        # The generator's forward pass, checked on its own: the critic's gradients below use the
+        # engine's generated samples (see replay_training).
+        ours = rec["generated/critic"].astype(np.float64).reshape(generated64.shape)
+        err, floor = relative(ours, generated64)[1], relative(generated32, generated64)[1]
+        limit = max(args.tolerance, 10 * floor)
+        print(f"Generated samples of the first critic step, max |x − x_f64| / max |x_f64|: {err:.1e}; "
+              f"PyTorch f32's own: {floor:.1e}; limit {limit:.1e}")
+        if err > limit:
+            failures.append(f"generated samples: {err:.1e} > {limit:.1e}")
+    else:
+        failures.append("the record has no generated samples (generated/critic): rerun with this version of dgflow")
+    print("Gradients of the first critic step (on the engine's generated samples) and the first generator step, ‖g − g_f64‖ / ‖g_f64‖:")
     print("| tensor | Rust (f32) | PyTorch f32 | f64 under input jitter | limit |\n|---|---|---|---|---|")
     worst_grad = 0.0
     for name in sorted(grads64):

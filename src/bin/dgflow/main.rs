@@ -493,14 +493,14 @@ fn train(args: TrainArgs) -> Result<()> {
     let reference = toy.map(|toy| toy.sample(4000, &mut Noise::new(args.seed ^ 0x5eed, Stream::Data)));
     let mut record = args.record.as_ref().map(|_| record::TrainRecord::new(trainer.host_weights(), trainer.iteration));
     if record.is_some() {
-        trainer.gradient_log = Some(Vec::new());
+        trainer.trace = Some(Vec::new());
     }
     while trainer.iteration < args.iterations {
         let inputs = trainer.inputs(data.as_ref());
         let iteration = trainer.iteration;
         let losses = trainer.step_on(inputs.clone());
         if let Some(r) = record.as_mut() {
-            r.push(iteration, &inputs, &losses, trainer.gradient_log.replace(Vec::new()).unwrap_or_default());
+            r.push(iteration, &inputs, &losses, trainer.trace.replace(Vec::new()).unwrap_or_default());
         }
         bar.inc(1);
         if trainer.iteration % args.every == 0 || trainer.iteration == args.iterations {

@@ -62,15 +62,15 @@ impl TrainRecord {
         TrainRecord { tensors, losses: Vec::new(), first: first_iteration }
     }
 
-    /// Adds an iteration; `gradients` are those its steps logged (kept for the first iteration
-    /// only: later ones start from states the reference only approximates).
-    pub fn push(&mut self, iteration: u64, inputs: &IterationInputs, losses: &Losses, gradients: Vec<(String, Vec<f32>)>) {
+    /// Adds an iteration; `trace` is what its steps traced (kept for the first iteration only:
+    /// later ones start from states the reference only approximates).
+    pub fn push(&mut self, iteration: u64, inputs: &IterationInputs, losses: &Losses, trace: Vec<(String, Vec<f32>)>) {
         if iteration == self.first {
             let mut seen = std::collections::HashSet::new();
-            for (name, g) in gradients {
+            for (key, values) in trace {
                 // Only each network's first step: one critic step, then the generator step.
-                if seen.insert(name.clone()) {
-                    self.tensors.push((format!("gradients/{name}"), g));
+                if seen.insert(key.clone()) {
+                    self.tensors.push((key, values));
                 }
             }
         }
