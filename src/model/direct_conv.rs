@@ -456,12 +456,12 @@ struct Plan<'a> {
 }
 
 #[cfg(any(not(target_family = "wasm"), feature = "threads"))]
-fn threads() -> usize {
+pub(super) fn threads() -> usize {
     rayon::current_num_threads()
 }
 
 #[cfg(all(target_family = "wasm", not(feature = "threads")))]
-fn threads() -> usize {
+pub(super) fn threads() -> usize {
     1
 }
 

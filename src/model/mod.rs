@@ -4,6 +4,8 @@
 #[cfg(feature = "cpu")]
 mod cpu_conv;
 #[cfg(feature = "cpu")]
+mod cpu_linear;
+#[cfg(feature = "cpu")]
 mod cpu_softmax;
 #[cfg(feature = "cpu")]
 mod direct_conv;

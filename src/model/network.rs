@@ -13,6 +13,8 @@ use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
 #[cfg(feature = "cpu")]
 use super::cpu_conv;
 #[cfg(feature = "cpu")]
+use super::cpu_linear;
+#[cfg(feature = "cpu")]
 use super::cpu_softmax;
 #[cfg(feature = "cpu")]
 use super::direct_conv::Pointwise;
@@ -95,9 +97,16 @@ type Direct = Option<cpu_conv::PackedConv>;
 #[cfg(not(feature = "cpu"))]
 type Direct = Option<std::convert::Infallible>;
 
+#[cfg(feature = "cpu")]
+type DirectLinear = Option<cpu_linear::PackedLinear>;
+#[cfg(not(feature = "cpu"))]
+type DirectLinear = Option<std::convert::Infallible>;
+
 #[derive(Debug, Clone)]
 enum Op {
-    Linear { weight_t: Tensor<2>, bias: Tensor<1> },
+    // `direct`: the weights in both layouts for the CPU backend's linear op (inference on flex;
+    // see `cpu_linear`), which then runs the layer and the activation fused into it.
+    Linear { weight_t: Tensor<2>, bias: Tensor<1>, direct: DirectLinear },
     // `direct`: the weights packed for the CPU backend's direct kernels, which then run the
     // layer (inference on flex; see `cpu_conv`). `None` on flex (a network being trained): the
     // kernels run on the weights as they are.
@@ -166,7 +175,13 @@ fn run(ops: &[Op], mut x: Activation, state: &mut TrainingState) -> Activation {
 
 fn apply(op: &Op, x: Activation, state: &mut TrainingState) -> Activation {
     match (op, x) {
-        (Op::Linear { weight_t, bias }, Activation::Flat(t)) => {
+        (Op::Linear { weight_t, bias, direct }, Activation::Flat(t)) => {
+            #[cfg(feature = "cpu")]
+            if let Some(packed) = direct {
+                return Activation::Flat(cpu_linear::linear(t, packed, bias.clone()));
+            }
+            #[cfg(not(feature = "cpu"))]
+            let _ = direct;
             Activation::Flat(t.matmul(weight_t.clone()) + bias.clone().unsqueeze::<2>())
         }
         (Op::Conv2d { weight, bias, stride, padding, direct }, Activation::Image(t)) => {
@@ -325,7 +340,7 @@ fn training_op(layer: &Layer, prefix: &str, params: &DeviceParams, state: &mut T
     match layer {
         Layer::Linear { name, inputs, outputs, spectral_norm } => {
             let w = sn(get(name, "weight").reshape([*outputs, *inputs]), name, *spectral_norm, state);
-            Op::Linear { weight_t: w.transpose(), bias: get(name, "bias") }
+            Op::Linear { weight_t: w.transpose(), bias: get(name, "bias"), direct: None }
         }
         Layer::Conv2d { name, inputs, outputs, kernel, stride, padding, spectral_norm } => {
             let w = sn(get(name, "weight").reshape([*outputs, inputs * kernel * kernel]), name, *spectral_norm, state);
@@ -381,8 +396,12 @@ fn build_ops(layers: &[Layer], prefix: &str, weights: &HostWeights, sn_iteration
 /// convolution takes the batch norm after it (folded into its weights and bias: one scale and
 /// shift per output channel either way) and, where the CPU kernels run it, the activation
 /// after those (applied to each output value as it is written, its derivative in the input
-/// gradient); every other layer is an op of its own.
+/// gradient); on the CPU a linear layer takes the activation after it; every other layer is
+/// an op of its own.
 pub fn fused_len(layers: &[Layer], device: &Device) -> usize {
+    if matches!(layers.first(), Some(Layer::Linear { .. })) {
+        return 1 + usize::from(fuses_activation(layers.get(1), device));
+    }
     if !matches!(layers.first(), Some(Layer::Conv2d { .. } | Layer::ConvTranspose2d { .. } | Layer::Conv1d { .. })) {
         return layers.len().min(1);
     }
@@ -470,8 +489,9 @@ fn build_op(group: &[Layer], prefix: &str, weights: &HostWeights, sn_iterations:
     match &group[0] {
         Layer::Linear { name, inputs, outputs, spectral_norm } => {
             let (_, w) = weight_with_sn(name, *spectral_norm, true);
+            let direct = pack_linear(&w, [*outputs, *inputs], activation, device);
             let weight = Tensor::<2>::from_data(TensorData::new(w, [*outputs, *inputs]), device);
-            Op::Linear { weight_t: weight.transpose(), bias: vec1(take(name, "bias").1) }
+            Op::Linear { weight_t: weight.transpose(), bias: vec1(take(name, "bias").1), direct }
         }
         Layer::Conv2d { name, stride, padding, spectral_norm, .. } => {
             let (shape, mut w) = weight_with_sn(name, *spectral_norm, true);
@@ -522,6 +542,17 @@ fn pack_conv2d(weight: &[f32], shape: [usize; 4], stride: [usize; 2], activation
 fn pack_conv_transpose2d(weight: &[f32], shape: [usize; 4], stride: [usize; 2], activation: Option<&Layer>, device: &Device) -> Direct {
     let pointwise = pointwise(activation).unwrap_or_default();
     cpu_conv::available(device).then(|| cpu_conv::PackedConv::conv_transpose2d(weight, shape, stride, pointwise, device))
+}
+
+#[cfg(feature = "cpu")]
+fn pack_linear(weight: &[f32], shape: [usize; 2], activation: Option<&Layer>, device: &Device) -> DirectLinear {
+    let pointwise = pointwise(activation).unwrap_or_default();
+    cpu_conv::available(device).then(|| cpu_linear::PackedLinear::new(weight, shape, pointwise, device))
+}
+
+#[cfg(not(feature = "cpu"))]
+fn pack_linear(_: &[f32], _: [usize; 2], _: Option<&Layer>, _: &Device) -> DirectLinear {
+    None
 }
 
 #[cfg(not(feature = "cpu"))]
