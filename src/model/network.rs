@@ -660,4 +660,50 @@ mod tests {
             assert!(error <= 1e-5 * scale, "max difference {error} (values up to {scale})");
         }
     }
+
+    /// On the CPU a linear layer takes the activation after it, and the MLP gives what its
+    /// layers give one by one: the output and the input gradient.
+    #[test]
+    fn linear_layers_fuse_their_activations_and_match_the_layers_one_by_one() {
+        let device = Device::flex();
+        let layers: Vec<Layer> = serde_json::from_str(
+            r#"[
+                {"op": "linear", "name": "fc1", "inputs": 2, "outputs": 48},
+                {"op": "leaky_relu", "slope": 0.2},
+                {"op": "linear", "name": "fc2", "inputs": 48, "outputs": 40},
+                {"op": "relu"},
+                {"op": "linear", "name": "out", "inputs": 40, "outputs": 1}
+            ]"#,
+        )
+        .expect("a valid spec");
+        let lens: Vec<usize> = [0, 2, 4].iter().map(|&i| fused_len(&layers[i..], &device)).collect();
+        assert_eq!(lens, [2, 2, 1], "each linear layer takes the activation after it");
+
+        let mut weights = HostWeights::new();
+        for (name, shape) in [("fc1.weight", vec![48, 2]), ("fc1.bias", vec![48]), ("fc2.weight", vec![40, 48]), ("fc2.bias", vec![40]), ("out.weight", vec![1, 40]), ("out.bias", vec![1])] {
+            weights.insert(format!("d.{name}"), random(&shape, (-0.5, 0.5), &device));
+        }
+        let network = Network::build(&NetworkSpec { layers }, &[2], "d", &weights, 0, &device);
+        let w = |name: &str| tensor::<2>(&weights[&format!("d.{name}.weight")], &device).transpose();
+        let b = |name: &str| tensor::<1>(&weights[&format!("d.{name}.bias")], &device).unsqueeze::<2>();
+        let one_by_one = |x: Tensor<2>| {
+            let y = activation::leaky_relu(x.matmul(w("fc1")) + b("fc1"), 0.2);
+            let y = activation::relu(y.matmul(w("fc2")) + b("fc2"));
+            y.matmul(w("out")) + b("out")
+        };
+        let x = Tensor::<2>::random([70, 2], Distribution::Normal(0.0, 1.0), &device);
+        let gradient = |f: &dyn Fn(Tensor<2>) -> Tensor<2>| {
+            let x = x.clone().autodiff().require_grad();
+            let y = f(x.clone());
+            let grad = x.grad(&y.clone().sum().backward()).expect("x requires a gradient");
+            (y.without_autodiff(), grad)
+        };
+        let (got, got_grad) = gradient(&|x| network.forward_flat(x));
+        let (want, want_grad) = gradient(&one_by_one);
+        for (got, want) in [(got, want), (got_grad, want_grad)] {
+            let error = (got - want.clone()).abs().max().into_scalar::<f32>();
+            let scale = want.abs().max().into_scalar::<f32>().max(1.0);
+            assert!(error <= 1e-5 * scale, "max difference {error} (values up to {scale})");
+        }
+    }
 }
