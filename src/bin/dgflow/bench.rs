@@ -26,7 +26,8 @@ pub struct BenchArgs {
     /// Batch sizes to time.
     #[arg(long, value_delimiter = ',', default_value = "1,64,256")]
     batches: Vec<usize>,
-    /// Timed refinement steps per run (after one untimed warm-up step).
+    /// Timed refinement steps per run (after one untimed warm-up step), at least: a model whose
+    /// steps are quick gets as many as fill ~0.5 s, the same number on both sides.
     #[arg(long, default_value_t = 10)]
     steps: usize,
     /// Runs per measurement; the median is reported.
@@ -66,7 +67,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
 
     let mut report = format!("{}\n\n", machine(threads, peak));
     report += &format!("## Refinement (DGflow-KL, latent space), native, {}\n\n", device_label(args.device));
-    report += "ms per step (median of runs); ratio = PyTorch time / Rust time (> 1: Rust is faster); \
+    report += "ms per step (median of runs, each at least ~0.5 s of steps); ratio = PyTorch time / Rust time (> 1: Rust is faster); \
                GFLOP/s counts the forward and the input-gradient pass of G and D.\n\n";
     report += "| model | batch | Rust ms/step | samples·steps/s | GFLOP/s | % of peak | PyTorch ms/step | ratio |\n";
     report += "|---|---|---|---|---|---|---|---|\n";
@@ -77,12 +78,15 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         let m = &bundle.manifest;
         let macs = m.generator.macs(&[m.latent.dim]).unwrap_or(0) + m.critic.macs(&m.sample_shape).unwrap_or(0);
         for &batch in &args.batches {
+            // Ten steps of a 2D toy take ~20 ms, where the first steps after the reference's
+            // process ran were measured up to 30 % slower than later ones.
+            let steps = args.steps.max((MIN_RUN_MS / refine_ms_per_step(&model, batch, 1, &device)?).ceil() as usize).min(MAX_STEPS);
             let mut rust = Vec::new();
             let mut torch = Vec::new();
             for _ in 0..args.repeats {
-                rust.push(refine_ms_per_step(&model, batch, args.steps, &device)?);
+                rust.push(refine_ms_per_step(&model, batch, steps, &device)?);
                 if let Some(reference) = &args.reference {
-                    torch.push(reference_ms(reference, dir, batch, args.steps, threads)?);
+                    torch.push(reference_ms(reference, dir, batch, steps, threads)?);
                 }
             }
             let (ms, torch_ms) = (median(&mut rust), (!torch.is_empty()).then(|| median(&mut torch)));
@@ -134,6 +138,10 @@ fn shipped_models() -> Result<Vec<PathBuf>> {
 }
 
 /// Mean time of one DGflow-KL step over `steps` steps, after an untimed first step.
+/// How long a timed run lasts at least, unless it reaches [`MAX_STEPS`] first.
+const MIN_RUN_MS: f64 = 500.0;
+const MAX_STEPS: usize = 1000;
+
 fn refine_ms_per_step(model: &Model, batch: usize, steps: usize, device: &Device) -> Result<f64> {
     let config = FlowConfig { batch, steps: steps + 1, keep: Keep::Steps(vec![]), ..FlowConfig::default() };
     let mut refiner = pollster::block_on(Refiner::new(model, model, config, device))?;
