@@ -137,11 +137,11 @@ fn shipped_models() -> Result<Vec<PathBuf>> {
     Ok(dirs)
 }
 
-/// Mean time of one DGflow-KL step over `steps` steps, after an untimed first step.
 /// How long a timed run lasts at least, unless it reaches [`MAX_STEPS`] first.
 const MIN_RUN_MS: f64 = 500.0;
 const MAX_STEPS: usize = 1000;
 
+/// Mean time of one DGflow-KL step over `steps` steps, after an untimed first step.
 fn refine_ms_per_step(model: &Model, batch: usize, steps: usize, device: &Device) -> Result<f64> {
     let config = FlowConfig { batch, steps: steps + 1, keep: Keep::Steps(vec![]), ..FlowConfig::default() };
     let mut refiner = pollster::block_on(Refiner::new(model, model, config, device))?;
