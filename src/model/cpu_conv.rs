@@ -382,24 +382,24 @@ impl<C: CheckpointStrategy> DirectConv for Autodiff<Flex, C> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use burn::tensor::{Distribution, activation};
     use burn::tensor::module::{conv_transpose2d as burn_conv_transpose2d, conv2d as burn_conv2d};
     use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 
     use super::*;
 
-    fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
+    pub(in crate::model) fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
         Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
     }
 
-    fn host<const D: usize>(t: &Tensor<D>) -> Vec<f32> {
+    pub(in crate::model) fn host<const D: usize>(t: &Tensor<D>) -> Vec<f32> {
         t.clone().into_data().try_into_vec::<f32>().expect("f32 values")
     }
 
     /// Within 1e-5 of the largest value (or of 1); compared on the host, where a NaN fails
     /// (burn's `max` skips it).
-    fn assert_close<const D: usize>(got: Tensor<D>, want: Tensor<D>) {
+    pub(in crate::model) fn assert_close<const D: usize>(got: Tensor<D>, want: Tensor<D>) {
         assert_eq!(got.dims(), want.dims());
         let (got, want) = (host(&got), host(&want));
         let scale = want.iter().fold(1.0f32, |m, w| m.max(w.abs()));

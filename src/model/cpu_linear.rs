@@ -182,22 +182,10 @@ impl<C: CheckpointStrategy> DirectLinear for Autodiff<Flex, C> {
 
 #[cfg(test)]
 mod tests {
-    use burn::tensor::{Distribution, activation};
+    use burn::tensor::activation;
 
+    use super::super::cpu_conv::tests::{assert_close, host, random};
     use super::*;
-
-    fn host<const D: usize>(t: &Tensor<D>) -> Vec<f32> {
-        t.clone().into_data().try_into_vec::<f32>().expect("f32 values")
-    }
-
-    fn assert_close(got: Tensor<2>, want: Tensor<2>) {
-        assert_eq!(got.dims(), want.dims());
-        let (got, want) = (host(&got), host(&want));
-        let scale = want.iter().fold(1.0f32, |m, w| m.max(w.abs()));
-        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert!((g - w).abs() <= 1e-5 * scale, "element {i}: {g}, burn's ops give {w} (values up to {scale})");
-        }
-    }
 
     #[test]
     fn linear_layers_and_their_input_gradients_match_burns() {
@@ -209,14 +197,12 @@ mod tests {
         // layer split over threads, and one row.
         let shapes = [(64, 2, 512), (64, 512, 1), (300, 96, 80), (1, 33, 17)];
         for ((m, inputs, outputs), (pointwise, activation)) in shapes.into_iter().flat_map(|s| activations.map(|a| (s, a))) {
-            let random = |shape: [usize; 2]| Tensor::<2>::random(shape, Distribution::Normal(0.0, 1.0), &device);
-            let (x, weight) = (random([m, inputs]), random([outputs, inputs]));
-            let bias = Tensor::<1>::random([outputs], Distribution::Normal(0.0, 1.0), &device);
+            let (x, weight, bias) = (random([m, inputs], &device), random([outputs, inputs], &device), random([outputs], &device));
             let packed = PackedLinear::new(&host(&weight), [outputs, inputs], pointwise, &device);
             let ours = |x: Tensor<2>| linear(x, &packed, bias.clone());
             let burns = |x: Tensor<2>| activation(x.matmul(weight.clone().transpose()) + bias.clone().unsqueeze::<2>());
             assert_close(ours(x.clone()), burns(x.clone()));
-            let seed = random([m, outputs]).autodiff();
+            let seed = random([m, outputs], &device).autodiff();
             let gradient = |f: &dyn Fn(Tensor<2>) -> Tensor<2>| {
                 let x = x.clone().autodiff().require_grad();
                 x.grad(&(f(x.clone()) * seed.clone()).sum().backward()).expect("x requires a gradient")
