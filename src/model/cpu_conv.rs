@@ -14,13 +14,13 @@ use burn::backend::{Autodiff, Backend, Dispatch, DispatchDevice, Flex, backend_e
 use burn::prelude::*;
 use burn::tensor::TensorData;
 
-use super::direct_conv::{self, Epilogue, Geometry, Pointwise, Shape4};
+use super::direct_conv::{self, Fused, Geometry, Pointwise, Shape4};
 
 #[backend_extension(Flex, Autodiff)]
 pub trait DirectConv: Backend {
-    /// `x` `[n, c, h, w]`; `packed` and `packed_grad` the weights `[o, c, kh, kw]`
-    /// (`weight_shape`) as [`PackedConv::conv2d`] packs them; `bias` `[o]`; `pointwise` the
-    /// activation fused into the output.
+    /// `x` `[n, c, h, w]`, through a ReLU first if `input_relu`; `packed` and `packed_grad` the
+    /// weights `[o, c, kh, kw]` (`weight_shape`) as [`PackedConv::conv2d`] packs them; `bias`
+    /// `[o]`; `pointwise` the activation fused into the output.
     #[allow(clippy::too_many_arguments)]
     fn direct_conv2d(
         x: FloatTensor<Self>,
@@ -30,7 +30,21 @@ pub trait DirectConv: Backend {
         weight_shape: [usize; 4],
         stride: [usize; 2],
         padding: [usize; 2],
+        input_relu: bool,
         pointwise: Pointwise,
+    ) -> FloatTensor<Self>;
+    /// `direct_conv2d` without an activation after it, plus `residual` (of the output's shape).
+    #[allow(clippy::too_many_arguments)]
+    fn direct_conv2d_adding(
+        x: FloatTensor<Self>,
+        packed: FloatTensor<Self>,
+        packed_grad: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        residual: FloatTensor<Self>,
+        weight_shape: [usize; 4],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        input_relu: bool,
     ) -> FloatTensor<Self>;
     /// `x` `[n, c, h, w]`; `packed` and `packed_grad` the weights `[c, o, kh, kw]` as
     /// [`PackedConv::conv_transpose2d`] packs them; `bias` `[o]`; output `[n, o, out_size]`
@@ -67,13 +81,15 @@ pub fn available(device: &Device) -> bool {
 }
 
 /// A convolution layer's weights, packed once for the direct kernels: for the forward pass and
-/// for the input gradient (the transposed operation); and the activation fused into its output.
+/// for the input gradient (the transposed operation); and the activations fused into it.
 #[derive(Clone, Debug)]
 pub struct PackedConv {
     forward: Tensor<1>,
     input_gradient: Tensor<1>,
     weight_shape: [usize; 4],
     pointwise: Pointwise,
+    /// A ReLU on the input (the activation before the layer); convolutions only.
+    input_relu: bool,
 }
 
 impl PackedConv {
@@ -82,7 +98,17 @@ impl PackedConv {
     pub fn conv2d(weight: &[f32], shape: [usize; 4], stride: [usize; 2], pointwise: Pointwise, device: &Device) -> PackedConv {
         let forward = direct_conv::pack_conv2d(weight, shape);
         let input_gradient = direct_conv::pack_conv_transpose2d(weight, shape, stride);
-        PackedConv { forward: vector(forward, device), input_gradient: vector(input_gradient, device), weight_shape: shape, pointwise }
+        PackedConv { forward: vector(forward, device), input_gradient: vector(input_gradient, device), weight_shape: shape, pointwise, input_relu: false }
+    }
+
+    /// The same convolution with a ReLU on its input.
+    pub fn after_relu(self) -> PackedConv {
+        PackedConv { input_relu: true, ..self }
+    }
+
+    /// The weights times `factor` (a residual branch's scale, folded into its last layer).
+    pub fn scaled(self, factor: f32) -> PackedConv {
+        PackedConv { forward: self.forward.mul_scalar(factor), input_gradient: self.input_gradient.mul_scalar(factor), ..self }
     }
 
     /// The weights `[c, o, kh, kw]` of a transposed convolution with this stride. Its input
@@ -90,7 +116,7 @@ impl PackedConv {
     pub fn conv_transpose2d(weight: &[f32], shape: [usize; 4], stride: [usize; 2], pointwise: Pointwise, device: &Device) -> PackedConv {
         let forward = direct_conv::pack_conv_transpose2d(weight, shape, stride);
         let input_gradient = direct_conv::pack_conv2d(weight, shape);
-        PackedConv { forward: vector(forward, device), input_gradient: vector(input_gradient, device), weight_shape: shape, pointwise }
+        PackedConv { forward: vector(forward, device), input_gradient: vector(input_gradient, device), weight_shape: shape, pointwise, input_relu: false }
     }
 }
 
@@ -100,18 +126,17 @@ fn vector(values: Vec<f32>, device: &Device) -> Tensor<1> {
 }
 
 /// A 2-D convolution on the direct kernels (the device must be [`available`]), through the
-/// activation packed with the weights.
-pub fn conv2d(x: Tensor<4>, weights: &PackedConv, bias: Tensor<1>, stride: [usize; 2], padding: [usize; 2]) -> Tensor<4> {
-    Tensor::from_dispatch(<Dispatch as DirectConv>::direct_conv2d(
-        x.into_dispatch(),
-        weights.forward.clone().into_dispatch(),
-        weights.input_gradient.clone().into_dispatch(),
-        bias.into_dispatch(),
-        weights.weight_shape,
-        stride,
-        padding,
-        weights.pointwise,
-    ))
+/// activations packed with the weights, plus `residual` (of the output's shape) if given.
+pub fn conv2d(x: Tensor<4>, weights: &PackedConv, bias: Tensor<1>, residual: Option<Tensor<4>>, stride: [usize; 2], padding: [usize; 2]) -> Tensor<4> {
+    let (x, forward, gradient, bias) = (x.into_dispatch(), weights.forward.clone().into_dispatch(), weights.input_gradient.clone().into_dispatch(), bias.into_dispatch());
+    let (shape, relu) = (weights.weight_shape, weights.input_relu);
+    Tensor::from_dispatch(match residual {
+        Some(r) => {
+            assert_eq!(weights.pointwise, Pointwise::Identity, "a residual is added to a convolution without an activation after it");
+            <Dispatch as DirectConv>::direct_conv2d_adding(x, forward, gradient, bias, r.into_dispatch(), shape, stride, padding, relu)
+        }
+        None => <Dispatch as DirectConv>::direct_conv2d(x, forward, gradient, bias, shape, stride, padding, relu, weights.pointwise),
+    })
 }
 
 /// A 2-D convolution being trained, on the direct kernels (the device must be [`available`]).
@@ -149,8 +174,14 @@ pub fn conv_transpose2d(x: Tensor<4>, weights: &PackedConv, bias: Tensor<1>, str
 }
 
 impl DirectConv for Flex {
-    fn direct_conv2d(x: FlexTensor, packed: FlexTensor, _: FlexTensor, bias: FlexTensor, weight_shape: [usize; 4], stride: [usize; 2], padding: [usize; 2], pointwise: Pointwise) -> FlexTensor {
-        Direction::Conv2d.run(&x, values(&packed), weight_shape, (Some(&bias), pointwise), Geometry { stride, padding })
+    fn direct_conv2d(x: FlexTensor, packed: FlexTensor, _: FlexTensor, bias: FlexTensor, weight_shape: [usize; 4], stride: [usize; 2], padding: [usize; 2], input_relu: bool, pointwise: Pointwise) -> FlexTensor {
+        let extras = Extras { input_relu, bias: Some(&bias), pointwise, ..Extras::default() };
+        Direction::Conv2d.run(&x, values(&packed), weight_shape, extras, Geometry { stride, padding })
+    }
+
+    fn direct_conv2d_adding(x: FlexTensor, packed: FlexTensor, _: FlexTensor, bias: FlexTensor, residual: FlexTensor, weight_shape: [usize; 4], stride: [usize; 2], padding: [usize; 2], input_relu: bool) -> FlexTensor {
+        let extras = Extras { input_relu, bias: Some(&bias), residual: Some(&residual), ..Extras::default() };
+        Direction::Conv2d.run(&x, values(&packed), weight_shape, extras, Geometry { stride, padding })
     }
 
     fn direct_conv_transpose2d(
@@ -164,7 +195,8 @@ impl DirectConv for Flex {
         out_size: [usize; 2],
         pointwise: Pointwise,
     ) -> FlexTensor {
-        Direction::ConvTranspose2d { out_size }.run(&x, values(&packed), weight_shape, (Some(&bias), pointwise), Geometry { stride, padding })
+        let extras = Extras { bias: Some(&bias), pointwise, ..Extras::default() };
+        Direction::ConvTranspose2d { out_size }.run(&x, values(&packed), weight_shape, extras, Geometry { stride, padding })
     }
 
     fn direct_conv2d_trained(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, stride: [usize; 2], padding: [usize; 2]) -> FlexTensor {
@@ -204,25 +236,35 @@ impl Direction {
         }
     }
 
-    /// Runs on `x` with weights packed by [`Direction::pack`], adding the bias and applying the
-    /// pointwise function to the output.
-    fn run(self, x: &FlexTensor, packed: &[f32], weight_shape: Shape4, (bias, pointwise): (Option<&FlexTensor>, Pointwise), geometry: Geometry) -> FlexTensor {
+    /// Runs on `x` with weights packed by [`Direction::pack`] and what `extras` fuses into it.
+    fn run(self, x: &FlexTensor, packed: &[f32], weight_shape: Shape4, extras: Extras, geometry: Geometry) -> FlexTensor {
         let x = contiguous(x);
-        let bias = bias.map(contiguous);
-        let epilogue = Epilogue { bias: bias.as_ref().map(values), pointwise };
+        let [bias, residual, gate] = [extras.bias, extras.residual, extras.gate].map(|t| t.map(contiguous));
+        let fused = Fused { input_relu: extras.input_relu, bias: bias.as_ref().map(values), residual: residual.as_ref().map(values), pointwise: extras.pointwise, gate: gate.as_ref().map(values) };
         let (out, shape) = match self {
-            Direction::Conv2d => direct_conv::conv2d(values(&x), shape4(&x), packed, weight_shape, epilogue, geometry),
-            Direction::ConvTranspose2d { out_size } => direct_conv::conv_transpose2d(values(&x), shape4(&x), packed, weight_shape, epilogue, geometry, out_size),
+            Direction::Conv2d => direct_conv::conv2d(values(&x), shape4(&x), packed, weight_shape, fused, geometry),
+            Direction::ConvTranspose2d { out_size } => direct_conv::conv_transpose2d(values(&x), shape4(&x), packed, weight_shape, fused, geometry, out_size),
         };
         FlexTensor::from_data(TensorData::new(out, shape))
     }
+}
+
+/// What an operation fuses into itself, as tensors (see [`Fused`]).
+#[derive(Clone, Copy, Default)]
+struct Extras<'a> {
+    input_relu: bool,
+    bias: Option<&'a FlexTensor>,
+    residual: Option<&'a FlexTensor>,
+    pointwise: Pointwise,
+    gate: Option<&'a FlexTensor>,
 }
 
 /// A trained operation's forward pass: the weights packed for this call.
 fn trained_forward(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor, geometry: Geometry, direction: Direction) -> FlexTensor {
     let weight = contiguous(weight);
     let shape = shape4(&weight);
-    direction.run(x, &direction.pack(values(&weight), shape, geometry.stride), shape, (Some(bias), Pointwise::Identity), geometry)
+    let extras = Extras { bias: Some(bias), ..Extras::default() };
+    direction.run(x, &direction.pack(values(&weight), shape, geometry.stride), shape, extras, geometry)
 }
 
 /// A tensor whose storage is its values in order (a copy only when it is a view).
@@ -238,51 +280,105 @@ fn shape4(t: &FlexTensor) -> Shape4 {
     t.layout().shape().dims::<4>()
 }
 
-/// The input gradient of an operation on packed weights: the output's gradient times the fused
-/// activation's derivative (read off the output), then the operation the other way round, on
-/// the weights packed for it.
+/// What an operation on packed weights keeps for its input gradient: the weights packed for
+/// the operation the other way round, and what to undo of what it fused.
+#[derive(Debug, Clone)]
+struct Recorded {
+    packed: FlexTensor,
+    weight_shape: Shape4,
+    geometry: Geometry,
+    reverse: Direction,
+    /// The fused activation and the output, off which its derivative is read.
+    activation: Option<(Pointwise, FlexTensor)>,
+    /// The input, where a ReLU on it was fused (its derivative gates the gradient).
+    relu_input: Option<FlexTensor>,
+}
+
+impl Recorded {
+    /// The input's gradient from the output's: times the fused activation's derivative, through
+    /// the operation the other way round, gated by the input ReLU's derivative.
+    fn input_gradient(self, mut grad: FlexTensor) -> FlexTensor {
+        if let Some((pointwise, output)) = self.activation {
+            let scaled = direct_conv::pointwise_gradient(pointwise, values(&contiguous(&grad)), values(&output));
+            grad = FlexTensor::from_data(TensorData::new(scaled, output.layout().shape().to_vec()));
+        }
+        let extras = Extras { gate: self.relu_input.as_ref(), ..Extras::default() };
+        self.reverse.run(&grad, values(&self.packed), self.weight_shape, extras, self.geometry)
+    }
+}
+
+/// The input gradient of an operation on packed weights.
 #[derive(Debug)]
 struct InputGradient;
 
 impl Backward<Flex, 1> for InputGradient {
-    type State = (FlexTensor, Shape4, Geometry, Direction, Option<(Pointwise, FlexTensor)>);
+    type State = Recorded;
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
         let [node_x] = ops.parents;
-        let mut grad = grads.consume::<Flex>(&ops.node);
-        let (packed, weight_shape, geometry, reverse, activation) = ops.state;
+        let grad = grads.consume::<Flex>(&ops.node);
         if let Some(node) = node_x {
-            if let Some((pointwise, output)) = activation {
-                let scaled = direct_conv::pointwise_gradient(pointwise, values(&contiguous(&grad)), values(&output));
-                grad = FlexTensor::from_data(TensorData::new(scaled, output.layout().shape().to_vec()));
-            }
-            grads.register::<Flex>(node.id, reverse.run(&grad, values(&packed), weight_shape, (None, Pointwise::Identity), geometry));
+            grads.register::<Flex>(node.id, ops.state.input_gradient(grad));
+        }
+    }
+}
+
+/// The gradients of an operation on packed weights with a residual added to its output: the
+/// input's as for [`InputGradient`], and the residual's, the output's gradient itself.
+#[derive(Debug)]
+struct ResidualGradients;
+
+impl Backward<Flex, 2> for ResidualGradients {
+    type State = Recorded;
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let [node_x, node_residual] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        if let Some(node) = node_residual {
+            grads.register::<Flex>(node.id, grad.clone());
+        }
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, ops.state.input_gradient(grad));
         }
     }
 }
 
 /// An operation on weights packed once (`packed` for it, `packed_grad` for its input gradient)
-/// and its fused activation, recorded with its input gradient where the input is tracked.
+/// and what it fuses, recorded with its gradients where the input or the residual is tracked.
 #[allow(clippy::too_many_arguments)]
 fn on_packed<C: CheckpointStrategy>(
     x: FloatTensor<Autodiff<Flex, C>>,
     packed: FloatTensor<Autodiff<Flex, C>>,
     packed_grad: FloatTensor<Autodiff<Flex, C>>,
     bias: FloatTensor<Autodiff<Flex, C>>,
+    residual: Option<FloatTensor<Autodiff<Flex, C>>>,
     weight_shape: Shape4,
     geometry: Geometry,
     direction: Direction,
-    pointwise: Pointwise,
+    (input_relu, pointwise): (bool, Pointwise),
 ) -> FloatTensor<Autodiff<Flex, C>> {
     let (x, node) = x.into_parts();
-    let out = direction.run(&x, values(packed.primitive()), weight_shape, (Some(bias.primitive()), pointwise), geometry);
-    match InputGradient.prepare::<C>([node]).compute_bound().stateful() {
-        OpsKind::Tracked(prep) => {
-            let [_, _, h, w] = shape4(&x);
-            let activation = (pointwise != Pointwise::Identity).then(|| (pointwise, out.clone()));
-            prep.finish((packed_grad.into_primitive(), weight_shape, geometry, direction.reversed([h, w]), activation), out)
-        }
-        OpsKind::UnTracked(prep) => prep.finish(out),
+    let residual = residual.map(|r| r.into_parts());
+    let extras = Extras { input_relu, bias: Some(bias.primitive()), residual: residual.as_ref().map(|(r, _)| r), pointwise, gate: None };
+    let out = direction.run(&x, values(packed.primitive()), weight_shape, extras, geometry);
+    let [_, _, h, w] = shape4(&x);
+    let recorded = |out: &FlexTensor| Recorded {
+        packed: packed_grad.clone().into_primitive(),
+        weight_shape,
+        geometry,
+        reverse: direction.reversed([h, w]),
+        activation: (pointwise != Pointwise::Identity).then(|| (pointwise, out.clone())),
+        relu_input: input_relu.then(|| x.clone()),
+    };
+    match residual {
+        Some((_, residual_node)) => match ResidualGradients.prepare::<C>([node, residual_node]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish(recorded(&out), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        },
+        None => match InputGradient.prepare::<C>([node]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish(recorded(&out), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        },
     }
 }
 
@@ -306,7 +402,7 @@ impl Backward<Flex, 3> for TrainedGradients {
             let [_, _, h, w] = x_shape;
             let reverse = direction.reversed([h, w]);
             let packed = reverse.pack(values(&weight), weight_shape, geometry.stride);
-            grads.register::<Flex>(node.id, reverse.run(&grad, &packed, weight_shape, (None, Pointwise::Identity), geometry));
+            grads.register::<Flex>(node.id, reverse.run(&grad, &packed, weight_shape, Extras::default(), geometry));
         }
         if let Some(node) = node_weight {
             let weight_grad = match direction {
@@ -346,9 +442,24 @@ impl<C: CheckpointStrategy> DirectConv for Autodiff<Flex, C> {
         weight_shape: [usize; 4],
         stride: [usize; 2],
         padding: [usize; 2],
+        input_relu: bool,
         pointwise: Pointwise,
     ) -> FloatTensor<Self> {
-        on_packed::<C>(x, packed, packed_grad, bias, weight_shape, Geometry { stride, padding }, Direction::Conv2d, pointwise)
+        on_packed::<C>(x, packed, packed_grad, bias, None, weight_shape, Geometry { stride, padding }, Direction::Conv2d, (input_relu, pointwise))
+    }
+
+    fn direct_conv2d_adding(
+        x: FloatTensor<Self>,
+        packed: FloatTensor<Self>,
+        packed_grad: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        residual: FloatTensor<Self>,
+        weight_shape: [usize; 4],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        input_relu: bool,
+    ) -> FloatTensor<Self> {
+        on_packed::<C>(x, packed, packed_grad, bias, Some(residual), weight_shape, Geometry { stride, padding }, Direction::Conv2d, (input_relu, Pointwise::Identity))
     }
 
     fn direct_conv_transpose2d(
@@ -362,7 +473,7 @@ impl<C: CheckpointStrategy> DirectConv for Autodiff<Flex, C> {
         out_size: [usize; 2],
         pointwise: Pointwise,
     ) -> FloatTensor<Self> {
-        on_packed::<C>(x, packed, packed_grad, bias, weight_shape, Geometry { stride, padding }, Direction::ConvTranspose2d { out_size }, pointwise)
+        on_packed::<C>(x, packed, packed_grad, bias, None, weight_shape, Geometry { stride, padding }, Direction::ConvTranspose2d { out_size }, (false, pointwise))
     }
 
     fn direct_conv2d_trained(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, stride: [usize; 2], padding: [usize; 2]) -> FloatTensor<Self> {
@@ -438,12 +549,52 @@ pub(super) mod tests {
             let (weight, bias) = (random([o, x_shape[1], k, k], &device), random([o], &device));
             let packed = PackedConv::conv2d(&host(&weight), weight.dims(), [stride; 2], pointwise, &device);
             let options = ConvOptions::new([stride; 2], [padding; 2], [1, 1], 1);
-            let ours = |x: Tensor<4>| conv2d(x, &packed, bias.clone(), [stride; 2], [padding; 2]);
+            let ours = |x: Tensor<4>| conv2d(x, &packed, bias.clone(), None, [stride; 2], [padding; 2]);
             let burns = |x: Tensor<4>| activation(burn_conv2d(x, weight.clone(), Some(bias.clone()), options.clone()));
             let want = burns(x.clone());
             assert_close(ours(x.clone()), want.clone());
             let seed = random(want.dims(), &device);
             assert_close(input_gradient(&x, ours, &seed), input_gradient(&x, burns, &seed));
+        }
+    }
+
+    /// A ReLU on the input, with an activation after or a residual added (a residual block's
+    /// layers), against burn's ops one by one: the output, and the gradients of Σ r ⊙ f for the
+    /// input and the residual.
+    #[test]
+    fn relu_before_and_residual_after_match_burns() {
+        let device = Device::flex();
+        // The row kernel (16-wide rows, the text model's 1×5 kernels) and the channel kernel.
+        for (x_shape, k, padding) in [([3, 8, 1, 32], [1, 5], [0, 2]), ([2, 6, 5, 5], [3, 3], [1, 1])] {
+            let o = x_shape[1];
+            let (x, skip) = (random(x_shape, &device), random(x_shape, &device));
+            let (weight, bias) = (random([o, o, k[0], k[1]], &device), random([o], &device));
+            let options = ConvOptions::new([1, 1], padding, [1, 1], 1);
+            let burns = |x: Tensor<4>, skip: Option<Tensor<4>>, after: Activation| {
+                let out = after(burn_conv2d(activation::relu(x), weight.clone(), Some(bias.clone()), options.clone()));
+                skip.map_or(out.clone(), |s| out + s)
+            };
+            for (pointwise, after) in ACTIVATIONS {
+                let packed = PackedConv::conv2d(&host(&weight), weight.dims(), [1, 1], pointwise, &device).after_relu();
+                let ours = |x: Tensor<4>| conv2d(x, &packed, bias.clone(), None, [1, 1], padding);
+                let want = burns(x.clone(), None, after);
+                assert_close(ours(x.clone()), want.clone());
+                let seed = random(want.dims(), &device);
+                assert_close(input_gradient(&x, ours, &seed), input_gradient(&x, |x| burns(x, None, after), &seed));
+            }
+            let packed = PackedConv::conv2d(&host(&weight), weight.dims(), [1, 1], Pointwise::Identity, &device).after_relu();
+            let ours = |x: Tensor<4>, skip: Tensor<4>| conv2d(x, &packed, bias.clone(), Some(skip), [1, 1], padding);
+            let want = burns(x.clone(), Some(skip.clone()), |t| t);
+            assert_close(ours(x.clone(), skip.clone()), want.clone());
+            let seed = random(want.dims(), &device).autodiff();
+            let gradients = |f: &dyn Fn(Tensor<4>, Tensor<4>) -> Tensor<4>| {
+                let (x, skip) = (x.clone().autodiff().require_grad(), skip.clone().autodiff().require_grad());
+                let grads = (f(x.clone(), skip.clone()) * seed.clone()).sum().backward();
+                (x.grad(&grads).expect("x"), skip.grad(&grads).expect("skip"))
+            };
+            let (got, want) = (gradients(&ours), gradients(&|x, skip| burns(x, Some(skip), |t| t)));
+            assert_close(got.0, want.0);
+            assert_close(got.1, want.1);
         }
     }
 

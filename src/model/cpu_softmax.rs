@@ -128,16 +128,8 @@ impl<C: CheckpointStrategy> ChannelSoftmax for Autodiff<Flex, C> {
 mod tests {
     use burn::tensor::{Distribution, activation};
 
+    use super::super::cpu_conv::tests::assert_close;
     use super::*;
-
-    /// Compared on the host, where a NaN fails (burn's `max` skips it).
-    fn assert_close(got: Tensor<3>, want: Tensor<3>) {
-        assert_eq!(got.dims(), want.dims());
-        let host = |t: Tensor<3>| t.into_data().try_into_vec::<f32>().expect("f32 values");
-        for (g, w) in host(got).into_iter().zip(host(want)) {
-            assert!((g - w).abs() <= 1e-6, "got {g}, burn's softmax gives {w}");
-        }
-    }
 
     #[test]
     fn softmax_and_its_input_gradient_match_burns() {

@@ -23,21 +23,45 @@ pub struct Geometry {
 /// `[batch, channels, height, width]`.
 pub type Shape4 = [usize; 4];
 
-/// What each output value gets as it is written: its channel's bias, then a pointwise function
-/// (the activation that follows the layer, fused so that it costs no pass of its own).
+/// What a convolution does besides its multiply-adds, fused so that none costs a pass of its
+/// own: a ReLU on its input as it is read, and on each output value as it is written its
+/// channel's bias, a residual, a pointwise function, a gate.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Epilogue<'a> {
+pub struct Fused<'a> {
+    /// The input goes through a ReLU (the activation before the layer).
+    pub input_relu: bool,
     pub bias: Option<&'a [f32]>,
+    /// Added to the output, which it matches in shape: a residual block's skip connection.
+    /// Only with the identity `pointwise`.
+    pub residual: Option<&'a [f32]>,
+    /// The activation that follows the layer.
     pub pointwise: Pointwise,
+    /// Output values are zeroed where this tensor of the output's shape is not positive: the
+    /// derivative of a ReLU on the input of the operation whose input gradient this is.
+    pub gate: Option<&'a [f32]>,
 }
 
-impl Epilogue<'_> {
-    /// Applies the epilogue to one position's values of every output channel.
+impl Fused<'_> {
+    /// Bias and pointwise function on one position's values of every output channel.
     fn apply_row(&self, row: &mut [f32]) {
         if let Some(bias) = self.bias {
             row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
         }
         self.pointwise.apply(row);
+    }
+
+    /// Residual and gate on a value at `index` of the output.
+    fn finish(&self, value: f32, index: usize) -> f32 {
+        let value = self.residual.map_or(value, |r| value + r[index]);
+        match self.gate {
+            Some(gate) if gate[index] <= 0.0 => 0.0,
+            _ => value,
+        }
+    }
+
+    fn check(&self, len: usize) {
+        assert!(self.residual.is_none_or(|r| r.len() == len) && self.gate.is_none_or(|g| g.len() == len), "a residual or gate does not match the output");
+        assert!(self.residual.is_none() || self.pointwise == Pointwise::Identity, "a residual is added after the pointwise function, which must be the identity");
     }
 }
 
@@ -105,11 +129,11 @@ pub fn pack_conv_transpose2d(weight: &[f32], [c, o, kh, kw]: Shape4, [sh, sw]: [
 
 /// A convolution: `x` is `[n, c, h, w]`, `packed` the weights `[o, c, kh, kw]` through
 /// [`pack_conv2d`]; returns `[n, o, h', w']`.
-pub fn conv2d(x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape: Shape4, epilogue: Epilogue, geometry: Geometry) -> (Vec<f32>, Shape4) {
-    conv2d_on(Kernel::detect(), x, x_shape, packed, weight_shape, epilogue, geometry)
+pub fn conv2d(x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape: Shape4, fused: Fused, geometry: Geometry) -> (Vec<f32>, Shape4) {
+    conv2d_on(Kernel::detect(), x, x_shape, packed, weight_shape, fused, geometry)
 }
 
-fn conv2d_on(kernel: Kernel, x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape: Shape4, epilogue: Epilogue, geometry: Geometry) -> (Vec<f32>, Shape4) {
+fn conv2d_on(kernel: Kernel, x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape: Shape4, fused: Fused, geometry: Geometry) -> (Vec<f32>, Shape4) {
     let [n, c, h, w] = x_shape;
     let [o, wc, kh, kw] = weight_shape;
     assert_eq!(c, wc, "conv2d: input has {c} channels, weight expects {wc}");
@@ -117,7 +141,7 @@ fn conv2d_on(kernel: Kernel, x: &[f32], x_shape: Shape4, packed: &[f32], weight_
     let Reads { padded, out: [ho, wo], taps, starts } = Reads::of("conv2d", [h, w], [kh, kw], geometry);
     let layout = Layout { outputs: o, padded_outputs: padded_outputs(o), padded, offset: geometry.padding, out_plane: ho * wo };
     let template = starts.into_iter().enumerate().map(|(output, input)| Position { input, output }).collect();
-    (run(kernel, x, [n, c, h, w], &layout, epilogue, &[Phase { taps, weights: packed, template }]), [n, o, ho, wo])
+    (run(kernel, x, [n, c, h, w], &layout, fused, &[Phase { taps, weights: packed, template }]), [n, o, ho, wo])
 }
 
 /// Where a convolution reads its zero-padded input: the padded size, the output size, each
@@ -147,7 +171,7 @@ impl Reads {
 /// A transposed convolution: `x` is `[n, c, h, w]`, `packed` the weights `[c, o, kh, kw]`
 /// through [`pack_conv_transpose2d`]; the output is `[n, o, out_size[0], out_size[1]]` (which
 /// fixes the output padding).
-pub fn conv_transpose2d(x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape: Shape4, epilogue: Epilogue, geometry: Geometry, out_size: [usize; 2]) -> (Vec<f32>, Shape4) {
+pub fn conv_transpose2d(x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape: Shape4, fused: Fused, geometry: Geometry, out_size: [usize; 2]) -> (Vec<f32>, Shape4) {
     let [n, c, h, w] = x_shape;
     let [wc, o, kh, kw] = weight_shape;
     assert_eq!(c, wc, "conv_transpose2d: input has {c} channels, weight expects {wc}");
@@ -166,7 +190,7 @@ pub fn conv_transpose2d(x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape
     let mut rest = packed;
     for ry in 0..sh {
         for rx in 0..sw {
-            // A phase with no taps (kernel narrower than the stride) still writes its epilogue.
+            // A phase with no taps (kernel narrower than the stride) still writes its bias and what else is fused.
             let (ty, tx) = (phase_taps(kh, sh, ry), phase_taps(kw, sw, rx));
             assert!(rest.len() >= c * ty * tx * opad, "conv_transpose2d: weights not packed by pack_conv_transpose2d for {weight_shape:?}");
             let (weights, next) = rest.split_at(c * ty * tx * opad);
@@ -182,7 +206,7 @@ pub fn conv_transpose2d(x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape
         }
     }
     assert!(rest.is_empty(), "conv_transpose2d: weights not packed by pack_conv_transpose2d for {weight_shape:?}");
-    (run(Kernel::detect(), x, [n, c, h, w], &layout, epilogue, &phases), [n, o, ho, wo])
+    (run(Kernel::detect(), x, [n, c, h, w], &layout, fused, &phases), [n, o, ho, wo])
 }
 
 /// The gradient of a convolution's weights `[o, c, kh, kw]` (`weight_shape`) from its input `x`
@@ -210,7 +234,7 @@ fn conv2d_weight_gradient_on(kernel: Kernel, x: &[f32], x_shape: Shape4, grad: &
         return weight_grad;
     }
     let plane = reads.padded[0] * reads.padded[1];
-    let input = pad(x, x_shape, reads.padded, geometry.padding, true);
+    let input = pad(x, x_shape, reads.padded, geometry.padding, false, true);
     let opad = padded_outputs(o);
     let mut rows = vec![0.0; n * out_plane * opad];
     for_each_chunk(&mut rows, out_plane * opad, |i, sample| {
@@ -327,12 +351,13 @@ fn pack(outputs: usize, channels: usize, taps: usize, weight: impl Fn(usize, usi
 /// whole-vector runs, on the row kernel, each task padding the samples it reads itself (while
 /// they are in its core's cache, and without a parallel pass of its own); else on the channel
 /// kernel over the batch padded once, whose position-major rows each run passes through the
-/// epilogue and transposes into `NCHW`.
-fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, epilogue: Epilogue, phases: &[Phase]) -> Vec<f32> {
+/// bias and pointwise function and transposes into `NCHW`.
+fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, fused: Fused, phases: &[Phase]) -> Vec<f32> {
     assert_eq!(x.len(), n * c * h * w, "input length does not match its shape");
     let plane = layout.plane();
     let (outputs, out_plane, opad) = (layout.outputs, layout.out_plane, layout.padded_outputs);
     let len = n * outputs * out_plane;
+    fused.check(len);
     if len == 0 {
         return Vec::new();
     }
@@ -355,11 +380,11 @@ fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, epilogu
         if let Some(runs) = row_runs(&phase.template, kernel.lanes()) {
             let vectors: Vec<(usize, Position)> = (0..n).flat_map(|i| runs.iter().map(move |r| (i, Position { input: r.input, output: i * outputs * out_plane + r.output }))).collect();
             let part = task_size(vectors.len(), c * phase.taps.len() * outputs * kernel.lanes());
-            let target = Target { out: &shared, len: n * outputs * out_plane, outputs, out_plane, epilogue };
+            let target = Target { out: &shared, len: n * outputs * out_plane, outputs, out_plane, fused };
             let tasks = vectors.len().div_ceil(part);
             if part < runs.len() {
                 // Tasks smaller than a sample (small batches) share the batch padded once.
-                let input = padded_batch.get_or_insert_with(|| pad(x, [n, c, h, w], layout.padded, layout.offset, true));
+                let input = padded_batch.get_or_insert_with(|| pad(x, [n, c, h, w], layout.padded, layout.offset, fused.input_relu, true));
                 let global: Vec<Position> = vectors.iter().map(|&(i, p)| Position { input: i * c * plane + p.input, ..p }).collect();
                 for_each_index(tasks, |k| kernel.gather_rows(input, &plan, &global[k * part..((k + 1) * part).min(global.len())], &target));
                 continue;
@@ -368,24 +393,25 @@ fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, epilogu
                 let task = &vectors[k * part..((k + 1) * part).min(vectors.len())];
                 let (first, last) = (task[0].0, task[task.len() - 1].0);
                 let sample = c * h * w;
-                let input = pad(&x[first * sample..(last + 1) * sample], [last + 1 - first, c, h, w], layout.padded, layout.offset, false);
+                let input = pad(&x[first * sample..(last + 1) * sample], [last + 1 - first, c, h, w], layout.padded, layout.offset, fused.input_relu, false);
                 let local: Vec<Position> = task.iter().map(|&(i, p)| Position { input: (i - first) * c * plane + p.input, ..p }).collect();
                 kernel.gather_rows(&input, &plan, &local, &target);
             });
             continue;
         }
-        let input = padded_batch.get_or_insert_with(|| pad(x, [n, c, h, w], layout.padded, layout.offset, true));
+        let input = padded_batch.get_or_insert_with(|| pad(x, [n, c, h, w], layout.padded, layout.offset, fused.input_relu, true));
         let positions: Vec<usize> = (0..n).flat_map(|i| phase.template.iter().map(move |p| i * c * plane + p.input)).collect();
-        // Whole tiles keep the kernel's registers full. Each run applies the epilogue to its
-        // rows and transposes them into `out` while they are in cache, 16 positions at a time
-        // (their rows stay in L1 while every channel is written).
+        // Whole tiles keep the kernel's registers full. Each run applies the bias and pointwise
+        // function to its rows and transposes them into `out` (with residual and gate) while
+        // they are in cache, 16 positions at a time (their rows stay in L1 while every channel
+        // is written).
         let run_len = task_size(positions.len(), c * phase.taps.len() * opad).next_multiple_of(TILE);
         for_each_index(positions.len().div_ceil(run_len), |k| {
             let first = k * run_len;
             let run = &positions[first..(first + run_len).min(positions.len())];
             let mut rows = vec![0.0; run.len() * opad];
             kernel.gather(&input, &plan, run, &mut rows);
-            rows.chunks_mut(opad).for_each(|row| epilogue.apply_row(&mut row[..outputs]));
+            rows.chunks_mut(opad).for_each(|row| fused.apply_row(&mut row[..outputs]));
             for (block_index, block) in rows.chunks(16 * opad).enumerate() {
                 let mut targets = [0usize; 16];
                 for (r, target) in targets.iter_mut().enumerate().take(block.len() / opad) {
@@ -397,7 +423,7 @@ fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, epilogu
                         // SAFETY: `target + oc · out_plane` lies in `out` (every template
                         // output is inside its plane, checked above), and each position belongs
                         // to one run, so no two runs write the same value.
-                        unsafe { *shared.at(target + oc * out_plane) = row[oc] };
+                        unsafe { *shared.at(target + oc * out_plane) = fused.finish(row[oc], target + oc * out_plane) };
                     }
                 }
             }
@@ -408,9 +434,9 @@ fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, epilogu
     out
 }
 
-/// `x` `[n, c, h, w]` with each plane placed at `offset` in a zeroed `padded` plane; in
-/// parallel over planes when `parallel` and the batch is large.
-fn pad(x: &[f32], [n, c, h, w]: Shape4, [hp, wp]: [usize; 2], [top, left]: [usize; 2], parallel: bool) -> Vec<f32> {
+/// `x` `[n, c, h, w]` with each plane placed at `offset` in a zeroed `padded` plane, through a
+/// ReLU if `relu`; in parallel over planes when `parallel` and the batch is large.
+fn pad(x: &[f32], [n, c, h, w]: Shape4, [hp, wp]: [usize; 2], [top, left]: [usize; 2], relu: bool, parallel: bool) -> Vec<f32> {
     let plane = hp * wp;
     let mut input = vec![0.0; n * c * plane];
     let copy_plane = |i: usize, padded: &mut [f32]| {
@@ -420,6 +446,10 @@ fn pad(x: &[f32], [n, c, h, w]: Shape4, [hp, wp]: [usize; 2], [top, left]: [usiz
             let mut blocks = to.chunks_exact_mut(16);
             blocks.by_ref().zip(from.chunks_exact(16)).for_each(|(t, f)| t.copy_from_slice(f));
             blocks.into_remainder().copy_from_slice(from.chunks_exact(16).remainder());
+            if relu {
+                // NaN stays NaN, as in burn's ReLU.
+                to.iter_mut().for_each(|v| *v = if *v < 0.0 { 0.0 } else { *v });
+            }
         }
     };
     if parallel && input.len() >= 1 << 16 {
@@ -447,7 +477,7 @@ struct Target<'a> {
     len: usize,
     outputs: usize,
     out_plane: usize,
-    epilogue: Epilogue<'a>,
+    fused: Fused<'a>,
 }
 
 /// The output, written by several runs at once at disjoint positions.
@@ -642,15 +672,23 @@ unsafe fn gather_rows<V: Vector, const NO: usize, const NXV: usize>(input: &[f32
                 }
             }
             let one = unsafe { V::splat(1.0) };
-            let pointwise = target.epilogue.pointwise;
+            let fused = target.fused;
             for (o, row) in acc.iter().enumerate().take(target.outputs - ob) {
-                let b = unsafe { V::splat(target.epilogue.bias.map_or(0.0, |b| b[ob + o])) };
+                let b = unsafe { V::splat(fused.bias.map_or(0.0, |b| b[ob + o])) };
                 for (value, run) in row.iter().zip(tile) {
-                    let at = target.out.at(run.output + (ob + o) * target.out_plane);
-                    unsafe { V::mul_add(*value, one, b).store(at) };
-                    if pointwise != Pointwise::Identity {
-                        // SAFETY: the vector just stored, which only this run writes.
-                        pointwise.apply(unsafe { std::slice::from_raw_parts_mut(at, V::LANES) });
+                    let index = run.output + (ob + o) * target.out_plane;
+                    let at = target.out.at(index);
+                    let mut vector = unsafe { V::mul_add(*value, one, b) };
+                    if let Some(residual) = fused.residual {
+                        // SAFETY: `residual` has the output's length (`Fused::check`).
+                        vector = unsafe { V::mul_add(V::load(residual.as_ptr().add(index)), one, vector) };
+                    }
+                    unsafe { vector.store(at) };
+                    // SAFETY: the vector just stored, which only this run writes.
+                    let stored = unsafe { std::slice::from_raw_parts_mut(at, V::LANES) };
+                    fused.pointwise.apply(stored);
+                    if let Some(gate) = fused.gate {
+                        stored.iter_mut().zip(&gate[index..index + V::LANES]).for_each(|(v, g)| *v = if *g > 0.0 { *v } else { 0.0 });
                     }
                 }
             }
@@ -1011,7 +1049,7 @@ mod tests {
             let kh = if h == 1 { 1 } else { k };
             let g = Geometry { stride: [if h == 1 { 1 } else { s }, s], padding: [if h == 1 { 0 } else { p }, q] };
             let (x, weight, bias) = (values(n * c * h * w, i as u32), values(o * c * kh * k, 100 + i as u32), values(o, 200 + i as u32));
-            let (got, shape) = conv2d(&x, [n, c, h, w], &pack_conv2d(&weight, [o, c, kh, k]), [o, c, kh, k], Epilogue { bias: Some(&bias), ..Default::default() }, g);
+            let (got, shape) = conv2d(&x, [n, c, h, w], &pack_conv2d(&weight, [o, c, kh, k]), [o, c, kh, k], Fused { bias: Some(&bias), ..Default::default() }, g);
             let want = naive_conv2d(&x, [n, c, h, w], &weight, [o, c, kh, k], &bias, g);
             assert_eq!(shape[0..2], [n, o]);
             assert_close(&got, &want);
@@ -1026,7 +1064,7 @@ mod tests {
             for extra in 0..g.stride[1] {
                 let out_size = [(h - 1) * g.stride[0] + kh - 2 * g.padding[0], (w - 1) * g.stride[1] + k - 2 * g.padding[1] + extra];
                 let (x, weight, bias) = (values(n * c * h * w, i as u32), values(c * o * kh * k, 100 + i as u32), values(o, 200 + i as u32));
-                let (got, shape) = conv_transpose2d(&x, [n, c, h, w], &pack_conv_transpose2d(&weight, [c, o, kh, k], g.stride), [c, o, kh, k], Epilogue { bias: Some(&bias), ..Default::default() }, g, out_size);
+                let (got, shape) = conv_transpose2d(&x, [n, c, h, w], &pack_conv_transpose2d(&weight, [c, o, kh, k], g.stride), [c, o, kh, k], Fused { bias: Some(&bias), ..Default::default() }, g, out_size);
                 let want = naive_conv_transpose2d(&x, [n, c, h, w], &weight, [c, o, kh, k], &bias, g, out_size);
                 assert_eq!(shape, [n, o, out_size[0], out_size[1]]);
                 assert_close(&got, &want);
@@ -1097,7 +1135,7 @@ mod tests {
         let (x, weight, bias) = (values(shape.iter().product(), 4), values(32 * 16 * 9, 5), values(32, 6));
         let want = naive_conv2d(&x, shape, &weight, [32, 16, 3, 3], &bias, g);
         for kernel in kernels() {
-            let (got, _) = conv2d_on(kernel, &x, shape, &pack_conv2d(&weight, [32, 16, 3, 3]), [32, 16, 3, 3], Epilogue { bias: Some(&bias), ..Default::default() }, g);
+            let (got, _) = conv2d_on(kernel, &x, shape, &pack_conv2d(&weight, [32, 16, 3, 3]), [32, 16, 3, 3], Fused { bias: Some(&bias), ..Default::default() }, g);
             assert_close(&got, &want);
         }
     }
@@ -1113,7 +1151,7 @@ mod tests {
             let (x, weight, bias) = (values(shape.iter().product(), 1), values(o * 32 * 9, 2), values(o, 3));
             let want = naive_conv2d(&x, shape, &weight, [o, 32, 3, 3], &bias, g);
             for kernel in kernels() {
-                let (got, _) = conv2d_on(kernel, &x, shape, &pack_conv2d(&weight, [o, 32, 3, 3]), [o, 32, 3, 3], Epilogue { bias: Some(&bias), ..Default::default() }, g);
+                let (got, _) = conv2d_on(kernel, &x, shape, &pack_conv2d(&weight, [o, 32, 3, 3]), [o, 32, 3, 3], Fused { bias: Some(&bias), ..Default::default() }, g);
                 assert_close(&got, &want);
             }
         }

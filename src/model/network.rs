@@ -126,6 +126,9 @@ enum Op {
     MaxPool2d(usize),
     GlobalAvgPool,
     Residual(Vec<Op>, f32),
+    /// A residual block whose branch ends in a convolution, its scale folded into that
+    /// convolution's weights and bias, which adds the block's input to its output.
+    ConvResidual(Vec<Op>),
 }
 
 /// A network ready to run on one device.
@@ -185,7 +188,7 @@ fn apply(op: &Op, x: Activation, state: &mut TrainingState) -> Activation {
             Activation::Flat(t.matmul(weight_t.clone()) + bias.clone().unsqueeze::<2>())
         }
         (Op::Conv2d { weight, bias, stride, padding, direct }, Activation::Image(t)) => {
-            Activation::Image(convolve(t, weight.clone(), bias.clone(), [*stride; 2], [*padding; 2], direct))
+            Activation::Image(convolve(t, weight.clone(), bias.clone(), [*stride; 2], [*padding; 2], direct, None))
         }
         (Op::ConvTranspose2d { weight, bias, stride, padding, output_padding, direct }, Activation::Image(t)) => {
             #[cfg(feature = "cpu")]
@@ -205,15 +208,7 @@ fn apply(op: &Op, x: Activation, state: &mut TrainingState) -> Activation {
             let options = ConvTransposeOptions::new([*stride; 2], [*padding; 2], [*output_padding; 2], [1, 1], 1);
             Activation::Image(conv_transpose2d(t, weight.clone(), Some(bias.clone()), options))
         }
-        (Op::Conv1d { weight, bias, padding, direct }, Activation::Seq(t)) => {
-            if direct_kernels(direct, &t.device()) {
-                // A row of a 2-D convolution: one-row images, 1×k kernels.
-                let out = convolve(t.unsqueeze_dim(2), weight.clone().unsqueeze_dim(2), bias.clone(), [1, 1], [0, *padding], direct);
-                return Activation::Seq(out.squeeze_dim(2));
-            }
-            let options = ConvOptions::new([1], [*padding], [1], 1);
-            Activation::Seq(conv1d(t, weight.clone(), Some(bias.clone()), options))
-        }
+        (op @ Op::Conv1d { .. }, x) => convolve_adding(op, x, None),
         (Op::Affine { scale, shift }, x) => {
             let (s, b) = (scale.clone(), shift.clone());
             let (s2, b2, s3, b3) = (s.clone(), b.clone(), s.clone(), b.clone());
@@ -250,6 +245,11 @@ fn apply(op: &Op, x: Activation, state: &mut TrainingState) -> Activation {
             let branch = run(inner, x.clone(), state);
             x.add_scaled(branch, *scale)
         }
+        (Op::ConvResidual(inner), x) => {
+            let (last, first) = inner.split_last().expect("a residual branch has layers");
+            let branch = run(first, x.clone(), state);
+            convolve_adding(last, branch, Some(x))
+        }
         (op, x) => unreachable!("layer {op:?} got input {x:?}; shapes are validated at load"),
     }
 }
@@ -266,18 +266,53 @@ fn direct_kernels(_: &Direct, _: &Device) -> bool {
     false
 }
 
-/// A 2-D convolution, on the CPU backend's direct kernels where it runs on the CPU.
-fn convolve(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, stride: [usize; 2], padding: [usize; 2], direct: &Direct) -> Tensor<4> {
+/// A convolution op (2-D or 1-D) on `x`, plus `residual` (of the output's shape) if given.
+fn convolve_adding(op: &Op, x: Activation, residual: Option<Activation>) -> Activation {
+    match (op, x, residual) {
+        (Op::Conv2d { weight, bias, stride, padding, direct }, Activation::Image(t), residual) => {
+            let residual = residual.map(|r| match r {
+                Activation::Image(r) => r,
+                r => unreachable!("residual {r:?} of an image; shapes are validated at load"),
+            });
+            Activation::Image(convolve(t, weight.clone(), bias.clone(), [*stride; 2], [*padding; 2], direct, residual))
+        }
+        (Op::Conv1d { weight, bias, padding, direct }, Activation::Seq(t), residual) => {
+            let residual = residual.map(|r| match r {
+                Activation::Seq(r) => r,
+                r => unreachable!("residual {r:?} of a sequence; shapes are validated at load"),
+            });
+            if direct_kernels(direct, &t.device()) {
+                // A row of a 2-D convolution: one-row images, 1×k kernels.
+                let residual = residual.map(|r| r.unsqueeze_dim(2));
+                let out = convolve(t.unsqueeze_dim(2), weight.clone().unsqueeze_dim(2), bias.clone(), [1, 1], [0, *padding], direct, residual);
+                return Activation::Seq(out.squeeze_dim(2));
+            }
+            Activation::Seq(plus(conv1d(t, weight.clone(), Some(bias.clone()), ConvOptions::new([1], [*padding], [1], 1)), residual))
+        }
+        (op, x, _) => unreachable!("layer {op:?} got input {x:?}; shapes are validated at load"),
+    }
+}
+
+/// A 2-D convolution, on the CPU backend's direct kernels where it runs on the CPU, plus
+/// `residual` if given.
+fn convolve(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, stride: [usize; 2], padding: [usize; 2], direct: &Direct, residual: Option<Tensor<4>>) -> Tensor<4> {
     #[cfg(feature = "cpu")]
     if direct_kernels(direct, &x.device()) {
         return match direct {
-            Some(packed) => cpu_conv::conv2d(x, packed, bias, stride, padding),
-            None => cpu_conv::conv2d_trained(x, weight, bias, stride, padding),
+            Some(packed) => cpu_conv::conv2d(x, packed, bias, residual, stride, padding),
+            None => plus(cpu_conv::conv2d_trained(x, weight, bias, stride, padding), residual),
         };
     }
     #[cfg(not(feature = "cpu"))]
     let _ = direct;
-    conv2d(x, weight, Some(bias), ConvOptions::new(stride, padding, [1, 1], 1))
+    plus(conv2d(x, weight, Some(bias), ConvOptions::new(stride, padding, [1, 1], 1)), residual)
+}
+
+fn plus<const D: usize>(x: Tensor<D>, residual: Option<Tensor<D>>) -> Tensor<D> {
+    match residual {
+        Some(r) => x + r,
+        None => x,
+    }
 }
 
 /// Softmax over the channels (axis 1), on the CPU backend's fused operation for sequences.
@@ -396,9 +431,13 @@ fn build_ops(layers: &[Layer], prefix: &str, weights: &HostWeights, sn_iteration
 /// convolution takes the batch norm after it (folded into its weights and bias: one scale and
 /// shift per output channel either way) and, where the CPU kernels run it, the activation
 /// after those (applied to each output value as it is written, its derivative in the input
-/// gradient); on the CPU a linear layer takes the activation after it; every other layer is
-/// an op of its own.
+/// gradient); on the CPU a ReLU before a convolution joins it too (applied as the kernels read
+/// their input), and a linear layer takes the activation after it; every other layer is an op
+/// of its own.
 pub fn fused_len(layers: &[Layer], device: &Device) -> usize {
+    if matches!(layers.first(), Some(Layer::Relu {})) && matches!(layers.get(1), Some(Layer::Conv2d { .. } | Layer::Conv1d { .. })) && direct_kernels(&None, device) {
+        return 1 + fused_len(&layers[1..], device);
+    }
     if matches!(layers.first(), Some(Layer::Linear { .. })) {
         return 1 + usize::from(fuses_activation(layers.get(1), device));
     }
@@ -451,8 +490,17 @@ fn fold_affine(weight: &mut [f32], bias: &mut [f32], (scale, shift): &(Vec<f32>,
 }
 
 /// One op from a group of layers [`fused_len`] formed: the first, and for a convolution the
-/// batch norm and activation that follow it.
+/// ReLU before it, and the batch norm and activation that follow it.
 fn build_op(group: &[Layer], prefix: &str, weights: &HostWeights, sn_iterations: usize, device: &Device) -> Op {
+    if let [Layer::Relu {}, conv, ..] = group {
+        return match build_op(&group[1..], prefix, weights, sn_iterations, device) {
+            #[cfg(feature = "cpu")]
+            Op::Conv2d { weight, bias, stride, padding, direct: Some(packed) } => Op::Conv2d { weight, bias, stride, padding, direct: Some(packed.after_relu()) },
+            #[cfg(feature = "cpu")]
+            Op::Conv1d { weight, bias, padding, direct: Some(packed) } => Op::Conv1d { weight, bias, padding, direct: Some(packed.after_relu()) },
+            _ => unreachable!("a ReLU joins a convolution {conv:?} only where the direct kernels run it"),
+        };
+    }
     // Every name and shape below was checked against the spec by `bundle::validate`.
     let take = |layer: &str, field: &str| -> (Vec<usize>, Vec<f32>) {
         weights.get(&format!("{prefix}.{layer}.{field}")).cloned().expect("validated parameter present")
@@ -525,8 +573,33 @@ fn build_op(group: &[Layer], prefix: &str, weights: &HostWeights, sn_iterations:
             let (scale, shift) = batch_norm_affine(|field| take(name, field).1, *eps);
             Op::Affine { scale: vec1(scale), shift: vec1(shift) }
         }
-        Layer::Residual { layers, scale } => Op::Residual(build_ops(layers, prefix, weights, sn_iterations, device), *scale),
+        Layer::Residual { layers, scale } => {
+            let mut ops = build_ops(layers, prefix, weights, sn_iterations, device);
+            match (layers.last(), ops.pop()) {
+                (Some(Layer::Conv2d { .. } | Layer::Conv1d { .. }), Some(last)) => {
+                    ops.push(scaled(last, *scale));
+                    Op::ConvResidual(ops)
+                }
+                (_, last) => {
+                    ops.extend(last);
+                    Op::Residual(ops, *scale)
+                }
+            }
+        }
         other => parameterless_op(other),
+    }
+}
+
+/// A convolution op with its weights and bias times `factor`.
+fn scaled(op: Op, factor: f32) -> Op {
+    #[cfg(feature = "cpu")]
+    let direct = |d: Direct| d.map(|packed| packed.scaled(factor));
+    #[cfg(not(feature = "cpu"))]
+    let direct = |d: Direct| d;
+    match op {
+        Op::Conv2d { weight, bias, stride, padding, direct: d } => Op::Conv2d { weight: weight.mul_scalar(factor), bias: bias.mul_scalar(factor), stride, padding, direct: direct(d) },
+        Op::Conv1d { weight, bias, padding, direct: d } => Op::Conv1d { weight: weight.mul_scalar(factor), bias: bias.mul_scalar(factor), padding, direct: direct(d) },
+        op => unreachable!("only convolutions are scaled, not {op:?}"),
     }
 }
 
@@ -654,6 +727,66 @@ mod tests {
         };
         let (got, got_grad) = gradient(&|x| network.forward_flat(x));
         let (want, want_grad) = gradient(&|x| one_by_one(x.reshape([3, 4, 5, 5])));
+        for (got, want) in [(got, want), (got_grad, want_grad)] {
+            let error = (got - want.clone()).abs().max().into_scalar::<f32>();
+            let scale = want.abs().max().into_scalar::<f32>().max(1.0);
+            assert!(error <= 1e-5 * scale, "max difference {error} (values up to {scale})");
+        }
+    }
+
+    /// On the CPU a ReLU joins the convolution after it, and a residual block whose branch ends
+    /// in a convolution adds its skip in that convolution (its scale folded into the weights):
+    /// the text networks' blocks, and one ending in an activation, match the layers one by one.
+    #[test]
+    fn residual_blocks_fuse_and_match_the_layers_one_by_one() {
+        let device = Device::flex();
+        let block = r#"{"op": "residual", "scale": 0.3, "layers": [
+                {"op": "relu"},
+                {"op": "conv1d", "name": "a", "inputs": 8, "outputs": 8, "kernel": 5, "padding": 2},
+                {"op": "relu"},
+                {"op": "conv1d", "name": "b", "inputs": 8, "outputs": 8, "kernel": 5, "padding": 2}
+            ]}"#;
+        let layers: Vec<Layer> = serde_json::from_str(&format!(
+            r#"[
+                {{"op": "conv1d", "name": "in", "inputs": 3, "outputs": 8, "kernel": 1, "padding": 0}},
+                {block},
+                {{"op": "residual", "scale": 0.5, "layers": [
+                    {{"op": "conv1d", "name": "c", "inputs": 8, "outputs": 8, "kernel": 3, "padding": 1}},
+                    {{"op": "tanh"}}
+                ]}}
+            ]"#
+        ))
+        .expect("a valid spec");
+        let Layer::Residual { layers: inner, .. } = &layers[1] else { unreachable!("the block is a residual") };
+        let lens: Vec<usize> = [0, 2].iter().map(|&i| fused_len(&inner[i..], &device)).collect();
+        assert_eq!(lens, [3, 2], "a ReLU joins the convolution after it");
+
+        let mut weights = HostWeights::new();
+        for (name, shape) in [("in.weight", vec![8, 3, 1]), ("in.bias", vec![8]), ("a.weight", vec![8, 8, 5]), ("a.bias", vec![8]), ("b.weight", vec![8, 8, 5]), ("b.bias", vec![8]), ("c.weight", vec![8, 8, 3]), ("c.bias", vec![8])] {
+            weights.insert(format!("d.{name}"), random(&shape, (-0.3, 0.3), &device));
+        }
+        let network = Network::build(&NetworkSpec { layers }, &[3, 32], "d", &weights, 0, &device);
+        assert!(matches!(&network.ops[1..], [Op::ConvResidual(_), Op::Residual(_, _)]), "the first block's skip is fused, the second's is not");
+        let conv = |x: Tensor<3>, name: &str, padding: usize| {
+            let (w, b) = (tensor(&weights[&format!("d.{name}.weight")], &device), tensor(&weights[&format!("d.{name}.bias")], &device));
+            module::conv1d(x, w, Some(b), ConvOptions::new([1], [padding], [1], 1))
+        };
+        let one_by_one = |x: Tensor<3>| {
+            let y = conv(x, "in", 0);
+            let y = y.clone() + conv(activation::relu(conv(activation::relu(y), "a", 2)), "b", 2).mul_scalar(0.3);
+            let y = y.clone() + activation::tanh(conv(y, "c", 1)).mul_scalar(0.5);
+            y.flatten::<2>(1, 2)
+        };
+        let x = Tensor::<2>::random([5, 3 * 32], Distribution::Normal(0.0, 1.0), &device);
+        let seed = Tensor::<2>::random([5, 8 * 32], Distribution::Normal(0.0, 1.0), &device).autodiff();
+        let gradient = |f: &dyn Fn(Tensor<2>) -> Tensor<2>| {
+            let x = x.clone().autodiff().require_grad();
+            let y = f(x.clone());
+            let grad = x.grad(&(y.clone() * seed.clone()).sum().backward()).expect("x requires a gradient");
+            (y.without_autodiff(), grad)
+        };
+        let (got, got_grad) = gradient(&|x| network.forward_flat(x));
+        let (want, want_grad) = gradient(&|x| one_by_one(x.reshape([5, 3, 32])));
         for (got, want) in [(got, want), (got_grad, want_grad)] {
             let error = (got - want.clone()).abs().max().into_scalar::<f32>();
             let scale = want.abs().max().into_scalar::<f32>().max(1.0);
