@@ -14,7 +14,7 @@ use burn::backend::{Autodiff, Backend, Dispatch, DispatchDevice, Flex, backend_e
 use burn::prelude::*;
 use burn::tensor::TensorData;
 
-use super::direct_conv::{self, Fused, Geometry, Pointwise, Shape4};
+use super::direct_conv::{self, Fused, Geometry, InputMap, Pointwise, Shape4};
 
 #[backend_extension(Flex, Autodiff)]
 pub trait DirectConv: Backend {
@@ -240,7 +240,13 @@ impl Direction {
     fn run(self, x: &FlexTensor, packed: &[f32], weight_shape: Shape4, extras: Extras, geometry: Geometry) -> FlexTensor {
         let x = contiguous(x);
         let [bias, residual, gate] = [extras.bias, extras.residual, extras.gate].map(|t| t.map(contiguous));
-        let fused = Fused { input_relu: extras.input_relu, bias: bias.as_ref().map(values), residual: residual.as_ref().map(values), pointwise: extras.pointwise, gate: gate.as_ref().map(values) };
+        let derivative = extras.input_derivative.map(|(pointwise, outputs)| (pointwise, contiguous(outputs)));
+        let input = match (&derivative, extras.input_relu) {
+            (Some((pointwise, outputs)), _) => InputMap::Derivative(*pointwise, values(outputs)),
+            (None, true) => InputMap::Relu,
+            (None, false) => InputMap::AsIs,
+        };
+        let fused = Fused { input, bias: bias.as_ref().map(values), residual: residual.as_ref().map(values), pointwise: extras.pointwise, gate: gate.as_ref().map(values) };
         let (out, shape) = match self {
             Direction::Conv2d => direct_conv::conv2d(values(&x), shape4(&x), packed, weight_shape, fused, geometry),
             Direction::ConvTranspose2d { out_size } => direct_conv::conv_transpose2d(values(&x), shape4(&x), packed, weight_shape, fused, geometry, out_size),
@@ -253,6 +259,8 @@ impl Direction {
 #[derive(Clone, Copy, Default)]
 struct Extras<'a> {
     input_relu: bool,
+    /// The input times the derivative of this function at these outputs (instead of the ReLU).
+    input_derivative: Option<(Pointwise, &'a FlexTensor)>,
     bias: Option<&'a FlexTensor>,
     residual: Option<&'a FlexTensor>,
     pointwise: Pointwise,
@@ -295,14 +303,12 @@ struct Recorded {
 }
 
 impl Recorded {
-    /// The input's gradient from the output's: times the fused activation's derivative, through
-    /// the operation the other way round, gated by the input ReLU's derivative.
-    fn input_gradient(self, mut grad: FlexTensor) -> FlexTensor {
-        if let Some((pointwise, output)) = self.activation {
-            let scaled = direct_conv::pointwise_gradient(pointwise, values(&contiguous(&grad)), values(&output));
-            grad = FlexTensor::from_data(TensorData::new(scaled, output.layout().shape().to_vec()));
-        }
-        let extras = Extras { gate: self.relu_input.as_ref(), ..Extras::default() };
+    /// The input's gradient from the output's: times the fused activation's derivative (as the
+    /// operation the other way round reads it), through that operation, gated by the input
+    /// ReLU's derivative.
+    fn input_gradient(self, grad: FlexTensor) -> FlexTensor {
+        let input_derivative = self.activation.as_ref().map(|(pointwise, output)| (*pointwise, output));
+        let extras = Extras { input_derivative, gate: self.relu_input.as_ref(), ..Extras::default() };
         self.reverse.run(&grad, values(&self.packed), self.weight_shape, extras, self.geometry)
     }
 }
@@ -359,7 +365,7 @@ fn on_packed<C: CheckpointStrategy>(
 ) -> FloatTensor<Autodiff<Flex, C>> {
     let (x, node) = x.into_parts();
     let residual = residual.map(|r| r.into_parts());
-    let extras = Extras { input_relu, bias: Some(bias.primitive()), residual: residual.as_ref().map(|(r, _)| r), pointwise, gate: None };
+    let extras = Extras { input_relu, bias: Some(bias.primitive()), residual: residual.as_ref().map(|(r, _)| r), pointwise, ..Extras::default() };
     let out = direction.run(&x, values(packed.primitive()), weight_shape, extras, geometry);
     let [_, _, h, w] = shape4(&x);
     let recorded = |out: &FlexTensor| Recorded {

@@ -24,12 +24,11 @@ pub struct Geometry {
 pub type Shape4 = [usize; 4];
 
 /// What a convolution does besides its multiply-adds, fused so that none costs a pass of its
-/// own: a ReLU on its input as it is read, and on each output value as it is written its
+/// own: a map on its input as it is read, and on each output value as it is written its
 /// channel's bias, a residual, a pointwise function, a gate.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Fused<'a> {
-    /// The input goes through a ReLU (the activation before the layer).
-    pub input_relu: bool,
+    pub input: InputMap<'a>,
     pub bias: Option<&'a [f32]>,
     /// Added to the output, which it matches in shape: a residual block's skip connection.
     /// Only with the identity `pointwise`.
@@ -39,6 +38,39 @@ pub struct Fused<'a> {
     /// Output values are zeroed where this tensor of the output's shape is not positive: the
     /// derivative of a ReLU on the input of the operation whose input gradient this is.
     pub gate: Option<&'a [f32]>,
+}
+
+/// What a convolution's input goes through as it is read.
+#[derive(Clone, Copy, Debug, Default)]
+pub enum InputMap<'a> {
+    #[default]
+    AsIs,
+    /// A ReLU (the activation before the layer).
+    Relu,
+    /// Times the derivative of a pointwise function at its outputs (of the input's shape): the
+    /// gradient that an activation fused into a layer passes back, read by the convolution that
+    /// gives the layer's input gradient.
+    Derivative(Pointwise, &'a [f32]),
+}
+
+impl<'a> InputMap<'a> {
+    /// The map on `range` of the input.
+    fn slice(self, range: std::ops::Range<usize>) -> InputMap<'a> {
+        match self {
+            InputMap::Derivative(pointwise, outputs) => InputMap::Derivative(pointwise, &outputs[range]),
+            map => map,
+        }
+    }
+
+    /// Applies the map to `values`, at `at` in the input.
+    fn apply(self, values: &mut [f32], at: usize) {
+        match self {
+            InputMap::AsIs => {}
+            // NaN stays NaN, as in burn's ReLU.
+            InputMap::Relu => values.iter_mut().for_each(|v| *v = if *v < 0.0 { 0.0 } else { *v }),
+            InputMap::Derivative(pointwise, outputs) => pointwise.scale_gradient(values, &outputs[at..at + values.len()]),
+        }
+    }
 }
 
 impl Fused<'_> {
@@ -234,7 +266,7 @@ fn conv2d_weight_gradient_on(kernel: Kernel, x: &[f32], x_shape: Shape4, grad: &
         return weight_grad;
     }
     let plane = reads.padded[0] * reads.padded[1];
-    let input = pad(x, x_shape, reads.padded, geometry.padding, false, true);
+    let input = pad(x, x_shape, reads.padded, geometry.padding, InputMap::AsIs, true);
     let opad = padded_outputs(o);
     let mut rows = vec![0.0; n * out_plane * opad];
     for_each_chunk(&mut rows, out_plane * opad, |i, sample| {
@@ -384,7 +416,7 @@ fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, fused: 
             let tasks = vectors.len().div_ceil(part);
             if part < runs.len() {
                 // Tasks smaller than a sample (small batches) share the batch padded once.
-                let input = padded_batch.get_or_insert_with(|| pad(x, [n, c, h, w], layout.padded, layout.offset, fused.input_relu, true));
+                let input = padded_batch.get_or_insert_with(|| pad(x, [n, c, h, w], layout.padded, layout.offset, fused.input, true));
                 let global: Vec<Position> = vectors.iter().map(|&(i, p)| Position { input: i * c * plane + p.input, ..p }).collect();
                 for_each_index(tasks, |k| kernel.gather_rows(input, &plan, &global[k * part..((k + 1) * part).min(global.len())], &target));
                 continue;
@@ -393,13 +425,14 @@ fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, fused: 
                 let task = &vectors[k * part..((k + 1) * part).min(vectors.len())];
                 let (first, last) = (task[0].0, task[task.len() - 1].0);
                 let sample = c * h * w;
-                let input = pad(&x[first * sample..(last + 1) * sample], [last + 1 - first, c, h, w], layout.padded, layout.offset, fused.input_relu, false);
+                let samples = first * sample..(last + 1) * sample;
+                let input = pad(&x[samples.clone()], [last + 1 - first, c, h, w], layout.padded, layout.offset, fused.input.slice(samples), false);
                 let local: Vec<Position> = task.iter().map(|&(i, p)| Position { input: (i - first) * c * plane + p.input, ..p }).collect();
                 kernel.gather_rows(&input, &plan, &local, &target);
             });
             continue;
         }
-        let input = padded_batch.get_or_insert_with(|| pad(x, [n, c, h, w], layout.padded, layout.offset, fused.input_relu, true));
+        let input = padded_batch.get_or_insert_with(|| pad(x, [n, c, h, w], layout.padded, layout.offset, fused.input, true));
         let positions: Vec<usize> = (0..n).flat_map(|i| phase.template.iter().map(move |p| i * c * plane + p.input)).collect();
         // Whole tiles keep the kernel's registers full. Each run applies the bias and pointwise
         // function to its rows and transposes them into `out` (with residual and gate) while
@@ -434,22 +467,23 @@ fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, fused: 
     out
 }
 
-/// `x` `[n, c, h, w]` with each plane placed at `offset` in a zeroed `padded` plane, through a
-/// ReLU if `relu`; in parallel over planes when `parallel` and the batch is large.
-fn pad(x: &[f32], [n, c, h, w]: Shape4, [hp, wp]: [usize; 2], [top, left]: [usize; 2], relu: bool, parallel: bool) -> Vec<f32> {
+/// `x` `[n, c, h, w]` through `map`, each plane placed at `offset` in a zeroed `padded` plane;
+/// in parallel over planes when `parallel` and the batch is large.
+fn pad(x: &[f32], [n, c, h, w]: Shape4, [hp, wp]: [usize; 2], [top, left]: [usize; 2], map: InputMap, parallel: bool) -> Vec<f32> {
+    if let InputMap::Derivative(_, outputs) = map {
+        assert_eq!(outputs.len(), x.len(), "an input map's outputs do not match the input");
+    }
     let plane = hp * wp;
     let mut input = vec![0.0; n * c * plane];
     let copy_plane = |i: usize, padded: &mut [f32]| {
         for y in 0..h {
             // Whole vectors at a time, inline: a `memcpy` call per row cost ~2 % of a text step.
-            let (to, from) = (&mut padded[(top + y) * wp + left..][..w], &x[(i * h + y) * w..][..w]);
+            let at = (i * h + y) * w;
+            let (to, from) = (&mut padded[(top + y) * wp + left..][..w], &x[at..][..w]);
             let mut blocks = to.chunks_exact_mut(16);
             blocks.by_ref().zip(from.chunks_exact(16)).for_each(|(t, f)| t.copy_from_slice(f));
             blocks.into_remainder().copy_from_slice(from.chunks_exact(16).remainder());
-            if relu {
-                // NaN stays NaN, as in burn's ReLU.
-                to.iter_mut().for_each(|v| *v = if *v < 0.0 { 0.0 } else { *v });
-            }
+            map.apply(to, at);
         }
     };
     if parallel && input.len() >= 1 << 16 {
