@@ -53,17 +53,26 @@ fn forward(x: &[f32], [n, c, l]: [usize; 3]) -> Vec<f32> {
             }
             for (row, exps) in xs.chunks(l).zip(ys.chunks_mut(l)) {
                 for (((e, v), m), s) in exps.iter_mut().zip(row).zip(&max).zip(sum.iter_mut()) {
-                    *e = (v - m).exp();
+                    *e = normal_or_zero((v - m).exp());
                     *s += *e;
                 }
             }
             sum.iter_mut().for_each(|s| *s = 1.0 / *s);
             for exps in ys.chunks_mut(l) {
-                exps.iter_mut().zip(&sum).for_each(|(e, r)| *e *= r);
+                exps.iter_mut().zip(&sum).for_each(|(e, r)| *e = normal_or_zero(*e * r));
             }
         }
     });
     out
+}
+
+/// `v`, or 0 where it is subnormal (NaN stays NaN). A saturated softmax has probabilities far
+/// below f32's normal range, and on x86 arithmetic that reads a subnormal value takes a slow
+/// path, in every later layer that reads them: flushing them to zero made a text refinement step
+/// at batch 64 ~17 % faster (24.5 → 20.5 ms), at a cost below 1.2e−38 in any value.
+#[inline(always)]
+fn normal_or_zero(v: f32) -> f32 {
+    if v.abs() < f32::MIN_POSITIVE { 0.0 } else { v }
 }
 
 /// The input gradient from the output `y` and its gradient `g`: `y ⊙ (g − Σ_c g ⊙ y)`.
@@ -79,7 +88,7 @@ fn backward(y: &[f32], g: &[f32], [n, c, l]: [usize; 3]) -> Vec<f32> {
             }
             for ((yr, gr), dr) in ys.chunks(l).zip(gs.chunks(l)).zip(dxs.chunks_mut(l)) {
                 for (((d, y), g), s) in dr.iter_mut().zip(yr).zip(gr).zip(&dot) {
-                    *d = y * (g - s);
+                    *d = normal_or_zero(y * (g - s));
                 }
             }
         }
@@ -135,7 +144,8 @@ mod tests {
     fn softmax_and_its_input_gradient_match_burns() {
         let device = Device::flex();
         // The text model's shape at a batch of three parallel tasks (the last one short), odd
-        // sizes, and large logits (the maximum must be subtracted).
+        // sizes, and large logits (the maximum must be subtracted; most probabilities then fall
+        // below f32's normal range, and must come out as 0).
         for (shape, scale) in [([20, 64, 32], 3.0), ([2, 5, 7], 1.0), ([1, 9, 3], 60.0)] {
             let x = Tensor::<3>::random(shape, Distribution::Normal(0.0, scale), &device);
             assert_close(softmax(x.clone()), activation::softmax(x.clone(), 1));
@@ -146,6 +156,10 @@ mod tests {
                 x.grad(&grads).expect("x requires a gradient")
             };
             assert_close(gradient(softmax), gradient(|t| activation::softmax(t, 1)));
+            let host = |t: Tensor<3>| t.into_data().try_into_vec::<f32>().expect("f32 values");
+            for value in host(softmax(x.clone())).into_iter().chain(host(gradient(softmax))) {
+                assert!(value == 0.0 || value.abs() >= f32::MIN_POSITIVE, "subnormal {value:e} (logits of scale {scale})");
+            }
         }
     }
 }

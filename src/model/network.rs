@@ -492,11 +492,10 @@ fn fold_affine(weight: &mut [f32], bias: &mut [f32], (scale, shift): &(Vec<f32>,
 /// One op from a group of layers [`fused_len`] formed: the first, and for a convolution the
 /// ReLU before it, and the batch norm and activation that follow it.
 fn build_op(group: &[Layer], prefix: &str, weights: &HostWeights, sn_iterations: usize, device: &Device) -> Op {
+    #[cfg(feature = "cpu")]
     if let [Layer::Relu {}, conv, ..] = group {
         return match build_op(&group[1..], prefix, weights, sn_iterations, device) {
-            #[cfg(feature = "cpu")]
             Op::Conv2d { weight, bias, stride, padding, direct: Some(packed) } => Op::Conv2d { weight, bias, stride, padding, direct: Some(packed.after_relu()) },
-            #[cfg(feature = "cpu")]
             Op::Conv1d { weight, bias, padding, direct: Some(packed) } => Op::Conv1d { weight, bias, padding, direct: Some(packed.after_relu()) },
             _ => unreachable!("a ReLU joins a convolution {conv:?} only where the direct kernels run it"),
         };
