@@ -222,7 +222,8 @@ pub fn conv_transpose2d(x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape
     let mut rest = packed;
     for ry in 0..sh {
         for rx in 0..sw {
-            // A phase with no taps (kernel narrower than the stride) still writes its bias and what else is fused.
+            // A phase with no taps (kernel narrower than the stride) still writes its outputs
+            // (bias and what else is fused).
             let (ty, tx) = (phase_taps(kh, sh, ry), phase_taps(kw, sw, rx));
             assert!(rest.len() >= c * ty * tx * opad, "conv_transpose2d: weights not packed by pack_conv_transpose2d for {weight_shape:?}");
             let (weights, next) = rest.split_at(c * ty * tx * opad);
