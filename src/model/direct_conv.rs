@@ -91,6 +91,8 @@ impl Fused<'_> {
         }
     }
 
+    /// Panics unless residual and gate have the output's length `len`, and a residual comes
+    /// with the identity pointwise function.
     fn check(&self, len: usize) {
         assert!(self.residual.is_none_or(|r| r.len() == len) && self.gate.is_none_or(|g| g.len() == len), "a residual or gate does not match the output");
         assert!(self.residual.is_none() || self.pointwise == Pointwise::Identity, "a residual is added after the pointwise function, which must be the identity");

@@ -308,6 +308,7 @@ fn convolve(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, stride: [usize; 2]
     plus(conv2d(x, weight, Some(bias), ConvOptions::new(stride, padding, [1, 1], 1)), residual)
 }
 
+/// `x`, plus the residual if there is one.
 fn plus<const D: usize>(x: Tensor<D>, residual: Option<Tensor<D>>) -> Tensor<D> {
     match residual {
         Some(r) => x + r,
