@@ -175,12 +175,12 @@ pub fn conv_transpose2d(x: Tensor<4>, weights: &PackedConv, bias: Tensor<1>, str
 
 impl DirectConv for Flex {
     fn direct_conv2d(x: FlexTensor, packed: FlexTensor, _: FlexTensor, bias: FlexTensor, weight_shape: [usize; 4], stride: [usize; 2], padding: [usize; 2], input_relu: bool, pointwise: Pointwise) -> FlexTensor {
-        let extras = Extras { input_relu, bias: Some(&bias), pointwise, ..Extras::default() };
+        let extras = Extras { input: input_map(input_relu), bias: Some(&bias), pointwise, ..Extras::default() };
         Direction::Conv2d.run(&x, values(&packed), weight_shape, extras, Geometry { stride, padding })
     }
 
     fn direct_conv2d_adding(x: FlexTensor, packed: FlexTensor, _: FlexTensor, bias: FlexTensor, residual: FlexTensor, weight_shape: [usize; 4], stride: [usize; 2], padding: [usize; 2], input_relu: bool) -> FlexTensor {
-        let extras = Extras { input_relu, bias: Some(&bias), residual: Some(&residual), ..Extras::default() };
+        let extras = Extras { input: input_map(input_relu), bias: Some(&bias), residual: Some(&residual), ..Extras::default() };
         Direction::Conv2d.run(&x, values(&packed), weight_shape, extras, Geometry { stride, padding })
     }
 
@@ -240,13 +240,8 @@ impl Direction {
     fn run(self, x: &FlexTensor, packed: &[f32], weight_shape: Shape4, extras: Extras, geometry: Geometry) -> FlexTensor {
         let x = contiguous(x);
         let [bias, residual, gate] = [extras.bias, extras.residual, extras.gate].map(|t| t.map(contiguous));
-        let derivative = extras.input_derivative.map(|(pointwise, outputs)| (pointwise, contiguous(outputs)));
-        let input = match (&derivative, extras.input_relu) {
-            (Some((pointwise, outputs)), _) => InputMap::Derivative(*pointwise, values(outputs)),
-            (None, true) => InputMap::Relu,
-            (None, false) => InputMap::AsIs,
-        };
-        let fused = Fused { input, bias: bias.as_ref().map(values), residual: residual.as_ref().map(values), pointwise: extras.pointwise, gate: gate.as_ref().map(values) };
+        let input = extras.input.map(contiguous);
+        let fused = Fused { input: input.as_ref().map(values), bias: bias.as_ref().map(values), residual: residual.as_ref().map(values), pointwise: extras.pointwise, gate: gate.as_ref().map(values) };
         let (out, shape) = match self {
             Direction::Conv2d => direct_conv::conv2d(values(&x), shape4(&x), packed, weight_shape, fused, geometry),
             Direction::ConvTranspose2d { out_size } => direct_conv::conv_transpose2d(values(&x), shape4(&x), packed, weight_shape, fused, geometry, out_size),
@@ -258,13 +253,16 @@ impl Direction {
 /// What an operation fuses into itself, as tensors (see [`Fused`]).
 #[derive(Clone, Copy, Default)]
 struct Extras<'a> {
-    input_relu: bool,
-    /// The input times the derivative of this function at these outputs (instead of the ReLU).
-    input_derivative: Option<(Pointwise, &'a FlexTensor)>,
+    input: InputMap<&'a FlexTensor>,
     bias: Option<&'a FlexTensor>,
     residual: Option<&'a FlexTensor>,
     pointwise: Pointwise,
     gate: Option<&'a FlexTensor>,
+}
+
+/// The input map of an operation with a ReLU on its input, or none.
+fn input_map<'a>(relu: bool) -> InputMap<&'a FlexTensor> {
+    if relu { InputMap::Relu } else { InputMap::AsIs }
 }
 
 /// A trained operation's forward pass: the weights packed for this call.
@@ -307,8 +305,8 @@ impl Recorded {
     /// operation the other way round reads it), through that operation, gated by the input
     /// ReLU's derivative.
     fn input_gradient(self, grad: FlexTensor) -> FlexTensor {
-        let input_derivative = self.activation.as_ref().map(|(pointwise, output)| (*pointwise, output));
-        let extras = Extras { input_derivative, gate: self.relu_input.as_ref(), ..Extras::default() };
+        let input = self.activation.as_ref().map_or(InputMap::AsIs, |(pointwise, output)| InputMap::Derivative(*pointwise, output));
+        let extras = Extras { input, gate: self.relu_input.as_ref(), ..Extras::default() };
         self.reverse.run(&grad, values(&self.packed), self.weight_shape, extras, self.geometry)
     }
 }
@@ -365,7 +363,7 @@ fn on_packed<C: CheckpointStrategy>(
 ) -> FloatTensor<Autodiff<Flex, C>> {
     let (x, node) = x.into_parts();
     let residual = residual.map(|r| r.into_parts());
-    let extras = Extras { input_relu, bias: Some(bias.primitive()), residual: residual.as_ref().map(|(r, _)| r), pointwise, ..Extras::default() };
+    let extras = Extras { input: input_map(input_relu), bias: Some(bias.primitive()), residual: residual.as_ref().map(|(r, _)| r), pointwise, ..Extras::default() };
     let out = direction.run(&x, values(packed.primitive()), weight_shape, extras, geometry);
     let [_, _, h, w] = shape4(&x);
     let recorded = |out: &FlexTensor| Recorded {

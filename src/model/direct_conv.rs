@@ -28,7 +28,7 @@ pub type Shape4 = [usize; 4];
 /// channel's bias, a residual, a pointwise function, a gate.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Fused<'a> {
-    pub input: InputMap<'a>,
+    pub input: InputMap<&'a [f32]>,
     pub bias: Option<&'a [f32]>,
     /// Added to the output, which it matches in shape: a residual block's skip connection.
     /// Only with the identity `pointwise`.
@@ -40,9 +40,10 @@ pub struct Fused<'a> {
     pub gate: Option<&'a [f32]>,
 }
 
-/// What a convolution's input goes through as it is read.
+/// What a convolution's input goes through as it is read; `O` holds the outputs a derivative
+/// is taken at (values here, tensors in `cpu_conv`).
 #[derive(Clone, Copy, Debug, Default)]
-pub enum InputMap<'a> {
+pub enum InputMap<O> {
     #[default]
     AsIs,
     /// A ReLU (the activation before the layer).
@@ -50,12 +51,31 @@ pub enum InputMap<'a> {
     /// Times the derivative of a pointwise function at its outputs (of the input's shape): the
     /// gradient that an activation fused into a layer passes back, read by the convolution that
     /// gives the layer's input gradient.
-    Derivative(Pointwise, &'a [f32]),
+    Derivative(Pointwise, O),
 }
 
-impl<'a> InputMap<'a> {
+impl<O> InputMap<O> {
+    /// The same map with its outputs held as `f` gives them.
+    pub fn map<P>(self, f: impl FnOnce(O) -> P) -> InputMap<P> {
+        match self {
+            InputMap::AsIs => InputMap::AsIs,
+            InputMap::Relu => InputMap::Relu,
+            InputMap::Derivative(pointwise, outputs) => InputMap::Derivative(pointwise, f(outputs)),
+        }
+    }
+
+    pub fn as_ref(&self) -> InputMap<&O> {
+        match self {
+            InputMap::AsIs => InputMap::AsIs,
+            InputMap::Relu => InputMap::Relu,
+            InputMap::Derivative(pointwise, outputs) => InputMap::Derivative(*pointwise, outputs),
+        }
+    }
+}
+
+impl<'a> InputMap<&'a [f32]> {
     /// The map on `range` of the input.
-    fn slice(self, range: std::ops::Range<usize>) -> InputMap<'a> {
+    fn slice(self, range: std::ops::Range<usize>) -> InputMap<&'a [f32]> {
         match self {
             InputMap::Derivative(pointwise, outputs) => InputMap::Derivative(pointwise, &outputs[range]),
             map => map,
@@ -472,7 +492,7 @@ fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, fused: 
 
 /// `x` `[n, c, h, w]` through `map`, each plane placed at `offset` in a zeroed `padded` plane;
 /// in parallel over planes when `parallel` and the batch is large.
-fn pad(x: &[f32], [n, c, h, w]: Shape4, [hp, wp]: [usize; 2], [top, left]: [usize; 2], map: InputMap, parallel: bool) -> Vec<f32> {
+fn pad(x: &[f32], [n, c, h, w]: Shape4, [hp, wp]: [usize; 2], [top, left]: [usize; 2], map: InputMap<&[f32]>, parallel: bool) -> Vec<f32> {
     if let InputMap::Derivative(_, outputs) = map {
         assert_eq!(outputs.len(), x.len(), "an input map's outputs do not match the input");
     }
