@@ -668,6 +668,25 @@ mod tests {
         Tensor::from_data(TensorData::new(values.clone(), shape.clone()), device)
     }
 
+    /// `network` gives what `one_by_one` gives at `x`: the output, and the gradient of
+    /// Σ seed ⊙ output with respect to the input, within 1e-5 of the largest value (or of 1).
+    fn assert_matches_one_by_one(network: &Network, one_by_one: &dyn Fn(Tensor<2>) -> Tensor<2>, x: Tensor<2>, seed: Tensor<2>) {
+        let seed = seed.autodiff();
+        let gradient = |f: &dyn Fn(Tensor<2>) -> Tensor<2>| {
+            let x = x.clone().autodiff().require_grad();
+            let y = f(x.clone());
+            let grad = x.grad(&(y.clone() * seed.clone()).sum().backward()).expect("x requires a gradient");
+            (y.without_autodiff(), grad)
+        };
+        let (got, got_grad) = gradient(&|x| network.forward_flat(x));
+        let (want, want_grad) = gradient(one_by_one);
+        for (got, want) in [(got, want), (got_grad, want_grad)] {
+            let error = (got - want.clone()).abs().max().into_scalar::<f32>();
+            let scale = want.abs().max().into_scalar::<f32>().max(1.0);
+            assert!(error <= 1e-5 * scale, "max difference {error} (values up to {scale})");
+        }
+    }
+
     /// A batch norm folded into the convolution before it, and activations fused into their
     /// convolutions' outputs (on the CPU kernels), give what the layers give one by one: the
     /// output, and the gradient with respect to the input.
@@ -718,20 +737,8 @@ mod tests {
         };
 
         let x = Tensor::<2>::random([3, 4 * 5 * 5], Distribution::Normal(0.0, 1.0), &device);
-        let seed = Tensor::<2>::random([3, 3 * 10 * 10], Distribution::Normal(0.0, 1.0), &device).autodiff();
-        let gradient = |f: &dyn Fn(Tensor<2>) -> Tensor<2>| {
-            let x = x.clone().autodiff().require_grad();
-            let y = f(x.clone());
-            let grad = x.grad(&(y.clone() * seed.clone()).sum().backward()).expect("x requires a gradient");
-            (y.without_autodiff(), grad)
-        };
-        let (got, got_grad) = gradient(&|x| network.forward_flat(x));
-        let (want, want_grad) = gradient(&|x| one_by_one(x.reshape([3, 4, 5, 5])));
-        for (got, want) in [(got, want), (got_grad, want_grad)] {
-            let error = (got - want.clone()).abs().max().into_scalar::<f32>();
-            let scale = want.abs().max().into_scalar::<f32>().max(1.0);
-            assert!(error <= 1e-5 * scale, "max difference {error} (values up to {scale})");
-        }
+        let seed = Tensor::<2>::random([3, 3 * 10 * 10], Distribution::Normal(0.0, 1.0), &device);
+        assert_matches_one_by_one(&network, &|x| one_by_one(x.reshape([3, 4, 5, 5])), x, seed);
     }
 
     /// On the CPU a ReLU joins the convolution after it, and a residual block whose branch ends
@@ -778,20 +785,8 @@ mod tests {
             y.flatten::<2>(1, 2)
         };
         let x = Tensor::<2>::random([5, 3 * 32], Distribution::Normal(0.0, 1.0), &device);
-        let seed = Tensor::<2>::random([5, 8 * 32], Distribution::Normal(0.0, 1.0), &device).autodiff();
-        let gradient = |f: &dyn Fn(Tensor<2>) -> Tensor<2>| {
-            let x = x.clone().autodiff().require_grad();
-            let y = f(x.clone());
-            let grad = x.grad(&(y.clone() * seed.clone()).sum().backward()).expect("x requires a gradient");
-            (y.without_autodiff(), grad)
-        };
-        let (got, got_grad) = gradient(&|x| network.forward_flat(x));
-        let (want, want_grad) = gradient(&|x| one_by_one(x.reshape([5, 3, 32])));
-        for (got, want) in [(got, want), (got_grad, want_grad)] {
-            let error = (got - want.clone()).abs().max().into_scalar::<f32>();
-            let scale = want.abs().max().into_scalar::<f32>().max(1.0);
-            assert!(error <= 1e-5 * scale, "max difference {error} (values up to {scale})");
-        }
+        let seed = Tensor::<2>::random([5, 8 * 32], Distribution::Normal(0.0, 1.0), &device);
+        assert_matches_one_by_one(&network, &|x| one_by_one(x.reshape([5, 3, 32])), x, seed);
     }
 
     /// On the CPU a linear layer takes the activation after it, and the MLP gives what its
@@ -825,18 +820,7 @@ mod tests {
             y.matmul(w("out")) + b("out")
         };
         let x = Tensor::<2>::random([70, 2], Distribution::Normal(0.0, 1.0), &device);
-        let gradient = |f: &dyn Fn(Tensor<2>) -> Tensor<2>| {
-            let x = x.clone().autodiff().require_grad();
-            let y = f(x.clone());
-            let grad = x.grad(&y.clone().sum().backward()).expect("x requires a gradient");
-            (y.without_autodiff(), grad)
-        };
-        let (got, got_grad) = gradient(&|x| network.forward_flat(x));
-        let (want, want_grad) = gradient(&one_by_one);
-        for (got, want) in [(got, want), (got_grad, want_grad)] {
-            let error = (got - want.clone()).abs().max().into_scalar::<f32>();
-            let scale = want.abs().max().into_scalar::<f32>().max(1.0);
-            assert!(error <= 1e-5 * scale, "max difference {error} (values up to {scale})");
-        }
+        // The gradient of the outputs' sum.
+        assert_matches_one_by_one(&network, &one_by_one, x, Tensor::ones([70, 1], &device));
     }
 }
