@@ -571,6 +571,14 @@ struct Plan<'a> {
     padded_outputs: usize,
 }
 
+impl Plan<'_> {
+    /// Where each (channel, tap) pair reads, relative to a position's start: one flat loop
+    /// over them in the kernels (the weights are packed in the same order).
+    fn reads(&self) -> Vec<usize> {
+        (0..self.channels).flat_map(|ic| self.taps.iter().map(move |tap| ic * self.plane + tap)).collect()
+    }
+}
+
 #[cfg(any(not(target_family = "wasm"), feature = "threads"))]
 pub(super) fn threads() -> usize {
     rayon::current_num_threads()
@@ -692,7 +700,7 @@ impl Kernel {
 #[inline(always)]
 unsafe fn gather_rows<V: Vector, const NO: usize, const NXV: usize>(input: &[f32], plan: &Plan, vectors: &[Position], target: &Target) {
     let opad = plan.padded_outputs;
-    let taps = plan.taps.len();
+    let reads = plan.reads();
     let x = input.as_ptr();
     // A last block reaching past the padded outputs (the relaxed wasm module's three channels
     // at a time against 32) reads its weights from a zero-padded copy: the packed rows' last one
@@ -711,20 +719,16 @@ unsafe fn gather_rows<V: Vector, const NO: usize, const NXV: usize>(input: &[f32
                 *slot = tile[j.min(tile.len() - 1)].input;
             }
             let mut acc = [[unsafe { V::zero() }; NXV]; NO];
-            for ic in 0..plan.channels {
-                let xc = unsafe { x.add(ic * plan.plane) };
-                let wc = unsafe { w.add(ic * taps * stride) };
-                for (t, &tap) in plan.taps.iter().enumerate() {
-                    let wt = unsafe { wc.add(t * stride) };
-                    let mut xv = [unsafe { V::zero() }; NXV];
-                    for (j, slot) in xv.iter_mut().enumerate() {
-                        *slot = unsafe { V::load(xc.add(tap + starts[j])) };
-                    }
-                    for (o, row) in acc.iter_mut().enumerate() {
-                        let wv = unsafe { V::splat(*wt.add(o)) };
-                        for (j, a) in row.iter_mut().enumerate() {
-                            *a = unsafe { V::mul_add(xv[j], wv, *a) };
-                        }
+            for (k, &read) in reads.iter().enumerate() {
+                let (xt, wt) = unsafe { (x.add(read), w.add(k * stride)) };
+                let mut xv = [unsafe { V::zero() }; NXV];
+                for (j, slot) in xv.iter_mut().enumerate() {
+                    *slot = unsafe { V::load(xt.add(starts[j])) };
+                }
+                for (o, row) in acc.iter_mut().enumerate() {
+                    let wv = unsafe { V::splat(*wt.add(o)) };
+                    for (j, a) in row.iter_mut().enumerate() {
+                        *a = unsafe { V::mul_add(xv[j], wv, *a) };
                     }
                 }
             }
@@ -772,8 +776,8 @@ trait Vector: Copy {
 #[inline(always)]
 unsafe fn gather<V: Vector, const NV: usize, const NX: usize>(input: &[f32], plan: &Plan, positions: &[usize], out: &mut [f32]) {
     let opad = plan.padded_outputs;
-    let taps = plan.taps.len();
     let (x, w, y) = (input.as_ptr(), plan.weights.as_ptr(), out.as_mut_ptr());
+    let reads = plan.reads();
     for ob in (0..opad).step_by(NV * V::LANES) {
         for (tile_index, tile) in positions.chunks(NX).enumerate() {
             let mut offsets = [0usize; NX];
@@ -781,21 +785,17 @@ unsafe fn gather<V: Vector, const NV: usize, const NX: usize>(input: &[f32], pla
                 *slot = tile[j.min(tile.len() - 1)];
             }
             let mut acc = [[unsafe { V::zero() }; NV]; NX];
-            for ic in 0..plan.channels {
-                let xc = unsafe { x.add(ic * plan.plane) };
-                let wc = unsafe { w.add(ic * taps * opad + ob) };
-                for (t, &tap) in plan.taps.iter().enumerate() {
-                    let xt = unsafe { xc.add(tap) };
-                    let wt = unsafe { wc.add(t * opad) };
-                    let mut wv = [unsafe { V::zero() }; NV];
-                    for (v, slot) in wv.iter_mut().enumerate() {
-                        *slot = unsafe { V::load(wt.add(v * V::LANES)) };
-                    }
-                    for j in 0..NX {
-                        let xv = unsafe { V::splat(*xt.add(offsets[j])) };
-                        for v in 0..NV {
-                            acc[j][v] = unsafe { V::mul_add(xv, wv[v], acc[j][v]) };
-                        }
+            for (k, &read) in reads.iter().enumerate() {
+                let xt = unsafe { x.add(read) };
+                let wt = unsafe { w.add(k * opad + ob) };
+                let mut wv = [unsafe { V::zero() }; NV];
+                for (v, slot) in wv.iter_mut().enumerate() {
+                    *slot = unsafe { V::load(wt.add(v * V::LANES)) };
+                }
+                for j in 0..NX {
+                    let xv = unsafe { V::splat(*xt.add(offsets[j])) };
+                    for v in 0..NV {
+                        acc[j][v] = unsafe { V::mul_add(xv, wv[v], acc[j][v]) };
                     }
                 }
             }
