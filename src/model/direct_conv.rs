@@ -192,33 +192,78 @@ fn conv2d_on(kernel: Kernel, x: &[f32], x_shape: Shape4, packed: &[f32], weight_
     let [o, wc, kh, kw] = weight_shape;
     assert_eq!(c, wc, "conv2d: input has {c} channels, weight expects {wc}");
     assert_eq!(packed.len(), c * kh * kw * padded_outputs(o), "conv2d: weights not packed by pack_conv2d for {weight_shape:?}");
-    let Reads { padded, out: [ho, wo], taps, starts } = Reads::of("conv2d", [h, w], [kh, kw], geometry);
-    let layout = Layout { outputs: o, padded_outputs: padded_outputs(o), padded, offset: geometry.padding, out_plane: ho * wo };
-    let template = starts.into_iter().enumerate().map(|(output, input)| Position { input, output }).collect();
-    (run(kernel, x, [n, c, h, w], &layout, fused, &[Phase { taps, weights: packed, template }]), [n, o, ho, wo])
+    // A strided layer reads its input from planes split by column where that makes its rows
+    // whole vectors of consecutive reads, for the row kernel (see `Padded`).
+    let mut reads = Reads::of("conv2d", [h, w], [kh, kw], geometry, 1);
+    if geometry.stride[1] > 1 {
+        let split = Reads::of("conv2d", [h, w], [kh, kw], geometry, geometry.stride[1]);
+        if row_runs(&split.template(), kernel.lanes()).is_some() {
+            reads = split;
+        }
+    }
+    let [ho, wo] = reads.out;
+    let layout = Layout { outputs: o, padded_outputs: padded_outputs(o), padded: reads.padded, out_plane: ho * wo };
+    let template = reads.template();
+    (run(kernel, x, [n, c, h, w], &layout, fused, &[Phase { taps: reads.taps, weights: packed, template }]), [n, o, ho, wo])
 }
 
-/// Where a convolution reads its zero-padded input: the padded size, the output size, each
+/// Where a convolution reads its zero-padded input: the padded planes, the output size, each
 /// tap's offset in a padded plane, and each output position's start there (row-major).
 struct Reads {
-    padded: [usize; 2],
+    padded: Padded,
     out: [usize; 2],
     taps: Vec<usize>,
     starts: Vec<usize>,
 }
 
 impl Reads {
-    fn of(what: &str, [h, w]: [usize; 2], [kh, kw]: [usize; 2], geometry: Geometry) -> Reads {
+    /// `columns` is 1, or the column stride with planes split by column (see `Padded`).
+    fn of(what: &str, [h, w]: [usize; 2], [kh, kw]: [usize; 2], geometry: Geometry, columns: usize) -> Reads {
         let ([sh, sw], [ph, pw]) = (geometry.stride, geometry.padding);
         let (hp, wp) = (h + 2 * ph, w + 2 * pw);
         assert!(hp >= kh && wp >= kw, "{what}: kernel {kh}×{kw} larger than the padded input {hp}×{wp}");
+        assert!(columns == 1 || columns == sw, "planes are split by the column stride or not at all");
         let (ho, wo) = ((hp - kh) / sh + 1, (wp - kw) / sw + 1);
+        let padded = Padded { size: [hp, wp], offset: [ph, pw], columns };
+        // Offsets add up: `at(y·sh, x·sw) + at(ky, kx) = at(y·sh + ky, x·sw + kx)` when
+        // `columns` is 1 or `sw`.
         Reads {
-            padded: [hp, wp],
+            padded,
             out: [ho, wo],
-            taps: (0..kh).flat_map(|ky| (0..kw).map(move |kx| ky * wp + kx)).collect(),
-            starts: (0..ho).flat_map(|y| (0..wo).map(move |x| y * sh * wp + x * sw)).collect(),
+            taps: (0..kh).flat_map(|ky| (0..kw).map(move |kx| padded.at(ky, kx))).collect(),
+            starts: (0..ho).flat_map(|y| (0..wo).map(move |x| padded.at(y * sh, x * sw))).collect(),
         }
+    }
+
+    /// Every output position in row-major order, with its start.
+    fn template(&self) -> Vec<Position> {
+        self.starts.iter().enumerate().map(|(output, &input)| Position { input, output }).collect()
+    }
+}
+
+/// A sample's zero-padded input planes: `size` (rows, columns) with the input at `offset`. With
+/// `columns` > 1 (a layer of that column stride) each plane is stored as that many planes of
+/// every `columns`-th column, so that the reads of consecutive outputs are consecutive.
+#[derive(Clone, Copy, Debug)]
+struct Padded {
+    size: [usize; 2],
+    offset: [usize; 2],
+    columns: usize,
+}
+
+impl Padded {
+    /// The width of one plane of columns.
+    fn width(&self) -> usize {
+        self.size[1].div_ceil(self.columns)
+    }
+
+    fn plane(&self) -> usize {
+        self.columns * self.size[0] * self.width()
+    }
+
+    /// Where padded row `y`, column `x` lies in a plane.
+    fn at(&self, y: usize, x: usize) -> usize {
+        (x % self.columns * self.size[0] + y) * self.width() + x / self.columns
     }
 }
 
@@ -226,6 +271,11 @@ impl Reads {
 /// through [`pack_conv_transpose2d`]; the output is `[n, o, out_size[0], out_size[1]]` (which
 /// fixes the output padding).
 pub fn conv_transpose2d(x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape: Shape4, fused: Fused, geometry: Geometry, out_size: [usize; 2]) -> (Vec<f32>, Shape4) {
+    conv_transpose2d_on(Kernel::detect(), x, x_shape, packed, weight_shape, fused, geometry, out_size)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn conv_transpose2d_on(kernel: Kernel, x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape: Shape4, fused: Fused, geometry: Geometry, out_size: [usize; 2]) -> (Vec<f32>, Shape4) {
     let [n, c, h, w] = x_shape;
     let [wc, o, kh, kw] = weight_shape;
     assert_eq!(c, wc, "conv_transpose2d: input has {c} channels, weight expects {wc}");
@@ -238,7 +288,7 @@ pub fn conv_transpose2d(x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape
     let cols = Axis::new(w, wo, kw, sw, pw);
     let padded = [rows.lead + h + rows.trail, cols.lead + w + cols.trail];
     let opad = padded_outputs(o);
-    let layout = Layout { outputs: o, padded_outputs: opad, padded, offset: [rows.lead, cols.lead], out_plane: ho * wo };
+    let layout = Layout { outputs: o, padded_outputs: opad, padded: Padded { size: padded, offset: [rows.lead, cols.lead], columns: 1 }, out_plane: ho * wo };
 
     let mut phases = Vec::new();
     let mut rest = packed;
@@ -261,7 +311,7 @@ pub fn conv_transpose2d(x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape
         }
     }
     assert!(rest.is_empty(), "conv_transpose2d: weights not packed by pack_conv_transpose2d for {weight_shape:?}");
-    (run(Kernel::detect(), x, [n, c, h, w], &layout, fused, &phases), [n, o, ho, wo])
+    (run(kernel, x, [n, c, h, w], &layout, fused, &phases), [n, o, ho, wo])
 }
 
 /// The gradient of a convolution's weights `[o, c, kh, kw]` (`weight_shape`) from its input `x`
@@ -280,7 +330,7 @@ fn conv2d_weight_gradient_on(kernel: Kernel, x: &[f32], x_shape: Shape4, grad: &
     let [o, wc, kh, kw] = weight_shape;
     assert_eq!(c, wc, "conv2d weight gradient: input has {c} channels, weight expects {wc}");
     assert_eq!(x.len(), n * c * h * w, "conv2d weight gradient: input length does not match its shape");
-    let reads = Reads::of("conv2d weight gradient", [h, w], [kh, kw], geometry);
+    let reads = Reads::of("conv2d weight gradient", [h, w], [kh, kw], geometry, 1);
     let out_plane = reads.starts.len();
     assert_eq!(grad.len(), n * o * out_plane, "conv2d weight gradient: output gradient does not match the output's shape");
     let taps = reads.taps.len();
@@ -288,8 +338,8 @@ fn conv2d_weight_gradient_on(kernel: Kernel, x: &[f32], x_shape: Shape4, grad: &
     if n * out_plane == 0 || weight_grad.is_empty() {
         return weight_grad;
     }
-    let plane = reads.padded[0] * reads.padded[1];
-    let input = pad(x, x_shape, reads.padded, geometry.padding, InputMap::AsIs, true);
+    let plane = reads.padded.plane();
+    let input = pad(x, x_shape, &reads.padded, InputMap::AsIs, true);
     let opad = padded_outputs(o);
     let mut rows = vec![0.0; n * out_plane * opad];
     for_each_chunk(&mut rows, out_plane * opad, |i, sample| {
@@ -368,16 +418,8 @@ struct Layout {
     outputs: usize,
     /// See [`padded_outputs`].
     padded_outputs: usize,
-    /// Height and width of the zero-padded input plane, and where the input starts in it.
-    padded: [usize; 2],
-    offset: [usize; 2],
+    padded: Padded,
     out_plane: usize,
-}
-
-impl Layout {
-    fn plane(&self) -> usize {
-        self.padded[0] * self.padded[1]
-    }
 }
 
 /// Output channels rounded up to a whole block: 16 (one AVX-512 vector) for the few-channel
@@ -409,7 +451,7 @@ fn pack(outputs: usize, channels: usize, taps: usize, weight: impl Fn(usize, usi
 /// bias and pointwise function and transposes into `NCHW`.
 fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, fused: Fused, phases: &[Phase]) -> Vec<f32> {
     assert_eq!(x.len(), n * c * h * w, "input length does not match its shape");
-    let plane = layout.plane();
+    let plane = layout.padded.plane();
     let (outputs, out_plane, opad) = (layout.outputs, layout.out_plane, layout.padded_outputs);
     let len = n * outputs * out_plane;
     fused.check(len);
@@ -432,14 +474,14 @@ fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, fused: 
         assert!(phase.template.iter().all(|p| p.output < out_plane), "a position writes outside its plane");
         let plan = Plan { channels: c, plane, taps: &phase.taps, weights: phase.weights, padded_outputs: opad };
         let shared = SharedOut(out.as_mut_ptr());
-        if let Some(runs) = row_runs(&phase.template, kernel.lanes()) {
+        if let Some((runs, step)) = row_runs(&phase.template, kernel.lanes()) {
             let vectors: Vec<(usize, Position)> = (0..n).flat_map(|i| runs.iter().map(move |r| (i, Position { input: r.input, output: i * outputs * out_plane + r.output }))).collect();
             let part = task_size(vectors.len(), c * phase.taps.len() * outputs * kernel.lanes());
-            let target = Target { out: &shared, len: n * outputs * out_plane, outputs, out_plane, fused };
+            let target = Target { out: &shared, len: n * outputs * out_plane, outputs, out_plane, step, fused };
             let tasks = vectors.len().div_ceil(part);
             if part < runs.len() {
                 // Tasks smaller than a sample (small batches) share the batch padded once.
-                let input = padded_batch.get_or_insert_with(|| pad(x, [n, c, h, w], layout.padded, layout.offset, fused.input, true));
+                let input = padded_batch.get_or_insert_with(|| pad(x, [n, c, h, w], &layout.padded, fused.input, true));
                 let global: Vec<Position> = vectors.iter().map(|&(i, p)| Position { input: i * c * plane + p.input, ..p }).collect();
                 for_each_index(tasks, |k| kernel.gather_rows(input, &plan, &global[k * part..((k + 1) * part).min(global.len())], &target));
                 continue;
@@ -449,13 +491,13 @@ fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, fused: 
                 let (first, last) = (task[0].0, task[task.len() - 1].0);
                 let sample = c * h * w;
                 let samples = first * sample..(last + 1) * sample;
-                let input = pad(&x[samples.clone()], [last + 1 - first, c, h, w], layout.padded, layout.offset, fused.input.slice(samples), false);
+                let input = pad(&x[samples.clone()], [last + 1 - first, c, h, w], &layout.padded, fused.input.slice(samples), false);
                 let local: Vec<Position> = task.iter().map(|&(i, p)| Position { input: (i - first) * c * plane + p.input, ..p }).collect();
                 kernel.gather_rows(&input, &plan, &local, &target);
             });
             continue;
         }
-        let input = padded_batch.get_or_insert_with(|| pad(x, [n, c, h, w], layout.padded, layout.offset, fused.input, true));
+        let input = padded_batch.get_or_insert_with(|| pad(x, [n, c, h, w], &layout.padded, fused.input, true));
         let positions: Vec<usize> = (0..n).flat_map(|i| phase.template.iter().map(move |p| i * c * plane + p.input)).collect();
         // Whole tiles keep the kernel's registers full. Each run applies the bias and pointwise
         // function to its rows and transposes them into `out` (with residual and gate) while
@@ -490,23 +532,39 @@ fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, fused: 
     out
 }
 
-/// `x` `[n, c, h, w]` through `map`, each plane placed at `offset` in a zeroed `padded` plane;
-/// in parallel over planes when `parallel` and the batch is large.
-fn pad(x: &[f32], [n, c, h, w]: Shape4, [hp, wp]: [usize; 2], [top, left]: [usize; 2], map: InputMap<&[f32]>, parallel: bool) -> Vec<f32> {
+/// `x` `[n, c, h, w]` through `map`, each plane placed in zeroed `padded` planes; in parallel
+/// over planes when `parallel` and the batch is large.
+fn pad(x: &[f32], [n, c, h, w]: Shape4, padded: &Padded, map: InputMap<&[f32]>, parallel: bool) -> Vec<f32> {
     if let InputMap::Derivative(_, outputs) = map {
         assert_eq!(outputs.len(), x.len(), "an input map's outputs do not match the input");
     }
-    let plane = hp * wp;
+    let ([hp, wp], [top, left]) = (padded.size, padded.offset);
+    assert!(top + h <= hp && left + w <= wp, "the input does not fit its padded plane");
+    let plane = padded.plane();
     let mut input = vec![0.0; n * c * plane];
-    let copy_plane = |i: usize, padded: &mut [f32]| {
+    let copy_plane = |i: usize, to_plane: &mut [f32]| {
+        let mut row = if padded.columns == 1 { Vec::new() } else { vec![0.0; w] };
         for y in 0..h {
-            // Whole vectors at a time, inline: a `memcpy` call per row cost ~2 % of a text step.
             let at = (i * h + y) * w;
-            let (to, from) = (&mut padded[(top + y) * wp + left..][..w], &x[at..][..w]);
-            let mut blocks = to.chunks_exact_mut(16);
-            blocks.by_ref().zip(from.chunks_exact(16)).for_each(|(t, f)| t.copy_from_slice(f));
-            blocks.into_remainder().copy_from_slice(from.chunks_exact(16).remainder());
-            map.apply(to, at);
+            let from = &x[at..][..w];
+            if padded.columns == 1 {
+                // Whole vectors at a time, inline: a `memcpy` call per row cost ~2 % of a text step.
+                let to = &mut to_plane[padded.at(top + y, left)..][..w];
+                let mut blocks = to.chunks_exact_mut(16);
+                blocks.by_ref().zip(from.chunks_exact(16)).for_each(|(t, f)| t.copy_from_slice(f));
+                blocks.into_remainder().copy_from_slice(from.chunks_exact(16).remainder());
+                map.apply(to, at);
+            } else {
+                // Through a buffer the map applies to, then every `columns`-th value to each
+                // plane of columns.
+                row.copy_from_slice(from);
+                map.apply(&mut row, at);
+                for r in 0..padded.columns {
+                    let first = (r + padded.columns - left % padded.columns) % padded.columns;
+                    let to = &mut to_plane[padded.at(top + y, left + first)..];
+                    to.iter_mut().zip(row.iter().skip(first).step_by(padded.columns)).for_each(|(t, v)| *t = *v);
+                }
+            }
         }
     };
     if parallel && input.len() >= 1 << 16 {
@@ -517,14 +575,17 @@ fn pad(x: &[f32], [n, c, h, w]: Shape4, [hp, wp]: [usize; 2], [top, left]: [usiz
     input
 }
 
-/// The starts of the template's runs of `lanes` positions that are consecutive both in the input
-/// and in the output (stride-1 layers whose rows are whole vectors), if it splits into them.
-fn row_runs(template: &[Position], lanes: usize) -> Option<Vec<Position>> {
-    if !template.len().is_multiple_of(lanes) {
+/// The starts of the template's runs of `lanes` positions that are consecutive in the input and
+/// a same `step` apart in the output, and that step, if the template splits into such runs:
+/// layers whose rows are whole vectors, step 1 for a convolution (strided ones through planes
+/// split by column), the stride for a transposed convolution's phase.
+fn row_runs(template: &[Position], lanes: usize) -> Option<(Vec<Position>, usize)> {
+    if template.len() < lanes || !template.len().is_multiple_of(lanes) {
         return None;
     }
-    let consecutive = |run: &[Position]| run.windows(2).all(|p| p[1].input == p[0].input + 1 && p[1].output == p[0].output + 1);
-    template.chunks(lanes).all(consecutive).then(|| template.iter().step_by(lanes).copied().collect())
+    let step = template[1].output.checked_sub(template[0].output).filter(|&step| step > 0)?;
+    let even = |run: &[Position]| run.windows(2).all(|p| p[1].input == p[0].input + 1 && p[1].output == p[0].output + step);
+    template.chunks(lanes).all(even).then(|| (template.iter().step_by(lanes).copied().collect(), step))
 }
 
 /// Where the row kernel writes: `NCHW` output through the shared pointer, and what each value
@@ -534,6 +595,8 @@ struct Target<'a> {
     len: usize,
     outputs: usize,
     out_plane: usize,
+    /// How far apart a run's outputs are.
+    step: usize,
     fused: Fused<'a>,
 }
 
@@ -675,7 +738,7 @@ impl Kernel {
         assert!(opad.is_multiple_of(16) && opad >= target.outputs && plan.weights.len() == plan.channels * plan.taps.len() * opad, "weights are not packed for this plan");
         let reach = plan.taps.iter().max().copied().unwrap_or(0) + plan.channels.saturating_sub(1) * plan.plane + lanes - 1;
         assert!(vectors.iter().all(|v| v.input + reach < input.len()), "a run reads outside the input");
-        let last = target.outputs.saturating_sub(1) * target.out_plane + lanes - 1;
+        let last = target.outputs.saturating_sub(1) * target.out_plane + (lanes - 1) * target.step;
         assert!(vectors.iter().all(|v| v.output + last < target.len), "a run writes outside the output");
         // SAFETY: as in `gather`, and runs of different calls write disjoint outputs.
         unsafe {
@@ -740,6 +803,20 @@ unsafe fn gather_rows<V: Vector, const NO: usize, const NXV: usize>(input: &[f32
                     let index = run.output + (ob + o) * target.out_plane;
                     let at = target.out.at(index);
                     let mut vector = unsafe { V::mul_add(*value, one, b) };
+                    if target.step > 1 {
+                        // A transposed convolution's phase: every step-th output, one by one.
+                        let mut lanes = [0.0f32; 16];
+                        unsafe { vector.store(lanes.as_mut_ptr()) };
+                        for (l, lane) in lanes[..V::LANES].iter().enumerate() {
+                            let mut value = [*lane];
+                            fused.pointwise.apply(&mut value);
+                            let index = index + l * target.step;
+                            // SAFETY: inside the output (checked by `Kernel::gather_rows`),
+                            // and only this run writes it.
+                            unsafe { *target.out.at(index) = fused.finish(value[0], index) };
+                        }
+                        continue;
+                    }
                     if let Some(residual) = fused.residual {
                         // SAFETY: `residual` has the output's length (`Fused::check`).
                         vector = unsafe { V::mul_add(V::load(residual.as_ptr().add(index)), one, vector) };
@@ -1194,6 +1271,45 @@ mod tests {
         for kernel in kernels() {
             let (got, _) = conv2d_on(kernel, &x, shape, &pack_conv2d(&weight, [32, 16, 3, 3]), [32, 16, 3, 3], Fused { bias: Some(&bias), ..Default::default() }, g);
             assert_close(&got, &want);
+        }
+    }
+
+    /// Strided layers whose rows are whole vectors on some kernels: a convolution then reads
+    /// planes split by column, and a transposed convolution's phases write every other output.
+    /// With everything `Fused` can do on the way in and out.
+    #[test]
+    fn strided_rows_match_the_definition_on_every_vector_width() {
+        let leaky = Pointwise::LeakyRelu(0.2);
+        for (i, ([n, c, h, w], k)) in [([2, 6, 8, 32], 4), ([2, 5, 6, 16], 3), ([3, 4, 4, 8], 4), ([1, 3, 4, 4], 4)].into_iter().enumerate() {
+            let (o, seed) = (7 + i, 10 * i as u32);
+            let g = Geometry { stride: [2, 2], padding: [1, 1] };
+            let x = values(n * c * h * w, seed);
+            let relu: Vec<f32> = x.iter().map(|v| v.max(0.0)).collect();
+            let (weight, bias) = (values(o * c * k * k, seed + 1), values(o, seed + 2));
+
+            // A ReLU before, a leaky ReLU after, a gate.
+            let mut want = naive_conv2d(&relu, [n, c, h, w], &weight, [o, c, k, k], &bias, g);
+            let gate = values(want.len(), seed + 3);
+            leaky.apply(&mut want);
+            want.iter_mut().zip(&gate).for_each(|(v, g)| *v = if *g > 0.0 { *v } else { 0.0 });
+            let fused = Fused { input: InputMap::Relu, bias: Some(&bias), pointwise: leaky, gate: Some(&gate), ..Default::default() };
+            for kernel in kernels() {
+                assert_close(&conv2d_on(kernel, &x, [n, c, h, w], &pack_conv2d(&weight, [o, c, k, k]), [o, c, k, k], fused, g).0, &want);
+            }
+
+            // The transposed convolution: its input times tanh's derivative, a residual after.
+            let out_size = [(h - 1) * 2 + k - 2, (w - 1) * 2 + k - 2];
+            let tanh_outputs = values(x.len(), seed + 4);
+            let scaled: Vec<f32> = x.iter().zip(&tanh_outputs).map(|(v, y)| v * (1.0 - y * y)).collect();
+            let weight = values(c * o * k * k, seed + 5);
+            let mut want = naive_conv_transpose2d(&scaled, [n, c, h, w], &weight, [c, o, k, k], &bias, g, out_size);
+            let residual = values(want.len(), seed + 6);
+            want.iter_mut().zip(&residual).for_each(|(v, r)| *v += r);
+            let fused = Fused { input: InputMap::Derivative(Pointwise::Tanh, &tanh_outputs), bias: Some(&bias), residual: Some(&residual), ..Default::default() };
+            for kernel in kernels() {
+                let packed = pack_conv_transpose2d(&weight, [c, o, k, k], g.stride);
+                assert_close(&conv_transpose2d_on(kernel, &x, [n, c, h, w], &packed, [c, o, k, k], fused, g, out_size).0, &want);
+            }
         }
     }
 
