@@ -161,6 +161,12 @@ pub fn pointwise_gradient(pointwise: Pointwise, grad: &[f32], outputs: &[f32]) -
     scaled
 }
 
+/// Which vector instructions the convolution kernels use here: `avx512`, `avx2` or `portable`
+/// (wasm SIMD in the browser's modules).
+pub fn kernels_in_use() -> &'static str {
+    Kernel::detect().name()
+}
+
 /// A convolution's weights `[o, c, kh, kw]` rearranged for the kernels (pack once per layer).
 pub fn pack_conv2d(weight: &[f32], [o, c, kh, kw]: Shape4) -> Vec<f32> {
     assert_eq!(weight.len(), o * c * kh * kw, "conv2d weight length does not match its shape");
@@ -497,7 +503,7 @@ fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, fused: 
             });
             continue;
         }
-        let input = padded_batch.get_or_insert_with(|| pad(x, [n, c, h, w], &layout.padded, fused.input, true));
+        let input: &[f32] = padded_batch.get_or_insert_with(|| pad(x, [n, c, h, w], &layout.padded, fused.input, true));
         let positions: Vec<usize> = (0..n).flat_map(|i| phase.template.iter().map(move |p| i * c * plane + p.input)).collect();
         // Whole tiles keep the kernel's registers full. Each run applies the bias and pointwise
         // function to its rows and transposes them into `out` (with residual and gate) while
@@ -508,7 +514,7 @@ fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, fused: 
             let first = k * run_len;
             let run = &positions[first..(first + run_len).min(positions.len())];
             let mut rows = vec![0.0; run.len() * opad];
-            kernel.gather(&input, &plan, run, &mut rows);
+            kernel.gather(input, &plan, run, &mut rows);
             rows.chunks_mut(opad).for_each(|row| fused.apply_row(&mut row[..outputs]));
             for (block_index, block) in rows.chunks(16 * opad).enumerate() {
                 let mut targets = [0usize; 16];
@@ -685,17 +691,48 @@ enum Kernel {
 }
 
 impl Kernel {
+    /// The widest kernels this CPU runs, or narrower ones named by `DGFLOW_CPU_KERNELS`
+    /// (`avx2`, `portable`): the bench measures what a CPU without AVX-512 gets.
     fn detect() -> Kernel {
+        static CHOSEN: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
+        *CHOSEN.get_or_init(|| {
+            let available = Kernel::available();
+            let name = std::env::var("DGFLOW_CPU_KERNELS").unwrap_or_default();
+            if name.is_empty() {
+                return available[0];
+            }
+            available.iter().copied().find(|kernel| kernel.name() == name).unwrap_or_else(|| {
+                let names: Vec<_> = available.iter().map(|kernel| kernel.name()).collect();
+                eprintln!("DGFLOW_CPU_KERNELS={name}: this CPU runs only {}; using {}", names.join(", "), names[0]);
+                available[0]
+            })
+        })
+    }
+
+    /// The kernels this CPU runs, widest first.
+    fn available() -> Vec<Kernel> {
+        let mut kernels = Vec::new();
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx512f") {
-                return Kernel::Avx512;
+                kernels.push(Kernel::Avx512);
             }
             if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                return Kernel::Avx2;
+                kernels.push(Kernel::Avx2);
             }
         }
-        Kernel::Portable
+        kernels.push(Kernel::Portable);
+        kernels
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => "avx512",
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => "avx2",
+            Kernel::Portable => "portable",
+        }
     }
 
     /// Computes `positions.len()` rows of `plan.padded_outputs` values into `out`.
@@ -1241,25 +1278,12 @@ mod tests {
             let (ho, wo) = ((h + 2 * g.padding[0] - kh) / g.stride[0] + 1, (w + 2 * g.padding[1] - k) / g.stride[1] + 1);
             let (x, grad) = (values(n * c * h * w, i as u32), values(n * o * ho * wo, 300 + i as u32));
             let want = naive_conv2d_weight_gradient(&x, [n, c, h, w], &grad, [o, c, kh, k], g);
-            for kernel in kernels() {
+            for kernel in Kernel::available() {
                 assert_close(&conv2d_weight_gradient_on(kernel, &x, [n, c, h, w], &grad, [o, c, kh, k], g), &want);
             }
         }
     }
 
-    fn kernels() -> Vec<Kernel> {
-        let mut kernels = vec![Kernel::Portable];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                kernels.push(Kernel::Avx2);
-            }
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                kernels.push(Kernel::Avx512);
-            }
-        }
-        kernels
-    }
 
     /// Many small samples: the row kernel's tasks then pad the samples they read themselves,
     /// and start and end inside samples.
@@ -1268,7 +1292,7 @@ mod tests {
         let (shape, g) = ([24, 16, 4, 16], Geometry { stride: [1, 1], padding: [1, 1] });
         let (x, weight, bias) = (values(shape.iter().product(), 4), values(32 * 16 * 9, 5), values(32, 6));
         let want = naive_conv2d(&x, shape, &weight, [32, 16, 3, 3], &bias, g);
-        for kernel in kernels() {
+        for kernel in Kernel::available() {
             let (got, _) = conv2d_on(kernel, &x, shape, &pack_conv2d(&weight, [32, 16, 3, 3]), [32, 16, 3, 3], Fused { bias: Some(&bias), ..Default::default() }, g);
             assert_close(&got, &want);
         }
@@ -1293,7 +1317,7 @@ mod tests {
             leaky.apply(&mut want);
             want.iter_mut().zip(&gate).for_each(|(v, g)| *v = if *g > 0.0 { *v } else { 0.0 });
             let fused = Fused { input: InputMap::Relu, bias: Some(&bias), pointwise: leaky, gate: Some(&gate), ..Default::default() };
-            for kernel in kernels() {
+            for kernel in Kernel::available() {
                 assert_close(&conv2d_on(kernel, &x, [n, c, h, w], &pack_conv2d(&weight, [o, c, k, k]), [o, c, k, k], fused, g).0, &want);
             }
 
@@ -1306,7 +1330,7 @@ mod tests {
             let residual = values(want.len(), seed + 6);
             want.iter_mut().zip(&residual).for_each(|(v, r)| *v += r);
             let fused = Fused { input: InputMap::Derivative(Pointwise::Tanh, &tanh_outputs), bias: Some(&bias), residual: Some(&residual), ..Default::default() };
-            for kernel in kernels() {
+            for kernel in Kernel::available() {
                 let packed = pack_conv_transpose2d(&weight, [c, o, k, k], g.stride);
                 assert_close(&conv_transpose2d_on(kernel, &x, [n, c, h, w], &packed, [c, o, k, k], fused, g, out_size).0, &want);
             }
@@ -1323,7 +1347,7 @@ mod tests {
             let shape = [3, 32, size, size];
             let (x, weight, bias) = (values(shape.iter().product(), 1), values(o * 32 * 9, 2), values(o, 3));
             let want = naive_conv2d(&x, shape, &weight, [o, 32, 3, 3], &bias, g);
-            for kernel in kernels() {
+            for kernel in Kernel::available() {
                 let (got, _) = conv2d_on(kernel, &x, shape, &pack_conv2d(&weight, [o, 32, 3, 3]), [o, 32, 3, 3], Fused { bias: Some(&bias), ..Default::default() }, g);
                 assert_close(&got, &want);
             }

@@ -14,6 +14,9 @@ pub mod presets;
 pub mod spec;
 pub mod spectral;
 
+#[cfg(feature = "cpu")]
+pub use direct_conv::kernels_in_use as cpu_convolution_kernels;
+
 use burn::prelude::*;
 
 use crate::bundle::{Bundle, Manifest};

@@ -151,13 +151,17 @@ try {
     return info;
   })();
   // The native CLI on every core (what a user of the CLI gets) and on one (beside the browser's
-  // one-thread modules: the cost of wasm itself).
-  const native = (threads) => {
+  // one-thread modules: the cost of wasm itself); on an AVX-512 CPU also with the AVX2 kernels,
+  // as most laptops and desktops run them (wasm SIMD is four lanes and, plain, has no fused
+  // multiply-add: the wider the native vectors, the further behind the browser).
+  const native = (threads, kernels) => {
+    const env = { ...process.env, RAYON_NUM_THREADS: String(threads), ...(kernels ? { DGFLOW_CPU_KERNELS: kernels } : {}) };
     const row = execFileSync(DGFLOW, ['bench', '--models', IMAGE_MODEL, '--batches', String(BATCH), '--steps', String(STEPS),
-      '--repeats', '3', '--train-width', '0'], { encoding: 'utf8', env: { ...process.env, RAYON_NUM_THREADS: String(threads) } })
+      '--repeats', '3', '--train-width', '0'], { encoding: 'utf8', env })
       .split('\n').find((l) => l.startsWith(`| `) && l.includes(` | ${BATCH} | `));
     return Number(row.split('|')[3]);
   };
+  const avx512 = / avx512f /.test(readFileSync('/proc/cpuinfo', 'utf8'));
   // Safari's engine, on the module the page gives Safari (JavaScriptCore's shell runs it alone,
   // one thread: the shell has no workers).
   const javascriptCore = () => {
@@ -179,33 +183,46 @@ try {
   const cores = Number(execFileSync('nproc', { encoding: 'utf8' }).trim());
   // Every CPU row in each of three rounds, reported as the median round: a shared machine's
   // slow spell then hits every row alike instead of one (it moved one row by 40 % otherwise).
-  const rounds = { native: [], nativeOne: [], cpu: [], 'cpu-relaxed': [], threads: [], 'threads-relaxed': [], jsc: [] };
+  const rounds = { native: [], nativeOne: [], avx2: [], avx2One: [], cpu: [], 'cpu-relaxed': [], threads: [], 'threads-relaxed': [], jsc: [] };
   for (let round = 0; round < ROUNDS; round++) {
     rounds.native.push({ ms: native(cores) });
     rounds.nativeOne.push({ ms: native(1) });
+    if (avx512) {
+      rounds.avx2.push({ ms: native(cores, 'avx2') });
+      rounds.avx2One.push({ ms: native(1, 'avx2') });
+    }
     for (const backend of ['cpu', 'cpu-relaxed', 'threads', 'threads-relaxed']) rounds[backend].push(await measure(backend));
     rounds.jsc.push(javascriptCore());
   }
   const medianRound = (runs) => runs.find((r) => r.error) ?? { ...runs[0], ms: median(runs.map((r) => r.ms)) };
   const nativeMs = medianRound(rounds.native).ms;
   const nativeOneMs = medianRound(rounds.nativeOne).ms;
+  const avx2Ms = avx512 ? medianRound(rounds.avx2).ms : null;
+  const avx2OneMs = avx512 ? medianRound(rounds.avx2One).ms : null;
   const [cpu, cpuRelaxed, threads, threadsRelaxed, jsc] = ['cpu', 'cpu-relaxed', 'threads', 'threads-relaxed', 'jsc'].map((b) => medianRound(rounds[b]));
   const gpu = adapter ? await measure('webgpu') : { error: 'no WebGPU adapter in this browser' };
   server.close();
   say(`ms per DGflow-KL step, \`${name}\` (${IMAGE_MODEL.includes('init') ? 'untrained weights: speed does not depend on them' : 'the bundled model'}), ${BATCH} samples; each CPU row is the median of ${ROUNDS} rounds, each round timing every CPU row once (wasm: median of ${STEPS - 1} steps; native: \`dgflow bench\`'s median of 3 runs), WebGPU one run:`);
   say();
-  say(`| backend | ms/step | vs native CPU (${cores} threads) | vs native CPU on as many threads |\n|---|---|---|---|`);
-  say(`| native CLI, CPU (burn flex with our convolution kernels, ${cores} threads) | ${nativeMs.toFixed(1)} | 1× | |`);
-  say(`| native CLI, CPU (1 thread) | ${nativeOneMs.toFixed(1)} | ${(nativeOneMs / nativeMs).toFixed(1)}× | |`);
-  const wasmRow = (label, run, sameThreadsMs) => say(run.error ? `| ${label} | failed: ${run.error} | | |`
-    : `| ${label} | ${run.ms.toFixed(1)} | ${(run.ms / nativeMs).toFixed(1)}× slower | ${(run.ms / sameThreadsMs).toFixed(1)}× slower |`);
-  wasmRow('wasm, CPU (1 thread, SIMD: every browser)', cpu, nativeOneMs);
-  wasmRow('wasm, CPU (1 thread, relaxed SIMD: Chromium, Firefox)', cpuRelaxed, nativeOneMs);
-  wasmRow(`wasm, CPU (${threads.threads ?? cores} threads, SIMD; cross-origin isolated page)`, threads, nativeMs);
-  wasmRow(`wasm, CPU (${threadsRelaxed.threads ?? cores} threads, relaxed SIMD; cross-origin isolated page)`, threadsRelaxed, nativeMs);
-  wasmRow(`wasm in JavaScriptCore, Safari's engine (the \`jsc\` shell of WebKitGTK ${jscVersion}, this x86 machine), CPU (1 thread, ${jsc.module ?? 'pkg-cpu'}: the module the page gives Safari)`, jsc, nativeOneMs);
-  say(gpu.error ? `| wasm, WebGPU | ${gpu.error} | | |`
-    : `| wasm, WebGPU on ${adapter} | ${gpu.ms.toFixed(1)} | ${(gpu.ms / nativeMs).toFixed(1)}× ${adapter.includes('software') ? '(a CPU emulating a GPU: says nothing about real GPUs)' : ''} | |`);
+  const avx2Column = avx512 ? ' vs native with AVX2 kernels on as many threads |' : '';
+  say(`| backend | ms/step | vs native CPU (${cores} threads) | vs native CPU on as many threads |${avx2Column}\n|---|---|---|---|${avx512 ? '---|' : ''}`);
+  const blank = avx512 ? ' |' : '';
+  say(`| native CLI, CPU (burn flex with our convolution kernels${avx512 ? ', AVX-512 here' : ''}, ${cores} threads) | ${nativeMs.toFixed(1)} | 1× | |${blank}`);
+  say(`| native CLI, CPU (1 thread) | ${nativeOneMs.toFixed(1)} | ${(nativeOneMs / nativeMs).toFixed(1)}× | |${blank}`);
+  if (avx512) {
+    say(`| native CLI, CPU, convolution kernels limited to AVX2 + FMA (\`DGFLOW_CPU_KERNELS=avx2\`, ${cores} threads) | ${avx2Ms.toFixed(1)} | ${(avx2Ms / nativeMs).toFixed(1)}× | | 1× |`);
+    say(`| native CLI, CPU, AVX2 kernels (1 thread) | ${avx2OneMs.toFixed(1)} | ${(avx2OneMs / nativeMs).toFixed(1)}× | | |`);
+  }
+  const wasmRow = (label, run, sameThreadsMs, sameThreadsAvx2Ms) => say(run.error ? `| ${label} | failed: ${run.error} | | |${blank}`
+    : `| ${label} | ${run.ms.toFixed(1)} | ${(run.ms / nativeMs).toFixed(1)}× slower | ${(run.ms / sameThreadsMs).toFixed(1)}× slower |`
+      + (avx512 ? ` ${(run.ms / sameThreadsAvx2Ms).toFixed(1)}× slower |` : ''));
+  wasmRow('wasm, CPU (1 thread, SIMD: every browser)', cpu, nativeOneMs, avx2OneMs);
+  wasmRow('wasm, CPU (1 thread, relaxed SIMD: Chromium, Firefox)', cpuRelaxed, nativeOneMs, avx2OneMs);
+  wasmRow(`wasm, CPU (${threads.threads ?? cores} threads, SIMD; cross-origin isolated page)`, threads, nativeMs, avx2Ms);
+  wasmRow(`wasm, CPU (${threadsRelaxed.threads ?? cores} threads, relaxed SIMD; cross-origin isolated page)`, threadsRelaxed, nativeMs, avx2Ms);
+  wasmRow(`wasm in JavaScriptCore, Safari's engine (the \`jsc\` shell of WebKitGTK ${jscVersion}, this x86 machine), CPU (1 thread, ${jsc.module ?? 'pkg-cpu'}: the module the page gives Safari)`, jsc, nativeOneMs, avx2OneMs);
+  say(gpu.error ? `| wasm, WebGPU | ${gpu.error} | | |${blank}`
+    : `| wasm, WebGPU on ${adapter} | ${gpu.ms.toFixed(1)} | ${(gpu.ms / nativeMs).toFixed(1)}× ${adapter.includes('software') ? '(a CPU emulating a GPU: says nothing about real GPUs)' : ''} | |${blank}`);
 } finally {
   await browser.close();
 }

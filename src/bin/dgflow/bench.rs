@@ -348,7 +348,8 @@ fn machine(threads: usize, peak: Option<f64>) -> String {
     let peak = peak.map_or("not measured on this architecture".into(), |p| {
         format!("{p:.0} GFLOP/s measured (f32 FMA loop on {threads} threads, {})", simd_name())
     });
-    format!("# dgflow bench\n\nMachine: {cpu}, {threads} threads. Peak: {peak}.")
+    let kernels = dgflow::model::cpu_convolution_kernels();
+    format!("# dgflow bench\n\nMachine: {cpu}, {threads} threads. Peak: {peak}. Convolution kernels: {kernels} (`DGFLOW_CPU_KERNELS` picks narrower ones).")
 }
 
 fn simd_name() -> &'static str {
