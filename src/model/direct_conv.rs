@@ -203,7 +203,7 @@ fn conv2d_on(kernel: Kernel, x: &[f32], x_shape: Shape4, packed: &[f32], weight_
     let mut reads = Reads::of("conv2d", [h, w], [kh, kw], geometry, 1);
     if geometry.stride[1] > 1 {
         let split = Reads::of("conv2d", [h, w], [kh, kw], geometry, geometry.stride[1]);
-        if row_runs(&split.template(), kernel.lanes()).is_some() {
+        if RowPhase::of(&split.template(), kernel.lanes()).is_some() {
             reads = split;
         }
     }
@@ -470,37 +470,47 @@ fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, fused: 
     phases.iter().flat_map(|phase| &phase.template).for_each(|p| writes[p.output] += 1);
     assert!(writes.iter().all(|&count| count == 1), "the phases do not write each output position once");
     let mut out = Vec::with_capacity(len);
+    let shared = SharedOut(out.as_mut_ptr());
     let mut padded_batch: Option<Vec<f32>> = None;
+    assert!(phases.iter().flat_map(|phase| &phase.template).all(|p| p.output < out_plane), "a position writes outside its plane");
+    let row_phases: Vec<Option<RowPhase>> = phases.iter().map(|phase| RowPhase::of(&phase.template, kernel.lanes())).collect();
+    // Whether a phase's row-kernel tasks hold whole samples (large batches).
+    let whole = |phase: &Phase, rows: &RowPhase| task_size(n * rows.runs.len(), c * phase.taps.len() * outputs * kernel.lanes()) >= rows.runs.len();
+    let by_samples: Vec<(&Phase, &RowPhase)> =
+        phases.iter().zip(&row_phases).filter_map(|(phase, rows)| rows.as_ref().filter(|rows| whole(phase, rows)).map(|rows| (phase, rows))).collect();
+    if !by_samples.is_empty() {
+        // One parallel pass over groups of samples, each task padding its samples once (while
+        // they are in its core's cache) for every phase it runs on them.
+        let work: usize = by_samples.iter().map(|(phase, rows)| rows.runs.len() * c * phase.taps.len() * outputs * kernel.lanes()).sum();
+        let group = task_size(n, work);
+        let sample = c * h * w;
+        for_each_index(n.div_ceil(group), |k| {
+            let (first, end) = (k * group, ((k + 1) * group).min(n));
+            let samples = first * sample..end * sample;
+            let input = pad(&x[samples.clone()], [end - first, c, h, w], &layout.padded, fused.input.slice(samples), false);
+            for (phase, rows) in &by_samples {
+                let plan = Plan { channels: c, plane, taps: &phase.taps, weights: phase.weights, padded_outputs: opad };
+                let target = Target { out: &shared, len, outputs, out_plane, step: rows.step, fused };
+                let local: Vec<Position> =
+                    (first..end).flat_map(|i| rows.runs.iter().map(move |r| Position { input: (i - first) * c * plane + r.input, output: i * outputs * out_plane + r.output })).collect();
+                kernel.gather_rows(&input, &plan, &local, &target);
+            }
+        });
+    }
 
-    for phase in phases {
+    for (phase, rows) in phases.iter().zip(&row_phases) {
         let per_sample = phase.template.len();
-        if per_sample == 0 {
+        if per_sample == 0 || rows.as_ref().is_some_and(|rows| whole(phase, rows)) {
             continue;
         }
-        assert!(phase.template.iter().all(|p| p.output < out_plane), "a position writes outside its plane");
         let plan = Plan { channels: c, plane, taps: &phase.taps, weights: phase.weights, padded_outputs: opad };
-        let shared = SharedOut(out.as_mut_ptr());
-        if let Some((runs, step)) = row_runs(&phase.template, kernel.lanes()) {
-            let vectors: Vec<(usize, Position)> = (0..n).flat_map(|i| runs.iter().map(move |r| (i, Position { input: r.input, output: i * outputs * out_plane + r.output }))).collect();
+        if let Some(rows) = rows {
+            // Tasks smaller than a sample (small batches) share the batch padded once.
+            let input = padded_batch.get_or_insert_with(|| pad(x, [n, c, h, w], &layout.padded, fused.input, true));
+            let vectors: Vec<Position> = (0..n).flat_map(|i| rows.runs.iter().map(move |r| Position { input: i * c * plane + r.input, output: i * outputs * out_plane + r.output })).collect();
             let part = task_size(vectors.len(), c * phase.taps.len() * outputs * kernel.lanes());
-            let target = Target { out: &shared, len: n * outputs * out_plane, outputs, out_plane, step, fused };
-            let tasks = vectors.len().div_ceil(part);
-            if part < runs.len() {
-                // Tasks smaller than a sample (small batches) share the batch padded once.
-                let input = padded_batch.get_or_insert_with(|| pad(x, [n, c, h, w], &layout.padded, fused.input, true));
-                let global: Vec<Position> = vectors.iter().map(|&(i, p)| Position { input: i * c * plane + p.input, ..p }).collect();
-                for_each_index(tasks, |k| kernel.gather_rows(input, &plan, &global[k * part..((k + 1) * part).min(global.len())], &target));
-                continue;
-            }
-            for_each_index(tasks, |k| {
-                let task = &vectors[k * part..((k + 1) * part).min(vectors.len())];
-                let (first, last) = (task[0].0, task[task.len() - 1].0);
-                let sample = c * h * w;
-                let samples = first * sample..(last + 1) * sample;
-                let input = pad(&x[samples.clone()], [last + 1 - first, c, h, w], &layout.padded, fused.input.slice(samples), false);
-                let local: Vec<Position> = task.iter().map(|&(i, p)| Position { input: (i - first) * c * plane + p.input, ..p }).collect();
-                kernel.gather_rows(&input, &plan, &local, &target);
-            });
+            let target = Target { out: &shared, len, outputs, out_plane, step: rows.step, fused };
+            for_each_index(vectors.len().div_ceil(part), |k| kernel.gather_rows(input, &plan, &vectors[k * part..((k + 1) * part).min(vectors.len())], &target));
             continue;
         }
         let input: &[f32] = padded_batch.get_or_insert_with(|| pad(x, [n, c, h, w], &layout.padded, fused.input, true));
@@ -581,17 +591,25 @@ fn pad(x: &[f32], [n, c, h, w]: Shape4, padded: &Padded, map: InputMap<&[f32]>, 
     input
 }
 
-/// The starts of the template's runs of `lanes` positions that are consecutive in the input and
-/// a same `step` apart in the output, and that step, if the template splits into such runs:
-/// layers whose rows are whole vectors, step 1 for a convolution (strided ones through planes
-/// split by column), the stride for a transposed convolution's phase.
-fn row_runs(template: &[Position], lanes: usize) -> Option<(Vec<Position>, usize)> {
-    if template.len() < lanes || !template.len().is_multiple_of(lanes) {
-        return None;
+/// A phase whose positions form runs of `lanes` that are consecutive in the input and a same
+/// `step` apart in the output, for the row kernel: layers whose rows are whole vectors, step 1 for
+/// a convolution (strided ones through planes split by column), the stride for a transposed
+/// convolution's phase.
+struct RowPhase {
+    /// Where each run starts in a sample.
+    runs: Vec<Position>,
+    step: usize,
+}
+
+impl RowPhase {
+    fn of(template: &[Position], lanes: usize) -> Option<RowPhase> {
+        if template.len() < lanes || !template.len().is_multiple_of(lanes) {
+            return None;
+        }
+        let step = template[1].output.checked_sub(template[0].output).filter(|&step| step > 0)?;
+        let even = |run: &[Position]| run.windows(2).all(|p| p[1].input == p[0].input + 1 && p[1].output == p[0].output + step);
+        template.chunks(lanes).all(even).then(|| RowPhase { runs: template.iter().step_by(lanes).copied().collect(), step })
     }
-    let step = template[1].output.checked_sub(template[0].output).filter(|&step| step > 0)?;
-    let even = |run: &[Position]| run.windows(2).all(|p| p[1].input == p[0].input + 1 && p[1].output == p[0].output + step);
-    template.chunks(lanes).all(even).then(|| (template.iter().step_by(lanes).copied().collect(), step))
 }
 
 /// Where the row kernel writes: `NCHW` output through the shared pointer, and what each value
