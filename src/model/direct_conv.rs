@@ -200,16 +200,17 @@ fn conv2d_on(kernel: Kernel, x: &[f32], x_shape: Shape4, packed: &[f32], weight_
     assert_eq!(packed.len(), c * kh * kw * padded_outputs(o), "conv2d: weights not packed by pack_conv2d for {weight_shape:?}");
     // A strided layer reads its input from planes split by column where that makes its rows
     // whole vectors of consecutive reads, for the row kernel (see `Padded`).
-    let mut reads = Reads::of("conv2d", [h, w], [kh, kw], geometry, 1);
-    if geometry.stride[1] > 1 {
-        let split = Reads::of("conv2d", [h, w], [kh, kw], geometry, geometry.stride[1]);
-        if RowPhase::of(&split.template(), kernel.lanes()).is_some() {
-            reads = split;
+    let reads = |columns| Reads::of("conv2d", [h, w], [kh, kw], geometry, columns);
+    let split = (geometry.stride[1] > 1).then(|| reads(geometry.stride[1])).map(|split| (split.template(), split));
+    let (template, reads) = match split {
+        Some((template, split)) if RowPhase::of(&template, kernel.lanes()).is_some() => (template, split),
+        _ => {
+            let plain = reads(1);
+            (plain.template(), plain)
         }
-    }
+    };
     let [ho, wo] = reads.out;
     let layout = Layout { outputs: o, padded_outputs: padded_outputs(o), padded: reads.padded, out_plane: ho * wo };
-    let template = reads.template();
     (run(kernel, x, [n, c, h, w], &layout, fused, &[Phase { taps: reads.taps, weights: packed, template }]), [n, o, ho, wo])
 }
 
@@ -356,7 +357,7 @@ fn conv2d_weight_gradient_on(kernel: Kernel, x: &[f32], x_shape: Shape4, grad: &
         }
     });
     let pairs: Vec<usize> = (0..c).flat_map(|ic| reads.taps.iter().map(move |tap| ic * plane + tap)).collect();
-    let plan = Plan { channels: n, plane: c * plane, taps: &reads.starts, weights: &rows, padded_outputs: opad };
+    let plan = Plan::new(n, c * plane, &reads.starts, &rows, opad);
     let mut by_pair = vec![0.0; pairs.len() * opad];
     let run_len = task_size(pairs.len(), n * out_plane * opad).next_multiple_of(TILE);
     for_each_chunk(&mut by_pair, run_len * opad, |k, out| kernel.gather(&input, &plan, &pairs[k * run_len..][..out.len() / opad], out));
@@ -473,42 +474,49 @@ fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, fused: 
     let shared = SharedOut(out.as_mut_ptr());
     let mut padded_batch: Option<Vec<f32>> = None;
     assert!(phases.iter().flat_map(|phase| &phase.template).all(|p| p.output < out_plane), "a position writes outside its plane");
-    let row_phases: Vec<Option<RowPhase>> = phases.iter().map(|phase| RowPhase::of(&phase.template, kernel.lanes())).collect();
-    // Whether a phase's row-kernel tasks hold whole samples (large batches).
-    let whole = |phase: &Phase, rows: &RowPhase| task_size(n * rows.runs.len(), c * phase.taps.len() * outputs * kernel.lanes()) >= rows.runs.len();
-    let by_samples: Vec<(&Phase, &RowPhase)> =
-        phases.iter().zip(&row_phases).filter_map(|(phase, rows)| rows.as_ref().filter(|rows| whole(phase, rows)).map(|rows| (phase, rows))).collect();
+    // Each phase's row runs (where it has them), and the multiply-adds one run costs.
+    let row_phases: Vec<Option<(RowPhase, usize)>> =
+        phases.iter().map(|phase| RowPhase::of(&phase.template, kernel.lanes()).map(|rows| (rows, c * phase.taps.len() * outputs * kernel.lanes()))).collect();
+    // A phase's row-kernel tasks hold whole samples (large batches) or not.
+    let whole: Vec<bool> = row_phases.iter().map(|rows| rows.as_ref().is_some_and(|(rows, cost)| task_size(n * rows.runs.len(), *cost) >= rows.runs.len())).collect();
+    // The runs of `samples` in an input whose first sample is `base`.
+    let vectors = |rows: &RowPhase, samples: std::ops::Range<usize>, base: usize| -> Vec<Position> {
+        samples.flat_map(|i| rows.runs.iter().map(move |r| Position { input: (i - base) * c * plane + r.input, output: i * outputs * out_plane + r.output })).collect()
+    };
+    let by_samples: Vec<(Plan, &RowPhase, usize)> = phases
+        .iter()
+        .zip(&row_phases)
+        .zip(&whole)
+        .filter_map(|((phase, rows), &whole)| rows.as_ref().filter(|_| whole).map(|(rows, cost)| (Plan::new(c, plane, &phase.taps, phase.weights, opad), rows, *cost)))
+        .collect();
     if !by_samples.is_empty() {
         // One parallel pass over groups of samples, each task padding its samples once (while
         // they are in its core's cache) for every phase it runs on them.
-        let work: usize = by_samples.iter().map(|(phase, rows)| rows.runs.len() * c * phase.taps.len() * outputs * kernel.lanes()).sum();
+        let work: usize = by_samples.iter().map(|(_, rows, cost)| rows.runs.len() * cost).sum();
         let group = task_size(n, work);
         let sample = c * h * w;
         for_each_index(n.div_ceil(group), |k| {
             let (first, end) = (k * group, ((k + 1) * group).min(n));
             let samples = first * sample..end * sample;
             let input = pad(&x[samples.clone()], [end - first, c, h, w], &layout.padded, fused.input.slice(samples), false);
-            for (phase, rows) in &by_samples {
-                let plan = Plan { channels: c, plane, taps: &phase.taps, weights: phase.weights, padded_outputs: opad };
+            for (plan, rows, _) in &by_samples {
                 let target = Target { out: &shared, len, outputs, out_plane, step: rows.step, fused };
-                let local: Vec<Position> =
-                    (first..end).flat_map(|i| rows.runs.iter().map(move |r| Position { input: (i - first) * c * plane + r.input, output: i * outputs * out_plane + r.output })).collect();
-                kernel.gather_rows(&input, &plan, &local, &target);
+                kernel.gather_rows(&input, plan, &vectors(rows, first..end, first), &target);
             }
         });
     }
 
-    for (phase, rows) in phases.iter().zip(&row_phases) {
+    for ((phase, rows), &whole) in phases.iter().zip(&row_phases).zip(&whole) {
         let per_sample = phase.template.len();
-        if per_sample == 0 || rows.as_ref().is_some_and(|rows| whole(phase, rows)) {
+        if per_sample == 0 || whole {
             continue;
         }
-        let plan = Plan { channels: c, plane, taps: &phase.taps, weights: phase.weights, padded_outputs: opad };
-        if let Some(rows) = rows {
+        let plan = Plan::new(c, plane, &phase.taps, phase.weights, opad);
+        if let Some((rows, cost)) = rows {
             // Tasks smaller than a sample (small batches) share the batch padded once.
             let input = padded_batch.get_or_insert_with(|| pad(x, [n, c, h, w], &layout.padded, fused.input, true));
-            let vectors: Vec<Position> = (0..n).flat_map(|i| rows.runs.iter().map(move |r| Position { input: i * c * plane + r.input, output: i * outputs * out_plane + r.output })).collect();
-            let part = task_size(vectors.len(), c * phase.taps.len() * outputs * kernel.lanes());
+            let vectors = vectors(rows, 0..n, 0);
+            let part = task_size(vectors.len(), *cost);
             let target = Target { out: &shared, len, outputs, out_plane, step: rows.step, fused };
             for_each_index(vectors.len().div_ceil(part), |k| kernel.gather_rows(input, &plan, &vectors[k * part..((k + 1) * part).min(vectors.len())], &target));
             continue;
@@ -651,18 +659,18 @@ const TILE: usize = 24;
 
 /// What one gather needs besides the input, its positions and its output rows.
 struct Plan<'a> {
-    channels: usize,
-    plane: usize,
-    taps: &'a [usize],
+    /// Where each (channel, tap) pair reads, relative to a position's start: the kernels run one
+    /// flat loop over them (the weights are packed in the same order).
+    reads: Vec<usize>,
     weights: &'a [f32],
     padded_outputs: usize,
 }
 
-impl Plan<'_> {
-    /// Where each (channel, tap) pair reads, relative to a position's start: one flat loop
-    /// over them in the kernels (the weights are packed in the same order).
-    fn reads(&self) -> Vec<usize> {
-        (0..self.channels).flat_map(|ic| self.taps.iter().map(move |tap| ic * self.plane + tap)).collect()
+impl<'a> Plan<'a> {
+    /// For `channels` planes of `plane` values, read at each of `taps`.
+    fn new(channels: usize, plane: usize, taps: &[usize], weights: &'a [f32], padded_outputs: usize) -> Plan<'a> {
+        let reads = (0..channels).flat_map(|ic| taps.iter().map(move |tap| ic * plane + tap)).collect();
+        Plan { reads, weights, padded_outputs }
     }
 }
 
@@ -756,9 +764,9 @@ impl Kernel {
     /// Computes `positions.len()` rows of `plan.padded_outputs` values into `out`.
     fn gather(self, input: &[f32], plan: &Plan, positions: &[usize], out: &mut [f32]) {
         let opad = plan.padded_outputs;
-        assert!(opad.is_multiple_of(16) && plan.weights.len() == plan.channels * plan.taps.len() * opad, "weights are not packed for this plan");
+        assert!(opad.is_multiple_of(16) && plan.weights.len() == plan.reads.len() * opad, "weights are not packed for this plan");
         assert!(out.len() == positions.len() * opad, "output rows do not match the positions");
-        let reach = plan.taps.iter().max().copied().unwrap_or(0) + plan.channels.saturating_sub(1) * plan.plane;
+        let reach = plan.reads.iter().max().copied().unwrap_or(0);
         assert!(positions.iter().all(|p| p + reach < input.len()), "a position reads outside the input");
         // SAFETY: the asserts above bound every read and write the kernels make; the x86
         // variants run only where `detect` found their instructions.
@@ -790,8 +798,8 @@ impl Kernel {
     /// Computes every output channel of `vectors` (runs of `lanes()` positions) into `target`.
     fn gather_rows(self, input: &[f32], plan: &Plan, vectors: &[Position], target: &Target) {
         let (opad, lanes) = (plan.padded_outputs, self.lanes());
-        assert!(opad.is_multiple_of(16) && opad >= target.outputs && plan.weights.len() == plan.channels * plan.taps.len() * opad, "weights are not packed for this plan");
-        let reach = plan.taps.iter().max().copied().unwrap_or(0) + plan.channels.saturating_sub(1) * plan.plane + lanes - 1;
+        assert!(opad.is_multiple_of(16) && opad >= target.outputs && plan.weights.len() == plan.reads.len() * opad, "weights are not packed for this plan");
+        let reach = plan.reads.iter().max().copied().unwrap_or(0) + lanes - 1;
         assert!(vectors.iter().all(|v| v.input + reach < input.len()), "a run reads outside the input");
         let last = target.outputs.saturating_sub(1) * target.out_plane + (lanes - 1) * target.step;
         assert!(vectors.iter().all(|v| v.output + last < target.len), "a run writes outside the output");
@@ -817,8 +825,7 @@ impl Kernel {
 /// `Kernel::gather_rows`'s checks must hold, and `V`'s instructions must be available.
 #[inline(always)]
 unsafe fn gather_rows<V: Vector, const NO: usize, const NXV: usize>(input: &[f32], plan: &Plan, vectors: &[Position], target: &Target) {
-    let opad = plan.padded_outputs;
-    let reads = plan.reads();
+    let (opad, reads) = (plan.padded_outputs, &plan.reads);
     let x = input.as_ptr();
     // A last block reaching past the padded outputs (the relaxed wasm module's three channels
     // at a time against 32) reads its weights from a zero-padded copy: the packed rows' last one
@@ -909,7 +916,7 @@ trait Vector: Copy {
 unsafe fn gather<V: Vector, const NV: usize, const NX: usize>(input: &[f32], plan: &Plan, positions: &[usize], out: &mut [f32]) {
     let opad = plan.padded_outputs;
     let (x, w, y) = (input.as_ptr(), plan.weights.as_ptr(), out.as_mut_ptr());
-    let reads = plan.reads();
+    let reads = &plan.reads;
     for ob in (0..opad).step_by(NV * V::LANES) {
         for (tile_index, tile) in positions.chunks(NX).enumerate() {
             let mut offsets = [0usize; NX];
