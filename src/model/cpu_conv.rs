@@ -62,9 +62,10 @@ pub trait DirectConv: Backend {
         pointwise: Pointwise,
     ) -> FloatTensor<Self>;
     /// A convolution being trained: `weight` `[o, c, kh, kw]` as it is, with gradients for the
-    /// input, the weight and the bias.
-    fn direct_conv2d_trained(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, stride: [usize; 2], padding: [usize; 2]) -> FloatTensor<Self>;
+    /// input, the weight and the bias; `pointwise` the activation fused into the output.
+    fn direct_conv2d_trained(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, stride: [usize; 2], padding: [usize; 2], pointwise: Pointwise) -> FloatTensor<Self>;
     /// A transposed convolution being trained: `weight` `[c, o, kh, kw]`, output `[n, o, out_size]`.
+    #[allow(clippy::too_many_arguments)]
     fn direct_conv_transpose2d_trained(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -72,6 +73,7 @@ pub trait DirectConv: Backend {
         stride: [usize; 2],
         padding: [usize; 2],
         out_size: [usize; 2],
+        pointwise: Pointwise,
     ) -> FloatTensor<Self>;
 }
 
@@ -139,14 +141,15 @@ pub fn conv2d(x: Tensor<4>, weights: &PackedConv, bias: Tensor<1>, residual: Opt
     })
 }
 
-/// A 2-D convolution being trained, on the direct kernels (the device must be [`available`]).
-pub fn conv2d_trained(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, stride: [usize; 2], padding: [usize; 2]) -> Tensor<4> {
-    Tensor::from_dispatch(<Dispatch as DirectConv>::direct_conv2d_trained(x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch(), stride, padding))
+/// A 2-D convolution being trained, on the direct kernels (the device must be [`available`]),
+/// through the activation `pointwise`.
+pub fn conv2d_trained(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, stride: [usize; 2], padding: [usize; 2], pointwise: Pointwise) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as DirectConv>::direct_conv2d_trained(x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch(), stride, padding, pointwise))
 }
 
 /// A 2-D transposed convolution being trained, on the direct kernels (the device must be
-/// [`available`]).
-pub fn conv_transpose2d_trained(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, stride: [usize; 2], padding: [usize; 2], out_size: [usize; 2]) -> Tensor<4> {
+/// [`available`]), through the activation `pointwise`.
+pub fn conv_transpose2d_trained(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, stride: [usize; 2], padding: [usize; 2], out_size: [usize; 2], pointwise: Pointwise) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as DirectConv>::direct_conv_transpose2d_trained(
         x.into_dispatch(),
         weight.into_dispatch(),
@@ -154,6 +157,7 @@ pub fn conv_transpose2d_trained(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>
         stride,
         padding,
         out_size,
+        pointwise,
     ))
 }
 
@@ -199,12 +203,12 @@ impl DirectConv for Flex {
         Direction::ConvTranspose2d { out_size }.run(&x, values(&packed), weight_shape, extras, Geometry { stride, padding })
     }
 
-    fn direct_conv2d_trained(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, stride: [usize; 2], padding: [usize; 2]) -> FlexTensor {
-        trained_forward(&x, &weight, &bias, Geometry { stride, padding }, Direction::Conv2d)
+    fn direct_conv2d_trained(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, stride: [usize; 2], padding: [usize; 2], pointwise: Pointwise) -> FlexTensor {
+        trained_forward(&x, &weight, &bias, Geometry { stride, padding }, Direction::Conv2d, pointwise)
     }
 
-    fn direct_conv_transpose2d_trained(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, stride: [usize; 2], padding: [usize; 2], out_size: [usize; 2]) -> FlexTensor {
-        trained_forward(&x, &weight, &bias, Geometry { stride, padding }, Direction::ConvTranspose2d { out_size })
+    fn direct_conv_transpose2d_trained(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, stride: [usize; 2], padding: [usize; 2], out_size: [usize; 2], pointwise: Pointwise) -> FlexTensor {
+        trained_forward(&x, &weight, &bias, Geometry { stride, padding }, Direction::ConvTranspose2d { out_size }, pointwise)
     }
 }
 
@@ -266,10 +270,10 @@ fn input_map<'a>(relu: bool) -> InputMap<&'a FlexTensor> {
 }
 
 /// A trained operation's forward pass: the weights packed for this call.
-fn trained_forward(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor, geometry: Geometry, direction: Direction) -> FlexTensor {
+fn trained_forward(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor, geometry: Geometry, direction: Direction, pointwise: Pointwise) -> FlexTensor {
     let weight = contiguous(weight);
     let shape = shape4(&weight);
-    let extras = Extras { bias: Some(bias), ..Extras::default() };
+    let extras = Extras { bias: Some(bias), pointwise, ..Extras::default() };
     direction.run(x, &direction.pack(values(&weight), shape, geometry.stride), shape, extras, geometry)
 }
 
@@ -386,20 +390,32 @@ fn on_packed<C: CheckpointStrategy>(
     }
 }
 
-/// The backward pass of a trained operation: gradients for the input (the operation the other
-/// way round, as for [`InputGradient`], on the weights packed now), the weight (`direct_conv::conv2d_weight_gradient`; for a
-/// transposed convolution with the input and the output's gradient exchanged) and the bias (the
-/// output's gradient summed over samples and positions).
+/// The backward pass of a trained operation: the output's gradient times the fused activation's
+/// derivative (read off the output), and from that the gradients for the input (the operation
+/// the other way round, as for [`InputGradient`], on the weights packed now), the weight
+/// (`direct_conv::conv2d_weight_gradient`; for a transposed convolution with the input and the
+/// output's gradient exchanged) and the bias (summed over samples and positions).
 #[derive(Debug)]
 struct TrainedGradients;
 
+/// What a trained operation keeps for its backward pass: its input and weight, and the fused
+/// activation with the output.
+type TrainedState = (FlexTensor, FlexTensor, Geometry, Direction, Option<(Pointwise, FlexTensor)>);
+
 impl Backward<Flex, 3> for TrainedGradients {
-    type State = (FlexTensor, FlexTensor, Geometry, Direction);
+    type State = TrainedState;
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
         let [node_x, node_weight, node_bias] = ops.parents;
         let grad = contiguous(&grads.consume::<Flex>(&ops.node));
-        let (x, weight, geometry, direction) = ops.state;
+        let (x, weight, geometry, direction, activation) = ops.state;
+        let grad = match activation {
+            Some((pointwise, out)) => {
+                let scaled = direct_conv::pointwise_gradient(pointwise, values(&grad), values(&out));
+                FlexTensor::from_data(TensorData::new(scaled, shape4(&grad)))
+            }
+            None => grad,
+        };
         let (x, weight) = (contiguous(&x), contiguous(&weight));
         let (x_shape, weight_shape, grad_shape) = (shape4(&x), shape4(&weight), shape4(&grad));
         if let Some(node) = node_x {
@@ -417,22 +433,34 @@ impl Backward<Flex, 3> for TrainedGradients {
         }
         if let Some(node) = node_bias {
             let [n, o, h, w] = grad_shape;
+            let grad = values(&grad);
+            // Each channel's planes summed in sample order, one channel per task.
             let mut bias_grad = vec![0.0f32; o];
-            for (i, plane) in values(&grad).chunks(h * w).enumerate().take(n * o) {
-                bias_grad[i % o] += plane.iter().sum::<f32>();
-            }
+            direct_conv::for_each_chunk(&mut bias_grad, 1, |oc, sum| {
+                sum[0] = (0..n).map(|i| grad[(i * o + oc) * h * w..][..h * w].iter().sum::<f32>()).fold(0.0, |a, b| a + b);
+            });
             grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(bias_grad, [o])));
         }
     }
 }
 
-fn trained<C: CheckpointStrategy>(x: FloatTensor<Autodiff<Flex, C>>, weight: FloatTensor<Autodiff<Flex, C>>, bias: FloatTensor<Autodiff<Flex, C>>, geometry: Geometry, direction: Direction) -> FloatTensor<Autodiff<Flex, C>> {
+fn trained<C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<Flex, C>>,
+    weight: FloatTensor<Autodiff<Flex, C>>,
+    bias: FloatTensor<Autodiff<Flex, C>>,
+    geometry: Geometry,
+    direction: Direction,
+    pointwise: Pointwise,
+) -> FloatTensor<Autodiff<Flex, C>> {
     let (x, node_x) = x.into_parts();
     let (weight, node_weight) = weight.into_parts();
     let (bias, node_bias) = bias.into_parts();
-    let out = trained_forward(&x, &weight, &bias, geometry, direction);
+    let out = trained_forward(&x, &weight, &bias, geometry, direction, pointwise);
     match TrainedGradients.prepare::<C>([node_x, node_weight, node_bias]).compute_bound().stateful() {
-        OpsKind::Tracked(prep) => prep.finish((x, weight, geometry, direction), out),
+        OpsKind::Tracked(prep) => {
+            let activation = (pointwise != Pointwise::Identity).then(|| (pointwise, out.clone()));
+            prep.finish((x, weight, geometry, direction, activation), out)
+        }
         OpsKind::UnTracked(prep) => prep.finish(out),
     }
 }
@@ -480,8 +508,8 @@ impl<C: CheckpointStrategy> DirectConv for Autodiff<Flex, C> {
         on_packed::<C>(x, packed, packed_grad, bias, None, weight_shape, Geometry { stride, padding }, Direction::ConvTranspose2d { out_size }, (false, pointwise))
     }
 
-    fn direct_conv2d_trained(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, stride: [usize; 2], padding: [usize; 2]) -> FloatTensor<Self> {
-        trained::<C>(x, weight, bias, Geometry { stride, padding }, Direction::Conv2d)
+    fn direct_conv2d_trained(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, stride: [usize; 2], padding: [usize; 2], pointwise: Pointwise) -> FloatTensor<Self> {
+        trained::<C>(x, weight, bias, Geometry { stride, padding }, Direction::Conv2d, pointwise)
     }
 
     fn direct_conv_transpose2d_trained(
@@ -491,8 +519,9 @@ impl<C: CheckpointStrategy> DirectConv for Autodiff<Flex, C> {
         stride: [usize; 2],
         padding: [usize; 2],
         out_size: [usize; 2],
+        pointwise: Pointwise,
     ) -> FloatTensor<Self> {
-        trained::<C>(x, weight, bias, Geometry { stride, padding }, Direction::ConvTranspose2d { out_size })
+        trained::<C>(x, weight, bias, Geometry { stride, padding }, Direction::ConvTranspose2d { out_size }, pointwise)
     }
 }
 
@@ -619,28 +648,32 @@ pub(super) mod tests {
         assert_close(got.2, want.2);
     }
 
+    /// Each geometry with each fused activation: the output and the gradients for the input,
+    /// the weight and the bias (the activation's derivative scales all three).
     #[test]
     fn trained_convolutions_and_all_their_gradients_match_burns() {
         let device = Device::flex();
-        for (x_shape, o, k, stride, padding) in [([2, 8, 8, 8], 16, 4, 2, 1), ([3, 3, 9, 9], 32, 3, 1, 1), ([1, 5, 7, 6], 35, 3, 2, 0)] {
+        let shapes = [([2, 8, 8, 8], 16, 4, 2, 1), ([3, 3, 9, 9], 32, 3, 1, 1), ([1, 5, 7, 6], 35, 3, 2, 0)];
+        for ((x_shape, o, k, stride, padding), (pointwise, activation)) in shapes.into_iter().flat_map(|shape| ACTIVATIONS.map(|a| (shape, a))) {
             let options = ConvOptions::new([stride; 2], [padding; 2], [1, 1], 1);
             assert_matches_with_all_gradients(
                 random(x_shape, &device),
                 random([o, x_shape[1], k, k], &device),
                 random([o], &device),
-                |x, w, b| conv2d_trained(x, w, b, [stride; 2], [padding; 2]),
-                |x, w, b| burn_conv2d(x, w, Some(b), options.clone()),
+                |x, w, b| conv2d_trained(x, w, b, [stride; 2], [padding; 2], pointwise),
+                |x, w, b| activation(burn_conv2d(x, w, Some(b), options.clone())),
             );
         }
-        for ([n, c, h, w], o, k, stride, padding, output_padding) in [([2, 16, 4, 4], 8, 4, 2, 1, 0), ([1, 6, 5, 3], 19, 3, 2, 1, 1), ([2, 4, 3, 3], 33, 3, 1, 1, 0)] {
+        let shapes = [([2, 16, 4, 4], 8, 4, 2, 1, 0), ([1, 6, 5, 3], 19, 3, 2, 1, 1), ([2, 4, 3, 3], 33, 3, 1, 1, 0)];
+        for (([n, c, h, w], o, k, stride, padding, output_padding), (pointwise, activation)) in shapes.into_iter().flat_map(|shape| ACTIVATIONS.map(|a| (shape, a))) {
             let options = ConvTransposeOptions::new([stride; 2], [padding; 2], [output_padding; 2], [1, 1], 1);
             let size = |input: usize| (input - 1) * stride + k + output_padding - 2 * padding;
             assert_matches_with_all_gradients(
                 random([n, c, h, w], &device),
                 random([c, o, k, k], &device),
                 random([o], &device),
-                |x, wt, b| conv_transpose2d_trained(x, wt, b, [stride; 2], [padding; 2], [size(h), size(w)]),
-                |x, wt, b| burn_conv_transpose2d(x, wt, Some(b), options.clone()),
+                |x, wt, b| conv_transpose2d_trained(x, wt, b, [stride; 2], [padding; 2], [size(h), size(w)], pointwise),
+                |x, wt, b| activation(burn_conv_transpose2d(x, wt, Some(b), options.clone())),
             );
         }
     }

@@ -129,6 +129,10 @@ enum Op {
     /// A residual block whose branch ends in a convolution, its scale folded into that
     /// convolution's weights and bias, which adds the block's input to its output.
     ConvResidual(Vec<Op>),
+    /// A convolution being trained on the CPU kernels, with the activation after it fused into
+    /// its output and its derivative into the gradients.
+    #[cfg(feature = "cpu")]
+    Activated(Box<Op>, Pointwise),
 }
 
 /// A network ready to run on one device.
@@ -154,6 +158,8 @@ impl Network {
     /// their new state in `state`.
     pub fn training(spec: &NetworkSpec, input_shape: &[usize], prefix: &str, params: &DeviceParams, state: &mut TrainingState) -> Network {
         let ops = spec.layers.iter().map(|l| training_op(l, prefix, params, state)).collect();
+        #[cfg(feature = "cpu")]
+        let ops = fuse_trained_activations(ops);
         Network { ops, input_shape: input_shape.to_vec() }
     }
 
@@ -193,14 +199,11 @@ fn apply(op: &Op, x: Activation, state: &mut TrainingState) -> Activation {
         (Op::ConvTranspose2d { weight, bias, stride, padding, output_padding, direct }, Activation::Image(t)) => {
             #[cfg(feature = "cpu")]
             if direct_kernels(direct, &t.device()) {
-                let [_, _, h, w] = t.dims();
-                let [kh, kw] = [weight.dims()[2], weight.dims()[3]];
-                let size = |n: usize, k: usize| (n - 1) * stride + k + output_padding - 2 * padding;
-                let out_size = [size(h, kh), size(w, kw)];
+                let out_size = transposed_size(&t, weight, *stride, *padding, *output_padding);
                 let (stride, padding) = ([*stride; 2], [*padding; 2]);
                 return Activation::Image(match direct {
                     Some(packed) => cpu_conv::conv_transpose2d(t, packed, bias.clone(), stride, padding, out_size),
-                    None => cpu_conv::conv_transpose2d_trained(t, weight.clone(), bias.clone(), stride, padding, out_size),
+                    None => cpu_conv::conv_transpose2d_trained(t, weight.clone(), bias.clone(), stride, padding, out_size, Pointwise::Identity),
                 });
             }
             #[cfg(not(feature = "cpu"))]
@@ -250,8 +253,54 @@ fn apply(op: &Op, x: Activation, state: &mut TrainingState) -> Activation {
             let branch = run(first, x.clone(), state);
             convolve_adding(last, branch, Some(x))
         }
+        #[cfg(feature = "cpu")]
+        (Op::Activated(conv, pointwise), Activation::Image(t)) => Activation::Image(match &**conv {
+            Op::Conv2d { weight, bias, stride, padding, .. } => cpu_conv::conv2d_trained(t, weight.clone(), bias.clone(), [*stride; 2], [*padding; 2], *pointwise),
+            Op::ConvTranspose2d { weight, bias, stride, padding, output_padding, .. } => {
+                let out_size = transposed_size(&t, weight, *stride, *padding, *output_padding);
+                cpu_conv::conv_transpose2d_trained(t, weight.clone(), bias.clone(), [*stride; 2], [*padding; 2], out_size, *pointwise)
+            }
+            other => unreachable!("only convolutions take an activation in ({other:?})"),
+        }),
         (op, x) => unreachable!("layer {op:?} got input {x:?}; shapes are validated at load"),
     }
+}
+
+/// The output size of a transposed convolution of `weight` `[c, o, kh, kw]` on `x`.
+#[cfg(feature = "cpu")]
+fn transposed_size(x: &Tensor<4>, weight: &Tensor<4>, stride: usize, padding: usize, output_padding: usize) -> [usize; 2] {
+    let ([_, _, h, w], [_, _, kh, kw]) = (x.dims(), weight.dims());
+    let size = |n: usize, k: usize| (n - 1) * stride + k + output_padding - 2 * padding;
+    [size(h, kh), size(w, kw)]
+}
+
+/// A network being trained, with each convolution that runs on the CPU kernels taking the
+/// activation after it (as [`fused_len`] fuses them for inference): burn's activation ops would
+/// make two more passes over the output, and several over its gradient, on one thread.
+#[cfg(feature = "cpu")]
+fn fuse_trained_activations(ops: Vec<Op>) -> Vec<Op> {
+    let mut fused = Vec::with_capacity(ops.len());
+    let mut ops = ops.into_iter().peekable();
+    while let Some(op) = ops.next() {
+        let on_kernels = match &op {
+            Op::Conv2d { weight, .. } | Op::ConvTranspose2d { weight, .. } => cpu_conv::available(&weight.device()),
+            _ => false,
+        };
+        let activation = ops.peek().and_then(|next| match next {
+            Op::Relu => Some(Pointwise::LeakyRelu(0.0)),
+            Op::LeakyRelu(slope) if *slope >= 0.0 => Some(Pointwise::LeakyRelu(*slope as f32)),
+            Op::Tanh => Some(Pointwise::Tanh),
+            _ => None,
+        });
+        match activation {
+            Some(pointwise) if on_kernels => {
+                ops.next();
+                fused.push(Op::Activated(Box::new(op), pointwise));
+            }
+            _ => fused.push(op),
+        }
+    }
+    fused
 }
 
 /// Whether a convolution runs on the CPU backend's direct kernels: on weights packed for them,
@@ -300,7 +349,7 @@ fn convolve(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, stride: [usize; 2]
     if direct_kernels(direct, &x.device()) {
         return match direct {
             Some(packed) => cpu_conv::conv2d(x, packed, bias, residual, stride, padding),
-            None => plus(cpu_conv::conv2d_trained(x, weight, bias, stride, padding), residual),
+            None => plus(cpu_conv::conv2d_trained(x, weight, bias, stride, padding, Pointwise::Identity), residual),
         };
     }
     #[cfg(not(feature = "cpu"))]
