@@ -2,6 +2,8 @@
 //! through the same two traits, on flattened `[batch, values]` tensors.
 
 #[cfg(feature = "cpu")]
+mod cpu_batch_norm;
+#[cfg(feature = "cpu")]
 mod cpu_conv;
 #[cfg(feature = "cpu")]
 mod cpu_linear;

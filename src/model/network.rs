@@ -11,6 +11,8 @@ use burn::tensor::module::{conv1d, conv2d, conv_transpose2d, max_pool2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
 
 #[cfg(feature = "cpu")]
+use super::cpu_batch_norm;
+#[cfg(feature = "cpu")]
 use super::cpu_conv;
 #[cfg(feature = "cpu")]
 use super::cpu_linear;
@@ -129,8 +131,8 @@ enum Op {
     /// A residual block whose branch ends in a convolution, its scale folded into that
     /// convolution's weights and bias, which adds the block's input to its output.
     ConvResidual(Vec<Op>),
-    /// A convolution being trained on the CPU kernels, with the activation after it fused into
-    /// its output and its derivative into the gradients.
+    /// A convolution or batch norm being trained on the CPU backend's own operations, with the
+    /// activation after it fused into its output and its derivative into the gradients.
     #[cfg(feature = "cpu")]
     Activated(Box<Op>, Pointwise),
 }
@@ -222,6 +224,10 @@ fn apply(op: &Op, x: Activation, state: &mut TrainingState) -> Activation {
             )
         }
         (Op::BatchNorm { name, gamma, beta, eps }, x) => {
+            #[cfg(feature = "cpu")]
+            if cpu_conv::available(&gamma.device()) {
+                return direct_batch_norm(name, gamma, beta, *eps, Pointwise::Identity, x, state);
+            }
             let (normalised, mean, var, count) = batch_norm(x, gamma.clone(), beta.clone(), *eps);
             state.batch_stats.push((name.clone(), mean, var, count));
             normalised
@@ -254,16 +260,34 @@ fn apply(op: &Op, x: Activation, state: &mut TrainingState) -> Activation {
             convolve_adding(last, branch, Some(x))
         }
         #[cfg(feature = "cpu")]
-        (Op::Activated(conv, pointwise), Activation::Image(t)) => Activation::Image(match &**conv {
-            Op::Conv2d { weight, bias, stride, padding, .. } => cpu_conv::conv2d_trained(t, weight.clone(), bias.clone(), [*stride; 2], [*padding; 2], *pointwise),
-            Op::ConvTranspose2d { weight, bias, stride, padding, output_padding, .. } => {
-                let out_size = transposed_size(&t, weight, *stride, *padding, *output_padding);
-                cpu_conv::conv_transpose2d_trained(t, weight.clone(), bias.clone(), [*stride; 2], [*padding; 2], out_size, *pointwise)
+        (Op::Activated(op, pointwise), x) => match (&**op, x) {
+            (Op::Conv2d { weight, bias, stride, padding, .. }, Activation::Image(t)) => {
+                Activation::Image(cpu_conv::conv2d_trained(t, weight.clone(), bias.clone(), [*stride; 2], [*padding; 2], *pointwise))
             }
-            other => unreachable!("only convolutions take an activation in ({other:?})"),
-        }),
+            (Op::ConvTranspose2d { weight, bias, stride, padding, output_padding, .. }, Activation::Image(t)) => {
+                let out_size = transposed_size(&t, weight, *stride, *padding, *output_padding);
+                Activation::Image(cpu_conv::conv_transpose2d_trained(t, weight.clone(), bias.clone(), [*stride; 2], [*padding; 2], out_size, *pointwise))
+            }
+            (Op::BatchNorm { name, gamma, beta, eps }, x) => direct_batch_norm(name, gamma, beta, *eps, *pointwise, x, state),
+            (op, x) => unreachable!("layer {op:?} with a fused activation got input {x:?}"),
+        },
         (op, x) => unreachable!("layer {op:?} got input {x:?}; shapes are validated at load"),
     }
+}
+
+/// Batch norm with batch statistics on the CPU backend's own operation, through `pointwise`;
+/// records the statistics in `state`.
+#[cfg(feature = "cpu")]
+fn direct_batch_norm(name: &str, gamma: &Tensor<1>, beta: &Tensor<1>, eps: f32, pointwise: Pointwise, x: Activation, state: &mut TrainingState) -> Activation {
+    let dims = match &x {
+        Activation::Flat(t) => t.dims().to_vec(),
+        Activation::Seq(t) => t.dims().to_vec(),
+        Activation::Image(t) => t.dims().to_vec(),
+    };
+    let (n, c, positions) = (dims[0], dims[1], dims[2..].iter().product::<usize>());
+    let (out, mean, var) = cpu_batch_norm::batch_norm(x.flat().reshape([n, c, positions]), gamma.clone(), beta.clone(), eps, pointwise);
+    state.batch_stats.push((name.to_string(), mean, var, n * positions));
+    Activation::Flat(out.reshape([n, c * positions])).reshape(&dims[1..])
 }
 
 /// The output size of a transposed convolution of `weight` `[c, o, kh, kw]` on `x`.
@@ -274,9 +298,10 @@ fn transposed_size(x: &Tensor<4>, weight: &Tensor<4>, stride: usize, padding: us
     [size(h, kh), size(w, kw)]
 }
 
-/// A network being trained, with each convolution that runs on the CPU kernels taking the
-/// activation after it (as [`fused_len`] fuses them for inference): burn's activation ops would
-/// make two more passes over the output, and several over its gradient, on one thread.
+/// A network being trained, with each convolution and batch norm that runs on the CPU backend's
+/// own operations taking the activation after it (as [`fused_len`] fuses them for inference):
+/// burn's activation ops would make two more passes over the output, and several over its
+/// gradient, on one thread.
 #[cfg(feature = "cpu")]
 fn fuse_trained_activations(ops: Vec<Op>) -> Vec<Op> {
     let mut fused = Vec::with_capacity(ops.len());
@@ -284,6 +309,7 @@ fn fuse_trained_activations(ops: Vec<Op>) -> Vec<Op> {
     while let Some(op) = ops.next() {
         let on_kernels = match &op {
             Op::Conv2d { weight, .. } | Op::ConvTranspose2d { weight, .. } => cpu_conv::available(&weight.device()),
+            Op::BatchNorm { gamma, .. } => cpu_conv::available(&gamma.device()),
             _ => false,
         };
         let activation = ops.peek().and_then(|next| match next {
