@@ -362,13 +362,12 @@ fn conv2d_weight_gradient_on(kernel: Kernel, x: &[f32], x_shape: Shape4, grad: &
             }
         }
     });
-    let pairs: Vec<usize> = (0..c).flat_map(|ic| reads.taps.iter().map(move |tap| ic * plane + tap)).collect();
+    let pairs = channel_tap_reads(c, plane, &reads.taps);
     // The sum over samples and positions runs in blocks whose gradient rows stay in cache while
     // every tile of pairs reads them: over all at once (8 MB at a DCGAN critic's first layers),
     // each tile streamed them from memory again.
-    let Plan { reads: all_reads, .. } = Plan::new(n, c * plane, &reads.starts, &[], opad);
     let block = (WEIGHT_GRADIENT_BLOCK / opad).max(1);
-    let blocks: Vec<Plan> = all_reads.chunks(block).zip(rows.chunks(block * opad)).map(|(reads, weights)| Plan { reads: reads.to_vec(), weights, padded_outputs: opad }).collect();
+    let blocks: Vec<Plan> = channel_tap_reads(n, c * plane, &reads.starts).chunks(block).zip(rows.chunks(block * opad)).map(|(reads, weights)| Plan { reads: reads.to_vec(), weights, padded_outputs: opad }).collect();
     let mut by_pair = vec![0.0; pairs.len() * opad];
     let run_len = task_size(pairs.len(), n * out_plane * opad).next_multiple_of(TILE);
     for_each_chunk(&mut by_pair, run_len * opad, |k, out| {
@@ -693,9 +692,13 @@ struct Plan<'a> {
 impl<'a> Plan<'a> {
     /// For `channels` planes of `plane` values, read at each of `taps`.
     fn new(channels: usize, plane: usize, taps: &[usize], weights: &'a [f32], padded_outputs: usize) -> Plan<'a> {
-        let reads = (0..channels).flat_map(|ic| taps.iter().map(move |tap| ic * plane + tap)).collect();
-        Plan { reads, weights, padded_outputs }
+        Plan { reads: channel_tap_reads(channels, plane, taps), weights, padded_outputs }
     }
+}
+
+/// Where each (channel, tap) pair reads in `channels` planes of `plane` values, channel-major.
+fn channel_tap_reads(channels: usize, plane: usize, taps: &[usize]) -> Vec<usize> {
+    (0..channels).flat_map(|ic| taps.iter().map(move |tap| ic * plane + tap)).collect()
 }
 
 #[cfg(any(not(target_family = "wasm"), feature = "threads"))]

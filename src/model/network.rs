@@ -161,7 +161,7 @@ impl Network {
     pub fn training(spec: &NetworkSpec, input_shape: &[usize], prefix: &str, params: &DeviceParams, state: &mut TrainingState) -> Network {
         let ops = spec.layers.iter().map(|l| training_op(l, prefix, params, state)).collect();
         #[cfg(feature = "cpu")]
-        let ops = fuse_trained_activations(ops);
+        let ops = fuse_trained_activations(&spec.layers, ops);
         Network { ops, input_shape: input_shape.to_vec() }
     }
 
@@ -302,23 +302,19 @@ fn transposed_size(x: &Tensor<4>, weight: &Tensor<4>, stride: usize, padding: us
 /// own operations taking the activation after it (as [`fused_len`] fuses them for inference):
 /// burn's activation ops would make two more passes over the output, and several over its
 /// gradient, on one thread.
+/// `ops` are `layers` built one for one.
 #[cfg(feature = "cpu")]
-fn fuse_trained_activations(ops: Vec<Op>) -> Vec<Op> {
+fn fuse_trained_activations(layers: &[Layer], ops: Vec<Op>) -> Vec<Op> {
     let mut fused = Vec::with_capacity(ops.len());
-    let mut ops = ops.into_iter().peekable();
-    while let Some(op) = ops.next() {
+    // Each op with the layer after it.
+    let mut ops = ops.into_iter().zip(layers.iter().skip(1).map(Some).chain([None]));
+    while let Some((op, next)) = ops.next() {
         let on_kernels = match &op {
             Op::Conv2d { weight, .. } | Op::ConvTranspose2d { weight, .. } => cpu_conv::available(&weight.device()),
             Op::BatchNorm { gamma, .. } => cpu_conv::available(&gamma.device()),
             _ => false,
         };
-        let activation = ops.peek().and_then(|next| match next {
-            Op::Relu => Some(Pointwise::LeakyRelu(0.0)),
-            Op::LeakyRelu(slope) if *slope >= 0.0 => Some(Pointwise::LeakyRelu(*slope as f32)),
-            Op::Tanh => Some(Pointwise::Tanh),
-            _ => None,
-        });
-        match activation {
+        match pointwise(next) {
             Some(pointwise) if on_kernels => {
                 ops.next();
                 fused.push(Op::Activated(Box::new(op), pointwise));
