@@ -178,9 +178,7 @@ impl<C: CheckpointStrategy> DirectBatchNorm for Autodiff<Flex, C> {
 
 #[cfg(test)]
 mod tests {
-    use burn::tensor::activation;
-
-    use super::super::cpu_conv::tests::{assert_close, random};
+    use super::super::cpu_conv::tests::{activations, assert_close, assert_matches_with_all_gradients, random};
     use super::*;
 
     /// burn's ops one by one: the two-pass statistics, the affine map, the activation.
@@ -196,35 +194,24 @@ mod tests {
     #[test]
     fn batch_norm_and_all_its_gradients_match_burns() {
         let device = Device::flex();
-        type After = fn(Tensor<3>) -> Tensor<3>;
-        let activations: [(Pointwise, After); 4] = [
-            (Pointwise::Identity, |t| t),
-            (Pointwise::LeakyRelu(0.0), activation::relu),
-            (Pointwise::LeakyRelu(0.2), |t| activation::leaky_relu(t, 0.2)),
-            (Pointwise::Tanh, activation::tanh),
-        ];
         // A DCGAN generator's layer (several planes per task), a flat layer (planes of one
         // value) and odd sizes with values off zero (the mean must come out first; far off
         // it, f32 rounding of x itself, ~1e-5 of σ at 40, outweighs the tolerance).
         for (shape, offset) in [([16, 8, 64], 0.0), ([33, 20, 1], 0.5), ([3, 5, 7], 3.0)] {
             let x = random(shape, &device).add_scalar(offset);
             let (gamma, beta) = (random([shape[1]], &device), random([shape[1]], &device));
-            let seed = random(shape, &device).autodiff();
-            for (pointwise, after) in activations {
+            for (pointwise, after) in activations() {
                 let (got, want) = (batch_norm(x.clone(), gamma.clone(), beta.clone(), 1e-5, pointwise), burns(x.clone(), gamma.clone(), beta.clone(), 1e-5, after));
-                assert_close(got.0, want.0);
                 assert_close(got.1, want.1);
                 assert_close(got.2, want.2);
-                let gradients = |f: &dyn Fn(Tensor<3>, Tensor<1>, Tensor<1>) -> Tensor<3>| {
-                    let (x, gamma, beta) = (x.clone().autodiff().require_grad(), gamma.clone().autodiff().require_grad(), beta.clone().autodiff().require_grad());
-                    let grads = (f(x.clone(), gamma.clone(), beta.clone()) * seed.clone()).sum().backward();
-                    (x.grad(&grads).expect("x"), gamma.grad(&grads).expect("gamma"), beta.grad(&grads).expect("beta"))
-                };
-                let got = gradients(&|x, g, b| batch_norm(x, g, b, 1e-5, pointwise).0);
-                let want = gradients(&|x, g, b| burns(x, g, b, 1e-5, after).0);
-                assert_close(got.0, want.0);
-                assert_close(got.1, want.1);
-                assert_close(got.2, want.2);
+                // The output, and the gradients for x, γ and β.
+                assert_matches_with_all_gradients(
+                    x.clone(),
+                    gamma.clone(),
+                    beta.clone(),
+                    |x, gamma, beta| batch_norm(x, gamma, beta, 1e-5, pointwise).0,
+                    |x, gamma, beta| burns(x, gamma, beta, 1e-5, after).0,
+                );
             }
         }
     }

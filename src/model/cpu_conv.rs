@@ -562,13 +562,15 @@ pub(super) mod tests {
 
     type Activation = fn(Tensor<4>) -> Tensor<4>;
 
-    /// Every activation the kernels fuse, and burn's own op for it.
-    const ACTIVATIONS: [(Pointwise, Activation); 4] = [
-        (Pointwise::Identity, |t| t),
-        (Pointwise::LeakyRelu(0.0), activation::relu),
-        (Pointwise::LeakyRelu(0.2), |t| activation::leaky_relu(t, 0.2)),
-        (Pointwise::Tanh, activation::tanh),
-    ];
+    /// Every activation the CPU operations fuse, and burn's own op for it.
+    pub(in crate::model) fn activations<const D: usize>() -> [(Pointwise, fn(Tensor<D>) -> Tensor<D>); 4] {
+        [
+            (Pointwise::Identity, |t| t),
+            (Pointwise::LeakyRelu(0.0), activation::relu),
+            (Pointwise::LeakyRelu(0.2), |t| activation::leaky_relu(t, 0.2)),
+            (Pointwise::Tanh, activation::tanh),
+        ]
+    }
 
     #[test]
     fn conv2d_and_its_input_gradient_match_burns() {
@@ -577,7 +579,7 @@ pub(super) mod tests {
         // The bundled critic's stride-2 4×4 layer, a 3×3 layer, one off every block size, and a
         // stride-1 layer with 16-wide rows (the row kernel: whole vectors of positions).
         let shapes = [([2, 8, 8, 8], 16, 4, 2, 1), ([3, 3, 9, 9], 32, 3, 1, 1), ([1, 5, 7, 6], 35, 3, 2, 0), ([2, 4, 16, 16], 3, 3, 1, 1)];
-        for ((x_shape, o, k, stride, padding), (pointwise, activation)) in shapes.into_iter().flat_map(|shape| ACTIVATIONS.map(|a| (shape, a))) {
+        for ((x_shape, o, k, stride, padding), (pointwise, activation)) in shapes.into_iter().flat_map(|shape| activations().map(|a| (shape, a))) {
             let x = random(x_shape, &device);
             let (weight, bias) = (random([o, x_shape[1], k, k], &device), random([o], &device));
             let packed = PackedConv::conv2d(&host(&weight), weight.dims(), [stride; 2], pointwise, &device);
@@ -607,7 +609,7 @@ pub(super) mod tests {
                 let out = after(burn_conv2d(activation::relu(x), weight.clone(), Some(bias.clone()), options.clone()));
                 skip.map_or(out.clone(), |s| out + s)
             };
-            for (pointwise, after) in ACTIVATIONS {
+            for (pointwise, after) in activations::<4>() {
                 let packed = PackedConv::conv2d(&host(&weight), weight.dims(), [1, 1], pointwise, &device).after_relu();
                 let ours = |x: Tensor<4>| conv2d(x, &packed, bias.clone(), None, [1, 1], padding);
                 let want = burns(x.clone(), None, after);
@@ -633,11 +635,17 @@ pub(super) mod tests {
 
     /// Checks `ours` against `burns` at (x, w, b): the output, and the gradients of Σ r ⊙ f for
     /// x, w and b (r random) on the autodiff CPU device.
-    fn assert_matches_with_all_gradients<const W: usize>(x: Tensor<4>, weight: Tensor<W>, bias: Tensor<1>, ours: impl Fn(Tensor<4>, Tensor<W>, Tensor<1>) -> Tensor<4>, burns: impl Fn(Tensor<4>, Tensor<W>, Tensor<1>) -> Tensor<4>) {
+    pub(in crate::model) fn assert_matches_with_all_gradients<const D: usize, const W: usize>(
+        x: Tensor<D>,
+        weight: Tensor<W>,
+        bias: Tensor<1>,
+        ours: impl Fn(Tensor<D>, Tensor<W>, Tensor<1>) -> Tensor<D>,
+        burns: impl Fn(Tensor<D>, Tensor<W>, Tensor<1>) -> Tensor<D>,
+    ) {
         let want = burns(x.clone(), weight.clone(), bias.clone());
         assert_close(ours(x.clone(), weight.clone(), bias.clone()), want.clone());
         let seed = random(want.dims(), &x.device()).autodiff();
-        let gradients = |f: &dyn Fn(Tensor<4>, Tensor<W>, Tensor<1>) -> Tensor<4>| {
+        let gradients = |f: &dyn Fn(Tensor<D>, Tensor<W>, Tensor<1>) -> Tensor<D>| {
             let (x, weight, bias) = (x.clone().autodiff().require_grad(), weight.clone().autodiff().require_grad(), bias.clone().autodiff().require_grad());
             let grads = (f(x.clone(), weight.clone(), bias.clone()) * seed.clone()).sum().backward();
             (x.grad(&grads).expect("x"), weight.grad(&grads).expect("weight"), bias.grad(&grads).expect("bias"))
@@ -654,7 +662,7 @@ pub(super) mod tests {
     fn trained_convolutions_and_all_their_gradients_match_burns() {
         let device = Device::flex();
         let shapes = [([2, 8, 8, 8], 16, 4, 2, 1), ([3, 3, 9, 9], 32, 3, 1, 1), ([1, 5, 7, 6], 35, 3, 2, 0)];
-        for ((x_shape, o, k, stride, padding), (pointwise, activation)) in shapes.into_iter().flat_map(|shape| ACTIVATIONS.map(|a| (shape, a))) {
+        for ((x_shape, o, k, stride, padding), (pointwise, activation)) in shapes.into_iter().flat_map(|shape| activations().map(|a| (shape, a))) {
             let options = ConvOptions::new([stride; 2], [padding; 2], [1, 1], 1);
             assert_matches_with_all_gradients(
                 random(x_shape, &device),
@@ -665,7 +673,7 @@ pub(super) mod tests {
             );
         }
         let shapes = [([2, 16, 4, 4], 8, 4, 2, 1, 0), ([1, 6, 5, 3], 19, 3, 2, 1, 1), ([2, 4, 3, 3], 33, 3, 1, 1, 0)];
-        for (([n, c, h, w], o, k, stride, padding, output_padding), (pointwise, activation)) in shapes.into_iter().flat_map(|shape| ACTIVATIONS.map(|a| (shape, a))) {
+        for (([n, c, h, w], o, k, stride, padding, output_padding), (pointwise, activation)) in shapes.into_iter().flat_map(|shape| activations().map(|a| (shape, a))) {
             let options = ConvTransposeOptions::new([stride; 2], [padding; 2], [output_padding; 2], [1, 1], 1);
             let size = |input: usize| (input - 1) * stride + k + output_padding - 2 * padding;
             assert_matches_with_all_gradients(
@@ -683,7 +691,7 @@ pub(super) mod tests {
         let device = Device::flex();
         // The bundled generator's upsampling layers' geometry, with and without output padding.
         let shapes = [([2, 16, 4, 4], 8, 4, 2, 1, 0), ([1, 6, 5, 3], 19, 3, 2, 1, 1), ([2, 4, 3, 3], 33, 3, 1, 1, 0)];
-        for ((x_shape, o, k, stride, padding, output_padding), (pointwise, activation)) in shapes.into_iter().flat_map(|shape| ACTIVATIONS.map(|a| (shape, a))) {
+        for ((x_shape, o, k, stride, padding, output_padding), (pointwise, activation)) in shapes.into_iter().flat_map(|shape| activations().map(|a| (shape, a))) {
             let x = random(x_shape, &device);
             let (weight, bias) = (random([x_shape[1], o, k, k], &device), random([o], &device));
             let options = ConvTransposeOptions::new([stride; 2], [padding; 2], [output_padding; 2], [1, 1], 1);

@@ -182,21 +182,16 @@ impl<C: CheckpointStrategy> DirectLinear for Autodiff<Flex, C> {
 
 #[cfg(test)]
 mod tests {
-    use burn::tensor::activation;
-
-    use super::super::cpu_conv::tests::{assert_close, host, random};
+    use super::super::cpu_conv::tests::{activations, assert_close, host, random};
     use super::*;
 
     #[test]
     fn linear_layers_and_their_input_gradients_match_burns() {
         let device = Device::flex();
-        type Activation = fn(Tensor<2>) -> Tensor<2>;
-        let activations: [(Pointwise, Activation); 3] =
-            [(Pointwise::Identity, |t| t), (Pointwise::LeakyRelu(0.2), |t| activation::leaky_relu(t, 0.2)), (Pointwise::Tanh, activation::tanh)];
         // The 2D toys' first and last layers (dot products one way, gemm the other), a wide
         // layer split over threads, and one row.
         let shapes = [(64, 2, 512), (64, 512, 1), (300, 96, 80), (1, 33, 17)];
-        for ((m, inputs, outputs), (pointwise, activation)) in shapes.into_iter().flat_map(|s| activations.map(|a| (s, a))) {
+        for ((m, inputs, outputs), (pointwise, activation)) in shapes.into_iter().flat_map(|s| activations().map(|a| (s, a))) {
             let (x, weight, bias) = (random([m, inputs], &device), random([outputs, inputs], &device), random([outputs], &device));
             let packed = PackedLinear::new(&host(&weight), [outputs, inputs], pointwise, &device);
             let ours = |x: Tensor<2>| linear(x, &packed, bias.clone());
