@@ -15,7 +15,7 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 
 use super::cpu_conv::{contiguous, values};
-use super::direct_conv::{Pointwise, for_each_chunk, pointwise_gradient, zeroed};
+use super::direct_conv::{Pointwise, channel_sums, for_each_chunk, pointwise_gradient, zeroed};
 
 #[backend_extension(Flex, Autodiff)]
 pub trait DirectBatchNorm: Backend {
@@ -34,20 +34,6 @@ pub fn batch_norm(x: Tensor<3>, gamma: Tensor<1>, beta: Tensor<1>, eps: f32, poi
 
 fn shape3(t: &FlexTensor) -> [usize; 3] {
     t.layout().shape().dims::<3>()
-}
-
-/// Σ over samples of each sample's sum of `term` over channel `ch`'s `l` values: a sum per
-/// plane, then over planes (two stages, as the mean over 65,536 values per channel of a DCGAN
-/// batch needs to keep its digits).
-fn channel_sum(n: usize, c: usize, l: usize, ch: usize, term: impl Fn(usize) -> f32) -> f32 {
-    (0..n).map(|i| ((i * c + ch) * l..(i * c + ch + 1) * l).map(&term).sum::<f32>()).sum()
-}
-
-/// One value per channel, channels in parallel.
-fn per_channel(c: usize, f: impl Fn(usize) -> f32 + Sync + Send) -> Vec<f32> {
-    let mut out = vec![0.0; c];
-    for_each_chunk(&mut out, 1, |ch, slot| slot[0] = f(ch));
-    out
 }
 
 /// `f(plane values, channel, plane index)` on every `[l]` plane of a new `[n, c, l]` array, in
@@ -72,8 +58,8 @@ fn planes(shape: [usize; 3], f: impl Fn(&mut [f32], usize, usize) + Sync + Send)
 /// The output, mean and biased variance.
 fn forward(x: &[f32], [n, c, l]: [usize; 3], gamma: &[f32], beta: &[f32], eps: f32, pointwise: Pointwise) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let count = (n * l) as f32;
-    let mean = per_channel(c, |ch| channel_sum(n, c, l, ch, |i| x[i]) / count);
-    let var = per_channel(c, |ch| channel_sum(n, c, l, ch, |i| (x[i] - mean[ch]).powi(2)) / count);
+    let mean: Vec<f32> = channel_sums([n, c, l], |i, _| x[i]).iter().map(|sum| sum / count).collect();
+    let var: Vec<f32> = channel_sums([n, c, l], |i, ch| (x[i] - mean[ch]).powi(2)).iter().map(|sum| sum / count).collect();
     let scale: Vec<f32> = gamma.iter().zip(&var).map(|(g, v)| g / (v + eps).sqrt()).collect();
     let shift: Vec<f32> = beta.iter().zip(&mean).zip(&scale).map(|((b, m), s)| b - m * s).collect();
     let out = planes([n, c, l], |plane, ch, index| {
@@ -128,8 +114,8 @@ impl Backward<Flex, 3> for BatchNormGradients {
         };
         let x = values(&x);
         let normalised = |i: usize, ch: usize| (x[i] - mean[ch]) * inv_std[ch];
-        let d_beta = per_channel(c, |ch| channel_sum(n, c, l, ch, |i| g[i]));
-        let d_gamma = per_channel(c, |ch| channel_sum(n, c, l, ch, |i| g[i] * normalised(i, ch)));
+        let d_beta = channel_sums([n, c, l], |i, _| g[i]);
+        let d_gamma = channel_sums([n, c, l], |i, ch| g[i] * normalised(i, ch));
         if let Some(node) = node_x {
             let count = (n * l) as f32;
             let dx = planes([n, c, l], |plane, ch, index| {

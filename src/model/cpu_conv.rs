@@ -434,11 +434,7 @@ impl Backward<Flex, 3> for TrainedGradients {
         if let Some(node) = node_bias {
             let [n, o, h, w] = grad_shape;
             let grad = values(&grad);
-            // Each channel's planes summed in sample order, one channel per task.
-            let mut bias_grad = vec![0.0f32; o];
-            direct_conv::for_each_chunk(&mut bias_grad, 1, |oc, sum| {
-                sum[0] = (0..n).map(|i| grad[(i * o + oc) * h * w..][..h * w].iter().sum::<f32>()).fold(0.0, |a, b| a + b);
-            });
+            let bias_grad = direct_conv::channel_sums([n, o, h * w], |i, _| grad[i]);
             grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(bias_grad, [o])));
         }
     }

@@ -722,6 +722,15 @@ pub(super) fn for_each_chunk(data: &mut [f32], chunk: usize, f: impl Fn(usize, &
     data.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
 }
 
+/// For each channel of `[n, c, l]` values, Σ `term(index, channel)` over its `n` planes: a sum
+/// per plane, then over planes (two stages: the mean over 65,536 values per channel of a DCGAN
+/// batch needs them to keep its digits); channels in parallel.
+pub(super) fn channel_sums([n, c, l]: [usize; 3], term: impl Fn(usize, usize) -> f32 + Sync + Send) -> Vec<f32> {
+    let mut sums = vec![0.0; c];
+    for_each_chunk(&mut sums, 1, |ch, sum| sum[0] = (0..n).map(|i| ((i * c + ch) * l..(i * c + ch + 1) * l).map(|j| term(j, ch)).sum::<f32>()).sum());
+    sums
+}
+
 /// `len` zeros. Large buffers are zeroed in parallel: the allocator hands back memory freed
 /// earlier, which `vec!` clears with a `memset` on one thread (in GAN training, ~20 % of what the
 /// main thread did besides handing out work).
