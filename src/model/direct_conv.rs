@@ -102,6 +102,13 @@ impl Fused<'_> {
         self.pointwise.apply(row);
     }
 
+    /// Bias and pointwise function on values of output channel `channel`.
+    fn apply_channel(&self, values: &mut [f32], channel: usize) {
+        let bias = self.bias.map_or(0.0, |bias| bias[channel]);
+        values.iter_mut().for_each(|v| *v += bias);
+        self.pointwise.apply(values);
+    }
+
     /// Residual and gate on a value at `index` of the output.
     fn finish(&self, value: f32, index: usize) -> f32 {
         let value = self.residual.map_or(value, |r| value + r[index]);
@@ -170,37 +177,67 @@ pub fn kernels_in_use() -> &'static str {
     Kernel::detect().name()
 }
 
-/// A convolution's weights `[o, c, kh, kw]` rearranged for the kernels (pack once per layer).
-pub fn pack_conv2d(weight: &[f32], [o, c, kh, kw]: Shape4) -> Vec<f32> {
+/// A convolution's weights `[o, c, kh, kw]` rearranged for the kernels (pack once per layer);
+/// for a stride-1 layer of 2×2 or 3×3 taps, also transformed for tiles (see `winograd`).
+pub fn pack_conv2d(weight: &[f32], [o, c, kh, kw]: Shape4, stride: [usize; 2]) -> Vec<f32> {
     assert_eq!(weight.len(), o * c * kh * kw, "conv2d weight length does not match its shape");
-    pack(o, c, kh * kw, |oc, ic, t| weight[((oc * c + ic) * kh + t / kw) * kw + t % kw])
+    let mut packed = pack(o, c, kh * kw, |oc, ic, t| weight[((oc * c + ic) * kh + t / kw) * kw + t % kw]);
+    if let Some(side) = conv2d_tile_side([kh, kw], stride) {
+        let tiled = winograd::pack(side, &packed, c, padded_outputs(o), false);
+        packed.extend(tiled);
+    }
+    packed
 }
 
 /// A transposed convolution's weights `[c, o, kh, kw]` rearranged for the kernels: one block
-/// per output phase (see `conv_transpose2d`).
+/// per output phase (see `conv_transpose2d`); where every phase is 2×2 or every one 3×3, each
+/// also transformed for tiles (see `winograd`).
 pub fn pack_conv_transpose2d(weight: &[f32], [c, o, kh, kw]: Shape4, [sh, sw]: [usize; 2]) -> Vec<f32> {
     assert_eq!(weight.len(), c * o * kh * kw, "conv_transpose2d weight length does not match its shape");
-    let mut packed = Vec::new();
+    let mut phases = Vec::new();
     for ry in 0..sh {
         for rx in 0..sw {
             let (ty, tx) = (phase_taps(kh, sh, ry), phase_taps(kw, sw, rx));
-            packed.extend(pack(o, c, ty * tx, |oc, ic, t| weight[((ic * o + oc) * kh + ry + sh * (t / tx)) * kw + rx + sw * (t % tx)]));
+            phases.push(pack(o, c, ty * tx, |oc, ic, t| weight[((ic * o + oc) * kh + ry + sh * (t / tx)) * kw + rx + sw * (t % tx)]));
         }
     }
-    packed
+    // A phase's tap (a, b) reads input row m − a, column m′ − b: a correlation's taps reversed.
+    let tiled: Vec<Vec<f32>> = match phase_tile_side([kh, kw], [sh, sw]) {
+        Some(side) => phases.iter().map(|direct| winograd::pack(side, direct, c, padded_outputs(o), true)).collect(),
+        None => Vec::new(),
+    };
+    phases.into_iter().chain(tiled).flatten().collect()
+}
+
+/// The side of a stride-1 convolution's taps where they go in tiles.
+fn conv2d_tile_side(kernel: [usize; 2], stride: [usize; 2]) -> Option<usize> {
+    if stride == [1, 1] { phase_tile_side(kernel, stride) } else { None }
+}
+
+/// The side of a transposed convolution's phases where they go in tiles: all 2×2 or all 3×3.
+fn phase_tile_side([kh, kw]: [usize; 2], [sh, sw]: [usize; 2]) -> Option<usize> {
+    let side = phase_taps(kh, sh, 0);
+    let square = (0..sh).all(|ry| phase_taps(kh, sh, ry) == side) && (0..sw).all(|rx| phase_taps(kw, sw, rx) == side);
+    (matches!(side, 2 | 3) && square).then_some(side)
 }
 
 /// A convolution: `x` is `[n, c, h, w]`, `packed` the weights `[o, c, kh, kw]` through
 /// [`pack_conv2d`]; returns `[n, o, h', w']`.
 pub fn conv2d(x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape: Shape4, fused: Fused, geometry: Geometry) -> (Vec<f32>, Shape4) {
-    conv2d_on(Kernel::detect(), x, x_shape, packed, weight_shape, fused, geometry)
+    let kernel = Kernel::detect();
+    conv2d_on(kernel, kernel.tiling(), x, x_shape, packed, weight_shape, fused, geometry)
 }
 
-fn conv2d_on(kernel: Kernel, x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape: Shape4, fused: Fused, geometry: Geometry) -> (Vec<f32>, Shape4) {
+#[allow(clippy::too_many_arguments)]
+fn conv2d_on(kernel: Kernel, tiling: Tiling, x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape: Shape4, fused: Fused, geometry: Geometry) -> (Vec<f32>, Shape4) {
     let [n, c, h, w] = x_shape;
     let [o, wc, kh, kw] = weight_shape;
     assert_eq!(c, wc, "conv2d: input has {c} channels, weight expects {wc}");
-    assert_eq!(packed.len(), c * kh * kw * padded_outputs(o), "conv2d: weights not packed by pack_conv2d for {weight_shape:?}");
+    let side = conv2d_tile_side([kh, kw], geometry.stride);
+    let direct = c * kh * kw * padded_outputs(o);
+    let tiled = side.map_or(0, |side| (side + 1).pow(2) * c * padded_outputs(o));
+    assert_eq!(packed.len(), direct + tiled, "conv2d: weights not packed by pack_conv2d for {weight_shape:?}");
+    let (packed, tiled) = packed.split_at(direct);
     // A strided layer reads its input from planes split by column where that makes its rows
     // whole vectors of consecutive reads, for the row kernel (see `Padded`).
     let reads = |columns| Reads::of("conv2d", [h, w], [kh, kw], geometry, columns);
@@ -214,6 +251,16 @@ fn conv2d_on(kernel: Kernel, x: &[f32], x_shape: Shape4, packed: &[f32], weight_
     };
     let [ho, wo] = reads.out;
     let layout = Layout { outputs: o, padded_outputs: padded_outputs(o), padded: reads.padded, out_plane: ho * wo };
+    if let Some(side) = side
+        && tiling != Tiling::Never
+        && winograd::fits(ho, wo)
+    {
+        // Output (y, x) reads from padded row y, column x on (the plane is not split).
+        let phase = TiledPhase { rows: (0..ho).map(|y| y * wo).collect(), cols: (0..wo).collect(), start: 0, weights: tiled };
+        if let Some(out) = winograd::run(side, tiling, kernel, x, x_shape, &layout, fused, &[phase]) {
+            return (out, [n, o, ho, wo]);
+        }
+    }
     (run(kernel, x, [n, c, h, w], &layout, fused, &[Phase { taps: reads.taps, weights: packed, template }]), [n, o, ho, wo])
 }
 
@@ -281,11 +328,12 @@ impl Padded {
 /// through [`pack_conv_transpose2d`]; the output is `[n, o, out_size[0], out_size[1]]` (which
 /// fixes the output padding).
 pub fn conv_transpose2d(x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape: Shape4, fused: Fused, geometry: Geometry, out_size: [usize; 2]) -> (Vec<f32>, Shape4) {
-    conv_transpose2d_on(Kernel::detect(), x, x_shape, packed, weight_shape, fused, geometry, out_size)
+    let kernel = Kernel::detect();
+    conv_transpose2d_on(kernel, kernel.tiling(), x, x_shape, packed, weight_shape, fused, geometry, out_size)
 }
 
 #[allow(clippy::too_many_arguments)]
-fn conv_transpose2d_on(kernel: Kernel, x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape: Shape4, fused: Fused, geometry: Geometry, out_size: [usize; 2]) -> (Vec<f32>, Shape4) {
+fn conv_transpose2d_on(kernel: Kernel, tiling: Tiling, x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape: Shape4, fused: Fused, geometry: Geometry, out_size: [usize; 2]) -> (Vec<f32>, Shape4) {
     let [n, c, h, w] = x_shape;
     let [wc, o, kh, kw] = weight_shape;
     assert_eq!(c, wc, "conv_transpose2d: input has {c} channels, weight expects {wc}");
@@ -320,7 +368,29 @@ fn conv_transpose2d_on(kernel: Kernel, x: &[f32], x_shape: Shape4, packed: &[f32
             });
         }
     }
-    assert!(rest.is_empty(), "conv_transpose2d: weights not packed by pack_conv_transpose2d for {weight_shape:?}");
+    let side = phase_tile_side([kh, kw], [sh, sw]);
+    let tiled = rest;
+    assert_eq!(tiled.len(), side.map_or(0, |side| sh * sw * (side + 1).pow(2) * c * opad), "conv_transpose2d: weights not packed by pack_conv_transpose2d for {weight_shape:?}");
+    if let Some(side) = side
+        && tiling != Tiling::Never
+    {
+        // A phase's outputs read consecutive input rows (m) and columns: its first output's block
+        // starts side − 1 before its first tap's read (the taps read backwards).
+        let tiled_phases: Vec<TiledPhase> = (0..sh)
+            .flat_map(|ry| (0..sw).map(move |rx| (ry, rx)))
+            .zip(tiled.chunks((side + 1).pow(2) * c * opad))
+            .map(|((ry, rx), weights)| {
+                let (ys, xs): (Vec<_>, Vec<_>) = (rows.phase(ry).collect(), cols.phase(rx).collect());
+                let first = |axis: &[(usize, usize)], lead: usize| axis.first().map_or(0, |&(_, m)| m + lead + 1 - side);
+                TiledPhase { rows: ys.iter().map(|&(y, _)| y * wo).collect(), cols: xs.iter().map(|&(x, _)| x).collect(), start: first(&ys, rows.lead) * padded[1] + first(&xs, cols.lead), weights }
+            })
+            .collect();
+        if tiled_phases.iter().all(|phase| winograd::fits(phase.rows.len(), phase.cols.len()))
+            && let Some(out) = winograd::run(side, tiling, kernel, x, x_shape, &layout, fused, &tiled_phases)
+        {
+            return (out, [n, o, ho, wo]);
+        }
+    }
     (run(kernel, x, [n, c, h, w], &layout, fused, &phases), [n, o, ho, wo])
 }
 
@@ -761,6 +831,10 @@ fn for_each_index(count: usize, f: impl Fn(usize)) {
     (0..count).for_each(f);
 }
 
+mod winograd;
+
+use winograd::{Tiling, TiledPhase};
+
 /// The vector instructions this CPU offers.
 #[derive(Clone, Copy, Debug)]
 enum Kernel {
@@ -804,6 +878,14 @@ impl Kernel {
         }
         kernels.push(Kernel::Portable);
         kernels
+    }
+
+    /// Whether convolutions go in Winograd tiles where their shape allows: in wasm, whose 4-lane
+    /// kernels are bound by their multiplies (a cifar10 step at batch 64 in Node, one thread:
+    /// 1.2× faster on plain SIMD, 1.1× on relaxed). Natively the direct kernels keep up: with
+    /// AVX-512 the tiles were slower, with AVX2 within noise of them.
+    fn tiling(self) -> Tiling {
+        if cfg!(target_family = "wasm") { Tiling::WherePays } else { Tiling::Never }
     }
 
     fn name(self) -> &'static str {
@@ -1300,7 +1382,7 @@ mod tests {
             let kh = if h == 1 { 1 } else { k };
             let g = Geometry { stride: [if h == 1 { 1 } else { s }, s], padding: [if h == 1 { 0 } else { p }, q] };
             let (x, weight, bias) = (values(n * c * h * w, i as u32), values(o * c * kh * k, 100 + i as u32), values(o, 200 + i as u32));
-            let (got, shape) = conv2d(&x, [n, c, h, w], &pack_conv2d(&weight, [o, c, kh, k]), [o, c, kh, k], Fused { bias: Some(&bias), ..Default::default() }, g);
+            let (got, shape) = conv2d(&x, [n, c, h, w], &pack_conv2d(&weight, [o, c, kh, k], g.stride), [o, c, kh, k], Fused { bias: Some(&bias), ..Default::default() }, g);
             let want = naive_conv2d(&x, [n, c, h, w], &weight, [o, c, kh, k], &bias, g);
             assert_eq!(shape[0..2], [n, o]);
             assert_close(&got, &want);
@@ -1386,7 +1468,7 @@ mod tests {
         let (x, weight, bias) = (values(shape.iter().product(), 4), values(32 * 16 * 9, 5), values(32, 6));
         let want = naive_conv2d(&x, shape, &weight, [32, 16, 3, 3], &bias, g);
         for kernel in Kernel::available() {
-            let (got, _) = conv2d_on(kernel, &x, shape, &pack_conv2d(&weight, [32, 16, 3, 3]), [32, 16, 3, 3], Fused { bias: Some(&bias), ..Default::default() }, g);
+            let (got, _) = conv2d_on(kernel, Tiling::Never, &x, shape, &pack_conv2d(&weight, [32, 16, 3, 3], g.stride), [32, 16, 3, 3], Fused { bias: Some(&bias), ..Default::default() }, g);
             assert_close(&got, &want);
         }
     }
@@ -1411,7 +1493,7 @@ mod tests {
             want.iter_mut().zip(&gate).for_each(|(v, g)| *v = if *g > 0.0 { *v } else { 0.0 });
             let fused = Fused { input: InputMap::Relu, bias: Some(&bias), pointwise: leaky, gate: Some(&gate), ..Default::default() };
             for kernel in Kernel::available() {
-                assert_close(&conv2d_on(kernel, &x, [n, c, h, w], &pack_conv2d(&weight, [o, c, k, k]), [o, c, k, k], fused, g).0, &want);
+                assert_close(&conv2d_on(kernel, Tiling::Never, &x, [n, c, h, w], &pack_conv2d(&weight, [o, c, k, k], g.stride), [o, c, k, k], fused, g).0, &want);
             }
 
             // The transposed convolution: its input times tanh's derivative, a residual after.
@@ -1425,7 +1507,62 @@ mod tests {
             let fused = Fused { input: InputMap::Derivative(Pointwise::Tanh, &tanh_outputs), bias: Some(&bias), residual: Some(&residual), ..Default::default() };
             for kernel in Kernel::available() {
                 let packed = pack_conv_transpose2d(&weight, [c, o, k, k], g.stride);
-                assert_close(&conv_transpose2d_on(kernel, &x, [n, c, h, w], &packed, [c, o, k, k], fused, g, out_size).0, &want);
+                assert_close(&conv_transpose2d_on(kernel, Tiling::Never, &x, [n, c, h, w], &packed, [c, o, k, k], fused, g, out_size).0, &want);
+            }
+        }
+    }
+
+    /// Layers in Winograd tiles on every vector width: stride-1 3×3 and 2×2 convolutions and the
+    /// transposed convolutions whose phases are all 3×3 or all 2×2 (the input gradients of those
+    /// and of stride-2 4×4 convolutions), with everything `Fused` does on the way in and out;
+    /// channel counts that end a block of outputs early, one tile per phase, RGB out.
+    #[test]
+    fn tiles_match_the_definition_on_every_vector_width() {
+        let leaky = Pointwise::LeakyRelu(0.2);
+        let cases: [(Shape4, usize, usize, usize, usize); 7] = [
+            ([2, 5, 6, 8], 20, 3, 1, 1),
+            ([3, 32, 4, 4], 40, 3, 1, 1),
+            ([1, 32, 8, 8], 3, 3, 1, 1),
+            ([1, 4, 5, 7], 6, 2, 1, 0),
+            ([2, 6, 4, 4], 7, 4, 2, 1),
+            ([1, 16, 2, 2], 33, 4, 2, 1),
+            ([2, 9, 4, 6], 16, 3, 1, 2),
+        ];
+        for (i, ([n, c, h, w], o, k, stride, padding)) in cases.into_iter().enumerate() {
+            let (seed, g) = (20 * i as u32, Geometry { stride: [stride; 2], padding: [padding; 2] });
+            let x = values(n * c * h * w, seed);
+            let relu: Vec<f32> = x.iter().map(|v| v.max(0.0)).collect();
+            let bias = values(o, seed + 2);
+            if stride == 1 {
+                // A ReLU before, a leaky ReLU after, a gate.
+                assert!(conv2d_tile_side([k, k], g.stride).is_some());
+                let weight = values(o * c * k * k, seed + 1);
+                let mut want = naive_conv2d(&relu, [n, c, h, w], &weight, [o, c, k, k], &bias, g);
+                let gate = values(want.len(), seed + 3);
+                leaky.apply(&mut want);
+                want.iter_mut().zip(&gate).for_each(|(v, g)| *v = if *g > 0.0 { *v } else { 0.0 });
+                let fused = Fused { input: InputMap::Relu, bias: Some(&bias), pointwise: leaky, gate: Some(&gate), ..Default::default() };
+                let packed = pack_conv2d(&weight, [o, c, k, k], g.stride);
+                for kernel in Kernel::available() {
+                    let (got, shape) = conv2d_on(kernel, Tiling::WhereItFits, &x, [n, c, h, w], &packed, [o, c, k, k], fused, g);
+                    assert!(winograd::fits(shape[2], shape[3]), "case {i} does not go in tiles");
+                    assert_close(&got, &want);
+                }
+            }
+            // The transposed convolution: its input times tanh's derivative, a residual after.
+            assert!(phase_tile_side([k, k], g.stride).is_some());
+            let out_size = [(h - 1) * stride + k - 2 * padding, (w - 1) * stride + k - 2 * padding];
+            let tanh_outputs = values(x.len(), seed + 4);
+            let scaled: Vec<f32> = x.iter().zip(&tanh_outputs).map(|(v, y)| v * (1.0 - y * y)).collect();
+            let weight = values(c * o * k * k, seed + 5);
+            let mut want = naive_conv_transpose2d(&scaled, [n, c, h, w], &weight, [c, o, k, k], &bias, g, out_size);
+            let residual = values(want.len(), seed + 6);
+            want.iter_mut().zip(&residual).for_each(|(v, r)| *v += r);
+            let fused = Fused { input: InputMap::Derivative(Pointwise::Tanh, &tanh_outputs), bias: Some(&bias), residual: Some(&residual), ..Default::default() };
+            let packed = pack_conv_transpose2d(&weight, [c, o, k, k], g.stride);
+            for kernel in Kernel::available() {
+                assert!(out_size.iter().all(|size| size.is_multiple_of(2 * stride)), "case {i} does not go in tiles");
+                assert_close(&conv_transpose2d_on(kernel, Tiling::WhereItFits, &x, [n, c, h, w], &packed, [c, o, k, k], fused, g, out_size).0, &want);
             }
         }
     }
@@ -1441,7 +1578,7 @@ mod tests {
             let (x, weight, bias) = (values(shape.iter().product(), 1), values(o * 32 * 9, 2), values(o, 3));
             let want = naive_conv2d(&x, shape, &weight, [o, 32, 3, 3], &bias, g);
             for kernel in Kernel::available() {
-                let (got, _) = conv2d_on(kernel, &x, shape, &pack_conv2d(&weight, [o, 32, 3, 3]), [o, 32, 3, 3], Fused { bias: Some(&bias), ..Default::default() }, g);
+                let (got, _) = conv2d_on(kernel, Tiling::Never, &x, shape, &pack_conv2d(&weight, [o, 32, 3, 3], g.stride), [o, 32, 3, 3], Fused { bias: Some(&bias), ..Default::default() }, g);
                 assert_close(&got, &want);
             }
         }

@@ -1,0 +1,330 @@
+//! Winograd's minimal filtering (Lavin & Gray, "Fast Algorithms for Convolutional Neural
+//! Networks", 2016), F(2×2, r×r): a 2×2 block of outputs from an (r+1)×(r+1) tile of input for
+//! (r+1)² multiplies per input–output channel pair instead of 4r². For the stride-1 3×3
+//! convolutions (and their input gradients) 16 instead of 36; for the 2×2 phases of the stride-2
+//! transposed convolutions (and the input gradients of the stride-2 convolutions) 9 instead of 16.
+//! Each tile of the input is transformed, each of the (r+1)² transformed positions is then a 1×1
+//! convolution over channels on the row kernel, and its outputs are transformed back with the
+//! bias, activation, residual and gate on the way. This pays where multiplies are the limit: the
+//! browser's 4-lane wasm kernels.
+
+use super::{Fused, Kernel, Layout, Padded, Plan, Position, SharedOut, Shape4, Target, for_each_chunk, for_each_index, pad, task_size, threads};
+
+/// Where a convolution goes in tiles instead of the direct kernels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Tiling {
+    Never,
+    /// Where its shape allows and every thread gets a group of samples.
+    WherePays,
+    /// Wherever its shape allows (the tests).
+    #[cfg_attr(not(test), allow(dead_code))]
+    WhereItFits,
+}
+
+/// The three matrices of F(2×2, R×R), `A` = R + 1: the input tile goes through `INPUT` along
+/// rows and columns (Bᵀ d B), the kernel through `KERNEL` (G g Gᵀ), their product back through
+/// `OUTPUT` (Aᵀ m A). For a correlation: y(i) = Σₖ d(i + k) g(k). Constants of a type, so that
+/// the transforms compile to the few additions they are.
+trait Transform<const A: usize, const R: usize> {
+    const INPUT: [[f32; A]; A];
+    const KERNEL: [[f32; R]; A];
+    const OUTPUT: [[f32; A]; 2];
+}
+
+/// For 3×3 kernels, on the points 0, 1, −1, ∞.
+struct F2x3;
+
+impl Transform<4, 3> for F2x3 {
+    const INPUT: [[f32; 4]; 4] = [[1.0, 0.0, -1.0, 0.0], [0.0, 1.0, 1.0, 0.0], [0.0, -1.0, 1.0, 0.0], [0.0, 1.0, 0.0, -1.0]];
+    const KERNEL: [[f32; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
+    const OUTPUT: [[f32; 4]; 2] = [[1.0, 1.0, 1.0, 0.0], [0.0, 1.0, -1.0, -1.0]];
+}
+
+/// For 2×2 kernels, on the points 0, 1, ∞: integer coefficients, so both transforms are exact.
+struct F2x2;
+
+impl Transform<3, 2> for F2x2 {
+    const INPUT: [[f32; 3]; 3] = [[1.0, -1.0, 0.0], [0.0, 1.0, 0.0], [0.0, -1.0, 1.0]];
+    const KERNEL: [[f32; 2]; 3] = [[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]];
+    const OUTPUT: [[f32; 3]; 2] = [[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]];
+}
+
+/// Tiles transformed at a time: a vector of them on every kernel, each transform a few
+/// vector additions.
+const CHUNK: usize = 16;
+
+/// One value of each of [`CHUNK`] tiles.
+type Chunk = [f32; CHUNK];
+
+/// `m` x `mᵀ` for [`CHUNK`] square tiles `x` into `out`: along their columns (into `half`),
+/// then their rows. In place, as arrays this size returned by value are copied through memory.
+/// Inlined with a constant `m`, a zero costs nothing and ±1 no multiply (sums start at −0,
+/// which adding leaves exact).
+#[inline(always)]
+fn both_ways<const N: usize, const M: usize>(m: &[[f32; N]; M], x: &[[Chunk; N]; N], half: &mut [[Chunk; N]; M], out: &mut [[Chunk; M]; M]) {
+    for (coefficients, half) in m.iter().zip(half.iter_mut()) {
+        for (col, sum) in half.iter_mut().enumerate() {
+            *sum = [-0.0; CHUNK];
+            for (&coefficient, row) in coefficients.iter().zip(x) {
+                if coefficient != 0.0 {
+                    sum.iter_mut().zip(&row[col]).for_each(|(s, v)| *s += coefficient * v);
+                }
+            }
+        }
+    }
+    for (half, out) in half.iter().zip(out.iter_mut()) {
+        for (coefficients, sum) in m.iter().zip(out.iter_mut()) {
+            *sum = [-0.0; CHUNK];
+            for (&coefficient, values) in coefficients.iter().zip(half) {
+                if coefficient != 0.0 {
+                    sum.iter_mut().zip(values).for_each(|(s, v)| *s += coefficient * v);
+                }
+            }
+        }
+    }
+}
+
+/// A phase of a convolution (all of a stride-1 one, or one of a transposed one's) whose outputs
+/// form a grid of even height and width, each output reading the R×R input block one row and
+/// one column on from its neighbour's.
+pub(super) struct TiledPhase<'a> {
+    /// Each grid row's offset in an output plane (its row times the plane's width).
+    pub rows: Vec<usize>,
+    /// Each grid column's column in an output plane.
+    pub cols: Vec<usize>,
+    /// Where the first output's block starts in a padded input plane.
+    pub start: usize,
+    /// `[A²][channels][padded outputs]`, from [`pack`].
+    pub weights: &'a [f32],
+}
+
+impl TiledPhase<'_> {
+    fn tiles(&self) -> usize {
+        self.rows.len() / 2 * (self.cols.len() / 2)
+    }
+}
+
+/// Whether a phase of `rows` × `cols` outputs can be computed in 2×2 tiles.
+pub(super) fn fits(rows: usize, cols: usize) -> bool {
+    rows > 0 && cols > 0 && rows.is_multiple_of(2) && cols.is_multiple_of(2)
+}
+
+/// The kernel `[channels][side² taps][padded outputs]` (the direct kernels' packing) transformed
+/// into `[(side + 1)²][channels][padded outputs]`; `flipped` when tap (a, b) is the
+/// correlation's (side−1−a, side−1−b) (a transposed convolution's phase reads backwards).
+pub(super) fn pack(side: usize, direct: &[f32], channels: usize, padded_outputs: usize, flipped: bool) -> Vec<f32> {
+    match side {
+        2 => pack_with::<3, 2, F2x2>(direct, channels, padded_outputs, flipped),
+        3 => pack_with::<4, 3, F2x3>(direct, channels, padded_outputs, flipped),
+        _ => panic!("no tiles for {side}×{side} taps"),
+    }
+}
+
+fn pack_with<const A: usize, const R: usize, T: Transform<A, R>>(direct: &[f32], channels: usize, padded_outputs: usize, flipped: bool) -> Vec<f32> {
+    assert_eq!(direct.len(), channels * R * R * padded_outputs, "weights not packed for {R}×{R} taps");
+    let tap = |a: usize, b: usize| if flipped { (R - 1 - a) * R + R - 1 - b } else { a * R + b };
+    // Channel-major first (one task per channel), then position-major for the kernels.
+    let mut by_channel = vec![0.0; A * A * channels * padded_outputs];
+    for_each_chunk(&mut by_channel, A * A * padded_outputs, |ic, block| {
+        for o in 0..padded_outputs {
+            let g: [[f32; R]; R] = std::array::from_fn(|a| std::array::from_fn(|b| direct[(ic * R * R + tap(a, b)) * padded_outputs + o]));
+            // G g Gᵀ, with G's rows as the A×R matrix it is.
+            let half: [[f32; R]; A] = std::array::from_fn(|p| std::array::from_fn(|b| (0..R).map(|a| T::KERNEL[p][a] * g[a][b]).sum()));
+            for (p, row) in half.iter().enumerate() {
+                for (q, kernel) in T::KERNEL.iter().enumerate() {
+                    block[(p * A + q) * padded_outputs + o] = row.iter().zip(kernel).map(|(v, k)| v * k).sum();
+                }
+            }
+        }
+    });
+    let mut packed = vec![0.0; by_channel.len()];
+    for ic in 0..channels {
+        for position in 0..A * A {
+            let from = (ic * A * A + position) * padded_outputs;
+            packed[(position * channels + ic) * padded_outputs..][..padded_outputs].copy_from_slice(&by_channel[from..][..padded_outputs]);
+        }
+    }
+    packed
+}
+
+/// Input and output channels a layer needs for tiles to pay.
+const FEWEST_CHANNELS: usize = 16;
+
+/// Bytes of transformed tiles (inputs and products) one task aims to keep in cache.
+const GROUP_BYTES: usize = 1 << 19;
+
+/// Tiles one task gives each 1×1 convolution, at least, in vectors: the kernels keep several
+/// vectors of positions in registers, and a block they cannot fill is work thrown away.
+const FEWEST_TILE_VECTORS: usize = 12;
+
+/// Samples per task: enough to fill [`GROUP_BYTES`] and [`FEWEST_TILE_VECTORS`] (the
+/// transformed positions' 1×1 convolutions then reuse each weight across more tiles), at
+/// least one, and few enough for every thread to get work.
+fn group_size<const A: usize>(kernel: Kernel, n: usize, channels: usize, layout: &Layout, phases: &[TiledPhase]) -> usize {
+    let tiles = phases.iter().map(TiledPhase::tiles).min().unwrap_or(0).max(1);
+    let bytes = A * A * tiles * (channels + layout.outputs) * 4;
+    let work = phases.iter().map(|phase| phase.tiles() * A * A * channels * layout.outputs).sum::<usize>();
+    let filled = (FEWEST_TILE_VECTORS * kernel.lanes()).div_ceil(tiles);
+    (GROUP_BYTES / bytes).max(filled).clamp(1, task_size(n, work))
+}
+
+/// Like `run`, for phases of `side`×`side` taps that go in tiles (`x` `[n, c, h, w]` padded by
+/// `layout`); `None` where `tiling` finds they do not pay: unless every thread gets a group of
+/// samples (the direct kernels, which split samples, keep every core busy), it has
+/// [`FEWEST_CHANNELS`] and its batch [`FEWEST_TILE_VECTORS`].
+#[allow(clippy::too_many_arguments)]
+pub(super) fn run(side: usize, tiling: Tiling, kernel: Kernel, x: &[f32], shape: Shape4, layout: &Layout, fused: Fused, phases: &[TiledPhase]) -> Option<Vec<f32>> {
+    fn pays<const A: usize>(kernel: Kernel, tiling: Tiling, [n, c, ..]: Shape4, layout: &Layout, phases: &[TiledPhase]) -> bool {
+        match tiling {
+            Tiling::Never => false,
+            Tiling::WherePays => {
+                // Few channels leave the transforms as much work as the products saved, and
+                // too few tiles in the batch leave the kernels' blocks part empty.
+                let wide = c >= FEWEST_CHANNELS && layout.outputs >= FEWEST_CHANNELS;
+                let tiles = n * phases.iter().map(TiledPhase::tiles).min().unwrap_or(0);
+                let filled = tiles >= FEWEST_TILE_VECTORS * kernel.lanes();
+                wide && filled && (threads() == 1 || n.div_ceil(group_size::<A>(kernel, n, c, layout, phases)) >= threads())
+            }
+            Tiling::WhereItFits => true,
+        }
+    }
+    match side {
+        2 => pays::<3>(kernel, tiling, shape, layout, phases).then(|| run_with::<3, 2, F2x2>(kernel, x, shape, layout, fused, phases)),
+        3 => pays::<4>(kernel, tiling, shape, layout, phases).then(|| run_with::<4, 3, F2x3>(kernel, x, shape, layout, fused, phases)),
+        _ => panic!("no tiles for {side}×{side} taps"),
+    }
+}
+
+fn run_with<const A: usize, const R: usize, T: Transform<A, R>>(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, fused: Fused, phases: &[TiledPhase]) -> Vec<f32> {
+    assert_eq!(x.len(), n * c * h * w, "input length does not match its shape");
+    let (outputs, out_plane, opad) = (layout.outputs, layout.out_plane, layout.padded_outputs);
+    let len = n * outputs * out_plane;
+    fused.check(len);
+    if len == 0 {
+        return Vec::new();
+    }
+    assert_eq!(layout.padded.columns, 1, "tiles are given for planes not split by column");
+    let [hp, wp] = layout.padded.size;
+    let mut writes = vec![0u32; out_plane];
+    for phase in phases {
+        assert!(fits(phase.rows.len(), phase.cols.len()), "a tiled phase's grid is not of whole tiles");
+        assert_eq!(phase.weights.len(), A * A * c * opad, "weights not packed for tiles");
+        // The last tile's last read: A − 2 rows and columns past the last output's first.
+        let (top, left) = (phase.start / wp, phase.start % wp);
+        assert!(top + phase.rows.len() + A - 2 <= hp && left + phase.cols.len() + A - 2 <= wp, "a tile reads outside the padded plane");
+        phase.rows.iter().for_each(|row| phase.cols.iter().for_each(|col| writes[row + col] += 1));
+    }
+    assert!(writes.iter().all(|&count| count == 1), "the phases do not write each output position once");
+
+    let mut out = Vec::with_capacity(len);
+    let shared = SharedOut(out.as_mut_ptr());
+    let group = group_size::<A>(kernel, n, c, layout, phases);
+    let sample = c * h * w;
+    for_each_index(n.div_ceil(group), |k| {
+        let samples = k * group..((k + 1) * group).min(n);
+        let values = samples.start * sample..samples.end * sample;
+        let input = pad(&x[values.clone()], [samples.len(), c, h, w], &layout.padded, fused.input.slice(values), false);
+        for phase in phases {
+            let tiles = (samples.len() * phase.tiles()).next_multiple_of(CHUNK.max(kernel.lanes()));
+            let transformed = transform_input::<A, R, T>(&input, c, samples.len(), tiles, &layout.padded, phase);
+            // One 1×1 convolution over channels per position, `[A²][outputs][tiles]`.
+            let mut products: Vec<f32> = vec![0.0; A * A * outputs * tiles];
+            let reads: Vec<usize> = (0..c).map(|ic| ic * tiles).collect();
+            let runs: Vec<Position> = (0..tiles).step_by(kernel.lanes()).map(|t| Position { input: t, output: t }).collect();
+            for (position, out) in products.chunks_mut(outputs * tiles).enumerate() {
+                let plan = Plan { reads: reads.clone(), weights: &phase.weights[position * c * opad..][..c * opad], padded_outputs: opad };
+                let target = Target { out: &SharedOut(out.as_mut_ptr()), len: out.len(), outputs, out_plane: tiles, step: 1, fused: Fused::default() };
+                kernel.gather_rows(&transformed[position * c * tiles..][..c * tiles], &plan, &runs, &target);
+            }
+            transform_output::<A, R, T>(&products, tiles, samples.clone(), phase, layout, fused, &shared);
+        }
+    });
+    // SAFETY: the phases wrote every value of the capacity (asserted above).
+    unsafe { out.set_len(len) };
+    out
+}
+
+/// Each tile's first read in its padded plane, tiles row by row.
+fn corners(phase: &TiledPhase, width: usize) -> impl Iterator<Item = usize> {
+    let (tile_rows, tile_cols) = (phase.rows.len() / 2, phase.cols.len() / 2);
+    (0..tile_rows).flat_map(move |ti| (0..tile_cols).map(move |tj| phase.start + 2 * ti * width + 2 * tj))
+}
+
+/// Bᵀ d B for every tile of a phase in `samples` samples of `c` padded planes: `[A²][c][tiles]`,
+/// each sample's tiles row by row, then tiles that repeat the first up to `tiles`.
+fn transform_input<const A: usize, const R: usize, T: Transform<A, R>>(input: &[f32], c: usize, samples: usize, tiles: usize, padded: &Padded, phase: &TiledPhase) -> Vec<f32> {
+    let (plane, width) = (padded.plane(), padded.size[1]);
+    let corners: Vec<usize> = corners(phase, width).collect();
+    let count = samples * corners.len();
+    assert!(count <= tiles && tiles.is_multiple_of(CHUNK) && input.len() == samples * c * plane, "tiles do not match their input");
+    // Each tile's first read in channel 0 of its sample.
+    let starts: Vec<usize> = (0..tiles).map(|t| if t < count { t / corners.len() * c * plane + corners[t % corners.len()] } else { corners[0] }).collect();
+    // The last read of any tile lies inside its plane (`run_with` asserted it of every corner).
+    assert!(corners.iter().all(|&corner| corner + (A - 1) * (width + 1) < plane), "a tile reads outside its plane");
+    let mut transformed = vec![0.0; A * A * c * tiles];
+    let (mut d, mut half, mut v) = ([[[0.0; CHUNK]; A]; A], [[[0.0; CHUNK]; A]; A], [[[0.0; CHUNK]; A]; A]);
+    for ic in 0..c {
+        for first in (0..tiles).step_by(CHUNK) {
+            let starts: &[usize; CHUNK] = starts[first..][..CHUNK].try_into().unwrap();
+            for (a, row) in d.iter_mut().enumerate() {
+                for (b, values) in row.iter_mut().enumerate() {
+                    for (value, start) in values.iter_mut().zip(starts) {
+                        // SAFETY: start + ic·plane + a·width + b lies in sample
+                        // start / (c·plane)'s plane ic (asserted above).
+                        *value = unsafe { *input.get_unchecked(start + ic * plane + a * width + b) };
+                    }
+                }
+            }
+            both_ways(&T::INPUT, &d, &mut half, &mut v);
+            for (p, row) in v.iter().enumerate() {
+                for (q, values) in row.iter().enumerate() {
+                    transformed[((p * A + q) * c + ic) * tiles + first..][..CHUNK].copy_from_slice(values);
+                }
+            }
+        }
+    }
+    transformed
+}
+
+/// Aᵀ m A for every tile's products `[A²][outputs][tiles]`: its 2×2 outputs, through the bias,
+/// pointwise function, residual and gate, into `out` (`NCHW`).
+#[allow(clippy::too_many_arguments)]
+fn transform_output<const A: usize, const R: usize, T: Transform<A, R>>(products: &[f32], tiles: usize, samples: std::ops::Range<usize>, phase: &TiledPhase, layout: &Layout, fused: Fused, out: &SharedOut) {
+    let (outputs, out_plane) = (layout.outputs, layout.out_plane);
+    let tile_cols = phase.cols.len() / 2;
+    // Where each tile's four outputs go in channel 0.
+    let per_sample = phase.tiles();
+    let targets: Vec<[[usize; 2]; 2]> = samples
+        .flat_map(|sample| {
+            (0..per_sample).map(move |tile| {
+                let (ti, tj) = (tile / tile_cols, tile % tile_cols);
+                std::array::from_fn(|u| std::array::from_fn(|v| sample * outputs * out_plane + phase.rows[2 * ti + u] + phase.cols[2 * tj + v]))
+            })
+        })
+        .collect();
+    assert!(targets.len() <= tiles && products.len() == A * A * outputs * tiles, "products do not match their tiles");
+    let (mut m, mut half, mut block) = ([[[0.0; CHUNK]; A]; A], [[[0.0; CHUNK]; A]; 2], [[[0.0; CHUNK]; 2]; 2]);
+    for oc in 0..outputs {
+        for (first, targets) in (0..tiles).step_by(CHUNK).zip(targets.chunks(CHUNK)) {
+            for (p, row) in m.iter_mut().enumerate() {
+                for (q, values) in row.iter_mut().enumerate() {
+                    values.copy_from_slice(&products[((p * A + q) * outputs + oc) * tiles + first..][..CHUNK]);
+                }
+            }
+            both_ways(&T::OUTPUT, &m, &mut half, &mut block);
+            for (u, row) in block.iter_mut().enumerate() {
+                for (v, values) in row.iter_mut().enumerate() {
+                    fused.apply_channel(values, oc);
+                    for (value, target) in values.iter().zip(targets) {
+                        let index = target[u][v] + oc * out_plane;
+                        // SAFETY: inside the output (sample < n, channel < outputs, position <
+                        // out_plane: `run_with` counted every position's writes in a vector of
+                        // that length), and each position belongs to one tile of one phase,
+                        // computed by one task.
+                        unsafe { *out.at(index) = fused.finish(*value, index) };
+                    }
+                }
+            }
+        }
+    }
+}
