@@ -556,10 +556,11 @@ pub(super) mod tests {
         x.grad(&weighted.backward()).expect("x requires a gradient")
     }
 
-    type Activation = fn(Tensor<4>) -> Tensor<4>;
+    /// burn's op for an activation, on tensors of rank `D`.
+    type Activation<const D: usize = 4> = fn(Tensor<D>) -> Tensor<D>;
 
     /// Every activation the CPU operations fuse, and burn's own op for it.
-    pub(in crate::model) fn activations<const D: usize>() -> [(Pointwise, fn(Tensor<D>) -> Tensor<D>); 4] {
+    pub(in crate::model) fn activations<const D: usize>() -> [(Pointwise, Activation<D>); 4] {
         [
             (Pointwise::Identity, |t| t),
             (Pointwise::LeakyRelu(0.0), activation::relu),
