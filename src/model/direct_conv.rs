@@ -1473,52 +1473,60 @@ mod tests {
         }
     }
 
+    /// A convolution with a ReLU before, a leaky ReLU after and a gate, and the transposed
+    /// convolution of the same geometry with its input times tanh's derivative and a residual
+    /// after (everything `Fused` does on the way in and out), against the definitions on every
+    /// vector width; the transposed convolution's output size is its input's `stride` times
+    /// (no output padding). Returns the convolution's output shape.
+    fn check_fused_layers(tiling: Tiling, [n, c, h, w]: Shape4, o: usize, k: usize, g: Geometry, seed: u32) -> Shape4 {
+        let leaky = Pointwise::LeakyRelu(0.2);
+        let x = values(n * c * h * w, seed);
+        let relu: Vec<f32> = x.iter().map(|v| v.max(0.0)).collect();
+        let (weight, bias) = (values(o * c * k * k, seed + 1), values(o, seed + 2));
+        let mut want = naive_conv2d(&relu, [n, c, h, w], &weight, [o, c, k, k], &bias, g);
+        let gate = values(want.len(), seed + 3);
+        leaky.apply(&mut want);
+        want.iter_mut().zip(&gate).for_each(|(v, g)| *v = if *g > 0.0 { *v } else { 0.0 });
+        let fused = Fused { input: InputMap::Relu, bias: Some(&bias), pointwise: leaky, gate: Some(&gate), ..Default::default() };
+        let packed = pack_conv2d(&weight, [o, c, k, k], g.stride);
+        let mut shape = [0; 4];
+        for kernel in Kernel::available() {
+            let (got, got_shape) = conv2d_on(kernel, tiling, &x, [n, c, h, w], &packed, [o, c, k, k], fused, g);
+            assert_close(&got, &want);
+            shape = got_shape;
+        }
+
+        let ([sh, sw], [ph, pw]) = (g.stride, g.padding);
+        let out_size = [(h - 1) * sh + k - 2 * ph, (w - 1) * sw + k - 2 * pw];
+        let tanh_outputs = values(x.len(), seed + 4);
+        let scaled: Vec<f32> = x.iter().zip(&tanh_outputs).map(|(v, y)| v * (1.0 - y * y)).collect();
+        let weight = values(c * o * k * k, seed + 5);
+        let mut want = naive_conv_transpose2d(&scaled, [n, c, h, w], &weight, [c, o, k, k], &bias, g, out_size);
+        let residual = values(want.len(), seed + 6);
+        want.iter_mut().zip(&residual).for_each(|(v, r)| *v += r);
+        let fused = Fused { input: InputMap::Derivative(Pointwise::Tanh, &tanh_outputs), bias: Some(&bias), residual: Some(&residual), ..Default::default() };
+        let packed = pack_conv_transpose2d(&weight, [c, o, k, k], g.stride);
+        for kernel in Kernel::available() {
+            assert_close(&conv_transpose2d_on(kernel, tiling, &x, [n, c, h, w], &packed, [c, o, k, k], fused, g, out_size).0, &want);
+        }
+        shape
+    }
+
     /// Strided layers whose rows are whole vectors on some kernels: a convolution then reads
     /// planes split by column, and a transposed convolution's phases write every other output.
-    /// With everything `Fused` can do on the way in and out.
     #[test]
     fn strided_rows_match_the_definition_on_every_vector_width() {
-        let leaky = Pointwise::LeakyRelu(0.2);
-        for (i, ([n, c, h, w], k)) in [([2, 6, 8, 32], 4), ([2, 5, 6, 16], 3), ([3, 4, 4, 8], 4), ([1, 3, 4, 4], 4)].into_iter().enumerate() {
-            let (o, seed) = (7 + i, 10 * i as u32);
-            let g = Geometry { stride: [2, 2], padding: [1, 1] };
-            let x = values(n * c * h * w, seed);
-            let relu: Vec<f32> = x.iter().map(|v| v.max(0.0)).collect();
-            let (weight, bias) = (values(o * c * k * k, seed + 1), values(o, seed + 2));
-
-            // A ReLU before, a leaky ReLU after, a gate.
-            let mut want = naive_conv2d(&relu, [n, c, h, w], &weight, [o, c, k, k], &bias, g);
-            let gate = values(want.len(), seed + 3);
-            leaky.apply(&mut want);
-            want.iter_mut().zip(&gate).for_each(|(v, g)| *v = if *g > 0.0 { *v } else { 0.0 });
-            let fused = Fused { input: InputMap::Relu, bias: Some(&bias), pointwise: leaky, gate: Some(&gate), ..Default::default() };
-            for kernel in Kernel::available() {
-                assert_close(&conv2d_on(kernel, Tiling::Never, &x, [n, c, h, w], &pack_conv2d(&weight, [o, c, k, k], g.stride), [o, c, k, k], fused, g).0, &want);
-            }
-
-            // The transposed convolution: its input times tanh's derivative, a residual after.
-            let out_size = [(h - 1) * 2 + k - 2, (w - 1) * 2 + k - 2];
-            let tanh_outputs = values(x.len(), seed + 4);
-            let scaled: Vec<f32> = x.iter().zip(&tanh_outputs).map(|(v, y)| v * (1.0 - y * y)).collect();
-            let weight = values(c * o * k * k, seed + 5);
-            let mut want = naive_conv_transpose2d(&scaled, [n, c, h, w], &weight, [c, o, k, k], &bias, g, out_size);
-            let residual = values(want.len(), seed + 6);
-            want.iter_mut().zip(&residual).for_each(|(v, r)| *v += r);
-            let fused = Fused { input: InputMap::Derivative(Pointwise::Tanh, &tanh_outputs), bias: Some(&bias), residual: Some(&residual), ..Default::default() };
-            for kernel in Kernel::available() {
-                let packed = pack_conv_transpose2d(&weight, [c, o, k, k], g.stride);
-                assert_close(&conv_transpose2d_on(kernel, Tiling::Never, &x, [n, c, h, w], &packed, [c, o, k, k], fused, g, out_size).0, &want);
-            }
+        for (i, (shape, k)) in [([2, 6, 8, 32], 4), ([2, 5, 6, 16], 3), ([3, 4, 4, 8], 4), ([1, 3, 4, 4], 4)].into_iter().enumerate() {
+            check_fused_layers(Tiling::Never, shape, 7 + i, k, Geometry { stride: [2, 2], padding: [1, 1] }, 10 * i as u32);
         }
     }
 
     /// Layers in Winograd tiles on every vector width: stride-1 3×3 and 2×2 convolutions and the
     /// transposed convolutions whose phases are all 3×3 or all 2×2 (the input gradients of those
-    /// and of stride-2 4×4 convolutions), with everything `Fused` does on the way in and out;
-    /// channel counts that end a block of outputs early, one tile per phase, RGB out.
+    /// and of stride-2 4×4 convolutions); channel counts that end a block of outputs early, one
+    /// tile per phase, RGB out.
     #[test]
     fn tiles_match_the_definition_on_every_vector_width() {
-        let leaky = Pointwise::LeakyRelu(0.2);
         let cases: [(Shape4, usize, usize, usize, usize); 7] = [
             ([2, 5, 6, 8], 20, 3, 1, 1),
             ([3, 32, 4, 4], 40, 3, 1, 1),
@@ -1529,40 +1537,14 @@ mod tests {
             ([2, 9, 4, 6], 16, 3, 1, 2),
         ];
         for (i, ([n, c, h, w], o, k, stride, padding)) in cases.into_iter().enumerate() {
-            let (seed, g) = (20 * i as u32, Geometry { stride: [stride; 2], padding: [padding; 2] });
-            let x = values(n * c * h * w, seed);
-            let relu: Vec<f32> = x.iter().map(|v| v.max(0.0)).collect();
-            let bias = values(o, seed + 2);
-            if stride == 1 {
-                // A ReLU before, a leaky ReLU after, a gate.
-                assert!(conv2d_tile_side([k, k], g.stride).is_some());
-                let weight = values(o * c * k * k, seed + 1);
-                let mut want = naive_conv2d(&relu, [n, c, h, w], &weight, [o, c, k, k], &bias, g);
-                let gate = values(want.len(), seed + 3);
-                leaky.apply(&mut want);
-                want.iter_mut().zip(&gate).for_each(|(v, g)| *v = if *g > 0.0 { *v } else { 0.0 });
-                let fused = Fused { input: InputMap::Relu, bias: Some(&bias), pointwise: leaky, gate: Some(&gate), ..Default::default() };
-                let packed = pack_conv2d(&weight, [o, c, k, k], g.stride);
-                for kernel in Kernel::available() {
-                    let (got, shape) = conv2d_on(kernel, Tiling::WhereItFits, &x, [n, c, h, w], &packed, [o, c, k, k], fused, g);
-                    assert!(winograd::fits(shape[2], shape[3]), "case {i} does not go in tiles");
-                    assert_close(&got, &want);
-                }
-            }
-            // The transposed convolution: its input times tanh's derivative, a residual after.
+            let g = Geometry { stride: [stride; 2], padding: [padding; 2] };
+            // Every case's transposed convolution goes in tiles; a stride-1 one's convolution too.
             assert!(phase_tile_side([k, k], g.stride).is_some());
             let out_size = [(h - 1) * stride + k - 2 * padding, (w - 1) * stride + k - 2 * padding];
-            let tanh_outputs = values(x.len(), seed + 4);
-            let scaled: Vec<f32> = x.iter().zip(&tanh_outputs).map(|(v, y)| v * (1.0 - y * y)).collect();
-            let weight = values(c * o * k * k, seed + 5);
-            let mut want = naive_conv_transpose2d(&scaled, [n, c, h, w], &weight, [c, o, k, k], &bias, g, out_size);
-            let residual = values(want.len(), seed + 6);
-            want.iter_mut().zip(&residual).for_each(|(v, r)| *v += r);
-            let fused = Fused { input: InputMap::Derivative(Pointwise::Tanh, &tanh_outputs), bias: Some(&bias), residual: Some(&residual), ..Default::default() };
-            let packed = pack_conv_transpose2d(&weight, [c, o, k, k], g.stride);
-            for kernel in Kernel::available() {
-                assert!(out_size.iter().all(|size| size.is_multiple_of(2 * stride)), "case {i} does not go in tiles");
-                assert_close(&conv_transpose2d_on(kernel, Tiling::WhereItFits, &x, [n, c, h, w], &packed, [c, o, k, k], fused, g, out_size).0, &want);
+            assert!(out_size.iter().all(|size| size.is_multiple_of(2 * stride)), "case {i} does not go in tiles");
+            let shape = check_fused_layers(Tiling::WhereItFits, [n, c, h, w], o, k, g, 20 * i as u32);
+            if stride == 1 {
+                assert!(conv2d_tile_side([k, k], g.stride).is_some() && winograd::fits(shape[2], shape[3]), "case {i} does not go in tiles");
             }
         }
     }

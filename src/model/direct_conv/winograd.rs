@@ -104,6 +104,11 @@ impl TiledPhase<'_> {
     }
 }
 
+/// Tiles per sample of the phase with fewest.
+fn fewest_tiles(phases: &[TiledPhase]) -> usize {
+    phases.iter().map(TiledPhase::tiles).min().unwrap_or(0)
+}
+
 /// Whether a phase of `rows` × `cols` outputs can be computed in 2×2 tiles.
 pub(super) fn fits(rows: usize, cols: usize) -> bool {
     rows > 0 && cols > 0 && rows.is_multiple_of(2) && cols.is_multiple_of(2)
@@ -161,7 +166,7 @@ const FEWEST_TILE_VECTORS: usize = 12;
 /// transformed positions' 1×1 convolutions then reuse each weight across more tiles), at
 /// least one, and few enough for every thread to get work.
 fn group_size<const A: usize>(kernel: Kernel, n: usize, channels: usize, layout: &Layout, phases: &[TiledPhase]) -> usize {
-    let tiles = phases.iter().map(TiledPhase::tiles).min().unwrap_or(0).max(1);
+    let tiles = fewest_tiles(phases).max(1);
     let bytes = A * A * tiles * (channels + layout.outputs) * 4;
     let work = phases.iter().map(|phase| phase.tiles() * A * A * channels * layout.outputs).sum::<usize>();
     let filled = (FEWEST_TILE_VECTORS * kernel.lanes()).div_ceil(tiles);
@@ -181,7 +186,7 @@ pub(super) fn run(side: usize, tiling: Tiling, kernel: Kernel, x: &[f32], shape:
                 // Few channels leave the transforms as much work as the products saved, and
                 // too few tiles in the batch leave the kernels' blocks part empty.
                 let wide = c >= FEWEST_CHANNELS && layout.outputs >= FEWEST_CHANNELS;
-                let tiles = n * phases.iter().map(TiledPhase::tiles).min().unwrap_or(0);
+                let tiles = n * fewest_tiles(phases);
                 let filled = tiles >= FEWEST_TILE_VECTORS * kernel.lanes();
                 wide && filled && (threads() == 1 || n.div_ceil(group_size::<A>(kernel, n, c, layout, phases)) >= threads())
             }
@@ -229,10 +234,10 @@ fn run_with<const A: usize, const R: usize, T: Transform<A, R>>(kernel: Kernel, 
             let transformed = transform_input::<A, R, T>(&input, c, samples.len(), tiles, &layout.padded, phase);
             // One 1×1 convolution over channels per position, `[A²][outputs][tiles]`.
             let mut products: Vec<f32> = vec![0.0; A * A * outputs * tiles];
-            let reads: Vec<usize> = (0..c).map(|ic| ic * tiles).collect();
             let runs: Vec<Position> = (0..tiles).step_by(kernel.lanes()).map(|t| Position { input: t, output: t }).collect();
             for (position, out) in products.chunks_mut(outputs * tiles).enumerate() {
-                let plan = Plan { reads: reads.clone(), weights: &phase.weights[position * c * opad..][..c * opad], padded_outputs: opad };
+                // Channel ic of a position is a plane of `tiles` values, read at one tap.
+                let plan = Plan::new(c, tiles, &[0], &phase.weights[position * c * opad..][..c * opad], opad);
                 let target = Target { out: &SharedOut(out.as_mut_ptr()), len: out.len(), outputs, out_plane: tiles, step: 1, fused: Fused::default() };
                 kernel.gather_rows(&transformed[position * c * tiles..][..c * tiles], &plan, &runs, &target);
             }
