@@ -178,11 +178,16 @@ pub fn kernels_in_use() -> &'static str {
 }
 
 /// A convolution's weights `[o, c, kh, kw]` rearranged for the kernels (pack once per layer);
-/// for a stride-1 layer of 2×2 or 3×3 taps, also transformed for tiles (see `winograd`).
-pub fn pack_conv2d(weight: &[f32], [o, c, kh, kw]: Shape4, stride: [usize; 2]) -> Vec<f32> {
+/// for a stride-1 layer of 2×2 or 3×3 taps, also transformed for tiles (see `winograd`) where
+/// this build uses them.
+pub fn pack_conv2d(weight: &[f32], shape: Shape4, stride: [usize; 2]) -> Vec<f32> {
+    pack_conv2d_with(weight, shape, stride, Kernel::detect().tiling() != Tiling::Never)
+}
+
+fn pack_conv2d_with(weight: &[f32], [o, c, kh, kw]: Shape4, stride: [usize; 2], tiles: bool) -> Vec<f32> {
     assert_eq!(weight.len(), o * c * kh * kw, "conv2d weight length does not match its shape");
     let mut packed = pack(o, c, kh * kw, |oc, ic, t| weight[((oc * c + ic) * kh + t / kw) * kw + t % kw]);
-    if let Some(side) = conv2d_tile_side([kh, kw], stride) {
+    if let Some(side) = conv2d_tile_side([kh, kw], stride).filter(|_| tiles) {
         let tiled = winograd::pack(side, &packed, c, padded_outputs(o), false);
         packed.extend(tiled);
     }
@@ -190,9 +195,13 @@ pub fn pack_conv2d(weight: &[f32], [o, c, kh, kw]: Shape4, stride: [usize; 2]) -
 }
 
 /// A transposed convolution's weights `[c, o, kh, kw]` rearranged for the kernels: one block
-/// per output phase (see `conv_transpose2d`); where every phase is 2×2 or every one 3×3, each
-/// also transformed for tiles (see `winograd`).
-pub fn pack_conv_transpose2d(weight: &[f32], [c, o, kh, kw]: Shape4, [sh, sw]: [usize; 2]) -> Vec<f32> {
+/// per output phase (see `conv_transpose2d`); where every phase is 2×2 or every one 3×3 and
+/// this build uses tiles, each also transformed for them (see `winograd`).
+pub fn pack_conv_transpose2d(weight: &[f32], shape: Shape4, stride: [usize; 2]) -> Vec<f32> {
+    pack_conv_transpose2d_with(weight, shape, stride, Kernel::detect().tiling() != Tiling::Never)
+}
+
+fn pack_conv_transpose2d_with(weight: &[f32], [c, o, kh, kw]: Shape4, [sh, sw]: [usize; 2], tiles: bool) -> Vec<f32> {
     assert_eq!(weight.len(), c * o * kh * kw, "conv_transpose2d weight length does not match its shape");
     let mut phases = Vec::new();
     for ry in 0..sh {
@@ -202,11 +211,12 @@ pub fn pack_conv_transpose2d(weight: &[f32], [c, o, kh, kw]: Shape4, [sh, sw]: [
         }
     }
     // A phase's tap (a, b) reads input row m − a, column m′ − b: a correlation's taps reversed.
-    let tiled: Vec<Vec<f32>> = match phase_tile_side([kh, kw], [sh, sw]) {
+    let tiled: Vec<Vec<f32>> = match phase_tile_side([kh, kw], [sh, sw]).filter(|_| tiles) {
         Some(side) => phases.iter().map(|direct| winograd::pack(side, direct, c, padded_outputs(o), true)).collect(),
         None => Vec::new(),
     };
-    phases.into_iter().chain(tiled).flatten().collect()
+    phases.extend(tiled);
+    phases.concat()
 }
 
 /// The side of a stride-1 convolution's taps where they go in tiles.
@@ -236,7 +246,7 @@ fn conv2d_on(kernel: Kernel, tiling: Tiling, x: &[f32], x_shape: Shape4, packed:
     let side = conv2d_tile_side([kh, kw], geometry.stride);
     let direct = c * kh * kw * padded_outputs(o);
     let tiled = side.map_or(0, |side| (side + 1).pow(2) * c * padded_outputs(o));
-    assert_eq!(packed.len(), direct + tiled, "conv2d: weights not packed by pack_conv2d for {weight_shape:?}");
+    assert!(packed.len() == direct || packed.len() == direct + tiled, "conv2d: weights not packed by pack_conv2d for {weight_shape:?}");
     let (packed, tiled) = packed.split_at(direct);
     // A strided layer reads its input from planes split by column where that makes its rows
     // whole vectors of consecutive reads, for the row kernel (see `Padded`).
@@ -253,6 +263,7 @@ fn conv2d_on(kernel: Kernel, tiling: Tiling, x: &[f32], x_shape: Shape4, packed:
     let layout = Layout { outputs: o, padded_outputs: padded_outputs(o), padded: reads.padded, out_plane: ho * wo };
     if let Some(side) = side
         && tiling != Tiling::Never
+        && !tiled.is_empty()
         && winograd::fits(ho, wo)
     {
         // Output (y, x) reads from padded row y, column x on (the plane is not split).
@@ -370,9 +381,11 @@ fn conv_transpose2d_on(kernel: Kernel, tiling: Tiling, x: &[f32], x_shape: Shape
     }
     let side = phase_tile_side([kh, kw], [sh, sw]);
     let tiled = rest;
-    assert_eq!(tiled.len(), side.map_or(0, |side| sh * sw * (side + 1).pow(2) * c * opad), "conv_transpose2d: weights not packed by pack_conv_transpose2d for {weight_shape:?}");
+    let tiles = side.map_or(0, |side| sh * sw * (side + 1).pow(2) * c * opad);
+    assert!(tiled.is_empty() || tiled.len() == tiles, "conv_transpose2d: weights not packed by pack_conv_transpose2d for {weight_shape:?}");
     if let Some(side) = side
         && tiling != Tiling::Never
+        && !tiled.is_empty()
     {
         // A phase's outputs read consecutive input rows (m) and columns: its first output's block
         // starts side − 1 before its first tap's read (the taps read backwards).
@@ -396,6 +409,10 @@ fn conv_transpose2d_on(kernel: Kernel, tiling: Tiling, x: &[f32], x_shape: Shape
 
 /// Gradient values per block of a weight gradient's sum (128 KB: in L2 cache, with room).
 const WEIGHT_GRADIENT_BLOCK: usize = 1 << 15;
+
+/// Positions per range of a weight gradient's sum, at least: each range adds a partial gradient
+/// to write and add up, small next to this many positions' multiply-adds.
+const RANGE_POSITIONS: usize = 4096;
 
 /// The gradient of a convolution's weights `[o, c, kh, kw]` (`weight_shape`) from its input `x`
 /// `[n, c, h, w]` and the gradient of its output, `grad` `[n, o, h', w']`: for each weight, the
@@ -424,39 +441,78 @@ fn conv2d_weight_gradient_on(kernel: Kernel, x: &[f32], x_shape: Shape4, grad: &
     let plane = reads.padded.plane();
     let input = pad(x, x_shape, &reads.padded, InputMap::AsIs, true);
     let opad = padded_outputs(o);
-    let mut rows = zeroed(n * out_plane * opad);
-    for_each_chunk(&mut rows, out_plane * opad, |i, sample| {
-        for oc in 0..o {
-            for (p, value) in grad[(i * o + oc) * out_plane..][..out_plane].iter().enumerate() {
-                sample[p * opad + oc] = *value;
-            }
-        }
-    });
     let pairs = channel_tap_reads(c, plane, &reads.taps);
-    // The sum over samples and positions runs in blocks whose gradient rows stay in cache while
-    // every tile of pairs reads them: over all at once (8 MB at a DCGAN critic's first layers),
-    // each tile streamed them from memory again.
+    // Where each (sample, output position) starts reading: the sum runs over these.
+    let starts = channel_tap_reads(n, c * plane, &reads.starts);
+    // The sum runs in blocks of positions whose output-gradient rows (position-major, 128 KB)
+    // each task transposes itself and reads while they are in its core's cache: transposed all
+    // at once up front (8 MB at a DCGAN critic's first layer) they were streamed through memory
+    // twice more, half of that layer's time. Tasks split the positions into up to four ranges,
+    // each summed into a partial gradient of its own (as many as the positions alone decide, so
+    // that the sum's rounding does not depend on the machine's threads), and the pairs into runs
+    // long enough that a block's transpose costs little next to its multiply-adds.
     let block = (WEIGHT_GRADIENT_BLOCK / opad).max(1);
-    let blocks: Vec<Plan> = channel_tap_reads(n, c * plane, &reads.starts).chunks(block).zip(rows.chunks(block * opad)).map(|(reads, weights)| Plan { reads: reads.to_vec(), weights, padded_outputs: opad }).collect();
-    let mut by_pair = vec![0.0; pairs.len() * opad];
-    let run_len = task_size(pairs.len(), n * out_plane * opad).next_multiple_of(TILE);
-    for_each_chunk(&mut by_pair, run_len * opad, |k, out| {
-        let pairs = &pairs[k * run_len..][..out.len() / opad];
-        let mut partial = Vec::new();
-        for (b, plan) in blocks.iter().enumerate() {
-            if b == 0 {
-                kernel.gather(&input, plan, pairs, out);
+    let blocks = starts.len().div_ceil(block);
+    let ranges = (starts.len() / RANGE_POSITIONS).clamp(1, 4);
+    let blocks_per_range = blocks.div_ceil(ranges);
+    let run_len = (task_size(pairs.len(), starts.len() * opad) * ranges).max(4 * TILE).next_multiple_of(TILE).min(pairs.len().next_multiple_of(TILE));
+    let runs = pairs.len().div_ceil(run_len);
+    let mut partials = zeroed(ranges * runs * run_len * opad);
+    for_each_chunk(&mut partials, run_len * opad, |task, partial| {
+        let (range, run) = (task / runs, task % runs);
+        let run_pairs = &pairs[run * run_len..((run + 1) * run_len).min(pairs.len())];
+        let partial = &mut partial[..run_pairs.len() * opad];
+        let mut rows = vec![0.0; block * opad];
+        let mut sums = Vec::new();
+        for b in range * blocks_per_range..((range + 1) * blocks_per_range).min(blocks) {
+            let positions = b * block..((b + 1) * block).min(starts.len());
+            let rows = &mut rows[..positions.len() * opad];
+            position_major(grad, [o, out_plane], opad, positions.clone(), rows);
+            let plan = Plan { reads: starts[positions].to_vec(), weights: rows, padded_outputs: opad };
+            if b == range * blocks_per_range {
+                kernel.gather(&input, &plan, run_pairs, partial);
             } else {
-                partial.resize(out.len(), 0.0);
-                kernel.gather(&input, plan, pairs, &mut partial);
-                out.iter_mut().zip(&partial).for_each(|(sum, value)| *sum += value);
+                sums.resize(partial.len(), 0.0);
+                kernel.gather(&input, &plan, run_pairs, &mut sums);
+                partial.iter_mut().zip(&sums).for_each(|(sum, value)| *sum += value);
             }
         }
     });
+    // The ranges' partial sums, added; then pair p's row is `by_pair[p * opad..]`.
+    let per_range = runs * run_len * opad;
+    let mut by_pair = partials[..per_range].to_vec();
+    for range in 1..ranges {
+        let partial = &partials[range * per_range..][..per_range];
+        by_pair.iter_mut().zip(partial).for_each(|(sum, value)| *sum += value);
+    }
     // Row (channel, tap) → weight [o][channel][tap], one output channel per task: written in
     // order (a scatter down the columns on one thread took ~1 ms per layer).
     for_each_chunk(&mut weight_grad, c * taps, |oc, row| row.iter_mut().enumerate().for_each(|(pair, value)| *value = by_pair[pair * opad + oc]));
     weight_grad
+}
+
+/// Rows of `rows`, one per position `positions` of the flattened (sample, position) axis of
+/// `grad` `[n, o, out_plane]`, each its `o` values (then `opad − o` left as they are), 16
+/// positions at a time so that their rows stay in L1 while every channel is written.
+fn position_major(grad: &[f32], [o, out_plane]: [usize; 2], opad: usize, positions: std::ops::Range<usize>, rows: &mut [f32]) {
+    let mut q = positions.start;
+    for block in rows.chunks_mut(16 * opad) {
+        let mut filled = 0;
+        // A block may cross from one sample into the next.
+        while filled < block.len() / opad {
+            let (sample, p) = (q / out_plane, q % out_plane);
+            let len = (block.len() / opad - filled).min(out_plane - p);
+            let sample_grad = &grad[sample * o * out_plane..][..o * out_plane];
+            for oc in 0..o {
+                let from = &sample_grad[oc * out_plane + p..][..len];
+                for (row, value) in block[filled * opad..].chunks_exact_mut(opad).zip(from) {
+                    row[oc] = *value;
+                }
+            }
+            filled += len;
+            q += len;
+        }
+    }
 }
 
 /// Kernel taps of phase `r` along an axis: k = r, r + s, … below the kernel size.
@@ -797,8 +853,24 @@ pub(super) fn for_each_chunk(data: &mut [f32], chunk: usize, f: impl Fn(usize, &
 /// batch needs them to keep its digits); channels in parallel.
 pub(super) fn channel_sums([n, c, l]: [usize; 3], term: impl Fn(usize, usize) -> f32 + Sync + Send) -> Vec<f32> {
     let mut sums = vec![0.0; c];
-    for_each_chunk(&mut sums, 1, |ch, sum| sum[0] = (0..n).map(|i| ((i * c + ch) * l..(i * c + ch + 1) * l).map(|j| term(j, ch)).sum::<f32>()).sum());
+    for_each_chunk(&mut sums, 1, |ch, sum| sum[0] = (0..n).map(|i| lane_sum((i * c + ch) * l..(i * c + ch + 1) * l, |j| term(j, ch))).sum());
     sums
+}
+
+/// Σ `term(j)` over `range` in 16 partial sums, which run side by side (one running sum waits on
+/// each add in turn: that made batch norm's and the bias gradients' sums a tenth of GAN training).
+fn lane_sum(range: std::ops::Range<usize>, term: impl Fn(usize) -> f32) -> f32 {
+    const LANES: usize = 16;
+    let mut partial = [0.0f32; LANES];
+    let mut j = range.start;
+    while j + LANES <= range.end {
+        for (k, sum) in partial.iter_mut().enumerate() {
+            *sum += term(j + k);
+        }
+        j += LANES;
+    }
+    (j..range.end).for_each(|j| partial[0] += term(j));
+    partial.iter().sum()
 }
 
 /// `len` zeros. Large buffers are zeroed in parallel: the allocator hands back memory freed
@@ -811,7 +883,10 @@ pub(super) fn zeroed(len: usize) -> Vec<f32> {
         return vec![0.0; len];
     }
     let mut zeros = Vec::with_capacity(len);
-    (0..len).into_par_iter().map(|_| 0.0).collect_into_vec(&mut zeros);
+    // A `memset` per part (collecting zeros one by one cost more than the memset it replaced).
+    zeros.spare_capacity_mut()[..len].par_chunks_mut(1 << 15).for_each(|part| part.fill(std::mem::MaybeUninit::new(0.0)));
+    // SAFETY: every value of the first `len` was written above.
+    unsafe { zeros.set_len(len) };
     zeros
 }
 
@@ -1446,13 +1521,17 @@ mod tests {
         }
     }
 
-    /// Enough samples and positions for the sum to run in blocks (the last one short).
+    /// Enough samples and positions for the sum to run in blocks (the last one short, some
+    /// crossing from one sample into the next) in two ranges, and enough (channel, tap) pairs
+    /// for two runs of them.
     #[test]
     fn a_weight_gradient_summed_in_blocks_matches_the_definition() {
-        let ([n, c, h, w], o, g) = ([5, 4, 14, 15], 40, Geometry { stride: [1, 1], padding: [1, 1] });
+        let ([n, c, h, w], o, g) = ([40, 12, 14, 15], 40, Geometry { stride: [1, 1], padding: [1, 1] });
+        assert!(c * 9 > 4 * TILE, "{} pairs make one run", c * 9);
         let reads = n * h * w;
         let block = WEIGHT_GRADIENT_BLOCK / padded_outputs(o);
         assert!(reads > block && !reads.is_multiple_of(block), "{reads} reads in blocks of {block}");
+        assert!(reads >= 2 * RANGE_POSITIONS, "{reads} reads make one range");
         let (x, grad) = (values(n * c * h * w, 7), values(n * o * h * w, 8));
         let want = naive_conv2d_weight_gradient(&x, [n, c, h, w], &grad, [o, c, 3, 3], g);
         for kernel in Kernel::available() {
@@ -1488,7 +1567,7 @@ mod tests {
         leaky.apply(&mut want);
         want.iter_mut().zip(&gate).for_each(|(v, g)| *v = if *g > 0.0 { *v } else { 0.0 });
         let fused = Fused { input: InputMap::Relu, bias: Some(&bias), pointwise: leaky, gate: Some(&gate), ..Default::default() };
-        let packed = pack_conv2d(&weight, [o, c, k, k], g.stride);
+        let packed = pack_conv2d_with(&weight, [o, c, k, k], g.stride, true);
         let mut shape = [0; 4];
         for kernel in Kernel::available() {
             let (got, got_shape) = conv2d_on(kernel, tiling, &x, [n, c, h, w], &packed, [o, c, k, k], fused, g);
@@ -1505,7 +1584,7 @@ mod tests {
         let residual = values(want.len(), seed + 6);
         want.iter_mut().zip(&residual).for_each(|(v, r)| *v += r);
         let fused = Fused { input: InputMap::Derivative(Pointwise::Tanh, &tanh_outputs), bias: Some(&bias), residual: Some(&residual), ..Default::default() };
-        let packed = pack_conv_transpose2d(&weight, [c, o, k, k], g.stride);
+        let packed = pack_conv_transpose2d_with(&weight, [c, o, k, k], g.stride, true);
         for kernel in Kernel::available() {
             assert_close(&conv_transpose2d_on(kernel, tiling, &x, [n, c, h, w], &packed, [c, o, k, k], fused, g, out_size).0, &want);
         }

@@ -96,6 +96,19 @@ pub struct NetworkSpec {
 }
 
 impl NetworkSpec {
+    /// Whether, in training mode, each sample's output depends on that sample alone (no batch
+    /// norm, whose statistics mix the batch): then batches may be run together as one.
+    pub fn samples_independent(&self) -> bool {
+        fn independent(layers: &[Layer]) -> bool {
+            layers.iter().all(|layer| match layer {
+                Layer::BatchNorm { .. } => false,
+                Layer::Residual { layers, .. } => independent(layers),
+                _ => true,
+            })
+        }
+        independent(&self.layers)
+    }
+
     /// Checks every layer against the shape flowing into it and returns the output shape.
     /// Errors name the layer by position and name, so a manifest typo is easy to find.
     pub fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, String> {
@@ -320,6 +333,22 @@ mod tests {
             }],
         };
         assert_eq!(conv.output_shape(&[3, 32, 32]).unwrap(), vec![5, 16, 16]);
+    }
+
+    #[test]
+    fn batch_norm_anywhere_makes_samples_depend_on_each_other() {
+        assert!(!dcgan_head().samples_independent());
+        let nested: NetworkSpec = serde_json::from_str(
+            r#"{"layers":[{"op":"residual","layers":[{"op":"batch_norm","name":"bn","channels":4},{"op":"relu"}]}]}"#,
+        )
+        .unwrap();
+        assert!(!nested.samples_independent());
+        let critic: NetworkSpec = serde_json::from_str(
+            r#"{"layers":[{"op":"conv2d","name":"c","inputs":3,"outputs":4,"kernel":3,"padding":1},{"op":"leaky_relu","slope":0.2},
+                          {"op":"residual","layers":[{"op":"relu"}]}]}"#,
+        )
+        .unwrap();
+        assert!(critic.samples_independent());
     }
 
     #[test]

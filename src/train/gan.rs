@@ -217,8 +217,15 @@ impl GanTrainer {
         }
         let mut d_state = TrainingState::default();
         let critic = Network::training(&m.critic, &m.sample_shape, "critic", &params, &mut d_state);
-        let d_real = critic.forward_flat(real);
-        let d_fake = critic.forward_flat(fake);
+        let (d_real, d_fake) = if m.critic.samples_independent() {
+            // One pass over both batches: the same logits, with each layer's weights prepared
+            // and its work handed out once (PyTorch's recipe concatenates them too).
+            let n = real.dims()[0];
+            let both = critic.forward_flat(Tensor::cat(vec![real, fake], 0));
+            (both.clone().slice(0..n), both.slice(n..2 * n))
+        } else {
+            (critic.forward_flat(real), critic.forward_flat(fake))
+        };
         let real_logit = scalar(d_real.clone().mean());
         let fake_logit = scalar(d_fake.clone().mean());
         let critic_loss = match self.config.loss {
