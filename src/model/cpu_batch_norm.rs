@@ -14,8 +14,8 @@ use burn::backend::{Autodiff, AutodiffBackend, Backend, Dispatch, Flex, backend_
 use burn::prelude::*;
 use burn::tensor::TensorData;
 
-use super::cpu_conv::{contiguous, values};
-use super::direct_conv::{Pointwise, channel_sums, for_each_chunk, pointwise_gradient, zeroed};
+use super::cpu_conv::{contiguous, through_activation, values};
+use super::direct_conv::{Pointwise, channel_sums, for_each_chunk, zeroed};
 
 #[backend_extension(Flex, Autodiff)]
 pub trait DirectBatchNorm: Backend {
@@ -58,8 +58,8 @@ fn planes(shape: [usize; 3], f: impl Fn(&mut [f32], usize, usize) + Sync + Send)
 /// The output, mean and biased variance.
 fn forward(x: &[f32], [n, c, l]: [usize; 3], gamma: &[f32], beta: &[f32], eps: f32, pointwise: Pointwise) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let count = (n * l) as f32;
-    let mean: Vec<f32> = channel_sums([n, c, l], |i, _| x[i]).iter().map(|sum| sum / count).collect();
-    let var: Vec<f32> = channel_sums([n, c, l], |i, ch| (x[i] - mean[ch]).powi(2)).iter().map(|sum| sum / count).collect();
+    let mean: Vec<f32> = channel_sums([n, c, l], x, x, |v, _, _| v).iter().map(|sum| sum / count).collect();
+    let var: Vec<f32> = channel_sums([n, c, l], x, x, |v, _, ch| (v - mean[ch]).powi(2)).iter().map(|sum| sum / count).collect();
     let scale: Vec<f32> = gamma.iter().zip(&var).map(|(g, v)| g / (v + eps).sqrt()).collect();
     let shift: Vec<f32> = beta.iter().zip(&mean).zip(&scale).map(|((b, m), s)| b - m * s).collect();
     let out = planes([n, c, l], |plane, ch, index| {
@@ -104,25 +104,21 @@ impl Backward<Flex, 3> for BatchNormGradients {
         let grad = contiguous(&grads.consume::<Flex>(&ops.node));
         let Recorded { x, gamma, mean, inv_std, activation } = ops.state;
         let [n, c, l] = shape3(&x);
-        let scaled;
-        let g = match &activation {
-            Some((pointwise, out)) => {
-                scaled = pointwise_gradient(*pointwise, values(&grad), values(out));
-                &scaled[..]
-            }
-            None => values(&grad),
+        let grad = match activation {
+            Some((pointwise, out)) => through_activation(grad, pointwise, &out),
+            None => grad,
         };
+        let g = values(&grad);
         let x = values(&x);
-        let normalised = |i: usize, ch: usize| (x[i] - mean[ch]) * inv_std[ch];
-        let d_beta = channel_sums([n, c, l], |i, _| g[i]);
-        let d_gamma = channel_sums([n, c, l], |i, ch| g[i] * normalised(i, ch));
+        let d_beta = channel_sums([n, c, l], g, g, |v, _, _| v);
+        let d_gamma = channel_sums([n, c, l], g, x, |g, x, ch| g * (x - mean[ch]) * inv_std[ch]);
         if let Some(node) = node_x {
             let count = (n * l) as f32;
             let dx = planes([n, c, l], |plane, ch, index| {
                 let (scale, mean_g, mean_gx) = (gamma[ch] * inv_std[ch], d_beta[ch] / count, d_gamma[ch] / count);
-                for (j, d) in plane.iter_mut().enumerate() {
-                    let i = index * l + j;
-                    *d = scale * (g[i] - mean_g - normalised(i, ch) * mean_gx);
+                let (g, x) = (&g[index * l..][..l], &x[index * l..][..l]);
+                for ((d, g), x) in plane.iter_mut().zip(g).zip(x) {
+                    *d = scale * (g - mean_g - (x - mean[ch]) * inv_std[ch] * mean_gx);
                 }
             });
             grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(dx, [n, c, l])));

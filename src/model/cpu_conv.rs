@@ -282,6 +282,18 @@ pub(super) fn contiguous(t: &FlexTensor) -> FlexTensor {
     if t.as_slice::<f32>().is_some() { t.clone() } else { t.to_contiguous() }
 }
 
+/// A contiguous gradient `grad` times a fused activation's derivative at its outputs `out`: in
+/// place where `grad` holds its buffer alone (as one autodiff hands over does).
+pub(super) fn through_activation(mut grad: FlexTensor, pointwise: Pointwise, out: &FlexTensor) -> FlexTensor {
+    let len = values(&grad).len();
+    if let Some(storage) = grad.try_storage_mut::<f32>().filter(|storage| storage.len() == len) {
+        direct_conv::scale_by_derivative(pointwise, storage, values(out));
+        return grad;
+    }
+    let scaled = direct_conv::pointwise_gradient(pointwise, values(&grad), values(out));
+    FlexTensor::from_data(TensorData::new(scaled, grad.layout().shape().clone()))
+}
+
 pub(super) fn values(t: &FlexTensor) -> &[f32] {
     t.as_slice::<f32>().expect("direct convolutions take contiguous f32 tensors")
 }
@@ -410,10 +422,7 @@ impl Backward<Flex, 3> for TrainedGradients {
         let grad = contiguous(&grads.consume::<Flex>(&ops.node));
         let (x, weight, geometry, direction, activation) = ops.state;
         let grad = match activation {
-            Some((pointwise, out)) => {
-                let scaled = direct_conv::pointwise_gradient(pointwise, values(&grad), values(&out));
-                FlexTensor::from_data(TensorData::new(scaled, shape4(&grad)))
-            }
+            Some((pointwise, out)) => through_activation(grad, pointwise, &out),
             None => grad,
         };
         let (x, weight) = (contiguous(&x), contiguous(&weight));
@@ -434,7 +443,7 @@ impl Backward<Flex, 3> for TrainedGradients {
         if let Some(node) = node_bias {
             let [n, o, h, w] = grad_shape;
             let grad = values(&grad);
-            let bias_grad = direct_conv::channel_sums([n, o, h * w], |i, _| grad[i]);
+            let bias_grad = direct_conv::channel_sums([n, o, h * w], grad, grad, |v, _, _| v);
             grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(bias_grad, [o])));
         }
     }

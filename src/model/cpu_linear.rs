@@ -21,7 +21,7 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 
-use super::cpu_conv::{contiguous, values};
+use super::cpu_conv::{contiguous, through_activation, values};
 use super::direct_conv::{Pointwise, for_each_chunk, threads};
 
 #[backend_extension(Flex, Autodiff)]
@@ -153,15 +153,11 @@ impl Backward<Flex, 1> for InputGradient {
         let Some(node) = node_x else { return };
         let (weight_t, weight, activation) = ops.state;
         let ([m, outputs], [_, inputs]) = (shape2(&grad), shape2(&weight));
-        let scaled;
-        let grad = match &activation {
-            Some((pointwise, output)) => {
-                scaled = super::direct_conv::pointwise_gradient(*pointwise, values(&grad), values(output));
-                &scaled[..]
-            }
-            None => values(&grad),
+        let grad = match activation {
+            Some((pointwise, output)) => through_activation(grad, pointwise, &output),
+            None => grad,
         };
-        let dx = multiply(grad, [m, outputs], (values(&weight), values(&weight_t)), inputs, |_| {});
+        let dx = multiply(values(&grad), [m, outputs], (values(&weight), values(&weight_t)), inputs, |_| {});
         grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(dx, [m, inputs])));
     }
 }

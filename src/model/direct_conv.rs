@@ -161,14 +161,16 @@ impl Pointwise {
 
 /// `grad · f′` at every output `outputs` of `f` (the gradient a fused activation passes back).
 pub fn pointwise_gradient(pointwise: Pointwise, grad: &[f32], outputs: &[f32]) -> Vec<f32> {
-    assert_eq!(grad.len(), outputs.len(), "a gradient must match the output it belongs to");
-    let mut scaled = zeroed(grad.len());
-    let chunk = scaled.len().div_ceil(4 * threads()).max(1 << 14);
-    for_each_chunk(&mut scaled, chunk, |k, part| {
-        part.copy_from_slice(&grad[k * chunk..][..part.len()]);
-        pointwise.scale_gradient(part, &outputs[k * chunk..][..part.len()]);
-    });
+    let mut scaled = grad.to_vec();
+    scale_by_derivative(pointwise, &mut scaled, outputs);
     scaled
+}
+
+/// `grad` times `f′` at every output `outputs` of `f`, in place.
+pub fn scale_by_derivative(pointwise: Pointwise, grad: &mut [f32], outputs: &[f32]) {
+    assert_eq!(grad.len(), outputs.len(), "a gradient must match the output it belongs to");
+    let chunk = grad.len().div_ceil(4 * threads()).max(1 << 14);
+    for_each_chunk(grad, chunk, |k, part| pointwise.scale_gradient(part, &outputs[k * chunk..][..part.len()]));
 }
 
 /// Which vector instructions the convolution kernels use here: `avx512`, `avx2` or `portable`
@@ -848,29 +850,31 @@ pub(super) fn for_each_chunk(data: &mut [f32], chunk: usize, f: impl Fn(usize, &
     data.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
 }
 
-/// For each channel of `[n, c, l]` values, Σ `term(index, channel)` over its `n` planes: a sum
-/// per plane, then over planes (two stages: the mean over 65,536 values per channel of a DCGAN
-/// batch needs them to keep its digits); channels in parallel.
-pub(super) fn channel_sums([n, c, l]: [usize; 3], term: impl Fn(usize, usize) -> f32 + Sync + Send) -> Vec<f32> {
+/// For each channel of `[n, c, l]` arrays `a` and `b`, Σ `term(a, b, channel)` over the values of
+/// its `n` planes: a sum per plane, then over planes (two stages: the mean over 65,536 values
+/// per channel of a DCGAN batch needs them to keep its digits); channels in parallel.
+pub(super) fn channel_sums([n, c, l]: [usize; 3], a: &[f32], b: &[f32], term: impl Fn(f32, f32, usize) -> f32 + Sync + Send) -> Vec<f32> {
+    assert!(a.len() == n * c * l && b.len() == a.len(), "channel sums: arrays do not match their shape");
     let mut sums = vec![0.0; c];
-    for_each_chunk(&mut sums, 1, |ch, sum| sum[0] = (0..n).map(|i| lane_sum((i * c + ch) * l..(i * c + ch + 1) * l, |j| term(j, ch))).sum());
+    let plane = |i: usize, ch: usize| (i * c + ch) * l..(i * c + ch + 1) * l;
+    for_each_chunk(&mut sums, 1, |ch, sum| sum[0] = (0..n).map(|i| lane_sum(&a[plane(i, ch)], &b[plane(i, ch)], |x, y| term(x, y, ch))).sum());
     sums
 }
 
-/// Σ `term(j)` over `range` in 16 partial sums, which run side by side (one running sum waits on
-/// each add in turn: that made batch norm's and the bias gradients' sums a tenth of GAN training).
-fn lane_sum(range: std::ops::Range<usize>, term: impl Fn(usize) -> f32) -> f32 {
+/// Σ `term(a[j], b[j])` in 16 partial sums, which run side by side in vectors (one running sum
+/// waits on each add in turn: that made batch norm's and the bias gradients' sums a tenth of
+/// GAN training).
+fn lane_sum(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
     const LANES: usize = 16;
     let mut partial = [0.0f32; LANES];
-    let mut j = range.start;
-    while j + LANES <= range.end {
-        for (k, sum) in partial.iter_mut().enumerate() {
-            *sum += term(j + k);
+    let (blocks_a, blocks_b) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let rest: f32 = blocks_a.remainder().iter().zip(blocks_b.remainder()).map(|(x, y)| term(*x, *y)).sum();
+    for (x, y) in blocks_a.zip(blocks_b) {
+        for k in 0..LANES {
+            partial[k] += term(x[k], y[k]);
         }
-        j += LANES;
     }
-    (j..range.end).for_each(|j| partial[0] += term(j));
-    partial.iter().sum()
+    partial.iter().sum::<f32>() + rest
 }
 
 /// `len` zeros. Large buffers are zeroed in parallel: the allocator hands back memory freed
