@@ -989,6 +989,8 @@ impl Kernel {
         unsafe {
             match self {
                 #[cfg(target_arch = "x86_64")]
+                Kernel::Avx512 if opad.is_multiple_of(64) => x86::gather_avx512_widest(input, plan, positions, out),
+                #[cfg(target_arch = "x86_64")]
                 Kernel::Avx512 if opad.is_multiple_of(32) => x86::gather_avx512_wide(input, plan, positions, out),
                 #[cfg(target_arch = "x86_64")]
                 Kernel::Avx512 => x86::gather_avx512_narrow(input, plan, positions, out),
@@ -1216,6 +1218,13 @@ mod x86 {
         unsafe fn store(self, to: *mut f32) {
             unsafe { _mm256_storeu_ps(to, self) }
         }
+    }
+
+    /// 6 positions × 64 channels: 24 of the 32 vector registers accumulate, and each step
+    /// loads 4 weight vectors and 6 inputs for 24 multiply-adds (`wide`: 2 and 8 for 16).
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn gather_avx512_widest(input: &[f32], plan: &Plan, positions: &[usize], out: &mut [f32]) {
+        unsafe { gather::<__m512, 4, 6>(input, plan, positions, out) }
     }
 
     /// 8 positions × 32 channels: 16 of the 32 vector registers accumulate.
