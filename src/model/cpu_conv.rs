@@ -290,7 +290,8 @@ pub(super) fn through_activation(mut grad: FlexTensor, pointwise: Pointwise, out
         direct_conv::scale_by_derivative(pointwise, storage, values(out));
         return grad;
     }
-    let scaled = direct_conv::pointwise_gradient(pointwise, values(&grad), values(out));
+    let mut scaled = values(&grad).to_vec();
+    direct_conv::scale_by_derivative(pointwise, &mut scaled, values(out));
     FlexTensor::from_data(TensorData::new(scaled, grad.layout().shape().clone()))
 }
 

@@ -22,7 +22,7 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 
 use super::cpu_conv::{contiguous, through_activation, values};
-use super::direct_conv::{Pointwise, for_each_chunk, threads};
+use super::direct_conv::{Pointwise, for_each_chunk, lane_sum, threads};
 
 #[backend_extension(Flex, Autodiff)]
 pub trait DirectLinear: Backend {
@@ -88,7 +88,7 @@ fn multiply(a: &[f32], [m, k]: [usize; 2], (b, b_t): (&[f32], &[f32]), n: usize,
         let a = &a[task * rows * k..][..r * k];
         if n < DOT_COLUMNS {
             for (a_row, out_row) in a.chunks_exact(k).zip(block.chunks_exact_mut(n)) {
-                out_row.iter_mut().zip(b_t.chunks_exact(k)).for_each(|(o, column)| *o = dot(a_row, column));
+                out_row.iter_mut().zip(b_t.chunks_exact(k)).for_each(|(o, column)| *o = lane_sum(a_row, column, |x, y| x * y));
             }
         } else {
             // SAFETY: `a` holds r × k values, `b` k × n, `block` r × n, each row-major with the
@@ -100,19 +100,6 @@ fn multiply(a: &[f32], [m, k]: [usize; 2], (b, b_t): (&[f32], &[f32]), n: usize,
         finish(block);
     });
     out
-}
-
-/// Sixteen running sums, which the compiler keeps in vector registers.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut sums = [0.0f32; 16];
-    let (a_blocks, b_blocks) = (a.chunks_exact(16), b.chunks_exact(16));
-    let tail: f32 = a_blocks.remainder().iter().zip(b_blocks.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in a_blocks.zip(b_blocks) {
-        for i in 0..16 {
-            sums[i] += x[i] * y[i];
-        }
-    }
-    sums.iter().sum::<f32>() + tail
 }
 
 fn shape2(t: &FlexTensor) -> [usize; 2] {

@@ -159,14 +159,8 @@ impl Pointwise {
     }
 }
 
-/// `grad · f′` at every output `outputs` of `f` (the gradient a fused activation passes back).
-pub fn pointwise_gradient(pointwise: Pointwise, grad: &[f32], outputs: &[f32]) -> Vec<f32> {
-    let mut scaled = grad.to_vec();
-    scale_by_derivative(pointwise, &mut scaled, outputs);
-    scaled
-}
-
-/// `grad` times `f′` at every output `outputs` of `f`, in place.
+/// `grad` times `f′` at every output `outputs` of `f`, in place (the gradient a fused activation
+/// passes back).
 pub fn scale_by_derivative(pointwise: Pointwise, grad: &mut [f32], outputs: &[f32]) {
     assert_eq!(grad.len(), outputs.len(), "a gradient must match the output it belongs to");
     let chunk = grad.len().div_ceil(4 * threads()).max(1 << 14);
@@ -480,16 +474,16 @@ fn conv2d_weight_gradient_on(kernel: Kernel, x: &[f32], x_shape: Shape4, grad: &
             }
         }
     });
-    // The ranges' partial sums, added; then pair p's row is `by_pair[p * opad..]`.
-    let per_range = runs * run_len * opad;
-    let mut by_pair = partials[..per_range].to_vec();
-    for range in 1..ranges {
-        let partial = &partials[range * per_range..][..per_range];
-        by_pair.iter_mut().zip(partial).for_each(|(sum, value)| *sum += value);
-    }
     // Row (channel, tap) → weight [o][channel][tap], one output channel per task: written in
-    // order (a scatter down the columns on one thread took ~1 ms per layer).
-    for_each_chunk(&mut weight_grad, c * taps, |oc, row| row.iter_mut().enumerate().for_each(|(pair, value)| *value = by_pair[pair * opad + oc]));
+    // order (a scatter down the columns on one thread took ~1 ms per layer), each value the sum
+    // of the ranges' partial gradients, in range order.
+    let per_range = runs * run_len * opad;
+    for_each_chunk(&mut weight_grad, c * taps, |oc, row| {
+        row.iter_mut().enumerate().for_each(|(pair, value)| {
+            let at = pair * opad + oc;
+            *value = (1..ranges).fold(partials[at], |sum, range| sum + partials[range * per_range + at]);
+        })
+    });
     weight_grad
 }
 
@@ -861,10 +855,10 @@ pub(super) fn channel_sums([n, c, l]: [usize; 3], a: &[f32], b: &[f32], term: im
     sums
 }
 
-/// Σ `term(a[j], b[j])` in 16 partial sums, which run side by side in vectors (one running sum
-/// waits on each add in turn: that made batch norm's and the bias gradients' sums a tenth of
-/// GAN training).
-fn lane_sum(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
+/// Σ `term(a[j], b[j])` (a dot product, a channel's sums) in 16 partial sums, which run side by
+/// side in vectors (one running sum waits on each add in turn: that made batch norm's and the
+/// bias gradients' sums a tenth of GAN training).
+pub(super) fn lane_sum(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
     const LANES: usize = 16;
     let mut partial = [0.0f32; LANES];
     let (blocks_a, blocks_b) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
