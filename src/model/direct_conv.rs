@@ -174,8 +174,8 @@ pub fn kernels_in_use() -> &'static str {
 }
 
 /// A convolution's weights `[o, c, kh, kw]` rearranged for the kernels (pack once per layer);
-/// for a stride-1 layer of 2×2 or 3×3 taps, also transformed for tiles (see `winograd`) where
-/// this build uses them.
+/// for a layer of 2×2 or 3×3 taps per row and column phase of its stride (see
+/// [`conv2d_tiles`]), also transformed for tiles (see `winograd`) where this build uses them.
 pub fn pack_conv2d(weight: &[f32], shape: Shape4, stride: [usize; 2]) -> Vec<f32> {
     pack_conv2d_with(weight, shape, stride, Kernel::detect().tiling() != Tiling::Never)
 }
@@ -183,10 +183,19 @@ pub fn pack_conv2d(weight: &[f32], shape: Shape4, stride: [usize; 2]) -> Vec<f32
 fn pack_conv2d_with(weight: &[f32], [o, c, kh, kw]: Shape4, stride: [usize; 2], tiles: bool) -> Vec<f32> {
     assert_eq!(weight.len(), o * c * kh * kw, "conv2d weight length does not match its shape");
     let mut packed = pack(o, c, kh * kw, |oc, ic, t| weight[((oc * c + ic) * kh + t / kw) * kw + t % kw]);
-    if let Some(side) = conv2d_tile_side([kh, kw], stride).filter(|_| tiles) {
-        let tiled = winograd::pack(side, &packed, c, padded_outputs(o), false);
-        packed.extend(tiled);
-    }
+    let tiled = match conv2d_tiles([kh, kw], stride).filter(|_| tiles) {
+        Some((side, 1)) => winograd::pack(side, &packed, c, padded_outputs(o), false),
+        Some((side, s)) => {
+            // Channel (ic, py, px) of the split planes, tap (a, b): tap (s·a + py, s·b + px).
+            let split = pack(o, c * s * s, side * side, |oc, part, t| {
+                let (ic, py, px) = (part / (s * s), part / s % s, part % s);
+                weight[((oc * c + ic) * kh + s * (t / side) + py) * kw + s * (t % side) + px]
+            });
+            winograd::pack(side, &split, c * s * s, padded_outputs(o), false)
+        }
+        None => Vec::new(),
+    };
+    packed.extend(tiled);
     packed
 }
 
@@ -215,9 +224,12 @@ fn pack_conv_transpose2d_with(weight: &[f32], [c, o, kh, kw]: Shape4, [sh, sw]: 
     phases.concat()
 }
 
-/// The side of a stride-1 convolution's taps where they go in tiles.
-fn conv2d_tile_side(kernel: [usize; 2], stride: [usize; 2]) -> Option<usize> {
-    if stride == [1, 1] { phase_tile_side(kernel, stride) } else { None }
+/// Where a convolution goes in tiles: the side of its taps and its stride, for a square kernel of
+/// 2 or 3 taps per stride. A stride-s layer reads its input planes split by row and column phase
+/// (see `Padded`) as a stride-1 one of c·s² channels: output (y, x) reads tap (s·a + py,
+/// s·b + px) from row y + a, column x + b of the plane of phase (py, px).
+fn conv2d_tiles([kh, kw]: [usize; 2], [sh, sw]: [usize; 2]) -> Option<(usize, usize)> {
+    (kh == kw && sh == sw && kh.is_multiple_of(sh) && matches!(kh / sh, 2 | 3)).then_some((kh / sh, sh))
 }
 
 /// The side of a transposed convolution's phases where they go in tiles: all 2×2 or all 3×3.
@@ -239,9 +251,9 @@ fn conv2d_on(kernel: Kernel, tiling: Tiling, x: &[f32], x_shape: Shape4, packed:
     let [n, c, h, w] = x_shape;
     let [o, wc, kh, kw] = weight_shape;
     assert_eq!(c, wc, "conv2d: input has {c} channels, weight expects {wc}");
-    let side = conv2d_tile_side([kh, kw], geometry.stride);
+    let tiles = conv2d_tiles([kh, kw], geometry.stride);
     let direct = c * kh * kw * padded_outputs(o);
-    let tiled = side.map_or(0, |side| (side + 1).pow(2) * c * padded_outputs(o));
+    let tiled = tiles.map_or(0, |(side, split)| (side + 1).pow(2) * c * split * split * padded_outputs(o));
     assert!(packed.len() == direct || packed.len() == direct + tiled, "conv2d: weights not packed by pack_conv2d for {weight_shape:?}");
     let (packed, tiled) = packed.split_at(direct);
     // A strided layer reads its input from planes split by column where that makes its rows
@@ -257,12 +269,14 @@ fn conv2d_on(kernel: Kernel, tiling: Tiling, x: &[f32], x_shape: Shape4, packed:
     };
     let [ho, wo] = reads.out;
     let layout = Layout { outputs: o, padded_outputs: padded_outputs(o), padded: reads.padded, out_plane: ho * wo };
-    if let Some(side) = side
+    if let Some((side, split)) = tiles
         && tiling != Tiling::Never
         && !tiled.is_empty()
         && winograd::fits(ho, wo)
+        && reads.padded.size.iter().all(|size| size.is_multiple_of(split))
     {
-        // Output (y, x) reads from padded row y, column x on (the plane is not split).
+        // Output (y, x) reads from row y, column x on of each plane of a phase.
+        let layout = Layout { padded: Padded { split: [split; 2], ..reads.padded }, ..layout };
         let phase = TiledPhase { rows: (0..ho).map(|y| y * wo).collect(), cols: (0..wo).collect(), start: 0, weights: tiled };
         if let Some(out) = winograd::run(side, tiling, kernel, x, x_shape, &layout, fused, &[phase]) {
             return (out, [n, o, ho, wo]);
@@ -288,7 +302,7 @@ impl Reads {
         assert!(hp >= kh && wp >= kw, "{what}: kernel {kh}×{kw} larger than the padded input {hp}×{wp}");
         assert!(columns == 1 || columns == sw, "planes are split by the column stride or not at all");
         let (ho, wo) = ((hp - kh) / sh + 1, (wp - kw) / sw + 1);
-        let padded = Padded { size: [hp, wp], offset: [ph, pw], columns };
+        let padded = Padded { size: [hp, wp], offset: [ph, pw], split: [1, columns] };
         // Offsets add up: `at(y·sh, x·sw) + at(ky, kx) = at(y·sh + ky, x·sw + kx)` when
         // `columns` is 1 or `sw`.
         Reads {
@@ -306,28 +320,32 @@ impl Reads {
 }
 
 /// A sample's zero-padded input planes: `size` (rows, columns) with the input at `offset`. With
-/// `columns` > 1 (a layer of that column stride) each plane is stored as that many planes of
-/// every `columns`-th column, so that the reads of consecutive outputs are consecutive.
+/// `split` other than `[1, 1]` each plane is stored as `split[0]·split[1]` planes of every
+/// `split[0]`-th row and `split[1]`-th column (row phase major), so that the reads of a strided
+/// layer's consecutive outputs are consecutive: the row kernel's planes split by the column
+/// stride, and the tiles' by both strides (see `winograd`).
 #[derive(Clone, Copy, Debug)]
 struct Padded {
     size: [usize; 2],
     offset: [usize; 2],
-    columns: usize,
+    split: [usize; 2],
 }
 
 impl Padded {
-    /// The width of one plane of columns.
-    fn width(&self) -> usize {
-        self.size[1].div_ceil(self.columns)
+    /// The height and width of one plane of a row and column phase.
+    fn part(&self) -> [usize; 2] {
+        [self.size[0].div_ceil(self.split[0]), self.size[1].div_ceil(self.split[1])]
     }
 
     fn plane(&self) -> usize {
-        self.columns * self.size[0] * self.width()
+        let [height, width] = self.part();
+        self.split[0] * self.split[1] * height * width
     }
 
     /// Where padded row `y`, column `x` lies in a plane.
     fn at(&self, y: usize, x: usize) -> usize {
-        (x % self.columns * self.size[0] + y) * self.width() + x / self.columns
+        let ([rows, columns], [height, width]) = (self.split, self.part());
+        ((y % rows * columns + x % columns) * height + y / rows) * width + x / columns
     }
 }
 
@@ -353,7 +371,7 @@ fn conv_transpose2d_on(kernel: Kernel, tiling: Tiling, x: &[f32], x_shape: Shape
     let cols = Axis::new(w, wo, kw, sw, pw);
     let padded = [rows.lead + h + rows.trail, cols.lead + w + cols.trail];
     let opad = padded_outputs(o);
-    let layout = Layout { outputs: o, padded_outputs: opad, padded: Padded { size: padded, offset: [rows.lead, cols.lead], columns: 1 }, out_plane: ho * wo };
+    let layout = Layout { outputs: o, padded_outputs: opad, padded: Padded { size: padded, offset: [rows.lead, cols.lead], split: [1, 1] }, out_plane: ho * wo };
 
     let mut phases = Vec::new();
     let mut rest = packed;
@@ -562,6 +580,7 @@ struct Phase<'a> {
 }
 
 /// Shapes shared by every phase of one call.
+#[derive(Clone, Copy)]
 struct Layout {
     outputs: usize,
     /// See [`padded_outputs`].
@@ -712,11 +731,12 @@ fn pad(x: &[f32], [n, c, h, w]: Shape4, padded: &Padded, map: InputMap<&[f32]>, 
     let plane = padded.plane();
     let mut input = if parallel { zeroed(n * c * plane) } else { vec![0.0; n * c * plane] };
     let copy_plane = |i: usize, to_plane: &mut [f32]| {
-        let mut row = if padded.columns == 1 { Vec::new() } else { vec![0.0; w] };
+        let columns = padded.split[1];
+        let mut row = if padded.split == [1, 1] { Vec::new() } else { vec![0.0; w] };
         for y in 0..h {
             let at = (i * h + y) * w;
             let from = &x[at..][..w];
-            if padded.columns == 1 {
+            if padded.split == [1, 1] {
                 // Whole vectors at a time, inline: a `memcpy` call per row cost ~2 % of a text step.
                 let to = &mut to_plane[padded.at(top + y, left)..][..w];
                 let mut blocks = to.chunks_exact_mut(16);
@@ -725,13 +745,13 @@ fn pad(x: &[f32], [n, c, h, w]: Shape4, padded: &Padded, map: InputMap<&[f32]>, 
                 map.apply(to, at);
             } else {
                 // Through a buffer the map applies to, then every `columns`-th value to each
-                // plane of columns.
+                // plane of columns (of this row's row phase).
                 row.copy_from_slice(from);
                 map.apply(&mut row, at);
-                for r in 0..padded.columns {
-                    let first = (r + padded.columns - left % padded.columns) % padded.columns;
+                for r in 0..columns {
+                    let first = (r + columns - left % columns) % columns;
                     let to = &mut to_plane[padded.at(top + y, left + first)..];
-                    to.iter_mut().zip(row.iter().skip(first).step_by(padded.columns)).for_each(|(t, v)| *t = *v);
+                    to.iter_mut().zip(row.iter().skip(first).step_by(columns)).for_each(|(t, v)| *t = *v);
                 }
             }
         }
@@ -1607,13 +1627,14 @@ mod tests {
         }
     }
 
-    /// Layers in Winograd tiles on every vector width: stride-1 3×3 and 2×2 convolutions and the
-    /// transposed convolutions whose phases are all 3×3 or all 2×2 (the input gradients of those
-    /// and of stride-2 4×4 convolutions); channel counts that end a block of outputs early, one
-    /// tile per phase, RGB out.
+    /// Layers in Winograd tiles on every vector width: stride-1 3×3 and 2×2 convolutions, stride-2
+    /// 4×4 and 6×6 ones (2×2 and 3×3 taps per phase), and the transposed convolutions whose
+    /// phases are all 3×3 or all 2×2 (the input gradients of those); channel counts that end a
+    /// block of outputs early, one tile per phase, RGB out, a strided layer on an odd input
+    /// (whose padded planes do not split evenly: not in tiles).
     #[test]
     fn tiles_match_the_definition_on_every_vector_width() {
-        let cases: [(Shape4, usize, usize, usize, usize); 7] = [
+        let cases: [(Shape4, usize, usize, usize, usize); 10] = [
             ([2, 5, 6, 8], 20, 3, 1, 1),
             ([3, 32, 4, 4], 40, 3, 1, 1),
             ([1, 32, 8, 8], 3, 3, 1, 1),
@@ -1621,6 +1642,9 @@ mod tests {
             ([2, 6, 4, 4], 7, 4, 2, 1),
             ([1, 16, 2, 2], 33, 4, 2, 1),
             ([2, 9, 4, 6], 16, 3, 1, 2),
+            ([2, 5, 8, 12], 9, 4, 2, 1),
+            ([1, 3, 8, 4], 17, 6, 2, 2),
+            ([1, 4, 7, 7], 5, 4, 2, 0),
         ];
         for (i, ([n, c, h, w], o, k, stride, padding)) in cases.into_iter().enumerate() {
             let g = Geometry { stride: [stride; 2], padding: [padding; 2] };
@@ -1629,9 +1653,9 @@ mod tests {
             let out_size = [(h - 1) * stride + k - 2 * padding, (w - 1) * stride + k - 2 * padding];
             assert!(out_size.iter().all(|size| size.is_multiple_of(2 * stride)), "case {i} does not go in tiles");
             let shape = check_fused_layers(Tiling::WhereItFits, [n, c, h, w], o, k, g, 20 * i as u32);
-            if stride == 1 {
-                assert!(conv2d_tile_side([k, k], g.stride).is_some() && winograd::fits(shape[2], shape[3]), "case {i} does not go in tiles");
-            }
+            let padded = [h + 2 * padding, w + 2 * padding];
+            let tiled = conv2d_tiles([k, k], g.stride).is_some() && winograd::fits(shape[2], shape[3]) && padded.iter().all(|p| p.is_multiple_of(stride));
+            assert_eq!(tiled, ![5, 9].contains(&i), "case {i}'s convolution goes in tiles or not");
         }
     }
 

@@ -3,6 +3,8 @@
 //! (r+1)² multiplies per input–output channel pair instead of 4r². For the stride-1 3×3
 //! convolutions (and their input gradients) 16 instead of 36; for the 2×2 phases of the stride-2
 //! transposed convolutions (and the input gradients of the stride-2 convolutions) 9 instead of 16.
+//! A stride-2 4×4 convolution (or any of 2 or 3 taps per stride) is one of 2×2 taps over its input
+//! planes split by row and column phase, four times the channels: 9 instead of 16 there too.
 //! Each tile of the input is transformed, each of the (r+1)² transformed positions is then a 1×1
 //! convolution over channels on the row kernel, and its outputs are transformed back with the
 //! bias, activation, residual and gate on the way. This pays where multiplies are the limit: the
@@ -164,13 +166,23 @@ const FEWEST_TILE_VECTORS: usize = 12;
 
 /// Samples per task: enough to fill [`GROUP_BYTES`] and [`FEWEST_TILE_VECTORS`] (the
 /// transformed positions' 1×1 convolutions then reuse each weight across more tiles), at
-/// least one, and few enough for every thread to get work.
+/// least one, and few enough for every thread to get work. `channels` are the tiles' (see
+/// [`tiled_planes`]).
 fn group_size<const A: usize>(kernel: Kernel, n: usize, channels: usize, layout: &Layout, phases: &[TiledPhase]) -> usize {
     let tiles = fewest_tiles(phases).max(1);
     let bytes = A * A * tiles * (channels + layout.outputs) * 4;
     let work = phases.iter().map(|phase| phase.tiles() * A * A * channels * layout.outputs).sum::<usize>();
     let filled = (FEWEST_TILE_VECTORS * kernel.lanes()).div_ceil(tiles);
     (GROUP_BYTES / bytes).max(filled).clamp(1, task_size(n, work))
+}
+
+/// The channels and the plane the tiles read in `c` padded planes split as `padded` says (a
+/// strided convolution's, see `conv2d_tiles`): each plane of a row and column phase is a
+/// channel, padded already.
+fn tiled_planes(c: usize, padded: &Padded) -> (usize, Padded) {
+    let [rows, columns] = padded.split;
+    assert!(padded.size[0].is_multiple_of(rows) && padded.size[1].is_multiple_of(columns), "tiles read planes split into parts of one size");
+    (c * rows * columns, Padded { size: padded.part(), offset: [0, 0], split: [1, 1] })
 }
 
 /// Like `run`, for phases of `side`×`side` taps that go in tiles (`x` `[n, c, h, w]` padded by
@@ -180,6 +192,7 @@ fn group_size<const A: usize>(kernel: Kernel, n: usize, channels: usize, layout:
 #[allow(clippy::too_many_arguments)]
 pub(super) fn run(side: usize, tiling: Tiling, kernel: Kernel, x: &[f32], shape: Shape4, layout: &Layout, fused: Fused, phases: &[TiledPhase]) -> Option<Vec<f32>> {
     fn pays<const A: usize>(kernel: Kernel, tiling: Tiling, [n, c, ..]: Shape4, layout: &Layout, phases: &[TiledPhase]) -> bool {
+        let (c, _) = tiled_planes(c, &layout.padded);
         match tiling {
             Tiling::Never => false,
             Tiling::WherePays => {
@@ -208,12 +221,12 @@ fn run_with<const A: usize, const R: usize, T: Transform<A, R>>(kernel: Kernel, 
     if len == 0 {
         return Vec::new();
     }
-    assert_eq!(layout.padded.columns, 1, "tiles are given for planes not split by column");
-    let [hp, wp] = layout.padded.size;
+    let (channels, planes) = tiled_planes(c, &layout.padded);
+    let [hp, wp] = planes.size;
     let mut writes = vec![0u32; out_plane];
     for phase in phases {
         assert!(fits(phase.rows.len(), phase.cols.len()), "a tiled phase's grid is not of whole tiles");
-        assert_eq!(phase.weights.len(), A * A * c * opad, "weights not packed for tiles");
+        assert_eq!(phase.weights.len(), A * A * channels * opad, "weights not packed for tiles");
         // The last tile's last read: A − 2 rows and columns past the last output's first.
         let (top, left) = (phase.start / wp, phase.start % wp);
         assert!(top + phase.rows.len() + A - 2 <= hp && left + phase.cols.len() + A - 2 <= wp, "a tile reads outside the padded plane");
@@ -223,7 +236,7 @@ fn run_with<const A: usize, const R: usize, T: Transform<A, R>>(kernel: Kernel, 
 
     let mut out = Vec::with_capacity(len);
     let shared = SharedOut(out.as_mut_ptr());
-    let group = group_size::<A>(kernel, n, c, layout, phases);
+    let group = group_size::<A>(kernel, n, channels, layout, phases);
     let sample = c * h * w;
     for_each_index(n.div_ceil(group), |k| {
         let samples = k * group..((k + 1) * group).min(n);
@@ -231,15 +244,15 @@ fn run_with<const A: usize, const R: usize, T: Transform<A, R>>(kernel: Kernel, 
         let input = pad(&x[values.clone()], [samples.len(), c, h, w], &layout.padded, fused.input.slice(values), false);
         for phase in phases {
             let tiles = (samples.len() * phase.tiles()).next_multiple_of(CHUNK.max(kernel.lanes()));
-            let transformed = transform_input::<A, R, T>(&input, c, samples.len(), tiles, &layout.padded, phase);
+            let transformed = transform_input::<A, R, T>(&input, channels, samples.len(), tiles, &planes, phase);
             // One 1×1 convolution over channels per position, `[A²][outputs][tiles]`.
             let mut products: Vec<f32> = vec![0.0; A * A * outputs * tiles];
             let runs: Vec<Position> = (0..tiles).step_by(kernel.lanes()).map(|t| Position { input: t, output: t }).collect();
             for (position, out) in products.chunks_mut(outputs * tiles).enumerate() {
                 // Channel ic of a position is a plane of `tiles` values, read at one tap.
-                let plan = Plan::new(c, tiles, &[0], &phase.weights[position * c * opad..][..c * opad], opad);
+                let plan = Plan::new(channels, tiles, &[0], &phase.weights[position * channels * opad..][..channels * opad], opad);
                 let target = Target { out: &SharedOut(out.as_mut_ptr()), len: out.len(), outputs, out_plane: tiles, step: 1, fused: Fused::default() };
-                kernel.gather_rows(&transformed[position * c * tiles..][..c * tiles], &plan, &runs, &target);
+                kernel.gather_rows(&transformed[position * channels * tiles..][..channels * tiles], &plan, &runs, &target);
             }
             transform_output::<A, R, T>(&products, tiles, samples.clone(), phase, layout, fused, &shared);
         }
