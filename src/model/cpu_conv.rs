@@ -98,7 +98,7 @@ impl PackedConv {
     /// The weights `[o, c, kh, kw]` of a convolution with this stride. Its input gradient is the
     /// transposed convolution with the same array read as `[in = o, out = c, kh, kw]`.
     pub fn conv2d(weight: &[f32], shape: [usize; 4], stride: [usize; 2], pointwise: Pointwise, device: &Device) -> PackedConv {
-        let forward = direct_conv::pack_conv2d(weight, shape, stride);
+        let forward = direct_conv::pack_conv2d(weight, shape);
         let input_gradient = direct_conv::pack_conv_transpose2d(weight, shape, stride);
         PackedConv { forward: vector(forward, device), input_gradient: vector(input_gradient, device), weight_shape: shape, pointwise, input_relu: false }
     }
@@ -117,7 +117,7 @@ impl PackedConv {
     /// gradient is the convolution with the same array read as `[out = c, in = o, kh, kw]`.
     pub fn conv_transpose2d(weight: &[f32], shape: [usize; 4], stride: [usize; 2], pointwise: Pointwise, device: &Device) -> PackedConv {
         let forward = direct_conv::pack_conv_transpose2d(weight, shape, stride);
-        let input_gradient = direct_conv::pack_conv2d(weight, shape, stride);
+        let input_gradient = direct_conv::pack_conv2d(weight, shape);
         PackedConv { forward: vector(forward, device), input_gradient: vector(input_gradient, device), weight_shape: shape, pointwise, input_relu: false }
     }
 }
@@ -227,7 +227,7 @@ impl Direction {
     /// The weights packed for this operation.
     fn pack(self, weight: &[f32], shape: Shape4, stride: [usize; 2]) -> Vec<f32> {
         match self {
-            Direction::Conv2d => direct_conv::pack_conv2d(weight, shape, stride),
+            Direction::Conv2d => direct_conv::pack_conv2d(weight, shape),
             Direction::ConvTranspose2d { .. } => direct_conv::pack_conv_transpose2d(weight, shape, stride),
         }
     }

@@ -1,16 +1,18 @@
 //! Winograd's minimal filtering (Lavin & Gray, "Fast Algorithms for Convolutional Neural
-//! Networks", 2016), F(2×2, r×r): a 2×2 block of outputs from an (r+1)×(r+1) tile of input for
-//! (r+1)² multiplies per input–output channel pair instead of 4r². For the stride-1 3×3
-//! convolutions (and their input gradients) 16 instead of 36; for the 2×2 phases of the stride-2
-//! transposed convolutions (and the input gradients of the stride-2 convolutions) 9 instead of 16.
-//! A stride-2 4×4 convolution (or any of 2 or 3 taps per stride) is one of 2×2 taps over its input
-//! planes split by row and column phase, four times the channels: 9 instead of 16 there too.
-//! Each tile of the input is transformed, each of the (r+1)² transformed positions is then a 1×1
-//! convolution over channels on the row kernel, and its outputs are transformed back with the
-//! bias, activation, residual and gate on the way. This pays where multiplies are the limit: the
-//! browser's 4-lane wasm kernels.
+//! Networks", 2016), F(m×m, r×r): an m×m block of outputs from an (m+r−1)×(m+r−1) tile of input
+//! for (m+r−1)² multiplies per input–output channel pair instead of m²r². For the stride-1 3×3
+//! convolutions (and their input gradients) F(4×4, 3×3): 36 instead of 144 (F(2×2, 3×3): 16
+//! instead of 36, where the grid is not of 4×4 blocks); for the 2×2 phases of the stride-2
+//! transposed convolutions (and the input gradients of the stride-2 convolutions) F(4×4, 2×2):
+//! 25 instead of 64 (F(2×2, 2×2): 9 instead of 16). A stride-2 4×4 convolution (or any of 2 or 3
+//! taps per stride) is one of 2×2 taps over its input planes split by row and column phase, four
+//! times the channels. Each tile of the input is transformed, each of the (m+r−1)² transformed
+//! positions is then a 1×1 convolution over channels on the row kernel, and its outputs are
+//! transformed back with the bias, activation, residual and gate on the way. This pays where
+//! multiplies are the limit: the browser's 4-lane wasm kernels. The larger tiles round more (a
+//! few 1e-6 relative, against 1e-7 for the direct kernels; see the tests).
 
-use super::{Fused, Kernel, Layout, Padded, Plan, Position, SharedOut, Shape4, Target, for_each_chunk, for_each_index, pad, task_size, threads};
+use super::{Fused, Kernel, Layout, Padded, Plan, Position, SharedOut, Shape4, Target, for_each_index, pad, task_size, threads};
 
 /// Where a convolution goes in tiles instead of the direct kernels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,32 +25,74 @@ pub(super) enum Tiling {
     WhereItFits,
 }
 
-/// The three matrices of F(2×2, R×R), `A` = R + 1: the input tile goes through `INPUT` along
-/// rows and columns (Bᵀ d B), the kernel through `KERNEL` (G g Gᵀ), their product back through
-/// `OUTPUT` (Aᵀ m A). For a correlation: y(i) = Σₖ d(i + k) g(k). Constants of a type, so that
-/// the transforms compile to the few additions they are.
-trait Transform<const A: usize, const R: usize> {
+/// The three matrices of F(M×M, R×R), `A` = M + R − 1: the input tile goes through `INPUT`
+/// along rows and columns (Bᵀ d B), the kernel through `KERNEL` (G g Gᵀ), their product back
+/// through `OUTPUT` (Aᵀ m A). For a correlation: y(i) = Σₖ d(i + k) g(k). From the Toom–Cook
+/// interpolation on A − 1 points and ∞ (Bᵀ's rows: the coefficients of the products of x − p
+/// over all points p but one; G's: a point's powers over the product of its differences to the
+/// others; Aᵀ's columns: a point's powers). Constants of a type, so that the transforms compile
+/// to the few additions they are.
+trait Transform<const A: usize, const R: usize, const M: usize> {
     const INPUT: [[f32; A]; A];
     const KERNEL: [[f32; R]; A];
-    const OUTPUT: [[f32; A]; 2];
+    const OUTPUT: [[f32; A]; M];
 }
 
-/// For 3×3 kernels, on the points 0, 1, −1, ∞.
+/// F(2×2, 3×3) on the points 0, 1, −1, ∞.
 struct F2x3;
 
-impl Transform<4, 3> for F2x3 {
+impl Transform<4, 3, 2> for F2x3 {
     const INPUT: [[f32; 4]; 4] = [[1.0, 0.0, -1.0, 0.0], [0.0, 1.0, 1.0, 0.0], [0.0, -1.0, 1.0, 0.0], [0.0, 1.0, 0.0, -1.0]];
     const KERNEL: [[f32; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
     const OUTPUT: [[f32; 4]; 2] = [[1.0, 1.0, 1.0, 0.0], [0.0, 1.0, -1.0, -1.0]];
 }
 
-/// For 2×2 kernels, on the points 0, 1, ∞: integer coefficients, so both transforms are exact.
+/// F(2×2, 2×2) on the points 0, 1, ∞: integer coefficients, so both transforms are exact.
 struct F2x2;
 
-impl Transform<3, 2> for F2x2 {
+impl Transform<3, 2, 2> for F2x2 {
     const INPUT: [[f32; 3]; 3] = [[1.0, -1.0, 0.0], [0.0, 1.0, 0.0], [0.0, -1.0, 1.0]];
     const KERNEL: [[f32; 2]; 3] = [[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]];
     const OUTPUT: [[f32; 3]; 2] = [[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]];
+}
+
+/// F(4×4, 3×3) on the points 0, ±1, ±2, ∞ (Lavin & Gray's).
+struct F4x3;
+
+impl Transform<6, 3, 4> for F4x3 {
+    const INPUT: [[f32; 6]; 6] = [
+        [4.0, 0.0, -5.0, 0.0, 1.0, 0.0],
+        [0.0, -4.0, -4.0, 1.0, 1.0, 0.0],
+        [0.0, 4.0, -4.0, -1.0, 1.0, 0.0],
+        [0.0, -2.0, -1.0, 2.0, 1.0, 0.0],
+        [0.0, 2.0, -1.0, -2.0, 1.0, 0.0],
+        [0.0, 4.0, 0.0, -5.0, 0.0, 1.0],
+    ];
+    const KERNEL: [[f32; 3]; 6] = [
+        [1.0 / 4.0, 0.0, 0.0],
+        [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
+        [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
+        [1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0],
+        [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0],
+        [0.0, 0.0, 1.0],
+    ];
+    const OUTPUT: [[f32; 6]; 4] = [[1.0, 1.0, 1.0, 1.0, 1.0, 0.0], [0.0, 1.0, -1.0, 2.0, -2.0, 0.0], [0.0, 1.0, 1.0, 4.0, 4.0, 0.0], [0.0, 1.0, -1.0, 8.0, -8.0, 1.0]];
+}
+
+/// F(4×4, 2×2) on the points 0, ±1, 2, ∞ (of the sets of small points tried, the one that
+/// rounded least with the fewest terms).
+struct F4x2;
+
+impl Transform<5, 2, 4> for F4x2 {
+    const INPUT: [[f32; 5]; 5] = [
+        [2.0, -1.0, -2.0, 1.0, 0.0],
+        [0.0, -2.0, -1.0, 1.0, 0.0],
+        [0.0, 2.0, -3.0, 1.0, 0.0],
+        [0.0, -1.0, 0.0, 1.0, 0.0],
+        [0.0, 2.0, -1.0, -2.0, 1.0],
+    ];
+    const KERNEL: [[f32; 2]; 5] = [[0.5, 0.0], [-0.5, -0.5], [-1.0 / 6.0, 1.0 / 6.0], [1.0 / 6.0, 1.0 / 3.0], [0.0, 1.0]];
+    const OUTPUT: [[f32; 5]; 4] = [[1.0, 1.0, 1.0, 1.0, 0.0], [0.0, 1.0, -1.0, 2.0, 0.0], [0.0, 1.0, 1.0, 4.0, 0.0], [0.0, 1.0, -1.0, 8.0, 1.0]];
 }
 
 /// Tiles transformed at a time: a vector of them on every kernel, each transform a few
@@ -87,8 +131,8 @@ fn both_ways<const N: usize, const M: usize>(m: &[[f32; N]; M], x: &[[Chunk; N];
 }
 
 /// A phase of a convolution (all of a stride-1 one, or one of a transposed one's) whose outputs
-/// form a grid of even height and width, each output reading the R×R input block one row and
-/// one column on from its neighbour's.
+/// form a grid, each output reading the R×R input block one row and one column on from its
+/// neighbour's.
 pub(super) struct TiledPhase<'a> {
     /// Each grid row's offset in an output plane (its row times the plane's width).
     pub rows: Vec<usize>,
@@ -96,62 +140,72 @@ pub(super) struct TiledPhase<'a> {
     pub cols: Vec<usize>,
     /// Where the first output's block starts in a padded input plane.
     pub start: usize,
-    /// `[A²][channels][padded outputs]`, from [`pack`].
+    /// The weights as the direct kernels take them, rows of padded outputs.
     pub weights: &'a [f32],
+    /// Which of those rows is tap (a, b) of each channel the tiles read, `[channels][R][R]`.
+    pub taps: Vec<usize>,
 }
 
 impl TiledPhase<'_> {
-    fn tiles(&self) -> usize {
-        self.rows.len() / 2 * (self.cols.len() / 2)
+    /// Tiles per sample, of `m`×`m` outputs.
+    fn tiles(&self, m: usize) -> usize {
+        self.rows.len() / m * (self.cols.len() / m)
+    }
+
+    /// Whether the grid is of whole `m`×`m` blocks.
+    fn fits(&self, m: usize) -> bool {
+        !self.rows.is_empty() && !self.cols.is_empty() && self.rows.len().is_multiple_of(m) && self.cols.len().is_multiple_of(m)
     }
 }
 
 /// Tiles per sample of the phase with fewest.
-fn fewest_tiles(phases: &[TiledPhase]) -> usize {
-    phases.iter().map(TiledPhase::tiles).min().unwrap_or(0)
+fn fewest_tiles(phases: &[TiledPhase], m: usize) -> usize {
+    phases.iter().map(|phase| phase.tiles(m)).min().unwrap_or(0)
 }
 
-/// Whether a phase of `rows` × `cols` outputs can be computed in 2×2 tiles.
-pub(super) fn fits(rows: usize, cols: usize) -> bool {
-    rows > 0 && cols > 0 && rows.is_multiple_of(2) && cols.is_multiple_of(2)
-}
-
-/// The kernel `[channels][side² taps][padded outputs]` (the direct kernels' packing) transformed
-/// into `[(side + 1)²][channels][padded outputs]`; `flipped` when tap (a, b) is the
-/// correlation's (side−1−a, side−1−b) (a transposed convolution's phase reads backwards).
-pub(super) fn pack(side: usize, direct: &[f32], channels: usize, padded_outputs: usize, flipped: bool) -> Vec<f32> {
-    match side {
-        2 => pack_with::<3, 2, F2x2>(direct, channels, padded_outputs, flipped),
-        3 => pack_with::<4, 3, F2x3>(direct, channels, padded_outputs, flipped),
-        _ => panic!("no tiles for {side}×{side} taps"),
+/// `out` = Σ `coefficients[k]` · `rows(k)`, for a constant row of a transform: inlined, a zero
+/// costs nothing and ±1 no multiply (sums start at −0, which adding leaves exact).
+#[inline(always)]
+fn combine<'a, const N: usize>(coefficients: &[f32; N], rows: impl Fn(usize) -> &'a [f32], out: &mut [f32]) {
+    out.fill(-0.0);
+    for (k, &coefficient) in coefficients.iter().enumerate() {
+        if coefficient != 0.0 {
+            out.iter_mut().zip(rows(k)).for_each(|(sum, value)| *sum += coefficient * value);
+        }
     }
 }
 
-fn pack_with<const A: usize, const R: usize, T: Transform<A, R>>(direct: &[f32], channels: usize, padded_outputs: usize, flipped: bool) -> Vec<f32> {
-    assert_eq!(direct.len(), channels * R * R * padded_outputs, "weights not packed for {R}×{R} taps");
-    let tap = |a: usize, b: usize| if flipped { (R - 1 - a) * R + R - 1 - b } else { a * R + b };
-    // Channel-major first (one task per channel), then position-major for the kernels.
-    let mut by_channel = vec![0.0; A * A * channels * padded_outputs];
-    for_each_chunk(&mut by_channel, A * A * padded_outputs, |ic, block| {
-        for o in 0..padded_outputs {
-            let g: [[f32; R]; R] = std::array::from_fn(|a| std::array::from_fn(|b| direct[(ic * R * R + tap(a, b)) * padded_outputs + o]));
-            // G g Gᵀ, with G's rows as the A×R matrix it is.
-            let half: [[f32; R]; A] = std::array::from_fn(|p| std::array::from_fn(|b| (0..R).map(|a| T::KERNEL[p][a] * g[a][b]).sum()));
-            for (p, row) in half.iter().enumerate() {
-                for (q, kernel) in T::KERNEL.iter().enumerate() {
-                    block[(p * A + q) * padded_outputs + o] = row.iter().zip(kernel).map(|(v, k)| v * k).sum();
-                }
+/// The kernel as the tiles' 1×1 convolutions take it, `[A²][channels][padded outputs]`: G g Gᵀ
+/// of each channel's R×R taps, vectors over the outputs. Done on each call (where tiles pay, a
+/// small part of the layer's work) rather than packed with the weights: each tile size would need
+/// its own copy, 2.25 to 6.25 times the size of the weights.
+fn transform_kernel<const A: usize, const R: usize, const M: usize, T: Transform<A, R, M>>(phase: &TiledPhase, channels: usize, opad: usize) -> Vec<f32> {
+    assert_eq!(phase.taps.len(), channels * R * R, "a tiled phase's taps do not match its channels");
+    assert!(phase.taps.iter().all(|&row| (row + 1) * opad <= phase.weights.len()), "a tap lies outside the weights");
+    let mut transformed = Vec::with_capacity(A * A * channels * opad);
+    let shared = SharedOut(transformed.as_mut_ptr());
+    for_each_index(channels, |ic| {
+        let tap = |a: usize, b: usize| &phase.weights[phase.taps[(ic * R + a) * R + b] * opad..][..opad];
+        // G g, then (G g) Gᵀ.
+        let mut half = vec![0.0; A * R * opad];
+        for (p, coefficients) in T::KERNEL.iter().enumerate() {
+            for b in 0..R {
+                combine(coefficients, |a| tap(a, b), &mut half[(p * R + b) * opad..][..opad]);
+            }
+        }
+        let mut row = vec![0.0; opad];
+        for p in 0..A {
+            for (q, coefficients) in T::KERNEL.iter().enumerate() {
+                combine(coefficients, |b| &half[(p * R + b) * opad..][..opad], &mut row);
+                // SAFETY: position p·A + q, channel ic: a row of the capacity that only this
+                // task writes.
+                unsafe { std::ptr::copy_nonoverlapping(row.as_ptr(), shared.at(((p * A + q) * channels + ic) * opad), opad) };
             }
         }
     });
-    let mut packed = vec![0.0; by_channel.len()];
-    for ic in 0..channels {
-        for position in 0..A * A {
-            let from = (ic * A * A + position) * padded_outputs;
-            packed[(position * channels + ic) * padded_outputs..][..padded_outputs].copy_from_slice(&by_channel[from..][..padded_outputs]);
-        }
-    }
-    packed
+    // SAFETY: every (position, channel) row was written above.
+    unsafe { transformed.set_len(A * A * channels * opad) };
+    transformed
 }
 
 /// Input and output channels a layer needs for tiles to pay.
@@ -167,11 +221,11 @@ const FEWEST_TILE_VECTORS: usize = 12;
 /// Samples per task: enough to fill [`GROUP_BYTES`] and [`FEWEST_TILE_VECTORS`] (the
 /// transformed positions' 1×1 convolutions then reuse each weight across more tiles), at
 /// least one, and few enough for every thread to get work. `channels` are the tiles' (see
-/// [`tiled_planes`]).
-fn group_size<const A: usize>(kernel: Kernel, n: usize, channels: usize, layout: &Layout, phases: &[TiledPhase]) -> usize {
-    let tiles = fewest_tiles(phases).max(1);
+/// [`tiled_planes`]), in tiles of `m`×`m` outputs from A×A inputs.
+fn group_size<const A: usize, const M: usize>(kernel: Kernel, n: usize, channels: usize, layout: &Layout, phases: &[TiledPhase]) -> usize {
+    let tiles = fewest_tiles(phases, M).max(1);
     let bytes = A * A * tiles * (channels + layout.outputs) * 4;
-    let work = phases.iter().map(|phase| phase.tiles() * A * A * channels * layout.outputs).sum::<usize>();
+    let work = phases.iter().map(|phase| phase.tiles(M) * A * A * channels * layout.outputs).sum::<usize>();
     let filled = (FEWEST_TILE_VECTORS * kernel.lanes()).div_ceil(tiles);
     (GROUP_BYTES / bytes).max(filled).clamp(1, task_size(n, work))
 }
@@ -186,34 +240,39 @@ fn tiled_planes(c: usize, padded: &Padded) -> (usize, Padded) {
 }
 
 /// Like `run`, for phases of `side`×`side` taps that go in tiles (`x` `[n, c, h, w]` padded by
-/// `layout`); `None` where `tiling` finds they do not pay: unless every thread gets a group of
-/// samples (the direct kernels, which split samples, keep every core busy), it has
+/// `layout`): of 4×4 outputs where every grid is of whole 4×4 blocks and they pay, else of 2×2;
+/// `None` where neither fits or `tiling` finds they do not pay: unless every thread gets a group
+/// of samples (the direct kernels, which split samples, keep every core busy), it has
 /// [`FEWEST_CHANNELS`] and its batch [`FEWEST_TILE_VECTORS`].
 #[allow(clippy::too_many_arguments)]
 pub(super) fn run(side: usize, tiling: Tiling, kernel: Kernel, x: &[f32], shape: Shape4, layout: &Layout, fused: Fused, phases: &[TiledPhase]) -> Option<Vec<f32>> {
-    fn pays<const A: usize>(kernel: Kernel, tiling: Tiling, [n, c, ..]: Shape4, layout: &Layout, phases: &[TiledPhase]) -> bool {
+    fn pays<const A: usize, const M: usize>(kernel: Kernel, tiling: Tiling, [n, c, ..]: Shape4, layout: &Layout, phases: &[TiledPhase]) -> bool {
         let (c, _) = tiled_planes(c, &layout.padded);
-        match tiling {
+        let fits = !phases.is_empty() && phases.iter().all(|phase| phase.fits(M));
+        fits && match tiling {
             Tiling::Never => false,
             Tiling::WherePays => {
                 // Few channels leave the transforms as much work as the products saved, and
                 // too few tiles in the batch leave the kernels' blocks part empty.
                 let wide = c >= FEWEST_CHANNELS && layout.outputs >= FEWEST_CHANNELS;
-                let tiles = n * fewest_tiles(phases);
+                let tiles = n * fewest_tiles(phases, M);
                 let filled = tiles >= FEWEST_TILE_VECTORS * kernel.lanes();
-                wide && filled && (threads() == 1 || n.div_ceil(group_size::<A>(kernel, n, c, layout, phases)) >= threads())
+                wide && filled && (threads() == 1 || n.div_ceil(group_size::<A, M>(kernel, n, c, layout, phases)) >= threads())
             }
             Tiling::WhereItFits => true,
         }
     }
-    match side {
-        2 => pays::<3>(kernel, tiling, shape, layout, phases).then(|| run_with::<3, 2, F2x2>(kernel, x, shape, layout, fused, phases)),
-        3 => pays::<4>(kernel, tiling, shape, layout, phases).then(|| run_with::<4, 3, F2x3>(kernel, x, shape, layout, fused, phases)),
+    let tiled = |large: bool| match (side, large) {
+        (2, true) => pays::<5, 4>(kernel, tiling, shape, layout, phases).then(|| run_with::<5, 2, 4, F4x2>(kernel, x, shape, layout, fused, phases)),
+        (2, false) => pays::<3, 2>(kernel, tiling, shape, layout, phases).then(|| run_with::<3, 2, 2, F2x2>(kernel, x, shape, layout, fused, phases)),
+        (3, true) => pays::<6, 4>(kernel, tiling, shape, layout, phases).then(|| run_with::<6, 3, 4, F4x3>(kernel, x, shape, layout, fused, phases)),
+        (3, false) => pays::<4, 2>(kernel, tiling, shape, layout, phases).then(|| run_with::<4, 3, 2, F2x3>(kernel, x, shape, layout, fused, phases)),
         _ => panic!("no tiles for {side}×{side} taps"),
-    }
+    };
+    tiled(true).or_else(|| tiled(false))
 }
 
-fn run_with<const A: usize, const R: usize, T: Transform<A, R>>(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, fused: Fused, phases: &[TiledPhase]) -> Vec<f32> {
+fn run_with<const A: usize, const R: usize, const M: usize, T: Transform<A, R, M>>(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, fused: Fused, phases: &[TiledPhase]) -> Vec<f32> {
     assert_eq!(x.len(), n * c * h * w, "input length does not match its shape");
     let (outputs, out_plane, opad) = (layout.outputs, layout.out_plane, layout.padded_outputs);
     let len = n * outputs * out_plane;
@@ -225,36 +284,36 @@ fn run_with<const A: usize, const R: usize, T: Transform<A, R>>(kernel: Kernel, 
     let [hp, wp] = planes.size;
     let mut writes = vec![0u32; out_plane];
     for phase in phases {
-        assert!(fits(phase.rows.len(), phase.cols.len()), "a tiled phase's grid is not of whole tiles");
-        assert_eq!(phase.weights.len(), A * A * channels * opad, "weights not packed for tiles");
-        // The last tile's last read: A − 2 rows and columns past the last output's first.
+        assert!(phase.fits(M), "a tiled phase's grid is not of whole tiles");
+        // The last tile's last read: R − 1 rows and columns past the last output's first.
         let (top, left) = (phase.start / wp, phase.start % wp);
-        assert!(top + phase.rows.len() + A - 2 <= hp && left + phase.cols.len() + A - 2 <= wp, "a tile reads outside the padded plane");
+        assert!(top + phase.rows.len() + R - 1 <= hp && left + phase.cols.len() + R - 1 <= wp, "a tile reads outside the padded plane");
         phase.rows.iter().for_each(|row| phase.cols.iter().for_each(|col| writes[row + col] += 1));
     }
     assert!(writes.iter().all(|&count| count == 1), "the phases do not write each output position once");
+    let kernels: Vec<Vec<f32>> = phases.iter().map(|phase| transform_kernel::<A, R, M, T>(phase, channels, opad)).collect();
 
     let mut out = Vec::with_capacity(len);
     let shared = SharedOut(out.as_mut_ptr());
-    let group = group_size::<A>(kernel, n, channels, layout, phases);
+    let group = group_size::<A, M>(kernel, n, channels, layout, phases);
     let sample = c * h * w;
     for_each_index(n.div_ceil(group), |k| {
         let samples = k * group..((k + 1) * group).min(n);
         let values = samples.start * sample..samples.end * sample;
         let input = pad(&x[values.clone()], [samples.len(), c, h, w], &layout.padded, fused.input.slice(values), false);
-        for phase in phases {
-            let tiles = (samples.len() * phase.tiles()).next_multiple_of(CHUNK.max(kernel.lanes()));
-            let transformed = transform_input::<A, R, T>(&input, channels, samples.len(), tiles, &planes, phase);
+        for (phase, weights) in phases.iter().zip(&kernels) {
+            let tiles = (samples.len() * phase.tiles(M)).next_multiple_of(CHUNK.max(kernel.lanes()));
+            let transformed = transform_input::<A, R, M, T>(&input, channels, samples.len(), tiles, &planes, phase);
             // One 1×1 convolution over channels per position, `[A²][outputs][tiles]`.
             let mut products: Vec<f32> = vec![0.0; A * A * outputs * tiles];
             let runs: Vec<Position> = (0..tiles).step_by(kernel.lanes()).map(|t| Position { input: t, output: t }).collect();
             for (position, out) in products.chunks_mut(outputs * tiles).enumerate() {
                 // Channel ic of a position is a plane of `tiles` values, read at one tap.
-                let plan = Plan::new(channels, tiles, &[0], &phase.weights[position * channels * opad..][..channels * opad], opad);
+                let plan = Plan::new(channels, tiles, &[0], &weights[position * channels * opad..][..channels * opad], opad);
                 let target = Target { out: &SharedOut(out.as_mut_ptr()), len: out.len(), outputs, out_plane: tiles, step: 1, fused: Fused::default() };
                 kernel.gather_rows(&transformed[position * channels * tiles..][..channels * tiles], &plan, &runs, &target);
             }
-            transform_output::<A, R, T>(&products, tiles, samples.clone(), phase, layout, fused, &shared);
+            transform_output::<A, R, M, T>(&products, tiles, samples.clone(), phase, layout, fused, &shared);
         }
     });
     // SAFETY: the phases wrote every value of the capacity (asserted above).
@@ -263,16 +322,16 @@ fn run_with<const A: usize, const R: usize, T: Transform<A, R>>(kernel: Kernel, 
 }
 
 /// Each tile's first read in its padded plane, tiles row by row.
-fn corners(phase: &TiledPhase, width: usize) -> impl Iterator<Item = usize> {
-    let (tile_rows, tile_cols) = (phase.rows.len() / 2, phase.cols.len() / 2);
-    (0..tile_rows).flat_map(move |ti| (0..tile_cols).map(move |tj| phase.start + 2 * ti * width + 2 * tj))
+fn corners(phase: &TiledPhase, width: usize, m: usize) -> impl Iterator<Item = usize> {
+    let (tile_rows, tile_cols) = (phase.rows.len() / m, phase.cols.len() / m);
+    (0..tile_rows).flat_map(move |ti| (0..tile_cols).map(move |tj| phase.start + m * (ti * width + tj)))
 }
 
 /// Bᵀ d B for every tile of a phase in `samples` samples of `c` padded planes: `[A²][c][tiles]`,
 /// each sample's tiles row by row, then tiles that repeat the first up to `tiles`.
-fn transform_input<const A: usize, const R: usize, T: Transform<A, R>>(input: &[f32], c: usize, samples: usize, tiles: usize, padded: &Padded, phase: &TiledPhase) -> Vec<f32> {
+fn transform_input<const A: usize, const R: usize, const M: usize, T: Transform<A, R, M>>(input: &[f32], c: usize, samples: usize, tiles: usize, padded: &Padded, phase: &TiledPhase) -> Vec<f32> {
     let (plane, width) = (padded.plane(), padded.size[1]);
-    let corners: Vec<usize> = corners(phase, width).collect();
+    let corners: Vec<usize> = corners(phase, width, M).collect();
     let count = samples * corners.len();
     assert!(count <= tiles && tiles.is_multiple_of(CHUNK) && input.len() == samples * c * plane, "tiles do not match their input");
     // Each tile's first read in channel 0 of its sample.
@@ -304,24 +363,24 @@ fn transform_input<const A: usize, const R: usize, T: Transform<A, R>>(input: &[
     transformed
 }
 
-/// Aᵀ m A for every tile's products `[A²][outputs][tiles]`: its 2×2 outputs, through the bias,
+/// Aᵀ m A for every tile's products `[A²][outputs][tiles]`: its M×M outputs, through the bias,
 /// pointwise function, residual and gate, into `out` (`NCHW`).
 #[allow(clippy::too_many_arguments)]
-fn transform_output<const A: usize, const R: usize, T: Transform<A, R>>(products: &[f32], tiles: usize, samples: std::ops::Range<usize>, phase: &TiledPhase, layout: &Layout, fused: Fused, out: &SharedOut) {
+fn transform_output<const A: usize, const R: usize, const M: usize, T: Transform<A, R, M>>(products: &[f32], tiles: usize, samples: std::ops::Range<usize>, phase: &TiledPhase, layout: &Layout, fused: Fused, out: &SharedOut) {
     let (outputs, out_plane) = (layout.outputs, layout.out_plane);
-    let tile_cols = phase.cols.len() / 2;
-    // Where each tile's four outputs go in channel 0.
-    let per_sample = phase.tiles();
-    let targets: Vec<[[usize; 2]; 2]> = samples
+    let tile_cols = phase.cols.len() / M;
+    // Where each tile's outputs go in channel 0.
+    let per_sample = phase.tiles(M);
+    let targets: Vec<[[usize; M]; M]> = samples
         .flat_map(|sample| {
             (0..per_sample).map(move |tile| {
                 let (ti, tj) = (tile / tile_cols, tile % tile_cols);
-                std::array::from_fn(|u| std::array::from_fn(|v| sample * outputs * out_plane + phase.rows[2 * ti + u] + phase.cols[2 * tj + v]))
+                std::array::from_fn(|u| std::array::from_fn(|v| sample * outputs * out_plane + phase.rows[M * ti + u] + phase.cols[M * tj + v]))
             })
         })
         .collect();
     assert!(targets.len() <= tiles && products.len() == A * A * outputs * tiles, "products do not match their tiles");
-    let (mut m, mut half, mut block) = ([[[0.0; CHUNK]; A]; A], [[[0.0; CHUNK]; A]; 2], [[[0.0; CHUNK]; 2]; 2]);
+    let (mut m, mut half, mut block) = ([[[0.0; CHUNK]; A]; A], [[[0.0; CHUNK]; A]; M], [[[0.0; CHUNK]; M]; M]);
     for oc in 0..outputs {
         for (first, targets) in (0..tiles).step_by(CHUNK).zip(targets.chunks(CHUNK)) {
             for (p, row) in m.iter_mut().enumerate() {
