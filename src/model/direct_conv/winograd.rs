@@ -25,49 +25,59 @@ pub(super) enum Tiling {
     WhereItFits,
 }
 
-/// The three matrices of F(M×M, R×R), `A` = M + R − 1: the input tile goes through `INPUT`
-/// along rows and columns (Bᵀ d B), the kernel through `KERNEL` (G g Gᵀ), their product back
-/// through `OUTPUT` (Aᵀ m A). For a correlation: y(i) = Σₖ d(i + k) g(k). From the Toom–Cook
-/// interpolation on A − 1 points and ∞ (Bᵀ's rows: the coefficients of the products of x − p
-/// over all points p but one; G's: a point's powers over the product of its differences to the
-/// others; Aᵀ's columns: a point's powers). Constants of a type, so that the transforms compile
-/// to the few additions they are.
+/// F(M×M, R×R), `A` = M + R − 1: the input tile goes through Bᵀ down its columns and along its
+/// rows (Bᵀ d B), the kernel through G (G g Gᵀ), their product back through Aᵀ (Aᵀ m A). For a
+/// correlation: y(i) = Σₖ d(i + k) g(k). From the Toom–Cook interpolation on A − 1 points and ∞
+/// (Bᵀ's rows: the coefficients of the products of x − p over all points p but one; G's: a
+/// point's powers over the product of its differences to the others; Aᵀ's columns: a point's
+/// powers). Bᵀ and Aᵀ are written out as the few additions they factor into: as matrices, in
+/// loops the compiler did not unroll, their coefficients cost multiplies and branches.
 trait Transform<const A: usize, const R: usize, const M: usize> {
-    const INPUT: [[f32; A]; A];
     const KERNEL: [[f32; R]; A];
-    const OUTPUT: [[f32; A]; M];
+    /// Bᵀ d, for one line of a tile.
+    fn input(d: [Lanes; A]) -> [Lanes; A];
+    /// Aᵀ m, for one line of a tile's products.
+    fn output(m: [Lanes; A]) -> [Lanes; M];
 }
 
-/// F(2×2, 3×3) on the points 0, 1, −1, ∞.
+/// F(2×2, 3×3) on the points 0, 1, −1, ∞: Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1],
+/// Aᵀ = [1 1 1 0; 0 1 −1 −1].
 struct F2x3;
 
 impl Transform<4, 3, 2> for F2x3 {
-    const INPUT: [[f32; 4]; 4] = [[1.0, 0.0, -1.0, 0.0], [0.0, 1.0, 1.0, 0.0], [0.0, -1.0, 1.0, 0.0], [0.0, 1.0, 0.0, -1.0]];
     const KERNEL: [[f32; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
-    const OUTPUT: [[f32; 4]; 2] = [[1.0, 1.0, 1.0, 0.0], [0.0, 1.0, -1.0, -1.0]];
+    #[inline(always)]
+    fn input([d0, d1, d2, d3]: [Lanes; 4]) -> [Lanes; 4] {
+        [d0 - d2, d1 + d2, d2 - d1, d1 - d3]
+    }
+    #[inline(always)]
+    fn output([m0, m1, m2, m3]: [Lanes; 4]) -> [Lanes; 2] {
+        [m0 + m1 + m2, m1 - m2 - m3]
+    }
 }
 
-/// F(2×2, 2×2) on the points 0, 1, ∞: integer coefficients, so both transforms are exact.
+/// F(2×2, 2×2) on the points 0, 1, ∞: Bᵀ = [1 −1 0; 0 1 0; 0 −1 1], Aᵀ = [1 1 0; 0 1 1];
+/// integer coefficients, so both transforms are exact.
 struct F2x2;
 
 impl Transform<3, 2, 2> for F2x2 {
-    const INPUT: [[f32; 3]; 3] = [[1.0, -1.0, 0.0], [0.0, 1.0, 0.0], [0.0, -1.0, 1.0]];
     const KERNEL: [[f32; 2]; 3] = [[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]];
-    const OUTPUT: [[f32; 3]; 2] = [[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]];
+    #[inline(always)]
+    fn input([d0, d1, d2]: [Lanes; 3]) -> [Lanes; 3] {
+        [d0 - d1, d1, d2 - d1]
+    }
+    #[inline(always)]
+    fn output([m0, m1, m2]: [Lanes; 3]) -> [Lanes; 2] {
+        [m0 + m1, m1 + m2]
+    }
 }
 
-/// F(4×4, 3×3) on the points 0, ±1, ±2, ∞ (Lavin & Gray's).
+/// F(4×4, 3×3) on the points 0, ±1, ±2, ∞ (Lavin & Gray's): Bᵀ = [4 0 −5 0 1 0;
+/// 0 −4 −4 1 1 0; 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1],
+/// Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1].
 struct F4x3;
 
 impl Transform<6, 3, 4> for F4x3 {
-    const INPUT: [[f32; 6]; 6] = [
-        [4.0, 0.0, -5.0, 0.0, 1.0, 0.0],
-        [0.0, -4.0, -4.0, 1.0, 1.0, 0.0],
-        [0.0, 4.0, -4.0, -1.0, 1.0, 0.0],
-        [0.0, -2.0, -1.0, 2.0, 1.0, 0.0],
-        [0.0, 2.0, -1.0, -2.0, 1.0, 0.0],
-        [0.0, 4.0, 0.0, -5.0, 0.0, 1.0],
-    ];
     const KERNEL: [[f32; 3]; 6] = [
         [1.0 / 4.0, 0.0, 0.0],
         [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
@@ -76,57 +86,86 @@ impl Transform<6, 3, 4> for F4x3 {
         [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0],
         [0.0, 0.0, 1.0],
     ];
-    const OUTPUT: [[f32; 6]; 4] = [[1.0, 1.0, 1.0, 1.0, 1.0, 0.0], [0.0, 1.0, -1.0, 2.0, -2.0, 0.0], [0.0, 1.0, 1.0, 4.0, 4.0, 0.0], [0.0, 1.0, -1.0, 8.0, -8.0, 1.0]];
+    #[inline(always)]
+    fn input([d0, d1, d2, d3, d4, d5]: [Lanes; 6]) -> [Lanes; 6] {
+        let (sum, difference) = ((d1 + d2) * 4.0, (d1 - d2) * 4.0);
+        let (odd, even) = ((d3 - d1) * 2.0, d4 - d2);
+        [d0 * 4.0 - d2 * 5.0 + d4, d4 + d3 - sum, d4 - d3 + difference, even + odd, even - odd, d1 * 4.0 - d3 * 5.0 + d5]
+    }
+    #[inline(always)]
+    fn output([m0, m1, m2, m3, m4, m5]: [Lanes; 6]) -> [Lanes; 4] {
+        let (a, b, c, e) = (m1 + m2, m1 - m2, m3 + m4, m3 - m4);
+        [m0 + a + c, b + e * 2.0, a + c * 4.0, b + e * 8.0 + m5]
+    }
 }
 
 /// F(4×4, 2×2) on the points 0, ±1, 2, ∞ (of the sets of small points tried, the one that
-/// rounded least with the fewest terms).
+/// rounded least with the fewest terms): Bᵀ = [2 −1 −2 1 0; 0 −2 −1 1 0; 0 2 −3 1 0;
+/// 0 −1 0 1 0; 0 2 −1 −2 1], Aᵀ = [1 1 1 1 0; 0 1 −1 2 0; 0 1 1 4 0; 0 1 −1 8 1].
 struct F4x2;
 
 impl Transform<5, 2, 4> for F4x2 {
-    const INPUT: [[f32; 5]; 5] = [
-        [2.0, -1.0, -2.0, 1.0, 0.0],
-        [0.0, -2.0, -1.0, 1.0, 0.0],
-        [0.0, 2.0, -3.0, 1.0, 0.0],
-        [0.0, -1.0, 0.0, 1.0, 0.0],
-        [0.0, 2.0, -1.0, -2.0, 1.0],
-    ];
     const KERNEL: [[f32; 2]; 5] = [[0.5, 0.0], [-0.5, -0.5], [-1.0 / 6.0, 1.0 / 6.0], [1.0 / 6.0, 1.0 / 3.0], [0.0, 1.0]];
-    const OUTPUT: [[f32; 5]; 4] = [[1.0, 1.0, 1.0, 1.0, 0.0], [0.0, 1.0, -1.0, 2.0, 0.0], [0.0, 1.0, 1.0, 4.0, 0.0], [0.0, 1.0, -1.0, 8.0, 1.0]];
+    #[inline(always)]
+    fn input([d0, d1, d2, d3, d4]: [Lanes; 5]) -> [Lanes; 5] {
+        let (b, a) = (d3 - d1, d3 - d2);
+        [(d0 - d2) * 2.0 + b, a - d1 * 2.0, a + (d1 - d2) * 2.0, b, d4 - d2 - b * 2.0]
+    }
+    #[inline(always)]
+    fn output([m0, m1, m2, m3, m4]: [Lanes; 5]) -> [Lanes; 4] {
+        let (a, b) = (m1 + m2, m1 - m2);
+        [m0 + a + m3, b + m3 * 2.0, a + m3 * 4.0, b + m3 * 8.0 + m4]
+    }
 }
 
 /// Tiles transformed at a time: a vector of them on every kernel, each transform a few
 /// vector additions.
 const CHUNK: usize = 16;
 
-/// One value of each of [`CHUNK`] tiles.
-type Chunk = [f32; CHUNK];
+/// One value of each of [`CHUNK`] tiles, added and scaled lane by lane.
+#[derive(Clone, Copy)]
+struct Lanes([f32; CHUNK]);
 
-/// `m` x `mᵀ` for [`CHUNK`] square tiles `x` into `out`: along their columns (into `half`),
-/// then their rows. In place, as arrays this size returned by value are copied through memory.
-/// Inlined with a constant `m`, a zero costs nothing and ±1 no multiply (sums start at −0,
-/// which adding leaves exact).
+impl Lanes {
+    const ZERO: Lanes = Lanes([0.0; CHUNK]);
+}
+
+impl std::ops::Add for Lanes {
+    type Output = Lanes;
+    #[inline(always)]
+    fn add(self, other: Lanes) -> Lanes {
+        Lanes(std::array::from_fn(|i| self.0[i] + other.0[i]))
+    }
+}
+
+impl std::ops::Sub for Lanes {
+    type Output = Lanes;
+    #[inline(always)]
+    fn sub(self, other: Lanes) -> Lanes {
+        Lanes(std::array::from_fn(|i| self.0[i] - other.0[i]))
+    }
+}
+
+impl std::ops::Mul<f32> for Lanes {
+    type Output = Lanes;
+    #[inline(always)]
+    fn mul(self, factor: f32) -> Lanes {
+        Lanes(self.0.map(|value| value * factor))
+    }
+}
+
+/// `line` down the columns of `x` (A×A tiles) and then along the rows of the result, into `out`.
+/// In place, as arrays this size returned by value are copied through memory.
 #[inline(always)]
-fn both_ways<const N: usize, const M: usize>(m: &[[f32; N]; M], x: &[[Chunk; N]; N], half: &mut [[Chunk; N]; M], out: &mut [[Chunk; M]; M]) {
-    for (coefficients, half) in m.iter().zip(half.iter_mut()) {
-        for (col, sum) in half.iter_mut().enumerate() {
-            *sum = [-0.0; CHUNK];
-            for (&coefficient, row) in coefficients.iter().zip(x) {
-                if coefficient != 0.0 {
-                    sum.iter_mut().zip(&row[col]).for_each(|(s, v)| *s += coefficient * v);
-                }
-            }
+fn both_ways<const A: usize, const B: usize>(line: impl Fn([Lanes; A]) -> [Lanes; B], x: &[[Lanes; A]; A], half: &mut [[Lanes; A]; B], out: &mut [[Lanes; B]; B]) {
+    for col in 0..A {
+        let column = line(std::array::from_fn(|a| x[a][col]));
+        for (row, value) in half.iter_mut().zip(column) {
+            row[col] = value;
         }
     }
     for (half, out) in half.iter().zip(out.iter_mut()) {
-        for (coefficients, sum) in m.iter().zip(out.iter_mut()) {
-            *sum = [-0.0; CHUNK];
-            for (&coefficient, values) in coefficients.iter().zip(half) {
-                if coefficient != 0.0 {
-                    sum.iter_mut().zip(values).for_each(|(s, v)| *s += coefficient * v);
-                }
-            }
-        }
+        *out = line(*half);
     }
 }
 
@@ -339,23 +378,23 @@ fn transform_input<const A: usize, const R: usize, const M: usize, T: Transform<
     // The last read of any tile lies inside its plane (`run_with` asserted it of every corner).
     assert!(corners.iter().all(|&corner| corner + (A - 1) * (width + 1) < plane), "a tile reads outside its plane");
     let mut transformed = vec![0.0; A * A * c * tiles];
-    let (mut d, mut half, mut v) = ([[[0.0; CHUNK]; A]; A], [[[0.0; CHUNK]; A]; A], [[[0.0; CHUNK]; A]; A]);
+    let (mut d, mut half, mut v) = ([[Lanes::ZERO; A]; A], [[Lanes::ZERO; A]; A], [[Lanes::ZERO; A]; A]);
     for ic in 0..c {
         for first in (0..tiles).step_by(CHUNK) {
             let starts: &[usize; CHUNK] = starts[first..][..CHUNK].try_into().unwrap();
             for (a, row) in d.iter_mut().enumerate() {
                 for (b, values) in row.iter_mut().enumerate() {
-                    for (value, start) in values.iter_mut().zip(starts) {
+                    for (value, start) in values.0.iter_mut().zip(starts) {
                         // SAFETY: start + ic·plane + a·width + b lies in sample
                         // start / (c·plane)'s plane ic (asserted above).
                         *value = unsafe { *input.get_unchecked(start + ic * plane + a * width + b) };
                     }
                 }
             }
-            both_ways(&T::INPUT, &d, &mut half, &mut v);
+            both_ways(T::input, &d, &mut half, &mut v);
             for (p, row) in v.iter().enumerate() {
                 for (q, values) in row.iter().enumerate() {
-                    transformed[((p * A + q) * c + ic) * tiles + first..][..CHUNK].copy_from_slice(values);
+                    transformed[((p * A + q) * c + ic) * tiles + first..][..CHUNK].copy_from_slice(&values.0);
                 }
             }
         }
@@ -380,19 +419,19 @@ fn transform_output<const A: usize, const R: usize, const M: usize, T: Transform
         })
         .collect();
     assert!(targets.len() <= tiles && products.len() == A * A * outputs * tiles, "products do not match their tiles");
-    let (mut m, mut half, mut block) = ([[[0.0; CHUNK]; A]; A], [[[0.0; CHUNK]; A]; M], [[[0.0; CHUNK]; M]; M]);
+    let (mut m, mut half, mut block) = ([[Lanes::ZERO; A]; A], [[Lanes::ZERO; A]; M], [[Lanes::ZERO; M]; M]);
     for oc in 0..outputs {
         for (first, targets) in (0..tiles).step_by(CHUNK).zip(targets.chunks(CHUNK)) {
             for (p, row) in m.iter_mut().enumerate() {
                 for (q, values) in row.iter_mut().enumerate() {
-                    values.copy_from_slice(&products[((p * A + q) * outputs + oc) * tiles + first..][..CHUNK]);
+                    values.0.copy_from_slice(&products[((p * A + q) * outputs + oc) * tiles + first..][..CHUNK]);
                 }
             }
-            both_ways(&T::OUTPUT, &m, &mut half, &mut block);
+            both_ways(T::output, &m, &mut half, &mut block);
             for (u, row) in block.iter_mut().enumerate() {
                 for (v, values) in row.iter_mut().enumerate() {
-                    fused.apply_channel(values, oc);
-                    for (value, target) in values.iter().zip(targets) {
+                    fused.apply_channel(&mut values.0, oc);
+                    for (value, target) in values.0.iter().zip(targets) {
                         let index = target[u][v] + oc * out_plane;
                         // SAFETY: inside the output (sample < n, channel < outputs, position <
                         // out_plane: `run_with` counted every position's writes in a vector of
