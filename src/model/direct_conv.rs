@@ -241,13 +241,13 @@ fn conv2d_on(kernel: Kernel, tiling: Tiling, x: &[f32], x_shape: Shape4, packed:
         // Output (y, x) reads from row y, column x on of each plane of a phase; channel
         // (ic, py, px) of those planes has tap (a, b) at tap (s·a + py, s·b + px).
         let layout = Layout { padded: Padded { split: [split; 2], ..reads.padded }, ..layout };
-        let taps = (0..c * split * split)
+        let taps: Vec<usize> = (0..c * split * split)
             .flat_map(|part| {
                 let (ic, py, px) = (part / (split * split), part / split % split, part % split);
                 (0..side * side).map(move |t| (ic * kh + split * (t / side) + py) * kw + split * (t % side) + px)
             })
             .collect();
-        let phase = TiledPhase { rows: (0..ho).map(|y| y * wo).collect(), cols: (0..wo).collect(), start: 0, weights: packed, taps };
+        let phase = TiledPhase { rows: (0..ho).map(|y| y * wo).collect(), cols: (0..wo).collect(), start: 0, weights: packed, taps: &taps };
         if let Some(out) = winograd::run(side, tiling, kernel, x, x_shape, &layout, fused, &[phase]) {
             return (out, [n, o, ho, wo]);
         }
@@ -378,7 +378,7 @@ fn conv_transpose2d_on(kernel: Kernel, tiling: Tiling, x: &[f32], x_shape: Shape
                 let (ys, xs): (Vec<_>, Vec<_>) = (rows.phase(ry).collect(), cols.phase(rx).collect());
                 let first = |axis: &[(usize, usize)], lead: usize| axis.first().map_or(0, |&(_, m)| m + lead + 1 - side);
                 let start = first(&ys, rows.lead) * padded[1] + first(&xs, cols.lead);
-                TiledPhase { rows: ys.iter().map(|&(y, _)| y * wo).collect(), cols: xs.iter().map(|&(x, _)| x).collect(), start, weights: phase.weights, taps: taps.clone() }
+                TiledPhase { rows: ys.iter().map(|&(y, _)| y * wo).collect(), cols: xs.iter().map(|&(x, _)| x).collect(), start, weights: phase.weights, taps: &taps }
             })
             .collect();
         if let Some(out) = winograd::run(side, tiling, kernel, x, x_shape, &layout, fused, &tiled_phases) {

@@ -182,7 +182,7 @@ pub(super) struct TiledPhase<'a> {
     /// The weights as the direct kernels take them, rows of padded outputs.
     pub weights: &'a [f32],
     /// Which of those rows is tap (a, b) of each channel the tiles read, `[channels][R][R]`.
-    pub taps: Vec<usize>,
+    pub taps: &'a [usize],
 }
 
 impl TiledPhase<'_> {
