@@ -50,10 +50,15 @@ impl ClassifierManifest {
         if self.format != FORMAT {
             return Err(bad(format!("format is `{}`, expected `{FORMAT}`", self.format)));
         }
-        let features = self.features.output_shape(&self.input_shape).map_err(|e| bad(format!("features: {e}")))?;
+        let features = self
+            .features
+            .output_shape(&self.input_shape)
+            .map_err(|e| bad(format!("features: {e}")))?;
         let logits = self.head.output_shape(&features).map_err(|e| bad(format!("head: {e}")))?;
         if features.len() != 1 || logits != [self.classes.len()] {
-            return Err(bad(format!("features must be a vector and the head give one logit per class; got {features:?} and {logits:?}")));
+            return Err(bad(format!(
+                "features must be a vector and the head give one logit per class; got {features:?} and {logits:?}"
+            )));
         }
         Ok(features[0])
     }
@@ -64,7 +69,15 @@ impl ClassifierManifest {
 pub fn architecture(width: usize) -> (NetworkSpec, NetworkSpec) {
     let mut layers = Vec::new();
     let mut conv = |name: String, inputs: usize, outputs: usize, pool: bool| {
-        layers.push(Layer::Conv2d { name: name.clone(), inputs, outputs, kernel: 3, stride: 1, padding: 1, spectral_norm: false });
+        layers.push(Layer::Conv2d {
+            name: name.clone(),
+            inputs,
+            outputs,
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+            spectral_norm: false,
+        });
         if pool {
             layers.push(Layer::MaxPool2d { kernel: 2 });
         }
@@ -79,13 +92,22 @@ pub fn architecture(width: usize) -> (NetworkSpec, NetworkSpec) {
         channels *= 2;
     }
     layers.push(Layer::GlobalAvgPool {});
-    let head = vec![Layer::Linear { name: "out".into(), inputs: channels, outputs: 10, spectral_norm: false }];
+    let head = vec![Layer::Linear {
+        name: "out".into(),
+        inputs: channels,
+        outputs: 10,
+        spectral_norm: false,
+    }];
     (NetworkSpec { layers }, NetworkSpec { layers: head })
 }
 
 /// He-normal weights, zero biases, identity batch norm (the presets' initialisation).
 pub fn init_weights(manifest: &ClassifierManifest, seed: u64) -> HostWeights {
-    crate::model::presets::init_weights(manifest.params(), crate::model::presets::WeightInit::HeNormal, seed)
+    crate::model::presets::init_weights(
+        manifest.params(),
+        crate::model::presets::WeightInit::HeNormal,
+        seed,
+    )
 }
 
 /// A classifier built on a device.
@@ -97,9 +119,20 @@ pub struct Classifier {
 }
 
 impl Classifier {
-    pub fn new(manifest: ClassifierManifest, weights: &HostWeights, device: &Device) -> Result<Classifier> {
+    pub fn new(
+        manifest: ClassifierManifest,
+        weights: &HostWeights,
+        device: &Device,
+    ) -> Result<Classifier> {
         let feature_dim = manifest.check(&manifest.name)?;
-        let features = Network::build(&manifest.features, &manifest.input_shape, "features", weights, 0, device);
+        let features = Network::build(
+            &manifest.features,
+            &manifest.input_shape,
+            "features",
+            weights,
+            0,
+            device,
+        );
         let head = Network::build(&manifest.head, &[feature_dim], "head", weights, 0, device);
         Ok(Classifier { manifest, feature_dim, features, head })
     }
@@ -108,8 +141,9 @@ impl Classifier {
     pub fn load(dir: &Path, device: &Device) -> Result<Classifier> {
         let manifest_path = dir.join(MANIFEST_FILE);
         let shown = manifest_path.display().to_string();
-        let manifest: ClassifierManifest = serde_json::from_slice(&bundle::read_file(&manifest_path)?)
-            .map_err(|e| Error::Manifest { path: shown.clone(), reason: e.to_string() })?;
+        let manifest: ClassifierManifest =
+            serde_json::from_slice(&bundle::read_file(&manifest_path)?)
+                .map_err(|e| Error::Manifest { path: shown.clone(), reason: e.to_string() })?;
         manifest.check(&shown)?;
         let weights_path = dir.join(&manifest.weights.file);
         let bytes = bundle::read_file(&weights_path)?;
@@ -120,7 +154,11 @@ impl Classifier {
     }
 
     /// Writes the bundle folder (f16 weights and the manifest with their digest).
-    pub fn write_dir(manifest: &ClassifierManifest, weights: &HostWeights, dir: &Path) -> Result<()> {
+    pub fn write_dir(
+        manifest: &ClassifierManifest,
+        weights: &HostWeights,
+        dir: &Path,
+    ) -> Result<()> {
         let mut manifest = manifest.clone();
         manifest.weights.sha256 = bundle::write_f16_weights(dir, &manifest.weights.file, weights)?;
         bundle::write_manifest(dir, &manifest)
@@ -157,8 +195,17 @@ mod tests {
             classes: crate::data::cifar::CLASSES.iter().map(|c| c.to_string()).collect(),
             features,
             head,
-            weights: WeightsRef { file: "weights.safetensors".into(), sha256: String::new(), encoding: Default::default() },
-            provenance: Provenance { trained_by: "test".into(), data: "none".into(), recipe: String::new(), notes: String::new() },
+            weights: WeightsRef {
+                file: "weights.safetensors".into(),
+                sha256: String::new(),
+                encoding: Default::default(),
+            },
+            provenance: Provenance {
+                trained_by: "test".into(),
+                data: "none".into(),
+                recipe: String::new(),
+                notes: String::new(),
+            },
             test_accuracy: None,
         }
     }

@@ -37,16 +37,20 @@ pub async fn gpu() -> Result<Device> {
     let api = burn::backend::WgpuBackend::WebGpu;
     #[cfg(not(target_family = "wasm"))]
     let api = burn::backend::WgpuBackend::Auto;
-    Device::wgpu_options()
-        .graphics_api(api)
-        .init_async()
-        .await
-        .map_err(|e| Error::Backend { backend: "webgpu", reason: format!("no usable GPU adapter ({e:?}); use the CPU backend") })
+    Device::wgpu_options().graphics_api(api).init_async().await.map_err(|e| Error::Backend {
+        backend: "webgpu",
+        reason: format!("no usable GPU adapter ({e:?}); use the CPU backend"),
+    })
 }
 
 #[cfg(not(feature = "webgpu"))]
 pub async fn gpu() -> Result<Device> {
-    Err(Error::Backend { backend: "webgpu", reason: "this build has no GPU backend; rebuild with `--features webgpu` or use the CPU backend".into() })
+    Err(Error::Backend {
+        backend: "webgpu",
+        reason:
+            "this build has no GPU backend; rebuild with `--features webgpu` or use the CPU backend"
+                .into(),
+    })
 }
 
 pub async fn open(backend: Backend) -> Result<Device> {

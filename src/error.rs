@@ -12,7 +12,9 @@ pub enum Error {
     Io { path: String, reason: String },
 
     /// The manifest is not valid JSON or does not match the bundle schema.
-    #[error("{path}: {reason}; see the manifest of a bundled model in models/ for the expected fields")]
+    #[error(
+        "{path}: {reason}; see the manifest of a bundled model in models/ for the expected fields"
+    )]
     Manifest { path: String, reason: String },
 
     /// The weights file is malformed, truncated, or disagrees with the manifest.
@@ -29,7 +31,11 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn parameter(name: &'static str, value: impl fmt::Display, expected: impl Into<String>) -> Self {
+    pub(crate) fn parameter(
+        name: &'static str,
+        value: impl fmt::Display,
+        expected: impl Into<String>,
+    ) -> Self {
         Error::Parameter { name, value: value.to_string(), expected: expected.into() }
     }
 

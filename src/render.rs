@@ -19,7 +19,13 @@ pub fn columns_for(n: usize) -> usize {
 
 /// Lays out `n` images of `shape` = [channels (1 or 3), h, w], given as channel-first values in
 /// `range`, in a grid of `cols` columns with a `GAP`-pixel white border between tiles.
-pub fn image_grid(samples: &[f32], n: usize, shape: &[usize], range: [f32; 2], cols: usize) -> Grid {
+pub fn image_grid(
+    samples: &[f32],
+    n: usize,
+    shape: &[usize],
+    range: [f32; 2],
+    cols: usize,
+) -> Grid {
     let (c, h, w) = (shape[0], shape[1], shape[2]);
     let cols = cols.clamp(1, n.max(1));
     let rows = n.div_ceil(cols);
@@ -64,7 +70,8 @@ pub fn scatter(points: &[f32], data: &[f32], range: [f32; 2]) -> Grid {
                     if inside && (0..size as i64).contains(&x) && (0..size as i64).contains(&y) {
                         let at = (y as usize * size + x as usize) * 4;
                         for (channel, target) in rgba[at..at + 3].iter_mut().zip(colour) {
-                            *channel = (*channel as f32 * (1.0 - alpha) + target * alpha).round() as u8;
+                            *channel =
+                                (*channel as f32 * (1.0 - alpha) + target * alpha).round() as u8;
                         }
                     }
                 }
@@ -106,7 +113,9 @@ pub fn decode_text(samples: &[f32], n: usize, shape: &[usize], vocab: &[String])
             let s = &samples[i * v * len..(i + 1) * v * len];
             (0..len)
                 .map(|pos| {
-                    let best = (0..v).max_by(|&a, &b| s[a * len + pos].total_cmp(&s[b * len + pos])).unwrap_or(0);
+                    let best = (0..v)
+                        .max_by(|&a, &b| s[a * len + pos].total_cmp(&s[b * len + pos]))
+                        .unwrap_or(0);
                     vocab[best].as_str()
                 })
                 .collect()
@@ -140,7 +149,11 @@ mod tests {
         assert!(blue(px(12, 12)), "(-1.9, 1.9) is near the top left");
         let data = px(3 * SCATTER_SIZE / 4, 3 * SCATTER_SIZE / 4 - 1);
         assert!(data[0] < 255 && data[0] == data[2], "the data point (1, −1) is grey: {data:?}");
-        assert_eq!(px(SCATTER_SIZE - 1, 0), &[255, 255, 255], "points outside the range are left out");
+        assert_eq!(
+            px(SCATTER_SIZE - 1, 0),
+            &[255, 255, 255],
+            "points outside the range are left out"
+        );
     }
 
     #[test]

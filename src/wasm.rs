@@ -25,7 +25,9 @@ fn js_error(e: impl std::fmt::Display) -> JsError {
 
 /// Sets `key` on a plain object of ours (which fails only for a frozen object).
 fn set(out: &Object, key: &str, value: JsValue) -> Result<(), JsError> {
-    Reflect::set(out, &key.into(), &value).map(|_| ()).map_err(|_| js_error(format!("cannot set `{key}` on a result object")))
+    Reflect::set(out, &key.into(), &value)
+        .map(|_| ())
+        .map_err(|_| js_error(format!("cannot set `{key}` on a result object")))
 }
 
 /// The paper's default settings (η = 0.1, γ = 0.01, 25 steps, DGflow-KL), so the page picks no
@@ -61,7 +63,11 @@ impl Engine {
         let backend = match backend.as_str() {
             "cpu" => Backend::Cpu,
             "webgpu" => Backend::Gpu,
-            other => return Err(js_error(format!("unknown backend {other:?}: expected \"cpu\" or \"webgpu\""))),
+            other => {
+                return Err(js_error(format!(
+                    "unknown backend {other:?}: expected \"cpu\" or \"webgpu\""
+                )));
+            }
         };
         let device = device::open(backend).await.map_err(js_error)?;
         Ok(Engine { device, backend })
@@ -75,8 +81,16 @@ impl Engine {
     /// Validates a bundle from its files' bytes (`shared`: an array of the Uint8Arrays of the
     /// files its manifest's `shared_weights` names, in order) and builds it on this device.
     #[wasm_bindgen(js_name = loadModel)]
-    pub fn load_model(&self, name: &str, manifest: &[u8], weights: &[u8], shared: js_sys::Array, thermalize: usize) -> Result<LoadedModel, JsError> {
-        let shared: Vec<Vec<u8>> = shared.iter().map(|b| js_sys::Uint8Array::new(&b).to_vec()).collect();
+    pub fn load_model(
+        &self,
+        name: &str,
+        manifest: &[u8],
+        weights: &[u8],
+        shared: js_sys::Array,
+        thermalize: usize,
+    ) -> Result<LoadedModel, JsError> {
+        let shared: Vec<Vec<u8>> =
+            shared.iter().map(|b| js_sys::Uint8Array::new(&b).to_vec()).collect();
         let shared: Vec<&[u8]> = shared.iter().map(Vec::as_slice).collect();
         let bundle = Bundle::from_parts(name, manifest, weights, &shared).map_err(js_error)?;
         let model = Rc::new(Model::build(&bundle, thermalize, &self.device));
@@ -106,9 +120,12 @@ impl LoadedModel {
             let config: FlowConfig = if settings.is_undefined() || settings.is_null() {
                 FlowConfig::default()
             } else {
-                serde_wasm_bindgen::from_value(settings).map_err(|e| JsValue::from(js_error(format!("refinement settings: {e}"))))?
+                serde_wasm_bindgen::from_value(settings)
+                    .map_err(|e| JsValue::from(js_error(format!("refinement settings: {e}"))))?
             };
-            let refiner = Refiner::new(model.clone(), model.clone(), config, &device).await.map_err(|e| JsValue::from(js_error(e)))?;
+            let refiner = Refiner::new(model.clone(), model.clone(), config, &device)
+                .await
+                .map_err(|e| JsValue::from(js_error(e)))?;
             Ok(Refinement { refiner: Rc::new(RefCell::new(refiner)), model }.into())
         })
     }
@@ -129,7 +146,8 @@ impl Refinement {
         let (refiner, model) = (self.refiner.clone(), self.model.clone());
         wasm_bindgen_futures::future_to_promise(async move {
             // The worker awaits each step before asking for the next, so the borrow is never shared.
-            let step = refiner.borrow_mut().next_step().await.map_err(|e| JsValue::from(js_error(e)))?;
+            let step =
+                refiner.borrow_mut().next_step().await.map_err(|e| JsValue::from(js_error(e)))?;
             match step {
                 None => Ok(JsValue::NULL),
                 Some(step) => step_to_js(&step, &model),
@@ -165,10 +183,18 @@ fn step_to_js(step: &Step, model: &Model) -> Result<JsValue, JsValue> {
             SampleKind::Text => {
                 let vocab = m.vocab.as_deref().expect("text manifests have a vocabulary");
                 let lines = render::decode_text(samples, n, &m.sample_shape, vocab);
-                set(&out, "text", serde_wasm_bindgen::to_value(&lines).map_err(|e| JsValue::from(js_error(e)))?)?;
+                set(
+                    &out,
+                    "text",
+                    serde_wasm_bindgen::to_value(&lines).map_err(|e| JsValue::from(js_error(e)))?,
+                )?;
             }
             SampleKind::Points => {
-                let grid = render::scatter(samples, &crate::data::toy2d::Toy::backdrop(&m.name), m.value_range);
+                let grid = render::scatter(
+                    samples,
+                    &crate::data::toy2d::Toy::backdrop(&m.name),
+                    m.value_range,
+                );
                 set(&out, "rgba", Uint8ClampedArray::from(grid.rgba.as_slice()).into())?;
                 set(&out, "width", (grid.width as u32).into())?;
                 set(&out, "height", (grid.height as u32).into())?;
@@ -215,7 +241,10 @@ impl LiveTrainer {
 
     /// The model as trained so far, built on `engine`'s device (an engine of this module).
     pub fn model(&self, engine: &Engine) -> LoadedModel {
-        LoadedModel { model: Rc::new(Model::build(&self.live.bundle(), 0, &engine.device)), device: engine.device.clone() }
+        LoadedModel {
+            model: Rc::new(Model::build(&self.live.bundle(), 0, &engine.device)),
+            device: engine.device.clone(),
+        }
     }
 
     /// The model as trained so far as `{manifest, weights}` bundle files (f16), for

@@ -65,8 +65,14 @@ fn int8_bundles_load_back_within_half_a_step_of_each_row_at_half_the_size() {
     bundle.write_dir(&dir.path().join("f16")).unwrap();
     bundle.manifest.weights.encoding = Encoding::Int8;
     bundle.write_dir(&dir.path().join("int8")).unwrap();
-    let size = |d: &str| std::fs::metadata(dir.path().join(d).join("weights.safetensors")).unwrap().len();
-    assert!(size("int8") * 10 < size("f16") * 6, "int8 {} bytes vs f16 {}", size("int8"), size("f16"));
+    let size =
+        |d: &str| std::fs::metadata(dir.path().join(d).join("weights.safetensors")).unwrap().len();
+    assert!(
+        size("int8") * 10 < size("f16") * 6,
+        "int8 {} bytes vs f16 {}",
+        size("int8"),
+        size("f16")
+    );
 
     let loaded = Bundle::from_dir(&dir.path().join("int8")).unwrap();
     assert_eq!(loaded.manifest.weights.encoding, Encoding::Int8);
@@ -78,7 +84,10 @@ fn int8_bundles_load_back_within_half_a_step_of_each_row_at_half_the_size() {
         for (original, reread) in values.chunks(row).zip(v.chunks(row)) {
             let step = original.iter().fold(0f32, |m, x| m.max(x.abs())) / 127.0;
             for (a, b) in original.iter().zip(reread) {
-                assert!((a - b).abs() <= step / 2.0 * 1.001 + 1e-3 * a.abs(), "{name}: {a} became {b} (step {step})");
+                assert!(
+                    (a - b).abs() <= step / 2.0 * 1.001 + 1e-3 * a.abs(),
+                    "{name}: {a} became {b} (step {step})"
+                );
             }
         }
         quantised += usize::from(values.len() >= 1024 && shape.len() >= 2);
@@ -86,7 +95,10 @@ fn int8_bundles_load_back_within_half_a_step_of_each_row_at_half_the_size() {
     assert!(quantised >= 3, "only {quantised} tensors were large enough to quantise");
     // Written again, the loaded bundle keeps its encoding and its exact bytes.
     loaded.write_dir(&dir.path().join("again")).unwrap();
-    assert_eq!(std::fs::read(dir.path().join("again/weights.safetensors")).unwrap(), std::fs::read(dir.path().join("int8/weights.safetensors")).unwrap());
+    assert_eq!(
+        std::fs::read(dir.path().join("again/weights.safetensors")).unwrap(),
+        std::fs::read(dir.path().join("int8/weights.safetensors")).unwrap()
+    );
 }
 
 #[test]
@@ -95,9 +107,19 @@ fn an_int8_tensor_without_its_scales_is_named() {
     let bundle = Architecture::Dcgan { latent: 16, width: 8, size: 8 }.init_bundle("small", 1);
     let bytes = encode(&bundle.weights, Encoding::Int8);
     let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let kept: Vec<_> = file.tensors().into_iter().filter(|(name, _)| name != "generator.fc.weight:scale").collect();
+    let kept: Vec<_> = file
+        .tensors()
+        .into_iter()
+        .filter(|(name, _)| name != "generator.fc.weight:scale")
+        .collect();
     write_with_weights(dir.path(), &bundle, &safetensors::serialize(kept, None).unwrap());
-    assert_mentions(&load_error(dir.path()), &["weights.safetensors", "int8 tensor `generator.fc.weight` needs its scales `generator.fc.weight:scale`"]);
+    assert_mentions(
+        &load_error(dir.path()),
+        &[
+            "weights.safetensors",
+            "int8 tensor `generator.fc.weight` needs its scales `generator.fc.weight:scale`",
+        ],
+    );
 }
 
 #[test]
@@ -124,7 +146,10 @@ fn manifest_errors_name_the_field() {
     let mut json: serde_json::Value = serde_json::from_str(&original).unwrap();
     json["sample_shape"] = serde_json::json!([3, 16, 16]);
     std::fs::write(&path, json.to_string()).unwrap();
-    assert_mentions(&load_error(dir.path()), &["field `generator` maps the latent to [3, 8, 8]", "`sample_shape` is [3, 16, 16]"]);
+    assert_mentions(
+        &load_error(dir.path()),
+        &["field `generator` maps the latent to [3, 8, 8]", "`sample_shape` is [3, 16, 16]"],
+    );
 
     let mut json: serde_json::Value = serde_json::from_str(&original).unwrap();
     json["format"] = serde_json::json!("dgflow-bundle/9");
@@ -148,7 +173,10 @@ fn wrong_shapes_dtypes_and_extra_tensors_are_named() {
     let mut weights = bundle.weights.clone();
     weights.insert("critic.out.weight".into(), (vec![1, 3], vec![0.1; 3]));
     write_with_weights(dir.path(), &bundle, &encode_f16(&weights));
-    assert_mentions(&load_error(dir.path()), &["weights.safetensors", "tensor `critic.out.weight` has shape [1, 3], expected [1, 8]"]);
+    assert_mentions(
+        &load_error(dir.path()),
+        &["weights.safetensors", "tensor `critic.out.weight` has shape [1, 3], expected [1, 8]"],
+    );
 
     let mut weights = bundle.weights.clone();
     weights.remove("generator.bn0.running_var");
@@ -161,11 +189,19 @@ fn wrong_shapes_dtypes_and_extra_tensors_are_named() {
     assert_mentions(&load_error(dir.path()), &["tensor `critic.extra` is not used"]);
 
     // Every tensor as i32: the first one checked is reported.
-    let raw: Vec<(String, Vec<usize>, Vec<u8>)> =
-        bundle.weights.iter().map(|(k, (s, v))| (k.clone(), s.clone(), vec![0u8; 4 * v.len()])).collect();
-    let views = raw.iter().map(|(k, s, b)| (k.as_str(), safetensors::tensor::TensorView::new(Dtype::I32, s.clone(), b).unwrap()));
+    let raw: Vec<(String, Vec<usize>, Vec<u8>)> = bundle
+        .weights
+        .iter()
+        .map(|(k, (s, v))| (k.clone(), s.clone(), vec![0u8; 4 * v.len()]))
+        .collect();
+    let views = raw.iter().map(|(k, s, b)| {
+        (k.as_str(), safetensors::tensor::TensorView::new(Dtype::I32, s.clone(), b).unwrap())
+    });
     write_with_weights(dir.path(), &bundle, &safetensors::serialize(views, None).unwrap());
-    assert_mentions(&load_error(dir.path()), &["has dtype I32; only F16, F32 and I8 (with scales) are supported"]);
+    assert_mentions(
+        &load_error(dir.path()),
+        &["has dtype I32; only F16, F32 and I8 (with scales) are supported"],
+    );
 }
 
 #[test]
@@ -175,7 +211,10 @@ fn truncated_corrupt_and_nan_files_are_caught() {
     let bytes = encode_f16(&bundle.weights);
 
     write_with_weights(dir.path(), &bundle, &bytes[..bytes.len() - 10]);
-    assert_mentions(&load_error(dir.path()), &["weights.safetensors", "not a valid safetensors file", "truncated"]);
+    assert_mentions(
+        &load_error(dir.path()),
+        &["weights.safetensors", "not a valid safetensors file", "truncated"],
+    );
 
     // A flipped byte with the manifest's digest left as it was: the digest catches it.
     bundle.write_dir(dir.path()).unwrap();
@@ -184,12 +223,18 @@ fn truncated_corrupt_and_nan_files_are_caught() {
     let last = corrupt.len() - 1;
     corrupt[last] ^= 0x40;
     std::fs::write(&path, corrupt).unwrap();
-    assert_mentions(&load_error(dir.path()), &["weights.safetensors", "SHA-256 is", "the manifest expects"]);
+    assert_mentions(
+        &load_error(dir.path()),
+        &["weights.safetensors", "SHA-256 is", "the manifest expects"],
+    );
 
     let mut weights = bundle.weights.clone();
     weights.get_mut("generator.fc.weight").unwrap().1[5] = f32::NAN;
     write_with_weights(dir.path(), &bundle, &encode_f16(&weights));
-    assert_mentions(&load_error(dir.path()), &["tensor `generator.fc.weight` holds a non-finite value (NaN) at index 5"]);
+    assert_mentions(
+        &load_error(dir.path()),
+        &["tensor `generator.fc.weight` holds a non-finite value (NaN) at index 5"],
+    );
 }
 
 /// `tiny()` with a second SN-DCGAN critic added as the critic term `corrector`.
@@ -226,7 +271,15 @@ fn a_bundle_naming_a_missing_corrector_says_so() {
     let mut bundle = with_corrector();
     bundle.weights.retain(|k, _| !k.starts_with("corrector."));
     bundle.write_dir(dir.path()).unwrap();
-    assert_mentions(&load_error(dir.path()), &["weights.safetensors", "critic term `corrector`", "none of its weights", "dgflow train corrector"]);
+    assert_mentions(
+        &load_error(dir.path()),
+        &[
+            "weights.safetensors",
+            "critic term `corrector`",
+            "none of its weights",
+            "dgflow train corrector",
+        ],
+    );
 
     let mut bad = with_corrector();
     bad.manifest.critic_terms[0].name = "critic".into();
@@ -236,7 +289,8 @@ fn a_bundle_naming_a_missing_corrector_says_so() {
 
 /// A second model (another generator) judged by `lender`'s critic, with the same critic weights.
 fn borrower(lender: &Bundle) -> Bundle {
-    let mut bundle = Architecture::Dcgan { latent: 3, width: 1, size: 8 }.init_bundle("borrower", 7);
+    let mut bundle =
+        Architecture::Dcgan { latent: 3, width: 1, size: 8 }.init_bundle("borrower", 7);
     for (k, v) in lender.weights.iter().filter(|(k, _)| k.starts_with("critic.")) {
         bundle.weights.insert(k.clone(), v.clone());
     }
@@ -252,11 +306,17 @@ fn a_borrowed_critic_is_shipped_once_and_a_retrained_lender_is_noticed() {
     let vae = borrower(&gan);
     vae.write_dir_sharing(&vae_dir, &[("critic.", &gan_dir)]).unwrap();
 
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(vae_dir.join(MANIFEST_FILE)).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(vae_dir.join(MANIFEST_FILE)).unwrap()).unwrap();
     assert_eq!(manifest["shared_weights"][0]["file"], "../gan/weights.safetensors");
     assert_eq!(manifest["shared_weights"][0]["prefix"], "critic.");
     let own = std::fs::read(vae_dir.join("weights.safetensors")).unwrap();
-    let names = safetensors::SafeTensors::deserialize(&own).unwrap().names().into_iter().map(String::from).collect::<Vec<_>>();
+    let names = safetensors::SafeTensors::deserialize(&own)
+        .unwrap()
+        .names()
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
     assert!(!names.is_empty() && names.iter().all(|n| n.starts_with("generator.")), "{names:?}");
     let loaded = Bundle::from_dir(&vae_dir).unwrap();
     assert_eq!(loaded.weights.len(), vae.weights.len());
@@ -264,12 +324,21 @@ fn a_borrowed_critic_is_shipped_once_and_a_retrained_lender_is_noticed() {
 
     // Tensors that are not the lender's cannot be shared.
     let other = Architecture::Dcgan { latent: 3, width: 1, size: 8 }.init_bundle("other", 9);
-    let refused = other.write_dir_sharing(&dir.path().join("x"), &[("critic.", &gan_dir)]).unwrap_err().to_string();
+    let refused = other
+        .write_dir_sharing(&dir.path().join("x"), &[("critic.", &gan_dir)])
+        .unwrap_err()
+        .to_string();
     assert_mentions(&refused, &["gan", "`critic.*` tensors are not this model's"]);
 
     // The lender retrained: its file no longer matches the digest the borrower recorded.
-    Architecture::Dcgan { latent: 4, width: 1, size: 8 }.init_bundle("tiny", 2).write_dir(&gan_dir).unwrap();
-    assert_mentions(&load_error(&vae_dir), &["vae/../gan/weights.safetensors", "retrained", "dgflow train corrector"]);
+    Architecture::Dcgan { latent: 4, width: 1, size: 8 }
+        .init_bundle("tiny", 2)
+        .write_dir(&gan_dir)
+        .unwrap();
+    assert_mentions(
+        &load_error(&vae_dir),
+        &["vae/../gan/weights.safetensors", "retrained", "dgflow train corrector"],
+    );
     // ... and the borrower can still be read with the retrained lender's critic, to be rebuilt.
     let retrained = Bundle::from_dir(&gan_dir).unwrap();
     let rebased = Bundle::from_dir_with_critic_of(&vae_dir, &retrained).unwrap();

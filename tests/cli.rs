@@ -4,12 +4,20 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn dgflow(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dgflow")).args(args).current_dir(dir).output().expect("dgflow runs")
+    Command::new(env!("CARGO_BIN_EXE_dgflow"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("dgflow runs")
 }
 
 fn ok(args: &[&str], dir: &Path) -> String {
     let out = dgflow(args, dir);
-    assert!(out.status.success(), "dgflow {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "dgflow {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -25,15 +33,39 @@ fn fails(args: &[&str], dir: &Path) -> String {
 fn refine_an_image_model_writes_a_before_after_grid() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    ok(&["init", "--arch", "dcgan", "--width", "2", "--latent", "8", "--size", "8", "--out", "tiny"], d);
+    ok(
+        &[
+            "init", "--arch", "dcgan", "--width", "2", "--latent", "8", "--size", "8", "--out",
+            "tiny",
+        ],
+        d,
+    );
     assert!(ok(&["info", "tiny"], d).contains("kind:        Image, sample shape [3, 8, 8]"));
-    let stdout = ok(&["refine", "--model", "tiny", "--batch", "9", "--steps", "3", "--out", "grid.png", "--trajectory", "t.json"], d);
+    let stdout = ok(
+        &[
+            "refine",
+            "--model",
+            "tiny",
+            "--batch",
+            "9",
+            "--steps",
+            "3",
+            "--out",
+            "grid.png",
+            "--trajectory",
+            "t.json",
+        ],
+        d,
+    );
     assert!(stdout.contains("step  mean logit") && stdout.contains("   3  "), "{stdout}");
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(d.join("grid.png")).unwrap()));
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(d.join("grid.png")).unwrap(),
+    ));
     let info = decoder.read_info().unwrap().info().clone();
     // two 3×3 grids of 8-pixel tiles with 2-pixel gaps, 8 pixels apart
     assert_eq!((info.width, info.height), (2 * (3 * 8 + 4 * 2) + 8, 3 * 8 + 4 * 2));
-    let t: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("t.json")).unwrap()).unwrap();
+    let t: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("t.json")).unwrap()).unwrap();
     assert_eq!(t["steps"].as_array().unwrap().len(), 4);
     assert_eq!(t["steps"][3]["samples"].as_array().unwrap().len(), 9 * 3 * 8 * 8);
 }
@@ -42,17 +74,46 @@ fn refine_an_image_model_writes_a_before_after_grid() {
 fn refine_text_and_points_write_listings() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    ok(&["init", "--arch", "charcnn", "--width", "4", "--latent", "8", "--size", "6", "--vocab", "ab ", "--out", "text"], d);
-    ok(&["refine", "--model", "text", "--batch", "3", "--steps", "2", "--method", "dgflow-js", "--out", "t.txt"], d);
+    ok(
+        &[
+            "init", "--arch", "charcnn", "--width", "4", "--latent", "8", "--size", "6", "--vocab",
+            "ab ", "--out", "text",
+        ],
+        d,
+    );
+    ok(
+        &[
+            "refine",
+            "--model",
+            "text",
+            "--batch",
+            "3",
+            "--steps",
+            "2",
+            "--method",
+            "dgflow-js",
+            "--out",
+            "t.txt",
+        ],
+        d,
+    );
     let listing = std::fs::read_to_string(d.join("t.txt")).unwrap();
-    assert_eq!(listing.lines().filter(|l| l.len() > 7 && l.starts_with(['+', '-'])).count(), 6, "{listing}");
-    assert!(fails(&["refine", "--model", "text", "--space", "data"], d).contains("does not apply to text models"));
+    assert_eq!(
+        listing.lines().filter(|l| l.len() > 7 && l.starts_with(['+', '-'])).count(),
+        6,
+        "{listing}"
+    );
+    assert!(
+        fails(&["refine", "--model", "text", "--space", "data"], d)
+            .contains("does not apply to text models")
+    );
 
     ok(&["init", "--arch", "toy2d", "--out", "toy"], d);
     ok(&["refine", "--model", "toy", "--batch", "5", "--method", "dot", "--out", "p.csv"], d);
     assert_eq!(std::fs::read_to_string(d.join("p.csv")).unwrap().lines().count(), 6);
     ok(&["refine", "--model", "toy", "--batch", "5", "--out", "p.png"], d);
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(d.join("p.png")).unwrap()));
+    let decoder =
+        png::Decoder::new(std::io::BufReader::new(std::fs::File::open(d.join("p.png")).unwrap()));
     let info = decoder.read_info().unwrap().info().clone();
     assert_eq!((info.width, info.height), (2 * 480 + 8, 480));
 }
@@ -65,8 +126,13 @@ fn absurd_parameters_and_missing_models_fail_with_a_message() {
     assert!(fails(&["refine", "--model", "toy", "--eta", "-1"], d).contains("invalid eta = -1"));
     assert!(fails(&["refine", "--model", "toy", "--eta", "NaN"], d).contains("invalid eta = NaN"));
     assert!(fails(&["refine", "--model", "toy", "--steps", "0"], d).contains("invalid steps = 0"));
-    assert!(fails(&["refine", "--model", "toy", "--batch", "1000000000"], d).contains("invalid batch = 1000000000"));
-    assert!(fails(&["refine", "--model", "missing"], d).contains("missing/manifest.json: cannot read"));
+    assert!(
+        fails(&["refine", "--model", "toy", "--batch", "1000000000"], d)
+            .contains("invalid batch = 1000000000")
+    );
+    assert!(
+        fails(&["refine", "--model", "missing"], d).contains("missing/manifest.json: cannot read")
+    );
     let no_gpu = fails(&["refine", "--model", "toy", "--device", "gpu"], d);
     assert!(no_gpu.contains("webgpu:"), "{no_gpu}");
 }
@@ -78,13 +144,28 @@ fn records_hold_the_random_inputs_a_reference_needs() {
     let d = dir.path();
     ok(&["init", "--arch", "toy2d", "--out", "toy"], d);
     let run = |gamma: &str, name: &str| {
-        ok(&["refine", "--model", "toy", "--batch", "5", "--steps", "3", "--eta", "0.1", "--gamma", gamma, "--out", "p.csv", "--record", name], d);
+        ok(
+            &[
+                "refine", "--model", "toy", "--batch", "5", "--steps", "3", "--eta", "0.1",
+                "--gamma", gamma, "--out", "p.csv", "--record", name,
+            ],
+            d,
+        );
         let (meta, tensors) = checkpoint::read(&d.join(name)).unwrap();
         (meta, tensors.into_iter().collect::<std::collections::HashMap<_, _>>())
     };
     let (meta, noisy) = run("0.5", "noisy.st");
     assert_eq!(meta["config"]["steps"], 3);
-    for key in ["z0", "calibration", "noise/1", "noise/3", "latents/0", "latents/3", "samples/3", "logits/3"] {
+    for key in [
+        "z0",
+        "calibration",
+        "noise/1",
+        "noise/3",
+        "latents/0",
+        "latents/3",
+        "samples/3",
+        "logits/3",
+    ] {
         assert!(noisy.contains_key(key), "{key} missing from the record");
     }
     assert_eq!(noisy["z0"], noisy["latents/0"]);
@@ -96,12 +177,37 @@ fn records_hold_the_random_inputs_a_reference_needs() {
         assert!((a - b - scale * xi).abs() < 1e-5, "{a} − {b} ≠ {scale} × {xi}");
     }
 
-    ok(&["train", "25gaussians", "--batch", "8", "--iterations", "2", "--critic-steps", "2", "--checkpoint", "c.ckpt", "--out", "trained", "--record", "train.st"], d);
+    ok(
+        &[
+            "train",
+            "25gaussians",
+            "--batch",
+            "8",
+            "--iterations",
+            "2",
+            "--critic-steps",
+            "2",
+            "--checkpoint",
+            "c.ckpt",
+            "--out",
+            "trained",
+            "--record",
+            "train.st",
+        ],
+        d,
+    );
     let (meta, tensors) = checkpoint::read(&d.join("train.st")).unwrap();
     let keys: std::collections::HashSet<String> = tensors.into_iter().map(|(k, _)| k).collect();
     assert_eq!(meta["losses"].as_array().unwrap().len(), 2);
-    for key in ["before/critic.fc1.u", "after/generator.out.weight", "iteration/1/critic/1/real", "iteration/1/generator/z",
-                "gradients/critic/critic.fc1.weight", "gradients/generator/generator.out.bias", "generated/critic"] {
+    for key in [
+        "before/critic.fc1.u",
+        "after/generator.out.weight",
+        "iteration/1/critic/1/real",
+        "iteration/1/generator/z",
+        "gradients/critic/critic.fc1.weight",
+        "gradients/generator/generator.out.bias",
+        "generated/critic",
+    ] {
         assert!(keys.contains(key), "{key} missing from the training record");
     }
     assert!(!keys.contains("gradients/critic/critic.fc1.u"), "SN vectors are state, not gradients");
@@ -115,31 +221,102 @@ fn training_can_start_from_a_bundles_weights() {
     ok(&["init", "--arch", "toy2d", "--seed", "7", "--out", "start"], d);
     let start = Bundle::from_dir(&d.join("start")).unwrap();
     // No iterations: what it writes is what it started from.
-    let said = ok(&["train", "25gaussians", "--init", "start", "--iterations", "0", "--checkpoint", "a.ckpt", "--out", "same"], d);
+    let said = ok(
+        &[
+            "train",
+            "25gaussians",
+            "--init",
+            "start",
+            "--iterations",
+            "0",
+            "--checkpoint",
+            "a.ckpt",
+            "--out",
+            "same",
+        ],
+        d,
+    );
     assert!(said.contains("starting from the weights of start"), "{said}");
     assert!(Bundle::from_dir(&d.join("same")).unwrap().weights == start.weights);
-    let train = ["train", "25gaussians", "--init", "start", "--batch", "8", "--every", "2", "--average", "0.9", "--checkpoint", "b.ckpt", "--out", "moved"];
+    let train = [
+        "train",
+        "25gaussians",
+        "--init",
+        "start",
+        "--batch",
+        "8",
+        "--every",
+        "2",
+        "--average",
+        "0.9",
+        "--checkpoint",
+        "b.ckpt",
+        "--out",
+        "moved",
+    ];
     ok(&[&train[..], &["--iterations", "2"]].concat(), d);
     let moved = Bundle::from_dir(&d.join("moved")).unwrap();
     assert!(moved.weights["generator.out.weight"] != start.weights["generator.out.weight"]);
     // The history says what the new run did from its start.
     let notes = &moved.manifest.provenance.notes;
-    assert!(notes.contains("Then a new run from those weights") && notes.ends_with("From iteration 0: the generator's weights averaged (decay 0.9)."), "{notes}");
+    assert!(
+        notes.contains("Then a new run from those weights")
+            && notes.ends_with("From iteration 0: the generator's weights averaged (decay 0.9)."),
+        "{notes}"
+    );
     // From int8 weights (as shipped), a run still writes f16.
     std::fs::create_dir(d.join("packed")).unwrap();
     for file in ["manifest.json", "weights.safetensors"] {
         std::fs::copy(d.join("start").join(file), d.join("packed").join(file)).unwrap();
     }
     ok(&["pack", "packed", "--encoding", "int8"], d);
-    ok(&["train", "25gaussians", "--init", "packed", "--iterations", "0", "--checkpoint", "p.ckpt", "--out", "unpacked"], d);
-    assert_eq!(Bundle::from_dir(&d.join("unpacked")).unwrap().manifest.weights.encoding, dgflow::bundle::Encoding::F16);
+    ok(
+        &[
+            "train",
+            "25gaussians",
+            "--init",
+            "packed",
+            "--iterations",
+            "0",
+            "--checkpoint",
+            "p.ckpt",
+            "--out",
+            "unpacked",
+        ],
+        d,
+    );
+    assert_eq!(
+        Bundle::from_dir(&d.join("unpacked")).unwrap().manifest.weights.encoding,
+        dgflow::bundle::Encoding::F16
+    );
     // Once a checkpoint exists, the run goes on from it.
-    assert!(ok(&[&train[..], &["--iterations", "4"]].concat(), d).contains("resuming b.ckpt from iteration 2"));
+    assert!(
+        ok(&[&train[..], &["--iterations", "4"]].concat(), d)
+            .contains("resuming b.ckpt from iteration 2")
+    );
     // Weights of other networks are refused with the parameter that differs.
-    ok(&["init", "--arch", "dcgan", "--width", "2", "--latent", "8", "--size", "8", "--out", "image"], d);
-    let refused = fails(&["train", "25gaussians", "--init", "image", "--checkpoint", "c.ckpt", "--out", "x"], d);
-    assert!(refused.contains("--init image: ") && refused.contains("in this recipe's networks"), "{refused}");
-    assert!(fails(&["train", "25gaussians", "--init", "nowhere", "--checkpoint", "c.ckpt", "--out", "x"], d).contains("nowhere"));
+    ok(
+        &[
+            "init", "--arch", "dcgan", "--width", "2", "--latent", "8", "--size", "8", "--out",
+            "image",
+        ],
+        d,
+    );
+    let refused = fails(
+        &["train", "25gaussians", "--init", "image", "--checkpoint", "c.ckpt", "--out", "x"],
+        d,
+    );
+    assert!(
+        refused.contains("--init image: ") && refused.contains("in this recipe's networks"),
+        "{refused}"
+    );
+    assert!(
+        fails(
+            &["train", "25gaussians", "--init", "nowhere", "--checkpoint", "c.ckpt", "--out", "x"],
+            d
+        )
+        .contains("nowhere")
+    );
 }
 
 #[test]
@@ -148,19 +325,49 @@ fn cifar10_training_logs_each_checkpoints_frechet_distance() {
     let d = dir.path();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     // The shared data folder beside the repository, as in tests/data.rs.
-    let data = std::env::var_os("DGFLOW_DATA").map_or_else(|| root.join("../shared/data"), std::path::PathBuf::from);
+    let data = std::env::var_os("DGFLOW_DATA")
+        .map_or_else(|| root.join("../shared/data"), std::path::PathBuf::from);
     let (data, classifier) = (data.to_str().unwrap(), root.join("models/cifar10-classifier"));
-    let train = ["train", "cifar10", "--width", "2", "--batch", "4", "--every", "2", "--iterations", "2", "--data", data, "--log", "log.csv", "--out", "tiny"];
-    ok(&[&train[..], &["--checkpoint", "c.ckpt", "--classifier", classifier.to_str().unwrap()]].concat(), d);
+    let train = [
+        "train",
+        "cifar10",
+        "--width",
+        "2",
+        "--batch",
+        "4",
+        "--every",
+        "2",
+        "--iterations",
+        "2",
+        "--data",
+        data,
+        "--log",
+        "log.csv",
+        "--out",
+        "tiny",
+    ];
+    ok(
+        &[&train[..], &["--checkpoint", "c.ckpt", "--classifier", classifier.to_str().unwrap()]]
+            .concat(),
+        d,
+    );
     let log = std::fs::read_to_string(d.join("log.csv")).unwrap();
     let eval = log.lines().last().unwrap().rsplit(',').next().unwrap();
-    let fd: f64 = eval.strip_prefix("FD ").and_then(|rest| rest.split(' ').next()).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{eval}"));
+    let fd: f64 = eval
+        .strip_prefix("FD ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{eval}"));
     // An untrained generator is far from the test images.
     assert!(fd.is_finite() && fd > 10.0, "{eval}");
     assert!(eval.ends_with("(classifier features); samples in c.png"), "{eval}");
     // Without the classifier, it says which folder it looked in and how to name another.
-    let missing = fails(&[&train[..], &["--checkpoint", "m.ckpt", "--classifier", "nowhere"]].concat(), d);
-    assert!(missing.contains("classifier nowhere") && missing.contains("--classifier"), "{missing}");
+    let missing =
+        fails(&[&train[..], &["--checkpoint", "m.ckpt", "--classifier", "nowhere"]].concat(), d);
+    assert!(
+        missing.contains("classifier nowhere") && missing.contains("--classifier"),
+        "{missing}"
+    );
 }
 
 #[test]
@@ -171,9 +378,28 @@ fn bench_times_each_model_and_batch_beside_a_reference() {
     // A stand-in for tests/reference/bench.py that always answers 2.5 ms per step.
     let reference = d.join("reference.sh");
     std::fs::write(&reference, "#!/bin/sh\necho '{\"ms_per_step\": 2.5}'\n").unwrap();
-    std::fs::set_permissions(&reference, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let out = ok(&["bench", "--models", "toy", "--batches", "1,4", "--steps", "2", "--repeats", "1", "--train-width", "0",
-                   "--reference", reference.to_str().unwrap(), "--out", "results.md"], d);
+    std::fs::set_permissions(&reference, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .unwrap();
+    let out = ok(
+        &[
+            "bench",
+            "--models",
+            "toy",
+            "--batches",
+            "1,4",
+            "--steps",
+            "2",
+            "--repeats",
+            "1",
+            "--train-width",
+            "0",
+            "--reference",
+            reference.to_str().unwrap(),
+            "--out",
+            "results.md",
+        ],
+        d,
+    );
     let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("| toy |")).collect();
     assert_eq!(rows.len(), 2, "{out}");
     for row in rows {
@@ -182,10 +408,17 @@ fn bench_times_each_model_and_batch_beside_a_reference() {
         assert!(rust_ms > 0.0 && cells[7] == "2.50", "{row}");
         let ratio: f64 = cells[8].trim_end_matches('×').parse().unwrap();
         // ms are printed to 0.01, the ratio from the unrounded time
-        assert!(ratio >= 2.5 / (rust_ms + 0.005) - 0.01 && ratio <= 2.5 / (rust_ms - 0.005).max(1e-3) + 0.01, "{row}");
+        assert!(
+            ratio >= 2.5 / (rust_ms + 0.005) - 0.01
+                && ratio <= 2.5 / (rust_ms - 0.005).max(1e-3) + 0.01,
+            "{row}"
+        );
     }
     assert!(std::fs::read_to_string(d.join("results.md")).unwrap().contains("| toy | 4 |"));
-    assert!(fails(&["bench", "--models", "toy", "--batches", "0"], d).contains("--batches must be positive"));
+    assert!(
+        fails(&["bench", "--models", "toy", "--batches", "0"], d)
+            .contains("--batches must be positive")
+    );
 }
 
 #[test]
@@ -193,8 +426,11 @@ fn bench_profiles_every_layer_beside_the_reference_and_checks_they_agree_on_the_
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     ok(&["init", "--arch", "toy2d", "--out", "toy"], d);
-    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("toy/manifest.json")).unwrap()).unwrap();
-    let layers = manifest["generator"]["layers"].as_array().unwrap().len() + manifest["critic"]["layers"].as_array().unwrap().len();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("toy/manifest.json")).unwrap())
+            .unwrap();
+    let layers = manifest["generator"]["layers"].as_array().unwrap().len()
+        + manifest["critic"]["layers"].as_array().unwrap().len();
     // A stand-in for bench.py: 2.5 ms per refinement step, and for `layers`, 1 ms forward and
     // 4 ms with the gradient for each of `count` layers.
     let reference = |count: usize| -> String {
@@ -204,13 +440,32 @@ fn bench_profiles_every_layer_beside_the_reference_and_checks_they_agree_on_the_
             "#!/bin/sh\nif [ \"$1\" = layers ]; then echo '{{\"layers\": [{timings}]}}'; else echo '{{\"ms_per_step\": 2.5}}'; fi\n"
         );
         std::fs::write(&path, script).unwrap();
-        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
         path.to_str().unwrap().to_string()
     };
     let args = |reference: &str| -> Vec<String> {
-        ["bench", "--models", "toy", "--batches", "1", "--steps", "2", "--repeats", "1", "--train-width", "0", "--profile", "toy", "--profile-batch", "8", "--reference", reference]
-            .map(String::from)
-            .to_vec()
+        [
+            "bench",
+            "--models",
+            "toy",
+            "--batches",
+            "1",
+            "--steps",
+            "2",
+            "--repeats",
+            "1",
+            "--train-width",
+            "0",
+            "--profile",
+            "toy",
+            "--profile-batch",
+            "8",
+            "--reference",
+            reference,
+        ]
+        .map(String::from)
+        .to_vec()
     };
     let run = |reference: String, expect_ok: bool| {
         let args = args(&reference);
@@ -219,21 +474,32 @@ fn bench_profiles_every_layer_beside_the_reference_and_checks_they_agree_on_the_
     };
 
     let out = run(reference(layers), true);
-    let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("| G |") || l.starts_with("| D |")).collect();
+    let rows: Vec<&str> =
+        out.lines().filter(|l| l.starts_with("| G |") || l.starts_with("| D |")).collect();
     // On the CPU each linear layer takes the activation after it: one row, the reference's two layers summed.
-    let linear = (manifest["generator"]["layers"].as_array().unwrap().iter().chain(manifest["critic"]["layers"].as_array().unwrap()))
-        .filter(|l| l["op"] == "linear")
-        .count();
+    let linear = (manifest["generator"]["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(manifest["critic"]["layers"].as_array().unwrap()))
+    .filter(|l| l["op"] == "linear")
+    .count();
     assert_eq!(rows.len(), linear, "one row per op: {out}");
     for row in &rows {
         let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-        let (forward, with_grad): (f64, f64) = (cells[4].parse().unwrap(), cells[5].parse().unwrap());
+        let (forward, with_grad): (f64, f64) =
+            (cells[4].parse().unwrap(), cells[5].parse().unwrap());
         let fused = cells[2].contains(" + ");
         let reference = if fused { ("2.00", "8.00") } else { ("1.00", "4.00") };
         assert!(forward >= 0.0 && with_grad > 0.0 && (cells[6], cells[7]) == reference, "{row}");
     }
     assert!(rows[0].contains("(linear)"), "layers are named by manifest name and op: {}", rows[0]);
-    assert!(out.lines().any(|l| l.starts_with("| all |") && l.contains(&format!("**{:.2}**", 4.0 * layers as f64))), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("| all |")
+                && l.contains(&format!("**{:.2}**", 4.0 * layers as f64))),
+        "{out}"
+    );
     assert!(run(reference(layers - 1), false).contains(&format!("has {layers}")));
 }
 
@@ -241,13 +507,47 @@ fn bench_profiles_every_layer_beside_the_reference_and_checks_they_agree_on_the_
 fn a_corrector_trains_between_two_models_and_joins_the_base_models_critic() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    ok(&["init", "--arch", "dcgan", "--width", "2", "--latent", "8", "--size", "8", "--seed", "1", "--name", "gan", "--out", "gan"], d);
+    ok(
+        &[
+            "init", "--arch", "dcgan", "--width", "2", "--latent", "8", "--size", "8", "--seed",
+            "1", "--name", "gan", "--out", "gan",
+        ],
+        d,
+    );
     // Another generator judged by the same critic architecture: the base model to correct.
-    ok(&["init", "--arch", "dcgan", "--width", "2", "--latent", "4", "--size", "8", "--seed", "2", "--name", "base", "--out", "base"], d);
-    let train = ["train", "corrector", "--base", "base", "--critic", "gan", "--width", "2", "--batch", "4", "--every", "2", "--checkpoint", "c.ckpt", "--log", "c.csv", "--out", "fixed"];
+    ok(
+        &[
+            "init", "--arch", "dcgan", "--width", "2", "--latent", "4", "--size", "8", "--seed",
+            "2", "--name", "base", "--out", "base",
+        ],
+        d,
+    );
+    let train = [
+        "train",
+        "corrector",
+        "--base",
+        "base",
+        "--critic",
+        "gan",
+        "--width",
+        "2",
+        "--batch",
+        "4",
+        "--every",
+        "2",
+        "--checkpoint",
+        "c.ckpt",
+        "--log",
+        "c.csv",
+        "--out",
+        "fixed",
+    ];
     ok(&[&train[..], &["--iterations", "2"]].concat(), d);
     // Resumes from its checkpoint and logs each checkpoint's accuracy on fresh samples.
-    assert!(ok(&[&train[..], &["--iterations", "4"]].concat(), d).contains("resuming c.ckpt from iteration 2"));
+    assert!(
+        ok(&[&train[..], &["--iterations", "4"]].concat(), d)
+            .contains("resuming c.ckpt from iteration 2")
+    );
     let log = std::fs::read_to_string(d.join("c.csv")).unwrap();
     assert_eq!(log.lines().next(), Some("iteration,loss,gan_logit,base_logit,accuracy"));
     assert_eq!(log.lines().count(), 3, "{log}");
@@ -255,13 +555,46 @@ fn a_corrector_trains_between_two_models_and_joins_the_base_models_critic() {
     assert!(info.contains("+ corrector:") && info.contains("log p_gan/p_base"), "{info}");
     ok(&["refine", "--model", "fixed", "--batch", "3", "--steps", "2", "--out", "fixed.png"], d);
 
-    assert!(fails(&["train", "corrector", "--critic", "gan", "--checkpoint", "x.ckpt", "--out", "x"], d).contains("--base is required"));
+    assert!(
+        fails(
+            &["train", "corrector", "--critic", "gan", "--checkpoint", "x.ckpt", "--out", "x"],
+            d
+        )
+        .contains("--base is required")
+    );
     // The corrected model is judged by the GAN's discriminator plus the corrector, whatever critic
     // the base had; that discriminator's weights stay in the GAN's file.
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("fixed/manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("fixed/manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["shared_weights"][0]["file"], "../gan/weights.safetensors");
-    ok(&["init", "--arch", "dcgan", "--width", "2", "--latent", "4", "--size", "16", "--out", "bigger"], d);
-    let mismatch = fails(&["train", "corrector", "--base", "bigger", "--critic", "gan", "--checkpoint", "y.ckpt", "--out", "y"], d);
-    assert!(mismatch.contains("--base makes Image [3, 16, 16] samples, --critic Image [3, 8, 8]"), "{mismatch}");
-    assert!(fails(&["eval", "--model", "gan", "--without-corrector"], d).contains("has no critic terms to drop"));
+    ok(
+        &[
+            "init", "--arch", "dcgan", "--width", "2", "--latent", "4", "--size", "16", "--out",
+            "bigger",
+        ],
+        d,
+    );
+    let mismatch = fails(
+        &[
+            "train",
+            "corrector",
+            "--base",
+            "bigger",
+            "--critic",
+            "gan",
+            "--checkpoint",
+            "y.ckpt",
+            "--out",
+            "y",
+        ],
+        d,
+    );
+    assert!(
+        mismatch.contains("--base makes Image [3, 16, 16] samples, --critic Image [3, 8, 8]"),
+        "{mismatch}"
+    );
+    assert!(
+        fails(&["eval", "--model", "gan", "--without-corrector"], d)
+            .contains("has no critic terms to drop")
+    );
 }

@@ -9,7 +9,10 @@ use dgflow::data::text::{Corpus, LENGTH, UNKNOWN, VOCAB_SIZE, Vocab};
 /// The shared data folder sits beside the repository (../shared/data), in CI as here;
 /// DGFLOW_DATA points elsewhere.
 fn data_dir() -> PathBuf {
-    std::env::var_os("DGFLOW_DATA").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"), PathBuf::from)
+    std::env::var_os("DGFLOW_DATA").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"),
+        PathBuf::from,
+    )
 }
 
 fn cifar_dir() -> PathBuf {
@@ -38,6 +41,10 @@ fn the_shared_text_corpus_gives_a_held_out_split_of_over_10k_sentences() {
     assert_eq!(vocab.len(), VOCAB_SIZE);
     assert_eq!(vocab.symbols[0], " ", "space is the most frequent character");
     let unknown = (VOCAB_SIZE - 1) as u16;
-    let folded = corpus.held_out.iter().flat_map(|l| vocab.encode(l)).filter(|&s| s == unknown).count();
-    assert!((folded as f64) < 0.005 * (corpus.held_out.len() * LENGTH) as f64, "{folded} characters became {UNKNOWN}");
+    let folded =
+        corpus.held_out.iter().flat_map(|l| vocab.encode(l)).filter(|&s| s == unknown).count();
+    assert!(
+        (folded as f64) < 0.005 * (corpus.held_out.len() * LENGTH) as f64,
+        "{folded} characters became {UNKNOWN}"
+    );
 }

@@ -8,7 +8,18 @@ use dgflow::train::gan::{GanLoss, GanTrainer, TrainConfig};
 use dgflow::train::toy::ToyData;
 
 fn config() -> TrainConfig {
-    TrainConfig { batch: 64, lr_generator: 1e-3, lr_critic: 1e-3, beta1: 0.5, beta2: 0.999, critic_steps: 1, seed: 4, loss: GanLoss::Logistic, critic_only: false, average_decay: None }
+    TrainConfig {
+        batch: 64,
+        lr_generator: 1e-3,
+        lr_critic: 1e-3,
+        beta1: 0.5,
+        beta2: 0.999,
+        critic_steps: 1,
+        seed: 4,
+        loss: GanLoss::Logistic,
+        critic_only: false,
+        average_decay: None,
+    }
 }
 
 fn small_toy() -> dgflow::bundle::Bundle {
@@ -42,20 +53,30 @@ fn a_short_run_moves_the_generator_to_the_data() {
     let mut trainer = GanTrainer::new(&small_toy(), config(), &device);
     let before = distance_of_generated_mean(&trainer);
     let first = trainer.step(&Blob);
-    assert!((first.critic - 2.0 * 2f32.ln()).abs() < 0.1, "an untrained critic is at chance: {first:?}");
+    assert!(
+        (first.critic - 2.0 * 2f32.ln()).abs() < 0.1,
+        "an untrained critic is at chance: {first:?}"
+    );
     let mut last = first;
     for _ in 0..300 {
         last = trainer.step(&Blob);
     }
     let after = distance_of_generated_mean(&trainer);
-    assert!(after < 0.25 * before, "generated mean is {before} from the data before, {after} after");
+    assert!(
+        after < 0.25 * before,
+        "generated mean is {before} from the data before, {after} after"
+    );
     assert!(last.critic.is_finite() && last.generator.is_finite(), "{last:?}");
 }
 
 #[test]
 fn the_wasserstein_loss_also_learns_and_critic_only_training_freezes_the_generator() {
     let device = dgflow::device::cpu();
-    let mut trainer = GanTrainer::new(&small_toy(), TrainConfig { loss: GanLoss::Wasserstein, ..config() }, &device);
+    let mut trainer = GanTrainer::new(
+        &small_toy(),
+        TrainConfig { loss: GanLoss::Wasserstein, ..config() },
+        &device,
+    );
     let before = distance_of_generated_mean(&trainer);
     for _ in 0..300 {
         trainer.step(&Blob);
@@ -63,10 +84,16 @@ fn the_wasserstein_loss_also_learns_and_critic_only_training_freezes_the_generat
     let after = distance_of_generated_mean(&trainer);
     assert!(after < 0.5 * before, "generated mean is {before} from the data before, {after} after");
 
-    let generator = |t: &GanTrainer| t.host_weights().into_iter().filter(|(k, _)| k.starts_with("generator.")).collect::<std::collections::BTreeMap<_, _>>();
+    let generator = |t: &GanTrainer| {
+        t.host_weights()
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("generator."))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
     let critic_out = |t: &GanTrainer| t.host_weights()["critic.out.weight"].1.clone();
     let (g0, c0) = (generator(&trainer), critic_out(&trainer));
-    trainer.config = TrainConfig { loss: GanLoss::Logistic, critic_only: true, ..trainer.config.clone() };
+    trainer.config =
+        TrainConfig { loss: GanLoss::Logistic, critic_only: true, ..trainer.config.clone() };
     let losses = trainer.step(&Blob);
     assert!(losses.generator.is_nan() && losses.critic.is_finite());
     assert_eq!(generator(&trainer), g0, "the generator is frozen");
@@ -78,7 +105,13 @@ fn every_layer_kind_trains_without_nan() {
     let device = dgflow::device::cpu();
     for arch in [
         Architecture::Dcgan { latent: 4, width: 1, size: 8 },
-        Architecture::CharCnn { latent: 4, width: 4, length: 3, blocks: 1, vocab: ["a", "b"].map(String::from).to_vec() },
+        Architecture::CharCnn {
+            latent: 4,
+            width: 4,
+            length: 3,
+            blocks: 1,
+            vocab: ["a", "b"].map(String::from).to_vec(),
+        },
     ] {
         let bundle = arch.init_bundle("t", 2);
         let len: usize = bundle.manifest.sample_shape.iter().product();
@@ -91,7 +124,10 @@ fn every_layer_kind_trains_without_nan() {
         let mut trainer = GanTrainer::new(&bundle, TrainConfig { batch: 4, ..config() }, &device);
         for _ in 0..2 {
             let losses = trainer.step(&Flat(len));
-            assert!(losses.critic.is_finite() && losses.generator.is_finite(), "{arch:?}: {losses:?}");
+            assert!(
+                losses.critic.is_finite() && losses.generator.is_finite(),
+                "{arch:?}: {losses:?}"
+            );
         }
         let weights = trainer.host_weights();
         assert!(weights.values().all(|(_, v)| v.iter().all(|x| x.is_finite())));
@@ -128,7 +164,11 @@ fn a_resumed_run_continues_bit_for_bit() {
             resumed.step(&data);
         }
         assert_eq!(straight.host_weights(), resumed.host_weights());
-        assert_eq!(straight.bundle().weights, resumed.bundle().weights, "the shipped (averaged) weights too");
+        assert_eq!(
+            straight.bundle().weights,
+            resumed.bundle().weights,
+            "the shipped (averaged) weights too"
+        );
     }
 }
 
@@ -143,18 +183,34 @@ fn the_averaged_generator_ships_and_the_critic_fits_it() {
     for _ in 0..20 {
         trainer.step(&Blob);
     }
-    let generator = |w: dgflow::model::network::HostWeights| w.into_iter().filter(|(k, _)| k.starts_with("generator.")).collect::<std::collections::BTreeMap<_, _>>();
+    let generator = |w: dgflow::model::network::HostWeights| {
+        w.into_iter()
+            .filter(|(k, _)| k.starts_with("generator."))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
     let shipped = generator(trainer.bundle().weights);
-    assert_ne!(shipped, generator(trainer.host_weights()), "the bundle holds the average, not the last iterate");
+    assert_ne!(
+        shipped,
+        generator(trainer.host_weights()),
+        "the bundle holds the average, not the last iterate"
+    );
 
     trainer.adopt_average();
     trainer.config.critic_only = true;
-    assert_eq!(generator(trainer.host_weights()), shipped, "the critic-only stage trains against the shipped generator");
+    assert_eq!(
+        generator(trainer.host_weights()),
+        shipped,
+        "the critic-only stage trains against the shipped generator"
+    );
     trainer.step(&Blob);
     assert_eq!(generator(trainer.bundle().weights), shipped);
 
     // Averaging the critic over its fit: the bundle ships the critic's average, the generator as it was.
-    let critic = |w: dgflow::model::network::HostWeights| w.into_iter().filter(|(k, _)| k.starts_with("critic.") && !k.ends_with(".u")).collect::<std::collections::BTreeMap<_, _>>();
+    let critic = |w: dgflow::model::network::HostWeights| {
+        w.into_iter()
+            .filter(|(k, _)| k.starts_with("critic.") && !k.ends_with(".u"))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
     trainer.start_average(0.5);
     assert!(!trainer.averages_generator());
     for _ in 0..5 {
@@ -162,14 +218,22 @@ fn the_averaged_generator_ships_and_the_critic_fits_it() {
     }
     let bundle = trainer.bundle().weights;
     assert_eq!(generator(bundle.clone()), shipped);
-    assert_ne!(critic(bundle), critic(trainer.host_weights()), "the bundle holds the critic's average");
+    assert_ne!(
+        critic(bundle),
+        critic(trainer.host_weights()),
+        "the bundle holds the critic's average"
+    );
 }
 
 #[test]
 fn a_checkpoint_says_which_network_its_average_covers() {
     // A critic-only fit written before critics were averaged carries the generator's average.
     let device = dgflow::device::cpu();
-    let mut trainer = GanTrainer::new(&small_toy(), TrainConfig { average_decay: Some(0.9), ..config() }, &device);
+    let mut trainer = GanTrainer::new(
+        &small_toy(),
+        TrainConfig { average_decay: Some(0.9), ..config() },
+        &device,
+    );
     trainer.step(&Blob);
     trainer.config.critic_only = true;
     let dir = tempfile::tempdir().unwrap();
@@ -188,10 +252,27 @@ fn weight_gradients_match_finite_differences() {
     use dgflow::model::network::{DeviceParams, Network, TrainingState};
     use dgflow::model::spec::{Layer, NetworkSpec};
     let device = dgflow::device::cpu();
-    let conv = |name: &str, inputs, outputs, kernel, stride, padding, sn| Layer::Conv2d { name: name.into(), inputs, outputs, kernel, stride, padding, spectral_norm: sn };
+    let conv = |name: &str, inputs, outputs, kernel, stride, padding, sn| Layer::Conv2d {
+        name: name.into(),
+        inputs,
+        outputs,
+        kernel,
+        stride,
+        padding,
+        spectral_norm: sn,
+    };
     let spec = NetworkSpec {
         layers: vec![
-            Layer::ConvTranspose2d { name: "up".into(), inputs: 2, outputs: 3, kernel: 4, stride: 2, padding: 1, output_padding: 0, spectral_norm: false },
+            Layer::ConvTranspose2d {
+                name: "up".into(),
+                inputs: 2,
+                outputs: 3,
+                kernel: 4,
+                stride: 2,
+                padding: 1,
+                output_padding: 0,
+                spectral_norm: false,
+            },
             Layer::BatchNorm { name: "bn".into(), channels: 3, eps: 1e-5 },
             Layer::LeakyRelu { slope: 0.2 },
             // No spectral norm here: its power iteration moves with W, which autodiff (like PyTorch)
@@ -202,12 +283,17 @@ fn weight_gradients_match_finite_differences() {
         ],
     };
     let input_shape = [2, 3, 3];
-    let weights = dgflow::model::presets::init_weights(spec.params("n"), dgflow::model::presets::WeightInit::HeNormal, 3);
+    let weights = dgflow::model::presets::init_weights(
+        spec.params("n"),
+        dgflow::model::presets::WeightInit::HeNormal,
+        3,
+    );
     let x = dgflow::rng::Noise::new(4, dgflow::rng::Stream::Data).normal(4 * 18, 1.0);
     let loss = |params: &DeviceParams| -> Tensor<1> {
         let mut state = TrainingState::default();
         let net = Network::training(&spec, &input_shape, "n", params, &mut state);
-        let y = net.forward_flat(Tensor::<2>::from_data(TensorData::new(x.clone(), [4, 18]), &device));
+        let y =
+            net.forward_flat(Tensor::<2>::from_data(TensorData::new(x.clone(), [4, 18]), &device));
         (y.clone() * y).sum()
     };
     let to_device = |w: &dgflow::model::network::HostWeights, grad: Option<&str>| -> DeviceParams {
@@ -218,11 +304,14 @@ fn weight_gradients_match_finite_differences() {
             })
             .collect()
     };
-    let value = |p: &DeviceParams| loss(p).without_autodiff().into_data().try_into_vec::<f32>().unwrap()[0] as f64;
+    let value = |p: &DeviceParams| {
+        loss(p).without_autodiff().into_data().try_into_vec::<f32>().unwrap()[0] as f64
+    };
     for name in ["n.up.weight", "n.bn.weight", "n.down.weight", "n.out.weight"] {
         let params = to_device(&weights, Some(name));
         let grads = loss(&params).backward();
-        let analytic = params[name].grad(&grads).unwrap().into_data().try_into_vec::<f32>().unwrap();
+        let analytic =
+            params[name].grad(&grads).unwrap().into_data().try_into_vec::<f32>().unwrap();
         for i in [0, analytic.len() / 2, analytic.len() - 1] {
             let eps = 1e-2;
             let nudged = |d: f32| {
@@ -232,7 +321,11 @@ fn weight_gradients_match_finite_differences() {
             };
             let numeric = (nudged(eps) - nudged(-eps)) / (2.0 * eps as f64);
             let scale = numeric.abs().max(analytic[i].abs() as f64).max(1e-2);
-            assert!((numeric - analytic[i] as f64).abs() / scale < 2e-2, "{name}[{i}]: autodiff {} vs finite difference {numeric}", analytic[i]);
+            assert!(
+                (numeric - analytic[i] as f64).abs() / scale < 2e-2,
+                "{name}[{i}]: autodiff {} vs finite difference {numeric}",
+                analytic[i]
+            );
         }
     }
 }

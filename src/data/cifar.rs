@@ -11,7 +11,8 @@ use crate::error::{Error, Result};
 pub const RECORD: usize = 1 + PIXELS;
 pub const PIXELS: usize = 3 * 32 * 32;
 pub const RECORDS_PER_FILE: usize = 10_000;
-pub const CLASSES: [&str; 10] = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
+pub const CLASSES: [&str; 10] =
+    ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
 
 /// The files and their SHA-256, as listed in shared/data/README.md.
 const TRAIN: [(&str, &str); 5] = [
@@ -21,7 +22,8 @@ const TRAIN: [(&str, &str); 5] = [
     ("data_batch_4.bin", "f92b9d79867fcf85ec8d5bd79ad14a2a5a2d27d84a70d224d414fdeb9622d496"),
     ("data_batch_5.bin", "2d3267de4f40c6af0669762f61c7799496081a2b3a052f1922d8658bb7f80877"),
 ];
-const TEST: [(&str, &str); 1] = [("test_batch.bin", "68817301c725d8fd68332395d8fd2ed089ee7a73836849d9bcb6d35772ef46f6")];
+const TEST: [(&str, &str); 1] =
+    [("test_batch.bin", "68817301c725d8fd68332395d8fd2ed089ee7a73836849d9bcb6d35772ef46f6")];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Split {
@@ -60,16 +62,28 @@ impl Cifar {
         if bytes.len() != RECORDS_PER_FILE * RECORD {
             return Err(Error::weights(
                 path,
-                format!("{} bytes, expected {} ({RECORDS_PER_FILE} records of {RECORD}); the file is truncated or not CIFAR-10 binary", bytes.len(), RECORDS_PER_FILE * RECORD),
+                format!(
+                    "{} bytes, expected {} ({RECORDS_PER_FILE} records of {RECORD}); the file is truncated or not CIFAR-10 binary",
+                    bytes.len(),
+                    RECORDS_PER_FILE * RECORD
+                ),
             ));
         }
         let digest: String = Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
         if digest != sha256 {
-            return Err(Error::weights(path, format!("SHA-256 is {digest}, expected {sha256}; the file is damaged — copy it again")));
+            return Err(Error::weights(
+                path,
+                format!(
+                    "SHA-256 is {digest}, expected {sha256}; the file is damaged — copy it again"
+                ),
+            ));
         }
         for record in bytes.chunks_exact(RECORD) {
             if record[0] as usize >= CLASSES.len() {
-                return Err(Error::weights(path, format!("label {} out of range 0..10", record[0])));
+                return Err(Error::weights(
+                    path,
+                    format!("label {} out of range 0..10", record[0]),
+                ));
             }
             self.labels.push(record[0]);
             self.pixels.extend_from_slice(&record[1..]);
@@ -96,7 +110,11 @@ mod tests {
     use super::*;
 
     fn fake_file(label: u8) -> Vec<u8> {
-        (0..RECORDS_PER_FILE).flat_map(|i| std::iter::once(label).chain((0..PIXELS).map(move |p| ((i + p) % 256) as u8))).collect()
+        (0..RECORDS_PER_FILE)
+            .flat_map(|i| {
+                std::iter::once(label).chain((0..PIXELS).map(move |p| ((i + p) % 256) as u8))
+            })
+            .collect()
     }
 
     #[test]
@@ -115,13 +133,22 @@ mod tests {
         assert_eq!(first, [-1.0, 1.0 / 127.5 - 1.0]);
 
         let bad_label = fake_file(10);
-        let digest: String = Sha256::digest(&bad_label).iter().map(|b| format!("{b:02x}")).collect();
-        assert!(data.append("y.bin", &bad_label, &digest).unwrap_err().to_string().contains("label 10 out of range"));
+        let digest: String =
+            Sha256::digest(&bad_label).iter().map(|b| format!("{b:02x}")).collect();
+        assert!(
+            data.append("y.bin", &bad_label, &digest)
+                .unwrap_err()
+                .to_string()
+                .contains("label 10 out of range")
+        );
     }
 
     #[test]
     fn a_missing_folder_says_where_the_data_should_be() {
         let err = Cifar::load(Path::new("/nonexistent"), Split::Test).unwrap_err().to_string();
-        assert!(err.contains("/nonexistent/test_batch.bin") && err.contains("shared data folder"), "{err}");
+        assert!(
+            err.contains("/nonexistent/test_batch.bin") && err.contains("shared data folder"),
+            "{err}"
+        );
     }
 }

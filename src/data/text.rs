@@ -17,25 +17,82 @@ const HELD_OUT_EVERY: usize = 7;
 
 /// The files under `text/` and their SHA-256, as listed in shared/data/README.md.
 const FILES: [(&str, &str); 19] = [
-    ("billion-word-heldout/1b_benchmark.dev.tokens", "17cb1e765cc0ccbf2b25d6dfd5e7d03bc776882e579e77ed9626d65eb3bbdec7"),
-    ("billion-word-heldout/1b_benchmark.test.tokens", "63c566dee364763db09e6bb9abd83f77830c4932fc852bf2f9a563b527654fd0"),
-    ("gutenberg-nltk-tokenized/austen-emma.txt", "76a28c636265905bcf72712d80d1c6e773e55279b919b843825cb2770b99e59e"),
-    ("gutenberg-nltk-tokenized/austen-persuasion.txt", "8e3cd75843eae6578c0b8f48350615ed653910b3f645e514391e07ba5eb2e40c"),
-    ("gutenberg-nltk-tokenized/austen-sense.txt", "22327c09d537811b7f15006aaad69ad25d98b8c5f2a6fb0203ec13e9f3982d84"),
-    ("gutenberg-nltk-tokenized/blake-poems.txt", "160dc526b20d661fa5b86b31dda98b1e869e6a6eadf258b99108d43ed09c961d"),
-    ("gutenberg-nltk-tokenized/bryant-stories.txt", "957ece2242697855a68d6a0216a0c6443dab7ed2d17da3f86e379035b849fca2"),
-    ("gutenberg-nltk-tokenized/burgess-busterbrown.txt", "4e4242a7c5c7e0703ea9b9daa1b6b61e7cafca902748a4be64d9ec9b55b09c6a"),
-    ("gutenberg-nltk-tokenized/carroll-alice.txt", "b430be55ff4362199591ff6958afbcd0dc4e1a28d0d9c6796b780c207d7c8760"),
-    ("gutenberg-nltk-tokenized/chesterton-ball.txt", "e21f058f0cbf7c14189c973006ba214b90c733d581ca0fc69b99e3d75b068445"),
-    ("gutenberg-nltk-tokenized/chesterton-brown.txt", "db337dcffb50771b2415b69a2775d372578804e65f8fdec6e53c096b95d95e99"),
-    ("gutenberg-nltk-tokenized/chesterton-thursday.txt", "10e1acb6c64ba4d2ca89697c7bf923798797f5c24f139b6e451b5b7d6d7482d0"),
-    ("gutenberg-nltk-tokenized/edgeworth-parents.txt", "bd9bc2cfaadf7acbffa8dd63569041624a659cf753e5d8d31c7300c1c004f297"),
-    ("gutenberg-nltk-tokenized/melville-moby_dick.txt", "07fb87e563dbbe9523179e9ba2ec00dcd0e293641dbfd3db25d2f915430d3d8b"),
-    ("gutenberg-nltk-tokenized/milton-paradise.txt", "85c5b1cfe49474f4c19c54b8f997b839f16253ed282a86c93d56542e196ece05"),
-    ("gutenberg-nltk-tokenized/shakespeare-caesar.txt", "36b5d937cbfe110de7720277d819e1cc41cf9ddb053b97a26d9df67f31c94200"),
-    ("gutenberg-nltk-tokenized/shakespeare-hamlet.txt", "6d06298ee6448bd48a2250ee00a4a2d9a9e4487a46c75ee22271ccfc0cf3d6ef"),
-    ("gutenberg-nltk-tokenized/shakespeare-macbeth.txt", "444ea649552ad86fbb74b0926f8a3f888264a04e30308191afa544f51e607976"),
-    ("gutenberg-nltk-tokenized/whitman-leaves.txt", "802545502fcc24ef7ad48ec1e61db70fd7b4002662cf6d0a05a4619052cae83d"),
+    (
+        "billion-word-heldout/1b_benchmark.dev.tokens",
+        "17cb1e765cc0ccbf2b25d6dfd5e7d03bc776882e579e77ed9626d65eb3bbdec7",
+    ),
+    (
+        "billion-word-heldout/1b_benchmark.test.tokens",
+        "63c566dee364763db09e6bb9abd83f77830c4932fc852bf2f9a563b527654fd0",
+    ),
+    (
+        "gutenberg-nltk-tokenized/austen-emma.txt",
+        "76a28c636265905bcf72712d80d1c6e773e55279b919b843825cb2770b99e59e",
+    ),
+    (
+        "gutenberg-nltk-tokenized/austen-persuasion.txt",
+        "8e3cd75843eae6578c0b8f48350615ed653910b3f645e514391e07ba5eb2e40c",
+    ),
+    (
+        "gutenberg-nltk-tokenized/austen-sense.txt",
+        "22327c09d537811b7f15006aaad69ad25d98b8c5f2a6fb0203ec13e9f3982d84",
+    ),
+    (
+        "gutenberg-nltk-tokenized/blake-poems.txt",
+        "160dc526b20d661fa5b86b31dda98b1e869e6a6eadf258b99108d43ed09c961d",
+    ),
+    (
+        "gutenberg-nltk-tokenized/bryant-stories.txt",
+        "957ece2242697855a68d6a0216a0c6443dab7ed2d17da3f86e379035b849fca2",
+    ),
+    (
+        "gutenberg-nltk-tokenized/burgess-busterbrown.txt",
+        "4e4242a7c5c7e0703ea9b9daa1b6b61e7cafca902748a4be64d9ec9b55b09c6a",
+    ),
+    (
+        "gutenberg-nltk-tokenized/carroll-alice.txt",
+        "b430be55ff4362199591ff6958afbcd0dc4e1a28d0d9c6796b780c207d7c8760",
+    ),
+    (
+        "gutenberg-nltk-tokenized/chesterton-ball.txt",
+        "e21f058f0cbf7c14189c973006ba214b90c733d581ca0fc69b99e3d75b068445",
+    ),
+    (
+        "gutenberg-nltk-tokenized/chesterton-brown.txt",
+        "db337dcffb50771b2415b69a2775d372578804e65f8fdec6e53c096b95d95e99",
+    ),
+    (
+        "gutenberg-nltk-tokenized/chesterton-thursday.txt",
+        "10e1acb6c64ba4d2ca89697c7bf923798797f5c24f139b6e451b5b7d6d7482d0",
+    ),
+    (
+        "gutenberg-nltk-tokenized/edgeworth-parents.txt",
+        "bd9bc2cfaadf7acbffa8dd63569041624a659cf753e5d8d31c7300c1c004f297",
+    ),
+    (
+        "gutenberg-nltk-tokenized/melville-moby_dick.txt",
+        "07fb87e563dbbe9523179e9ba2ec00dcd0e293641dbfd3db25d2f915430d3d8b",
+    ),
+    (
+        "gutenberg-nltk-tokenized/milton-paradise.txt",
+        "85c5b1cfe49474f4c19c54b8f997b839f16253ed282a86c93d56542e196ece05",
+    ),
+    (
+        "gutenberg-nltk-tokenized/shakespeare-caesar.txt",
+        "36b5d937cbfe110de7720277d819e1cc41cf9ddb053b97a26d9df67f31c94200",
+    ),
+    (
+        "gutenberg-nltk-tokenized/shakespeare-hamlet.txt",
+        "6d06298ee6448bd48a2250ee00a4a2d9a9e4487a46c75ee22271ccfc0cf3d6ef",
+    ),
+    (
+        "gutenberg-nltk-tokenized/shakespeare-macbeth.txt",
+        "444ea649552ad86fbb74b0926f8a3f888264a04e30308191afa544f51e607976",
+    ),
+    (
+        "gutenberg-nltk-tokenized/whitman-leaves.txt",
+        "802545502fcc24ef7ad48ec1e61db70fd7b4002662cf6d0a05a4619052cae83d",
+    ),
 ];
 
 /// 32-character sentence openings, split into training and held-out lines.
@@ -53,7 +110,8 @@ impl Corpus {
             let path = dir.join(name);
             let shown = path.display().to_string();
             let bytes = super::read_verified(&path, sha256, "the text corpus")?;
-            let text = String::from_utf8(bytes).map_err(|e| Error::weights(&shown, format!("not UTF-8 text ({e})")))?;
+            let text = String::from_utf8(bytes)
+                .map_err(|e| Error::weights(&shown, format!("not UTF-8 text ({e})")))?;
             corpus.add(&text);
         }
         Ok(corpus)
@@ -62,7 +120,11 @@ impl Corpus {
     fn add(&mut self, text: &str) {
         for (i, line) in text.lines().filter(|l| l.chars().count() >= LENGTH).enumerate() {
             let opening: String = line.chars().take(LENGTH).collect();
-            if i % HELD_OUT_EVERY == HELD_OUT_EVERY / 2 { self.held_out.push(opening) } else { self.train.push(opening) }
+            if i % HELD_OUT_EVERY == HELD_OUT_EVERY / 2 {
+                self.held_out.push(opening)
+            } else {
+                self.train.push(opening)
+            }
         }
     }
 }
@@ -83,14 +145,19 @@ impl Vocab {
         }
         let mut ranked: Vec<(char, usize)> = counts.into_iter().collect();
         ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        let mut symbols: Vec<String> = ranked.into_iter().take(size - 1).map(|(c, _)| c.to_string()).collect();
+        let mut symbols: Vec<String> =
+            ranked.into_iter().take(size - 1).map(|(c, _)| c.to_string()).collect();
         symbols.push(UNKNOWN.into());
         Vocab::from_symbols(symbols)
     }
 
     /// The vocabulary of a bundle's manifest (single characters, the last one `UNKNOWN`).
     pub fn from_symbols(symbols: Vec<String>) -> Vocab {
-        let index = symbols.iter().enumerate().filter_map(|(i, s)| s.chars().next().map(|c| (c, i))).collect();
+        let index = symbols
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.chars().next().map(|c| (c, i)))
+            .collect();
         Vocab { symbols, index }
     }
 
@@ -121,7 +188,15 @@ impl Vocab {
 pub fn argmax_indices(samples: &[f32], n: usize, vocab: usize, length: usize) -> Vec<Vec<u16>> {
     samples[..n * vocab * length]
         .chunks_exact(vocab * length)
-        .map(|s| (0..length).map(|pos| (0..vocab).max_by(|&a, &b| s[a * length + pos].total_cmp(&s[b * length + pos])).unwrap_or(0) as u16).collect())
+        .map(|s| {
+            (0..length)
+                .map(|pos| {
+                    (0..vocab)
+                        .max_by(|&a, &b| s[a * length + pos].total_cmp(&s[b * length + pos]))
+                        .unwrap_or(0) as u16
+                })
+                .collect()
+        })
         .collect()
 }
 
@@ -133,7 +208,9 @@ mod tests {
     fn lines_are_cut_to_32_characters_and_every_seventh_is_held_out() {
         let mut corpus = Corpus { train: vec![], held_out: vec![] };
         let long = "a".repeat(40);
-        let text: String = (0..14).map(|i| if i == 5 { "too short\n".to_string() } else { format!("{long}\n") }).collect();
+        let text: String = (0..14)
+            .map(|i| if i == 5 { "too short\n".to_string() } else { format!("{long}\n") })
+            .collect();
         corpus.add(&text);
         assert_eq!(corpus.train.len() + corpus.held_out.len(), 13);
         assert_eq!(corpus.held_out.len(), 2);
@@ -156,9 +233,13 @@ mod tests {
     fn a_damaged_file_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let err = Corpus::load(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("1b_benchmark.dev.tokens") && err.contains("shared data folder"), "{err}");
+        assert!(
+            err.contains("1b_benchmark.dev.tokens") && err.contains("shared data folder"),
+            "{err}"
+        );
         std::fs::create_dir_all(dir.path().join("billion-word-heldout")).unwrap();
-        std::fs::write(dir.path().join("billion-word-heldout/1b_benchmark.dev.tokens"), "x").unwrap();
+        std::fs::write(dir.path().join("billion-word-heldout/1b_benchmark.dev.tokens"), "x")
+            .unwrap();
         let err = Corpus::load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("SHA-256") && err.contains("damaged"), "{err}");
     }

@@ -39,7 +39,9 @@ impl Toy {
     /// 1,000 points (a fixed draw) of the toy a model is named after, drawn behind its samples in
     /// plots; none for a model of no toy.
     pub fn backdrop(model_name: &str) -> Vec<f32> {
-        Toy::from_name(model_name).map(|toy| toy.sample(1000, &mut Noise::new(0, Stream::Data))).unwrap_or_default()
+        Toy::from_name(model_name)
+            .map(|toy| toy.sample(1000, &mut Noise::new(0, Stream::Data)))
+            .unwrap_or_default()
     }
 
     /// `n` points, flattened `[x0, y0, x1, y1, …]`.
@@ -52,7 +54,10 @@ impl Toy {
                     .flat_map(|i| {
                         let k = ((picks[i] * 25.0) as usize).min(24);
                         let centre = mode(k);
-                        [(centre[0] + jitter[2 * i]) / SCALE, (centre[1] + jitter[2 * i + 1]) / SCALE]
+                        [
+                            (centre[0] + jitter[2 * i]) / SCALE,
+                            (centre[1] + jitter[2 * i + 1]) / SCALE,
+                        ]
                     })
                     .collect()
             }
@@ -62,7 +67,10 @@ impl Toy {
                 (0..n)
                     .flat_map(|i| {
                         let t = 1.5 * std::f32::consts::PI * (1.0 + 2.0 * u[i]);
-                        [(t * t.cos() + jitter[2 * i]) / 7.5, (t * t.sin() + jitter[2 * i + 1]) / 7.5]
+                        [
+                            (t * t.cos() + jitter[2 * i]) / 7.5,
+                            (t * t.sin() + jitter[2 * i + 1]) / 7.5,
+                        ]
                     })
                     .collect()
             }
@@ -108,7 +116,9 @@ pub fn kde_log_likelihood(points: &[f32], reference: &[f32], h: f32) -> f32 {
         .map(|p| {
             let exps: Vec<f64> = reference
                 .chunks_exact(2)
-                .map(|r| -(((p[0] - r[0]) as f64).powi(2) + ((p[1] - r[1]) as f64).powi(2)) / (2.0 * h2))
+                .map(|r| {
+                    -(((p[0] - r[0]) as f64).powi(2) + ((p[1] - r[1]) as f64).powi(2)) / (2.0 * h2)
+                })
                 .collect();
             let top = exps.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             top + exps.iter().map(|e| (e - top).exp()).sum::<f64>().ln() + log_norm
@@ -137,7 +147,10 @@ mod tests {
         let reference = Toy::SwissRoll.sample(2000, &mut noise);
         let same = Toy::SwissRoll.sample(1000, &mut noise);
         let shifted: Vec<f32> = same.iter().map(|v| v + 0.3).collect();
-        assert!(kde_log_likelihood(&same, &reference, 0.1) > kde_log_likelihood(&shifted, &reference, 0.1) + 1.0);
+        assert!(
+            kde_log_likelihood(&same, &reference, 0.1)
+                > kde_log_likelihood(&shifted, &reference, 0.1) + 1.0
+        );
         assert!(Toy::SwissRoll.sample(1000, &mut noise).iter().all(|v| v.abs() < 2.0));
     }
 }

@@ -39,7 +39,8 @@ pub enum Method {
 }
 
 impl Method {
-    pub const ALL: [Method; 5] = [Method::DgflowKl, Method::DgflowJs, Method::DgflowLogD, Method::Ddls, Method::Dot];
+    pub const ALL: [Method; 5] =
+        [Method::DgflowKl, Method::DgflowJs, Method::DgflowLogD, Method::Ddls, Method::Dot];
 
     /// The name used on the command line, in URLs and in the worker protocol.
     pub fn name(self) -> &'static str {
@@ -54,7 +55,11 @@ impl Method {
 
     pub fn from_name(name: &str) -> Result<Method> {
         Method::ALL.into_iter().find(|m| m.name() == name).ok_or_else(|| {
-            Error::parameter("method", name, format!("expected one of {}", Method::ALL.map(Method::name).join(", ")))
+            Error::parameter(
+                "method",
+                name,
+                format!("expected one of {}", Method::ALL.map(Method::name).join(", ")),
+            )
         })
     }
 }
@@ -99,7 +104,16 @@ pub struct FlowConfig {
 impl Default for FlowConfig {
     /// The paper's defaults: η = 0.1, γ = 0.01, 25 steps, DGflow-KL in latent space.
     fn default() -> Self {
-        FlowConfig { method: Method::DgflowKl, eta: 0.1, gamma: 0.01, steps: 25, space: Space::Latent, seed: 0, batch: 64, keep: Keep::All }
+        FlowConfig {
+            method: Method::DgflowKl,
+            eta: 0.1,
+            gamma: 0.01,
+            steps: 25,
+            space: Space::Latent,
+            seed: 0,
+            batch: 64,
+            keep: Keep::All,
+        }
     }
 }
 
@@ -107,28 +121,54 @@ impl FlowConfig {
     /// Rejects what would crash, hang or silently produce garbage, naming the way back.
     pub fn validate(&self) -> Result<()> {
         if !(self.eta.is_finite() && self.eta > 0.0 && self.eta <= 10.0) {
-            return Err(Error::parameter("eta", self.eta, "expected a step size in (0, 10]; the paper uses 0.1"));
+            return Err(Error::parameter(
+                "eta",
+                self.eta,
+                "expected a step size in (0, 10]; the paper uses 0.1",
+            ));
         }
         if !(self.gamma.is_finite() && (0.0..=10.0).contains(&self.gamma)) {
-            return Err(Error::parameter("gamma", self.gamma, "expected a noise factor in [0, 10]; the paper uses 0.01"));
+            return Err(Error::parameter(
+                "gamma",
+                self.gamma,
+                "expected a noise factor in [0, 10]; the paper uses 0.01",
+            ));
         }
         if self.steps == 0 || self.steps > MAX_STEPS {
-            return Err(Error::parameter("steps", self.steps, format!("expected 1 to {MAX_STEPS}; the paper uses 25")));
+            return Err(Error::parameter(
+                "steps",
+                self.steps,
+                format!("expected 1 to {MAX_STEPS}; the paper uses 25"),
+            ));
         }
         if self.batch == 0 || self.batch > MAX_BATCH {
-            return Err(Error::parameter("batch", self.batch, format!("expected 1 to {MAX_BATCH} samples; refine more in several runs")));
+            return Err(Error::parameter(
+                "batch",
+                self.batch,
+                format!("expected 1 to {MAX_BATCH} samples; refine more in several runs"),
+            ));
         }
         match &self.keep {
-            Keep::Every(0) => return Err(Error::parameter("keep", "every 0", "expected every n ≥ 1")),
+            Keep::Every(0) => {
+                return Err(Error::parameter("keep", "every 0", "expected every n ≥ 1"));
+            }
             Keep::Steps(list) => {
                 if let Some(bad) = list.iter().find(|&&s| s > self.steps) {
-                    return Err(Error::parameter("keep", bad, format!("steps to keep must lie in 0..={}", self.steps)));
+                    return Err(Error::parameter(
+                        "keep",
+                        bad,
+                        format!("steps to keep must lie in 0..={}", self.steps),
+                    ));
                 }
             }
             _ => {}
         }
         if self.space == Space::Data && self.method == Method::Ddls {
-            return Err(Error::parameter("space", "data", "DDLS is defined in latent space (its energy includes the latent prior); use space latent"));
+            return Err(Error::parameter(
+                "space",
+                "data",
+                "DDLS is defined in latent space (its energy includes the latent prior); use space latent",
+            ));
         }
         Ok(())
     }
@@ -189,15 +229,27 @@ pub struct Refiner<G: Generator, C: Critic> {
 
 impl<G: Generator, C: Critic> Refiner<G, C> {
     /// Draws the starting latents from `config.seed` and prepares the flow.
-    pub async fn new(generator: G, critic: C, config: FlowConfig, device: &Device) -> Result<Refiner<G, C>> {
+    pub async fn new(
+        generator: G,
+        critic: C,
+        config: FlowConfig,
+        device: &Device,
+    ) -> Result<Refiner<G, C>> {
         config.validate()?;
         let dim = generator.latent_dim();
-        let z0 = Tensor::<2>::from_data(TensorData::new(starting_latents(&config, dim), [config.batch, dim]), device);
+        let z0 = Tensor::<2>::from_data(
+            TensorData::new(starting_latents(&config, dim), [config.batch, dim]),
+            device,
+        );
         let state = match config.space {
             Space::Latent => z0,
             Space::Data => generator.generate(z0),
         };
-        let k_eff = if config.method == Method::Dot { estimate_k_eff(&generator, &critic, &config, device).await? } else { 1.0 };
+        let k_eff = if config.method == Method::Dot {
+            estimate_k_eff(&generator, &critic, &config, device).await?
+        } else {
+            1.0
+        };
         Ok(Refiner {
             generator,
             critic,
@@ -248,11 +300,18 @@ impl<G: Generator, C: Critic> Refiner<G, C> {
             return Err(Error::parameter(
                 "eta",
                 self.config.eta,
-                format!("the flow diverged at step {index} (sample {i} has logit {}); lower η or γ", logits[i]),
+                format!(
+                    "the flow diverged at step {index} (sample {i} has logit {}); lower η or γ",
+                    logits[i]
+                ),
             ));
         }
         let kept = self.config.keeps(index);
-        let latents = if kept && self.config.space == Space::Latent { Some(read(self.state.clone()).await?) } else { None };
+        let latents = if kept && self.config.space == Space::Latent {
+            Some(read(self.state.clone()).await?)
+        } else {
+            None
+        };
         let samples = if kept { Some(read(samples).await?) } else { None };
         Ok(Some(Step { index, logits, latents, samples }))
     }
@@ -271,7 +330,9 @@ impl<G: Generator, C: Critic> Refiner<G, C> {
         // Weighting each logit by the (constant) DGflow scale before the backward pass gives
         // s(dᵢ) ∇dᵢ for every sample in one gradient computation.
         let objective = match self.config.method {
-            Method::DgflowKl | Method::DgflowJs | Method::DgflowLogD => logits * dgflow::drift_scale(self.config.method, detached.clone()),
+            Method::DgflowKl | Method::DgflowJs | Method::DgflowLogD => {
+                logits * dgflow::drift_scale(self.config.method, detached.clone())
+            }
             Method::Ddls | Method::Dot => logits,
         };
         let gradients = objective.sum().backward();
@@ -307,7 +368,12 @@ impl<G: Generator, C: Critic> Refiner<G, C> {
 }
 
 /// Runs a whole refinement and keeps the steps `config.keep` asks for.
-pub async fn refine(generator: impl Generator, critic: impl Critic, config: FlowConfig, device: &Device) -> Result<Trajectory> {
+pub async fn refine(
+    generator: impl Generator,
+    critic: impl Critic,
+    config: FlowConfig,
+    device: &Device,
+) -> Result<Trajectory> {
     let mut refiner = Refiner::new(generator, critic, config.clone(), device).await?;
     let mut steps = Vec::with_capacity(config.steps + 1);
     while let Some(step) = refiner.next_step().await? {
@@ -326,9 +392,17 @@ pub fn calibration_latents(seed: u64, dim: usize) -> Vec<f32> {
     Noise::new(seed, Stream::Calibration).normal(DOT_CALIBRATION * dim, 1.0)
 }
 
-async fn estimate_k_eff(generator: &impl Generator, critic: &impl Critic, config: &FlowConfig, device: &Device) -> Result<f32> {
+async fn estimate_k_eff(
+    generator: &impl Generator,
+    critic: &impl Critic,
+    config: &FlowConfig,
+    device: &Device,
+) -> Result<f32> {
     let dim = generator.latent_dim();
-    let z = Tensor::<2>::from_data(TensorData::new(calibration_latents(config.seed, dim), [DOT_CALIBRATION, dim]), device);
+    let z = Tensor::<2>::from_data(
+        TensorData::new(calibration_latents(config.seed, dim), [DOT_CALIBRATION, dim]),
+        device,
+    );
     let x = generator.generate(z.clone());
     let logits = read(critic.logit(x.clone())).await?;
     let (points, width) = match config.space {
@@ -346,8 +420,12 @@ async fn estimate_k_eff(generator: &impl Generator, critic: &impl Critic, config
 
 /// Reads a tensor back to the host; asynchronous because the browser's WebGPU requires it.
 pub async fn read<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
-    let data = t.into_data_async().await.map_err(|e| Error::Backend { backend: "readback", reason: format!("{e:?}") })?;
-    data.try_into_vec::<f32>().map_err(|e| Error::Backend { backend: "readback", reason: format!("{e:?}") })
+    let data = t
+        .into_data_async()
+        .await
+        .map_err(|e| Error::Backend { backend: "readback", reason: format!("{e:?}") })?;
+    data.try_into_vec::<f32>()
+        .map_err(|e| Error::Backend { backend: "readback", reason: format!("{e:?}") })
 }
 
 #[cfg(test)]

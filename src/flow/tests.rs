@@ -29,13 +29,20 @@ struct Quadratic(Vec<f32>);
 
 impl Critic for Quadratic {
     fn logit(&self, x: Tensor<2>) -> Tensor<1> {
-        let m = Tensor::<1>::from_data(TensorData::new(self.0.clone(), [self.0.len()]), &x.device());
+        let m =
+            Tensor::<1>::from_data(TensorData::new(self.0.clone(), [self.0.len()]), &x.device());
         (x - m.unsqueeze::<2>()).square().sum_dim(1).squeeze_dim::<1>(1).mul_scalar(-0.5)
     }
 }
 
 fn run(config: FlowConfig, target: &[f32]) -> Trajectory {
-    pollster::block_on(refine(Identity(target.len()), Quadratic(target.to_vec()), config, &device())).unwrap()
+    pollster::block_on(refine(
+        Identity(target.len()),
+        Quadratic(target.to_vec()),
+        config,
+        &device(),
+    ))
+    .unwrap()
 }
 
 fn mean_var(values: impl Iterator<Item = f32>) -> (f64, f64) {
@@ -49,27 +56,53 @@ fn kl_flow_on_a_gaussian_matches_the_closed_form() {
     // x ← x + η(m − x) + √(2ηγ) ξ from x₀ ~ N(0, I):
     // mean_k = m (1 − (1 − η)^k), var_k = (1 − η)^{2k} + 2ηγ Σ_{j<k} (1 − η)^{2j}.
     let (eta, gamma, steps, m) = (0.1f64, 0.5f64, 10, [1.5f32, -2.0]);
-    let config = FlowConfig { eta: eta as f32, gamma: gamma as f32, steps, batch: 4000, seed: 3, ..FlowConfig::default() };
+    let config = FlowConfig {
+        eta: eta as f32,
+        gamma: gamma as f32,
+        steps,
+        batch: 4000,
+        seed: 3,
+        ..FlowConfig::default()
+    };
     let t = run(config, &m);
     for step in &t.steps {
         let k = step.index as i32;
         let samples = step.samples.as_ref().unwrap();
         let decay = (1.0 - eta).powi(k);
-        let var = decay * decay + 2.0 * eta * gamma * (0..k).map(|j| (1.0 - eta).powi(2 * j)).sum::<f64>();
+        let var = decay * decay
+            + 2.0 * eta * gamma * (0..k).map(|j| (1.0 - eta).powi(2 * j)).sum::<f64>();
         for (axis, &target) in m.iter().enumerate() {
             let (mean_hat, var_hat) = mean_var(samples.iter().skip(axis).step_by(2).copied());
             let mean = target as f64 * (1.0 - decay);
             // 5 standard errors: the mean's is √(var/n), the variance's is var·√(2/(n − 1)).
-            assert!((mean_hat - mean).abs() < 5.0 * (var / 4000.0).sqrt(), "step {k} axis {axis}: mean {mean_hat} vs {mean}");
-            assert!((var_hat - var).abs() < 5.0 * var * (2.0f64 / 3999.0).sqrt(), "step {k} axis {axis}: var {var_hat} vs {var}");
+            assert!(
+                (mean_hat - mean).abs() < 5.0 * (var / 4000.0).sqrt(),
+                "step {k} axis {axis}: mean {mean_hat} vs {mean}"
+            );
+            assert!(
+                (var_hat - var).abs() < 5.0 * var * (2.0f64 / 3999.0).sqrt(),
+                "step {k} axis {axis}: var {var_hat} vs {var}"
+            );
         }
     }
 }
 
 /// The update of each DGflow variant, re-derived on the host in f64 with the same seeded noise.
-fn host_reference(method: Method, eta: f64, gamma: f64, steps: usize, m: &[f32], batch: usize, seed: u64) -> Vec<Vec<f64>> {
+fn host_reference(
+    method: Method,
+    eta: f64,
+    gamma: f64,
+    steps: usize,
+    m: &[f32],
+    batch: usize,
+    seed: u64,
+) -> Vec<Vec<f64>> {
     let dim = m.len();
-    let mut x: Vec<f64> = Noise::new(seed, Stream::Latents).normal(batch * dim, 1.0).into_iter().map(f64::from).collect();
+    let mut x: Vec<f64> = Noise::new(seed, Stream::Latents)
+        .normal(batch * dim, 1.0)
+        .into_iter()
+        .map(f64::from)
+        .collect();
     let mut noise = Noise::new(seed, Stream::StepNoise);
     let mut states = vec![x.clone()];
     let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());
@@ -85,7 +118,8 @@ fn host_reference(method: Method, eta: f64, gamma: f64, steps: usize, m: &[f32],
                 _ => unreachable!(),
             };
             for (j, v) in row.iter_mut().enumerate() {
-                *v += eta * s * (m[j] as f64 - *v) + (2.0 * eta * gamma).sqrt() * xi[i * dim + j] as f64;
+                *v += eta * s * (m[j] as f64 - *v)
+                    + (2.0 * eta * gamma).sqrt() * xi[i * dim + j] as f64;
             }
         }
         states.push(x.clone());
@@ -97,12 +131,21 @@ fn host_reference(method: Method, eta: f64, gamma: f64, steps: usize, m: &[f32],
 fn every_dgflow_variant_follows_its_update_rule_step_by_step() {
     let m = [0.5f32, -1.0, 2.0];
     for method in [Method::DgflowKl, Method::DgflowJs, Method::DgflowLogD] {
-        let config = FlowConfig { method, eta: 0.2, gamma: 0.05, steps: 12, batch: 64, seed: 11, ..FlowConfig::default() };
+        let config = FlowConfig {
+            method,
+            eta: 0.2,
+            gamma: 0.05,
+            steps: 12,
+            batch: 64,
+            seed: 11,
+            ..FlowConfig::default()
+        };
         let t = run(config, &m);
         let reference = host_reference(method, 0.2, 0.05, 12, &m, 64, 11);
         for (step, expected) in t.steps.iter().zip(&reference) {
             let got = step.latents.as_ref().unwrap();
-            let worst = got.iter().zip(expected).map(|(&a, b)| (a as f64 - b).abs()).fold(0.0, f64::max);
+            let worst =
+                got.iter().zip(expected).map(|(&a, b)| (a as f64 - b).abs()).fold(0.0, f64::max);
             assert!(worst < 1e-4, "{method:?} step {}: max |Δ| = {worst}", step.index);
         }
     }
@@ -118,7 +161,8 @@ fn js_and_logd_scale_the_drift_differently() {
         let (a, b) = (t.steps[0].latents.as_ref().unwrap(), t.steps[1].latents.as_ref().unwrap());
         a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>()
     };
-    let (kl, js, logd) = (moved(Method::DgflowKl), moved(Method::DgflowJs), moved(Method::DgflowLogD));
+    let (kl, js, logd) =
+        (moved(Method::DgflowKl), moved(Method::DgflowJs), moved(Method::DgflowLogD));
     assert!(js < 0.01 * kl, "JS moved {js}, KL {kl}");
     assert!((logd - kl).abs() < 0.01 * kl, "logD moved {logd}, KL {kl}");
 }
@@ -127,7 +171,14 @@ fn js_and_logd_scale_the_drift_differently() {
 fn ddls_takes_a_langevin_step_on_prior_plus_critic() {
     // E(z) = ‖z‖²/2 + ‖z − m‖²/2, so without noise z₁ = z₀ + η(m − 2z₀).
     let m = [1.0f32, -0.5];
-    let config = FlowConfig { method: Method::Ddls, eta: 0.1, gamma: 0.0, steps: 1, batch: 16, ..FlowConfig::default() };
+    let config = FlowConfig {
+        method: Method::Ddls,
+        eta: 0.1,
+        gamma: 0.0,
+        steps: 1,
+        batch: 16,
+        ..FlowConfig::default()
+    };
     let t = run(config, &m);
     let (z0, z1) = (t.steps[0].latents.as_ref().unwrap(), t.steps[1].latents.as_ref().unwrap());
     for (i, (a, b)) in z0.iter().zip(z1).enumerate() {
@@ -139,11 +190,26 @@ fn ddls_takes_a_langevin_step_on_prior_plus_critic() {
 #[test]
 fn dot_takes_a_transport_step_with_the_estimated_lipschitz_constant() {
     let m = [1.0f32, -0.5];
-    let config = FlowConfig { method: Method::Dot, eta: 0.1, gamma: 0.3, steps: 2, batch: 16, seed: 5, ..FlowConfig::default() };
-    let refiner = pollster::block_on(Refiner::new(Identity(2), Quadratic(m.to_vec()), config.clone(), &device())).unwrap();
+    let config = FlowConfig {
+        method: Method::Dot,
+        eta: 0.1,
+        gamma: 0.3,
+        steps: 2,
+        batch: 16,
+        seed: 5,
+        ..FlowConfig::default()
+    };
+    let refiner = pollster::block_on(Refiner::new(
+        Identity(2),
+        Quadratic(m.to_vec()),
+        config.clone(),
+        &device(),
+    ))
+    .unwrap();
     // k_eff from the calibration draw, recomputed on the host.
     let calib = Noise::new(5, Stream::Calibration).normal(DOT_CALIBRATION * 2, 1.0);
-    let logits: Vec<f32> = calib.chunks(2).map(|p| -0.5 * ((p[0] - m[0]).powi(2) + (p[1] - m[1]).powi(2))).collect();
+    let logits: Vec<f32> =
+        calib.chunks(2).map(|p| -0.5 * ((p[0] - m[0]).powi(2) + (p[1] - m[1]).powi(2))).collect();
     let k = dot::effective_lipschitz(&calib, &logits, 2).unwrap();
     assert!((refiner.k_eff() - k).abs() < 1e-4 * k, "{} vs {k}", refiner.k_eff());
 
@@ -157,7 +223,11 @@ fn dot_takes_a_transport_step_with_the_estimated_lipschitz_constant() {
 }
 
 fn tiny_dcgan() -> Model {
-    let bundle = Architecture::Dcgan { latent: 6, width: 2, size: 8 }.init_bundle_with("tiny", WeightInit::HeNormal, 4);
+    let bundle = Architecture::Dcgan { latent: 6, width: 2, size: 8 }.init_bundle_with(
+        "tiny",
+        WeightInit::HeNormal,
+        4,
+    );
     Model::build(&bundle, 3, &device())
 }
 
@@ -166,7 +236,8 @@ fn tiny_dcgan() -> Model {
 fn check_gradient(model: &Model, h: f32) {
     let (batch, dim) = (3, model.latent_dim());
     // With η = 1 and γ = 0 one KL step moves z by exactly ∇_z d(G(z)).
-    let config = FlowConfig { eta: 1.0, gamma: 0.0, steps: 1, batch, seed: 2, ..FlowConfig::default() };
+    let config =
+        FlowConfig { eta: 1.0, gamma: 0.0, steps: 1, batch, seed: 2, ..FlowConfig::default() };
     let t = pollster::block_on(refine(model, model, config, &device())).unwrap();
     let (z0, z1) = (t.steps[0].latents.clone().unwrap(), t.steps[1].latents.clone().unwrap());
     let grad: Vec<f32> = z1.iter().zip(&z0).map(|(a, b)| a - b).collect();
@@ -184,7 +255,11 @@ fn check_gradient(model: &Model, h: f32) {
         plus[j] += h;
         minus[j] -= h;
         let fd = (logit_at(&plus)[j / dim] - logit_at(&minus)[j / dim]) / (2.0 * h);
-        assert!((fd - grad[j]).abs() < 2e-2 * scale + floor, "coordinate {j}: finite difference {fd} vs gradient {}", grad[j]);
+        assert!(
+            (fd - grad[j]).abs() < 2e-2 * scale + floor,
+            "coordinate {j}: finite difference {fd} vs gradient {}",
+            grad[j]
+        );
     }
 }
 
@@ -195,7 +270,9 @@ fn without_spectral_norm(mut bundle: crate::bundle::Bundle) -> Model {
     fn clear(layers: &mut [Layer]) {
         for layer in layers {
             match layer {
-                Layer::Linear { spectral_norm, .. } | Layer::Conv2d { spectral_norm, .. } | Layer::Conv1d { spectral_norm, .. } => *spectral_norm = false,
+                Layer::Linear { spectral_norm, .. }
+                | Layer::Conv2d { spectral_norm, .. }
+                | Layer::Conv1d { spectral_norm, .. } => *spectral_norm = false,
                 Layer::Residual { layers, .. } => clear(layers),
                 _ => {}
             }
@@ -209,9 +286,24 @@ fn without_spectral_norm(mut bundle: crate::bundle::Bundle) -> Model {
 #[test]
 fn latent_gradient_matches_finite_differences_through_real_networks() {
     check_gradient(&without_spectral_norm(Architecture::toy2d().init_bundle("toy", 1)), 1e-3);
-    let text = Architecture::CharCnn { latent: 8, width: 6, length: 5, blocks: 2, vocab: ["a", "b", " "].map(String::from).to_vec() };
+    let text = Architecture::CharCnn {
+        latent: 8,
+        width: 6,
+        length: 5,
+        blocks: 2,
+        vocab: ["a", "b", " "].map(String::from).to_vec(),
+    };
     check_gradient(&without_spectral_norm(text.init_bundle("text", 2)), 1e-2);
-    check_gradient(&without_spectral_norm(Architecture::Dcgan { latent: 6, width: 2, size: 8 }.init_bundle_with("tiny", WeightInit::HeNormal, 4)), 3e-3);
+    check_gradient(
+        &without_spectral_norm(
+            Architecture::Dcgan { latent: 6, width: 2, size: 8 }.init_bundle_with(
+                "tiny",
+                WeightInit::HeNormal,
+                4,
+            ),
+        ),
+        3e-3,
+    );
 }
 
 #[test]
@@ -230,16 +322,25 @@ fn a_seed_reproduces_a_run_and_another_seed_does_not() {
     let a = pollster::block_on(refine(&model, &model, config.clone(), &device())).unwrap();
     let b = pollster::block_on(refine(&model, &model, config.clone(), &device())).unwrap();
     assert_eq!(a.steps, b.steps);
-    let c = pollster::block_on(refine(&model, &model, FlowConfig { seed: 10, ..config }, &device())).unwrap();
+    let c =
+        pollster::block_on(refine(&model, &model, FlowConfig { seed: 10, ..config }, &device()))
+            .unwrap();
     assert_ne!(a.steps[3].samples, c.steps[3].samples);
 }
 
 #[test]
 fn data_space_refines_samples_and_keep_selects_steps() {
     let model = tiny_dcgan();
-    let config = FlowConfig { space: Space::Data, steps: 4, batch: 2, keep: Keep::Every(3), ..FlowConfig::default() };
+    let config = FlowConfig {
+        space: Space::Data,
+        steps: 4,
+        batch: 2,
+        keep: Keep::Every(3),
+        ..FlowConfig::default()
+    };
     let t = pollster::block_on(refine(&model, &model, config, &device())).unwrap();
-    let kept: Vec<usize> = t.steps.iter().filter(|s| s.samples.is_some()).map(|s| s.index).collect();
+    let kept: Vec<usize> =
+        t.steps.iter().filter(|s| s.samples.is_some()).map(|s| s.index).collect();
     assert_eq!(kept, [0, 3, 4]);
     assert!(t.steps.iter().all(|s| s.latents.is_none() && s.logits.len() == 2));
     assert_ne!(t.steps[0].samples, t.steps[4].samples);
@@ -248,27 +349,48 @@ fn data_space_refines_samples_and_keep_selects_steps() {
 #[test]
 fn absurd_parameters_are_refused_with_a_reason() {
     let cases: [(FlowConfig, &str); 7] = [
-        (FlowConfig { eta: -0.1, ..FlowConfig::default() }, "invalid eta = -0.1: expected a step size in (0, 10]"),
+        (
+            FlowConfig { eta: -0.1, ..FlowConfig::default() },
+            "invalid eta = -0.1: expected a step size in (0, 10]",
+        ),
         (FlowConfig { eta: f32::NAN, ..FlowConfig::default() }, "invalid eta = NaN"),
         (FlowConfig { gamma: f32::INFINITY, ..FlowConfig::default() }, "invalid gamma = inf"),
-        (FlowConfig { steps: 0, ..FlowConfig::default() }, "invalid steps = 0: expected 1 to 10000"),
-        (FlowConfig { batch: 1_000_000_000, ..FlowConfig::default() }, "invalid batch = 1000000000: expected 1 to 4096 samples"),
-        (FlowConfig { keep: Keep::Steps(vec![26]), ..FlowConfig::default() }, "invalid keep = 26: steps to keep must lie in 0..=25"),
-        (FlowConfig { method: Method::Ddls, space: Space::Data, ..FlowConfig::default() }, "DDLS is defined in latent space"),
+        (
+            FlowConfig { steps: 0, ..FlowConfig::default() },
+            "invalid steps = 0: expected 1 to 10000",
+        ),
+        (
+            FlowConfig { batch: 1_000_000_000, ..FlowConfig::default() },
+            "invalid batch = 1000000000: expected 1 to 4096 samples",
+        ),
+        (
+            FlowConfig { keep: Keep::Steps(vec![26]), ..FlowConfig::default() },
+            "invalid keep = 26: steps to keep must lie in 0..=25",
+        ),
+        (
+            FlowConfig { method: Method::Ddls, space: Space::Data, ..FlowConfig::default() },
+            "DDLS is defined in latent space",
+        ),
     ];
     for (config, message) in cases {
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains(message), "{err:?} should contain {message:?}");
     }
     assert!(Method::from_name("dgflow-kl").is_ok());
-    assert!(Method::from_name("kl").unwrap_err().to_string().contains("expected one of dgflow-kl, dgflow-js, dgflow-logd, ddls, dot"));
+    assert!(
+        Method::from_name("kl")
+            .unwrap_err()
+            .to_string()
+            .contains("expected one of dgflow-kl, dgflow-js, dgflow-logd, ddls, dot")
+    );
 }
 
 #[test]
 fn a_diverging_flow_stops_with_a_clear_error() {
     // η = 10 on a steep quadratic overshoots geometrically until the logits overflow.
-    let config = FlowConfig { eta: 10.0, gamma: 0.0, steps: 200, batch: 2, ..FlowConfig::default() };
-    let err = pollster::block_on(refine(Identity(2), Quadratic(vec![0.0, 0.0]), config, &device())).unwrap_err();
+    let config =
+        FlowConfig { eta: 10.0, gamma: 0.0, steps: 200, batch: 2, ..FlowConfig::default() };
+    let err = pollster::block_on(refine(Identity(2), Quadratic(vec![0.0, 0.0]), config, &device()))
+        .unwrap_err();
     assert!(err.to_string().contains("the flow diverged at step"), "{err}");
 }
-

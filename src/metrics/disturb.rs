@@ -14,7 +14,8 @@ pub fn gaussian_noise(images: &[f32], sigma: f32, seed: u64) -> Vec<f32> {
 /// edges clamped), so a flat image stays flat.
 pub fn gaussian_blur(images: &[f32], side: usize, sigma: f32) -> Vec<f32> {
     let radius = (3.0 * sigma).ceil() as isize;
-    let weights: Vec<f32> = (-radius..=radius).map(|d| (-((d * d) as f32) / (2.0 * sigma * sigma)).exp()).collect();
+    let weights: Vec<f32> =
+        (-radius..=radius).map(|d| (-((d * d) as f32) / (2.0 * sigma * sigma)).exp()).collect();
     let total: f32 = weights.iter().sum();
     let weights: Vec<f32> = weights.iter().map(|w| w / total).collect();
     let clamp = |i: isize| i.clamp(0, side as isize - 1) as usize;
@@ -23,12 +24,20 @@ pub fn gaussian_blur(images: &[f32], side: usize, sigma: f32) -> Vec<f32> {
         let rows: Vec<f32> = (0..side * side)
             .map(|p| {
                 let (y, x) = ((p / side) as isize, (p % side) as isize);
-                weights.iter().enumerate().map(|(k, w)| w * plane[y as usize * side + clamp(x + k as isize - radius)]).sum()
+                weights
+                    .iter()
+                    .enumerate()
+                    .map(|(k, w)| w * plane[y as usize * side + clamp(x + k as isize - radius)])
+                    .sum()
             })
             .collect();
         for (p, value) in plane.iter_mut().enumerate() {
             let (y, x) = ((p / side) as isize, p % side);
-            *value = weights.iter().enumerate().map(|(k, w)| w * rows[clamp(y + k as isize - radius) * side + x]).sum();
+            *value = weights
+                .iter()
+                .enumerate()
+                .map(|(k, w)| w * rows[clamp(y + k as isize - radius) * side + x])
+                .sum();
         }
     }
     out
@@ -39,7 +48,11 @@ pub fn mix_in_noise_images(images: &[f32], per_image: usize, fraction: f32, seed
     let n = images.len() / per_image;
     let replaced = ((fraction * n as f32).round() as usize).min(n);
     let noise = Noise::new(seed, Stream::Data).uniform(replaced * per_image);
-    noise.into_iter().map(|u| 2.0 * u - 1.0).chain(images[replaced * per_image..].iter().copied()).collect()
+    noise
+        .into_iter()
+        .map(|u| 2.0 * u - 1.0)
+        .chain(images[replaced * per_image..].iter().copied())
+        .collect()
 }
 
 #[cfg(test)]

@@ -36,7 +36,8 @@ pub fn frechet_distance(a: &Gaussian, b: &Gaussian) -> f64 {
     let root_a = sqrt_psd(&a.cov);
     let middle = &root_a * &b.cov * &root_a;
     let middle = (&middle + middle.transpose()) * 0.5;
-    let trace_root: f64 = middle.symmetric_eigen().eigenvalues.iter().map(|v| v.max(0.0).sqrt()).sum();
+    let trace_root: f64 =
+        middle.symmetric_eigen().eigenvalues.iter().map(|v| v.max(0.0).sqrt()).sum();
     (&a.mean - &b.mean).norm_squared() + a.cov.trace() + b.cov.trace() - 2.0 * trace_root
 }
 
@@ -46,7 +47,14 @@ mod tests {
     use crate::rng::{Noise, Stream};
 
     fn gaussian_set(n: usize, d: usize, mean: f32, std: f32, seed: u64) -> Features {
-        Features::new(d, Noise::new(seed, Stream::Data).normal(n * d, std).into_iter().map(|v| v + mean).collect())
+        Features::new(
+            d,
+            Noise::new(seed, Stream::Data)
+                .normal(n * d, std)
+                .into_iter()
+                .map(|v| v + mean)
+                .collect(),
+        )
     }
 
     #[test]
@@ -59,7 +67,10 @@ mod tests {
     #[test]
     fn matches_the_closed_form_for_isotropic_gaussians() {
         // Between N(μ₁, σ₁²I) and N(μ₂, σ₂²I) in d dimensions: d(μ₁ − μ₂)² + d(σ₁ − σ₂)².
-        let (a, b) = (Gaussian::fit(&gaussian_set(40_000, 4, 0.0, 1.0, 2)), Gaussian::fit(&gaussian_set(40_000, 4, 0.5, 2.0, 3)));
+        let (a, b) = (
+            Gaussian::fit(&gaussian_set(40_000, 4, 0.0, 1.0, 2)),
+            Gaussian::fit(&gaussian_set(40_000, 4, 0.5, 2.0, 3)),
+        );
         let expected = 4.0 * 0.25 + 4.0 * 1.0;
         let got = frechet_distance(&a, &b);
         assert!((got - expected).abs() < 0.1, "{got} vs {expected}");
@@ -69,8 +80,14 @@ mod tests {
     #[test]
     fn handles_correlated_non_commuting_covariances() {
         // 2D: Σ₁ = diag(1, 4), Σ₂ = [[2, 1], [1, 2]] — tr(Σ₁Σ₂)^½ checked against a hand value.
-        let a = Gaussian { mean: DVector::from_vec(vec![0.0, 0.0]), cov: DMatrix::from_row_slice(2, 2, &[1.0, 0.0, 0.0, 4.0]) };
-        let b = Gaussian { mean: DVector::from_vec(vec![1.0, 0.0]), cov: DMatrix::from_row_slice(2, 2, &[2.0, 1.0, 1.0, 2.0]) };
+        let a = Gaussian {
+            mean: DVector::from_vec(vec![0.0, 0.0]),
+            cov: DMatrix::from_row_slice(2, 2, &[1.0, 0.0, 0.0, 4.0]),
+        };
+        let b = Gaussian {
+            mean: DVector::from_vec(vec![1.0, 0.0]),
+            cov: DMatrix::from_row_slice(2, 2, &[2.0, 1.0, 1.0, 2.0]),
+        };
         // Σ₁Σ₂ = [[2, 1], [4, 8]]: trace 10, det 12, so tr √ = √(10 + 2√12).
         let expected = 1.0 + 5.0 + 4.0 - 2.0 * (10.0 + 2.0 * 12f64.sqrt()).sqrt();
         assert!((frechet_distance(&a, &b) - expected).abs() < 1e-9);

@@ -57,7 +57,14 @@ mod tests {
     use super::*;
 
     fn set(n: usize, shift: f32, seed: u64) -> Features {
-        Features::new(4, Noise::new(seed, Stream::Data).normal(n * 4, 1.0).into_iter().map(|v| v + shift).collect())
+        Features::new(
+            4,
+            Noise::new(seed, Stream::Data)
+                .normal(n * 4, 1.0)
+                .into_iter()
+                .map(|v| v + shift)
+                .collect(),
+        )
     }
 
     #[test]

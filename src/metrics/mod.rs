@@ -19,7 +19,11 @@ pub struct Features {
 
 impl Features {
     pub fn new(dim: usize, values: Vec<f32>) -> Features {
-        assert!(dim > 0 && values.len().is_multiple_of(dim), "{} values are not rows of {dim}", values.len());
+        assert!(
+            dim > 0 && values.len().is_multiple_of(dim),
+            "{} values are not rows of {dim}",
+            values.len()
+        );
         Features { dim, values }
     }
 

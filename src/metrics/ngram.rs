@@ -22,10 +22,15 @@ fn distribution<T: Copy + Eq + Hash>(sentences: &[Vec<T>], n: usize) -> HashMap<
 /// JS divergence (base 2) between the n-gram distributions of `a` and `b`.
 pub fn js_divergence<T: Copy + Eq + Hash>(a: &[Vec<T>], b: &[Vec<T>], n: usize) -> f64 {
     let (p, q) = (distribution(a, n), distribution(b, n));
-    assert!(!p.is_empty() && !q.is_empty(), "JS-{n} needs sentences of at least {n} symbols on both sides");
+    assert!(
+        !p.is_empty() && !q.is_empty(),
+        "JS-{n} needs sentences of at least {n} symbols on both sides"
+    );
     // Σ p log(2p/(p+q)) over p's support, and the same for q; grams seen on one side only add p·log 2.
     let half = |p: &HashMap<&[T], f64>, q: &HashMap<&[T], f64>| -> f64 {
-        p.iter().map(|(gram, &pv)| pv * (2.0 * pv / (pv + q.get(gram).copied().unwrap_or(0.0))).log2()).sum()
+        p.iter()
+            .map(|(gram, &pv)| pv * (2.0 * pv / (pv + q.get(gram).copied().unwrap_or(0.0))).log2())
+            .sum()
     };
     0.5 * (half(&p, &q) + half(&q, &p))
 }
@@ -43,7 +48,8 @@ mod tests {
         let a = corpus(&["the cat sat on the mat", "a dog ran"]);
         assert_eq!(js_divergence(&a, &a, 4), 0.0);
         // The same n-grams in another order and proportion-preserving repetition: still zero.
-        let doubled = corpus(&["a dog ran", "the cat sat on the mat", "a dog ran", "the cat sat on the mat"]);
+        let doubled =
+            corpus(&["a dog ran", "the cat sat on the mat", "a dog ran", "the cat sat on the mat"]);
         assert!(js_divergence(&a, &doubled, 4).abs() < 1e-12);
         let other = corpus(&["xyzw xyzw"]);
         assert!((js_divergence(&a, &other, 4) - 1.0).abs() < 1e-12);

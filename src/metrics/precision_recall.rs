@@ -13,7 +13,10 @@ fn distance2(x: &[f32], y: &[f32]) -> f32 {
 fn radii2(set: &Features, k: usize) -> Vec<f32> {
     (0..set.len())
         .map(|i| {
-            let mut d: Vec<f32> = (0..set.len()).filter(|&j| j != i).map(|j| distance2(set.row(i), set.row(j))).collect();
+            let mut d: Vec<f32> = (0..set.len())
+                .filter(|&j| j != i)
+                .map(|j| distance2(set.row(i), set.row(j)))
+                .collect();
             let k = k.min(d.len()) - 1;
             *d.select_nth_unstable_by(k, f32::total_cmp).1
         })
@@ -24,7 +27,9 @@ fn radii2(set: &Features, k: usize) -> Vec<f32> {
 fn coverage(support: &Features, queries: &Features, k: usize) -> f64 {
     let radii = radii2(support, k);
     let inside = (0..queries.len())
-        .filter(|&q| (0..support.len()).any(|s| distance2(queries.row(q), support.row(s)) <= radii[s]))
+        .filter(|&q| {
+            (0..support.len()).any(|s| distance2(queries.row(q), support.row(s)) <= radii[s])
+        })
         .count();
     inside as f64 / queries.len() as f64
 }

@@ -22,13 +22,31 @@ pub trait DirectBatchNorm: Backend {
     /// `x` `[n, c, l]` normalised per channel (axis 1) by the batch's mean and biased variance,
     /// times `gamma` plus `beta` (`[c]`), through `pointwise`; also the mean and the variance
     /// (`[c]`, constants: the output's gradient already accounts for them).
-    fn direct_batch_norm(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, eps: f32, pointwise: Pointwise) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+    fn direct_batch_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        eps: f32,
+        pointwise: Pointwise,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
 /// Batch norm of `x` `[n, c, l]` over samples and positions, through `pointwise`, on the CPU
 /// backend (`cpu_conv::available`): the output, the batch mean and the biased batch variance.
-pub fn batch_norm(x: Tensor<3>, gamma: Tensor<1>, beta: Tensor<1>, eps: f32, pointwise: Pointwise) -> (Tensor<3>, Tensor<1>, Tensor<1>) {
-    let (out, mean, var) = <Dispatch as DirectBatchNorm>::direct_batch_norm(x.into_dispatch(), gamma.into_dispatch(), beta.into_dispatch(), eps, pointwise);
+pub fn batch_norm(
+    x: Tensor<3>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    eps: f32,
+    pointwise: Pointwise,
+) -> (Tensor<3>, Tensor<1>, Tensor<1>) {
+    let (out, mean, var) = <Dispatch as DirectBatchNorm>::direct_batch_norm(
+        x.into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
+        eps,
+        pointwise,
+    );
     (Tensor::from_dispatch(out), Tensor::from_dispatch(mean), Tensor::from_dispatch(var))
 }
 
@@ -56,10 +74,21 @@ fn planes(shape: [usize; 3], f: impl Fn(&mut [f32], usize, usize) + Sync + Send)
 }
 
 /// The output, mean and biased variance.
-fn forward(x: &[f32], [n, c, l]: [usize; 3], gamma: &[f32], beta: &[f32], eps: f32, pointwise: Pointwise) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+fn forward(
+    x: &[f32],
+    [n, c, l]: [usize; 3],
+    gamma: &[f32],
+    beta: &[f32],
+    eps: f32,
+    pointwise: Pointwise,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let count = (n * l) as f32;
-    let mean: Vec<f32> = channel_sums([n, c, l], x, x, |v, _, _| v).iter().map(|sum| sum / count).collect();
-    let var: Vec<f32> = channel_sums([n, c, l], x, x, |v, _, ch| (v - mean[ch]).powi(2)).iter().map(|sum| sum / count).collect();
+    let mean: Vec<f32> =
+        channel_sums([n, c, l], x, x, |v, _, _| v).iter().map(|sum| sum / count).collect();
+    let var: Vec<f32> = channel_sums([n, c, l], x, x, |v, _, ch| (v - mean[ch]).powi(2))
+        .iter()
+        .map(|sum| sum / count)
+        .collect();
     let scale: Vec<f32> = gamma.iter().zip(&var).map(|(g, v)| g / (v + eps).sqrt()).collect();
     let shift: Vec<f32> = beta.iter().zip(&mean).zip(&scale).map(|((b, m), s)| b - m * s).collect();
     let out = planes([n, c, l], |plane, ch, index| {
@@ -70,12 +99,23 @@ fn forward(x: &[f32], [n, c, l]: [usize; 3], gamma: &[f32], beta: &[f32], eps: f
 }
 
 impl DirectBatchNorm for Flex {
-    fn direct_batch_norm(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, eps: f32, pointwise: Pointwise) -> (FlexTensor, FlexTensor, FlexTensor) {
+    fn direct_batch_norm(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        eps: f32,
+        pointwise: Pointwise,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
         let (x, gamma, beta) = (contiguous(&x), contiguous(&gamma), contiguous(&beta));
         let shape = shape3(&x);
-        let (out, mean, var) = forward(values(&x), shape, values(&gamma), values(&beta), eps, pointwise);
+        let (out, mean, var) =
+            forward(values(&x), shape, values(&gamma), values(&beta), eps, pointwise);
         let c = shape[1];
-        (FlexTensor::from_data(TensorData::new(out, shape)), FlexTensor::from_data(TensorData::new(mean, [c])), FlexTensor::from_data(TensorData::new(var, [c])))
+        (
+            FlexTensor::from_data(TensorData::new(out, shape)),
+            FlexTensor::from_data(TensorData::new(mean, [c])),
+            FlexTensor::from_data(TensorData::new(var, [c])),
+        )
     }
 }
 
@@ -99,7 +139,12 @@ struct Recorded {
 impl Backward<Flex, 3> for BatchNormGradients {
     type State = Recorded;
 
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
         let [node_x, node_gamma, node_beta] = ops.parents;
         let grad = contiguous(&grads.consume::<Flex>(&ops.node));
         let Recorded { x, gamma, mean, inv_std, activation } = ops.state;
@@ -115,7 +160,8 @@ impl Backward<Flex, 3> for BatchNormGradients {
         if let Some(node) = node_x {
             let count = (n * l) as f32;
             let dx = planes([n, c, l], |plane, ch, index| {
-                let (scale, mean_g, mean_gx) = (gamma[ch] * inv_std[ch], d_beta[ch] / count, d_gamma[ch] / count);
+                let (scale, mean_g, mean_gx) =
+                    (gamma[ch] * inv_std[ch], d_beta[ch] / count, d_gamma[ch] / count);
                 let (g, x) = (&g[index * l..][..l], &x[index * l..][..l]);
                 for ((d, g), x) in plane.iter_mut().zip(g).zip(x) {
                     *d = scale * (g - mean_g - (x - mean[ch]) * inv_std[ch] * mean_gx);
@@ -133,21 +179,33 @@ impl Backward<Flex, 3> for BatchNormGradients {
 }
 
 impl<C: CheckpointStrategy> DirectBatchNorm for Autodiff<Flex, C> {
-    fn direct_batch_norm(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, eps: f32, pointwise: Pointwise) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+    fn direct_batch_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        eps: f32,
+        pointwise: Pointwise,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         let (x, node_x) = x.into_parts();
         let (gamma, node_gamma) = gamma.into_parts();
         let (beta, node_beta) = beta.into_parts();
         let (x, gamma) = (contiguous(&x), contiguous(&gamma));
-        let (out, mean, var) = Flex::direct_batch_norm(x.clone(), gamma.clone(), beta, eps, pointwise);
+        let (out, mean, var) =
+            Flex::direct_batch_norm(x.clone(), gamma.clone(), beta, eps, pointwise);
         let (mean_values, var_values) = (values(&mean).to_vec(), values(&var));
-        let out = match BatchNormGradients.prepare::<C>([node_x, node_gamma, node_beta]).compute_bound().stateful() {
+        let out = match BatchNormGradients
+            .prepare::<C>([node_x, node_gamma, node_beta])
+            .compute_bound()
+            .stateful()
+        {
             OpsKind::Tracked(prep) => {
                 let recorded = Recorded {
                     x,
                     gamma: values(&gamma).to_vec(),
                     mean: mean_values,
                     inv_std: var_values.iter().map(|v| 1.0 / (v + eps).sqrt()).collect(),
-                    activation: (pointwise != Pointwise::Identity).then(|| (pointwise, out.clone())),
+                    activation: (pointwise != Pointwise::Identity)
+                        .then(|| (pointwise, out.clone())),
                 };
                 prep.finish(recorded, out)
             }
@@ -160,11 +218,19 @@ impl<C: CheckpointStrategy> DirectBatchNorm for Autodiff<Flex, C> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::cpu_conv::tests::{activations, assert_close, assert_matches_with_all_gradients, random};
+    use super::super::cpu_conv::tests::{
+        activations, assert_close, assert_matches_with_all_gradients, random,
+    };
     use super::*;
 
     /// burn's ops one by one: the two-pass statistics, the affine map, the activation.
-    fn burns(x: Tensor<3>, gamma: Tensor<1>, beta: Tensor<1>, eps: f32, after: fn(Tensor<3>) -> Tensor<3>) -> (Tensor<3>, Tensor<1>, Tensor<1>) {
+    fn burns(
+        x: Tensor<3>,
+        gamma: Tensor<1>,
+        beta: Tensor<1>,
+        eps: f32,
+        after: fn(Tensor<3>) -> Tensor<3>,
+    ) -> (Tensor<3>, Tensor<1>, Tensor<1>) {
         let [_, c, _] = x.dims();
         let mean = x.clone().mean_dim(2).mean_dim(0); // [1, c, 1]: every sample has l values
         let var = (x.clone() - mean.clone()).square().mean_dim(2).mean_dim(0);
@@ -183,7 +249,10 @@ mod tests {
             let x = random(shape, &device).add_scalar(offset);
             let (gamma, beta) = (random([shape[1]], &device), random([shape[1]], &device));
             for (pointwise, after) in activations() {
-                let (got, want) = (batch_norm(x.clone(), gamma.clone(), beta.clone(), 1e-5, pointwise), burns(x.clone(), gamma.clone(), beta.clone(), 1e-5, after));
+                let (got, want) = (
+                    batch_norm(x.clone(), gamma.clone(), beta.clone(), 1e-5, pointwise),
+                    burns(x.clone(), gamma.clone(), beta.clone(), 1e-5, after),
+                );
                 assert_close(got.1, want.1);
                 assert_close(got.2, want.2);
                 // The output, and the gradients for x, γ and β.

@@ -63,7 +63,14 @@ pub trait DirectConv: Backend {
     ) -> FloatTensor<Self>;
     /// A convolution being trained: `weight` `[o, c, kh, kw]` as it is, with gradients for the
     /// input, the weight and the bias; `pointwise` the activation fused into the output.
-    fn direct_conv2d_trained(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, stride: [usize; 2], padding: [usize; 2], pointwise: Pointwise) -> FloatTensor<Self>;
+    fn direct_conv2d_trained(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride: [usize; 2],
+        padding: [usize; 2],
+        pointwise: Pointwise,
+    ) -> FloatTensor<Self>;
     /// A transposed convolution being trained: `weight` `[c, o, kh, kw]`, output `[n, o, out_size]`.
     #[allow(clippy::too_many_arguments)]
     fn direct_conv_transpose2d_trained(
@@ -97,10 +104,22 @@ pub struct PackedConv {
 impl PackedConv {
     /// The weights `[o, c, kh, kw]` of a convolution with this stride. Its input gradient is the
     /// transposed convolution with the same array read as `[in = o, out = c, kh, kw]`.
-    pub fn conv2d(weight: &[f32], shape: [usize; 4], stride: [usize; 2], pointwise: Pointwise, device: &Device) -> PackedConv {
+    pub fn conv2d(
+        weight: &[f32],
+        shape: [usize; 4],
+        stride: [usize; 2],
+        pointwise: Pointwise,
+        device: &Device,
+    ) -> PackedConv {
         let forward = direct_conv::pack_conv2d(weight, shape);
         let input_gradient = direct_conv::pack_conv_transpose2d(weight, shape, stride);
-        PackedConv { forward: vector(forward, device), input_gradient: vector(input_gradient, device), weight_shape: shape, pointwise, input_relu: false }
+        PackedConv {
+            forward: vector(forward, device),
+            input_gradient: vector(input_gradient, device),
+            weight_shape: shape,
+            pointwise,
+            input_relu: false,
+        }
     }
 
     /// The same convolution with a ReLU on its input.
@@ -110,15 +129,31 @@ impl PackedConv {
 
     /// The weights times `factor` (a residual branch's scale, folded into its last layer).
     pub fn scaled(self, factor: f32) -> PackedConv {
-        PackedConv { forward: self.forward.mul_scalar(factor), input_gradient: self.input_gradient.mul_scalar(factor), ..self }
+        PackedConv {
+            forward: self.forward.mul_scalar(factor),
+            input_gradient: self.input_gradient.mul_scalar(factor),
+            ..self
+        }
     }
 
     /// The weights `[c, o, kh, kw]` of a transposed convolution with this stride. Its input
     /// gradient is the convolution with the same array read as `[out = c, in = o, kh, kw]`.
-    pub fn conv_transpose2d(weight: &[f32], shape: [usize; 4], stride: [usize; 2], pointwise: Pointwise, device: &Device) -> PackedConv {
+    pub fn conv_transpose2d(
+        weight: &[f32],
+        shape: [usize; 4],
+        stride: [usize; 2],
+        pointwise: Pointwise,
+        device: &Device,
+    ) -> PackedConv {
         let forward = direct_conv::pack_conv_transpose2d(weight, shape, stride);
         let input_gradient = direct_conv::pack_conv2d(weight, shape);
-        PackedConv { forward: vector(forward, device), input_gradient: vector(input_gradient, device), weight_shape: shape, pointwise, input_relu: false }
+        PackedConv {
+            forward: vector(forward, device),
+            input_gradient: vector(input_gradient, device),
+            weight_shape: shape,
+            pointwise,
+            input_relu: false,
+        }
     }
 }
 
@@ -129,27 +164,85 @@ fn vector(values: Vec<f32>, device: &Device) -> Tensor<1> {
 
 /// A 2-D convolution on the direct kernels (the device must be [`available`]), through the
 /// activations packed with the weights, plus `residual` (of the output's shape) if given.
-pub fn conv2d(x: Tensor<4>, weights: &PackedConv, bias: Tensor<1>, residual: Option<Tensor<4>>, stride: [usize; 2], padding: [usize; 2]) -> Tensor<4> {
-    let (x, forward, gradient, bias) = (x.into_dispatch(), weights.forward.clone().into_dispatch(), weights.input_gradient.clone().into_dispatch(), bias.into_dispatch());
+pub fn conv2d(
+    x: Tensor<4>,
+    weights: &PackedConv,
+    bias: Tensor<1>,
+    residual: Option<Tensor<4>>,
+    stride: [usize; 2],
+    padding: [usize; 2],
+) -> Tensor<4> {
+    let (x, forward, gradient, bias) = (
+        x.into_dispatch(),
+        weights.forward.clone().into_dispatch(),
+        weights.input_gradient.clone().into_dispatch(),
+        bias.into_dispatch(),
+    );
     let (shape, relu) = (weights.weight_shape, weights.input_relu);
     Tensor::from_dispatch(match residual {
         Some(r) => {
-            assert_eq!(weights.pointwise, Pointwise::Identity, "a residual is added to a convolution without an activation after it");
-            <Dispatch as DirectConv>::direct_conv2d_adding(x, forward, gradient, bias, r.into_dispatch(), shape, stride, padding, relu)
+            assert_eq!(
+                weights.pointwise,
+                Pointwise::Identity,
+                "a residual is added to a convolution without an activation after it"
+            );
+            <Dispatch as DirectConv>::direct_conv2d_adding(
+                x,
+                forward,
+                gradient,
+                bias,
+                r.into_dispatch(),
+                shape,
+                stride,
+                padding,
+                relu,
+            )
         }
-        None => <Dispatch as DirectConv>::direct_conv2d(x, forward, gradient, bias, shape, stride, padding, relu, weights.pointwise),
+        None => <Dispatch as DirectConv>::direct_conv2d(
+            x,
+            forward,
+            gradient,
+            bias,
+            shape,
+            stride,
+            padding,
+            relu,
+            weights.pointwise,
+        ),
     })
 }
 
 /// A 2-D convolution being trained, on the direct kernels (the device must be [`available`]),
 /// through the activation `pointwise`.
-pub fn conv2d_trained(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, stride: [usize; 2], padding: [usize; 2], pointwise: Pointwise) -> Tensor<4> {
-    Tensor::from_dispatch(<Dispatch as DirectConv>::direct_conv2d_trained(x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch(), stride, padding, pointwise))
+pub fn conv2d_trained(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Tensor<1>,
+    stride: [usize; 2],
+    padding: [usize; 2],
+    pointwise: Pointwise,
+) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as DirectConv>::direct_conv2d_trained(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+        stride,
+        padding,
+        pointwise,
+    ))
 }
 
 /// A 2-D transposed convolution being trained, on the direct kernels (the device must be
 /// [`available`]), through the activation `pointwise`.
-pub fn conv_transpose2d_trained(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, stride: [usize; 2], padding: [usize; 2], out_size: [usize; 2], pointwise: Pointwise) -> Tensor<4> {
+pub fn conv_transpose2d_trained(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Tensor<1>,
+    stride: [usize; 2],
+    padding: [usize; 2],
+    out_size: [usize; 2],
+    pointwise: Pointwise,
+) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as DirectConv>::direct_conv_transpose2d_trained(
         x.into_dispatch(),
         weight.into_dispatch(),
@@ -163,7 +256,14 @@ pub fn conv_transpose2d_trained(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>
 
 /// A 2-D transposed convolution on the direct kernels (the device must be [`available`]),
 /// through the activation packed with the weights.
-pub fn conv_transpose2d(x: Tensor<4>, weights: &PackedConv, bias: Tensor<1>, stride: [usize; 2], padding: [usize; 2], out_size: [usize; 2]) -> Tensor<4> {
+pub fn conv_transpose2d(
+    x: Tensor<4>,
+    weights: &PackedConv,
+    bias: Tensor<1>,
+    stride: [usize; 2],
+    padding: [usize; 2],
+    out_size: [usize; 2],
+) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as DirectConv>::direct_conv_transpose2d(
         x.into_dispatch(),
         weights.forward.clone().into_dispatch(),
@@ -178,14 +278,56 @@ pub fn conv_transpose2d(x: Tensor<4>, weights: &PackedConv, bias: Tensor<1>, str
 }
 
 impl DirectConv for Flex {
-    fn direct_conv2d(x: FlexTensor, packed: FlexTensor, _: FlexTensor, bias: FlexTensor, weight_shape: [usize; 4], stride: [usize; 2], padding: [usize; 2], input_relu: bool, pointwise: Pointwise) -> FlexTensor {
-        let extras = Extras { input: input_map(input_relu), bias: Some(&bias), pointwise, ..Extras::default() };
-        Direction::Conv2d.run(&x, values(&packed), weight_shape, extras, Geometry { stride, padding })
+    fn direct_conv2d(
+        x: FlexTensor,
+        packed: FlexTensor,
+        _: FlexTensor,
+        bias: FlexTensor,
+        weight_shape: [usize; 4],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        input_relu: bool,
+        pointwise: Pointwise,
+    ) -> FlexTensor {
+        let extras = Extras {
+            input: input_map(input_relu),
+            bias: Some(&bias),
+            pointwise,
+            ..Extras::default()
+        };
+        Direction::Conv2d.run(
+            &x,
+            values(&packed),
+            weight_shape,
+            extras,
+            Geometry { stride, padding },
+        )
     }
 
-    fn direct_conv2d_adding(x: FlexTensor, packed: FlexTensor, _: FlexTensor, bias: FlexTensor, residual: FlexTensor, weight_shape: [usize; 4], stride: [usize; 2], padding: [usize; 2], input_relu: bool) -> FlexTensor {
-        let extras = Extras { input: input_map(input_relu), bias: Some(&bias), residual: Some(&residual), ..Extras::default() };
-        Direction::Conv2d.run(&x, values(&packed), weight_shape, extras, Geometry { stride, padding })
+    fn direct_conv2d_adding(
+        x: FlexTensor,
+        packed: FlexTensor,
+        _: FlexTensor,
+        bias: FlexTensor,
+        residual: FlexTensor,
+        weight_shape: [usize; 4],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        input_relu: bool,
+    ) -> FlexTensor {
+        let extras = Extras {
+            input: input_map(input_relu),
+            bias: Some(&bias),
+            residual: Some(&residual),
+            ..Extras::default()
+        };
+        Direction::Conv2d.run(
+            &x,
+            values(&packed),
+            weight_shape,
+            extras,
+            Geometry { stride, padding },
+        )
     }
 
     fn direct_conv_transpose2d(
@@ -200,15 +342,50 @@ impl DirectConv for Flex {
         pointwise: Pointwise,
     ) -> FlexTensor {
         let extras = Extras { bias: Some(&bias), pointwise, ..Extras::default() };
-        Direction::ConvTranspose2d { out_size }.run(&x, values(&packed), weight_shape, extras, Geometry { stride, padding })
+        Direction::ConvTranspose2d { out_size }.run(
+            &x,
+            values(&packed),
+            weight_shape,
+            extras,
+            Geometry { stride, padding },
+        )
     }
 
-    fn direct_conv2d_trained(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, stride: [usize; 2], padding: [usize; 2], pointwise: Pointwise) -> FlexTensor {
-        trained_forward(&x, &weight, &bias, Geometry { stride, padding }, Direction::Conv2d, pointwise)
+    fn direct_conv2d_trained(
+        x: FlexTensor,
+        weight: FlexTensor,
+        bias: FlexTensor,
+        stride: [usize; 2],
+        padding: [usize; 2],
+        pointwise: Pointwise,
+    ) -> FlexTensor {
+        trained_forward(
+            &x,
+            &weight,
+            &bias,
+            Geometry { stride, padding },
+            Direction::Conv2d,
+            pointwise,
+        )
     }
 
-    fn direct_conv_transpose2d_trained(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, stride: [usize; 2], padding: [usize; 2], out_size: [usize; 2], pointwise: Pointwise) -> FlexTensor {
-        trained_forward(&x, &weight, &bias, Geometry { stride, padding }, Direction::ConvTranspose2d { out_size }, pointwise)
+    fn direct_conv_transpose2d_trained(
+        x: FlexTensor,
+        weight: FlexTensor,
+        bias: FlexTensor,
+        stride: [usize; 2],
+        padding: [usize; 2],
+        out_size: [usize; 2],
+        pointwise: Pointwise,
+    ) -> FlexTensor {
+        trained_forward(
+            &x,
+            &weight,
+            &bias,
+            Geometry { stride, padding },
+            Direction::ConvTranspose2d { out_size },
+            pointwise,
+        )
     }
 }
 
@@ -228,7 +405,9 @@ impl Direction {
     fn pack(self, weight: &[f32], shape: Shape4, stride: [usize; 2]) -> Vec<f32> {
         match self {
             Direction::Conv2d => direct_conv::pack_conv2d(weight, shape),
-            Direction::ConvTranspose2d { .. } => direct_conv::pack_conv_transpose2d(weight, shape, stride),
+            Direction::ConvTranspose2d { .. } => {
+                direct_conv::pack_conv_transpose2d(weight, shape, stride)
+            }
         }
     }
 
@@ -241,14 +420,38 @@ impl Direction {
     }
 
     /// Runs on `x` with weights packed by [`Direction::pack`] and what `extras` fuses into it.
-    fn run(self, x: &FlexTensor, packed: &[f32], weight_shape: Shape4, extras: Extras, geometry: Geometry) -> FlexTensor {
+    fn run(
+        self,
+        x: &FlexTensor,
+        packed: &[f32],
+        weight_shape: Shape4,
+        extras: Extras,
+        geometry: Geometry,
+    ) -> FlexTensor {
         let x = contiguous(x);
-        let [bias, residual, gate] = [extras.bias, extras.residual, extras.gate].map(|t| t.map(contiguous));
+        let [bias, residual, gate] =
+            [extras.bias, extras.residual, extras.gate].map(|t| t.map(contiguous));
         let input = extras.input.map(contiguous);
-        let fused = Fused { input: input.as_ref().map(values), bias: bias.as_ref().map(values), residual: residual.as_ref().map(values), pointwise: extras.pointwise, gate: gate.as_ref().map(values) };
+        let fused = Fused {
+            input: input.as_ref().map(values),
+            bias: bias.as_ref().map(values),
+            residual: residual.as_ref().map(values),
+            pointwise: extras.pointwise,
+            gate: gate.as_ref().map(values),
+        };
         let (out, shape) = match self {
-            Direction::Conv2d => direct_conv::conv2d(values(&x), shape4(&x), packed, weight_shape, fused, geometry),
-            Direction::ConvTranspose2d { out_size } => direct_conv::conv_transpose2d(values(&x), shape4(&x), packed, weight_shape, fused, geometry, out_size),
+            Direction::Conv2d => {
+                direct_conv::conv2d(values(&x), shape4(&x), packed, weight_shape, fused, geometry)
+            }
+            Direction::ConvTranspose2d { out_size } => direct_conv::conv_transpose2d(
+                values(&x),
+                shape4(&x),
+                packed,
+                weight_shape,
+                fused,
+                geometry,
+                out_size,
+            ),
         };
         FlexTensor::from_data(TensorData::new(out, shape))
     }
@@ -270,11 +473,24 @@ fn input_map<'a>(relu: bool) -> InputMap<&'a FlexTensor> {
 }
 
 /// A trained operation's forward pass: the weights packed for this call.
-fn trained_forward(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor, geometry: Geometry, direction: Direction, pointwise: Pointwise) -> FlexTensor {
+fn trained_forward(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    bias: &FlexTensor,
+    geometry: Geometry,
+    direction: Direction,
+    pointwise: Pointwise,
+) -> FlexTensor {
     let weight = contiguous(weight);
     let shape = shape4(&weight);
     let extras = Extras { bias: Some(bias), pointwise, ..Extras::default() };
-    direction.run(x, &direction.pack(values(&weight), shape, geometry.stride), shape, extras, geometry)
+    direction.run(
+        x,
+        &direction.pack(values(&weight), shape, geometry.stride),
+        shape,
+        extras,
+        geometry,
+    )
 }
 
 /// A tensor whose storage is its values in order (a copy only when it is a view).
@@ -284,7 +500,11 @@ pub(super) fn contiguous(t: &FlexTensor) -> FlexTensor {
 
 /// A contiguous gradient `grad` times a fused activation's derivative at its outputs `out`: in
 /// place where `grad` holds its buffer alone (as one autodiff hands over does).
-pub(super) fn through_activation(mut grad: FlexTensor, pointwise: Pointwise, out: &FlexTensor) -> FlexTensor {
+pub(super) fn through_activation(
+    mut grad: FlexTensor,
+    pointwise: Pointwise,
+    out: &FlexTensor,
+) -> FlexTensor {
     let len = values(&grad).len();
     if let Some(storage) = grad.try_storage_mut::<f32>().filter(|storage| storage.len() == len) {
         direct_conv::scale_by_derivative(pointwise, storage, values(out));
@@ -322,7 +542,10 @@ impl Recorded {
     /// operation the other way round reads it), through that operation, gated by the input
     /// ReLU's derivative.
     fn input_gradient(self, grad: FlexTensor) -> FlexTensor {
-        let input = self.activation.as_ref().map_or(InputMap::AsIs, |(pointwise, output)| InputMap::Derivative(*pointwise, output));
+        let input = self
+            .activation
+            .as_ref()
+            .map_or(InputMap::AsIs, |(pointwise, output)| InputMap::Derivative(*pointwise, output));
         let extras = Extras { input, gate: self.relu_input.as_ref(), ..Extras::default() };
         self.reverse.run(&grad, values(&self.packed), self.weight_shape, extras, self.geometry)
     }
@@ -335,7 +558,12 @@ struct InputGradient;
 impl Backward<Flex, 1> for InputGradient {
     type State = Recorded;
 
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
         let [node_x] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
         if let Some(node) = node_x {
@@ -352,7 +580,12 @@ struct ResidualGradients;
 impl Backward<Flex, 2> for ResidualGradients {
     type State = Recorded;
 
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
         let [node_x, node_residual] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
         if let Some(node) = node_residual {
@@ -380,7 +613,13 @@ fn on_packed<C: CheckpointStrategy>(
 ) -> FloatTensor<Autodiff<Flex, C>> {
     let (x, node) = x.into_parts();
     let residual = residual.map(|r| r.into_parts());
-    let extras = Extras { input: input_map(input_relu), bias: Some(bias.primitive()), residual: residual.as_ref().map(|(r, _)| r), pointwise, ..Extras::default() };
+    let extras = Extras {
+        input: input_map(input_relu),
+        bias: Some(bias.primitive()),
+        residual: residual.as_ref().map(|(r, _)| r),
+        pointwise,
+        ..Extras::default()
+    };
     let out = direction.run(&x, values(packed.primitive()), weight_shape, extras, geometry);
     let [_, _, h, w] = shape4(&x);
     let recorded = |out: &FlexTensor| Recorded {
@@ -392,10 +631,12 @@ fn on_packed<C: CheckpointStrategy>(
         relu_input: input_relu.then(|| x.clone()),
     };
     match residual {
-        Some((_, residual_node)) => match ResidualGradients.prepare::<C>([node, residual_node]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish(recorded(&out), out),
-            OpsKind::UnTracked(prep) => prep.finish(out),
-        },
+        Some((_, residual_node)) => {
+            match ResidualGradients.prepare::<C>([node, residual_node]).compute_bound().stateful() {
+                OpsKind::Tracked(prep) => prep.finish(recorded(&out), out),
+                OpsKind::UnTracked(prep) => prep.finish(out),
+            }
+        }
         None => match InputGradient.prepare::<C>([node]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => prep.finish(recorded(&out), out),
             OpsKind::UnTracked(prep) => prep.finish(out),
@@ -418,7 +659,12 @@ type TrainedState = (FlexTensor, FlexTensor, Geometry, Direction, Option<(Pointw
 impl Backward<Flex, 3> for TrainedGradients {
     type State = TrainedState;
 
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
         let [node_x, node_weight, node_bias] = ops.parents;
         let grad = contiguous(&grads.consume::<Flex>(&ops.node));
         let (x, weight, geometry, direction, activation) = ops.state;
@@ -432,14 +678,32 @@ impl Backward<Flex, 3> for TrainedGradients {
             let [_, _, h, w] = x_shape;
             let reverse = direction.reversed([h, w]);
             let packed = reverse.pack(values(&weight), weight_shape, geometry.stride);
-            grads.register::<Flex>(node.id, reverse.run(&grad, &packed, weight_shape, Extras::default(), geometry));
+            grads.register::<Flex>(
+                node.id,
+                reverse.run(&grad, &packed, weight_shape, Extras::default(), geometry),
+            );
         }
         if let Some(node) = node_weight {
             let weight_grad = match direction {
-                Direction::Conv2d => direct_conv::conv2d_weight_gradient(values(&x), x_shape, values(&grad), weight_shape, geometry),
-                Direction::ConvTranspose2d { .. } => direct_conv::conv2d_weight_gradient(values(&grad), grad_shape, values(&x), weight_shape, geometry),
+                Direction::Conv2d => direct_conv::conv2d_weight_gradient(
+                    values(&x),
+                    x_shape,
+                    values(&grad),
+                    weight_shape,
+                    geometry,
+                ),
+                Direction::ConvTranspose2d { .. } => direct_conv::conv2d_weight_gradient(
+                    values(&grad),
+                    grad_shape,
+                    values(&x),
+                    weight_shape,
+                    geometry,
+                ),
             };
-            grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(weight_grad, weight_shape)));
+            grads.register::<Flex>(
+                node.id,
+                FlexTensor::from_data(TensorData::new(weight_grad, weight_shape)),
+            );
         }
         if let Some(node) = node_bias {
             let [n, o, h, w] = grad_shape;
@@ -462,7 +726,8 @@ fn trained<C: CheckpointStrategy>(
     let (weight, node_weight) = weight.into_parts();
     let (bias, node_bias) = bias.into_parts();
     let out = trained_forward(&x, &weight, &bias, geometry, direction, pointwise);
-    match TrainedGradients.prepare::<C>([node_x, node_weight, node_bias]).compute_bound().stateful() {
+    match TrainedGradients.prepare::<C>([node_x, node_weight, node_bias]).compute_bound().stateful()
+    {
         OpsKind::Tracked(prep) => {
             let activation = (pointwise != Pointwise::Identity).then(|| (pointwise, out.clone()));
             prep.finish((x, weight, geometry, direction, activation), out)
@@ -483,7 +748,17 @@ impl<C: CheckpointStrategy> DirectConv for Autodiff<Flex, C> {
         input_relu: bool,
         pointwise: Pointwise,
     ) -> FloatTensor<Self> {
-        on_packed::<C>(x, packed, packed_grad, bias, None, weight_shape, Geometry { stride, padding }, Direction::Conv2d, (input_relu, pointwise))
+        on_packed::<C>(
+            x,
+            packed,
+            packed_grad,
+            bias,
+            None,
+            weight_shape,
+            Geometry { stride, padding },
+            Direction::Conv2d,
+            (input_relu, pointwise),
+        )
     }
 
     fn direct_conv2d_adding(
@@ -497,7 +772,17 @@ impl<C: CheckpointStrategy> DirectConv for Autodiff<Flex, C> {
         padding: [usize; 2],
         input_relu: bool,
     ) -> FloatTensor<Self> {
-        on_packed::<C>(x, packed, packed_grad, bias, Some(residual), weight_shape, Geometry { stride, padding }, Direction::Conv2d, (input_relu, Pointwise::Identity))
+        on_packed::<C>(
+            x,
+            packed,
+            packed_grad,
+            bias,
+            Some(residual),
+            weight_shape,
+            Geometry { stride, padding },
+            Direction::Conv2d,
+            (input_relu, Pointwise::Identity),
+        )
     }
 
     fn direct_conv_transpose2d(
@@ -511,10 +796,27 @@ impl<C: CheckpointStrategy> DirectConv for Autodiff<Flex, C> {
         out_size: [usize; 2],
         pointwise: Pointwise,
     ) -> FloatTensor<Self> {
-        on_packed::<C>(x, packed, packed_grad, bias, None, weight_shape, Geometry { stride, padding }, Direction::ConvTranspose2d { out_size }, (false, pointwise))
+        on_packed::<C>(
+            x,
+            packed,
+            packed_grad,
+            bias,
+            None,
+            weight_shape,
+            Geometry { stride, padding },
+            Direction::ConvTranspose2d { out_size },
+            (false, pointwise),
+        )
     }
 
-    fn direct_conv2d_trained(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, stride: [usize; 2], padding: [usize; 2], pointwise: Pointwise) -> FloatTensor<Self> {
+    fn direct_conv2d_trained(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride: [usize; 2],
+        padding: [usize; 2],
+        pointwise: Pointwise,
+    ) -> FloatTensor<Self> {
         trained::<C>(x, weight, bias, Geometry { stride, padding }, Direction::Conv2d, pointwise)
     }
 
@@ -527,19 +829,29 @@ impl<C: CheckpointStrategy> DirectConv for Autodiff<Flex, C> {
         out_size: [usize; 2],
         pointwise: Pointwise,
     ) -> FloatTensor<Self> {
-        trained::<C>(x, weight, bias, Geometry { stride, padding }, Direction::ConvTranspose2d { out_size }, pointwise)
+        trained::<C>(
+            x,
+            weight,
+            bias,
+            Geometry { stride, padding },
+            Direction::ConvTranspose2d { out_size },
+            pointwise,
+        )
     }
 }
 
 #[cfg(test)]
 pub(super) mod tests {
-    use burn::tensor::{Distribution, activation};
     use burn::tensor::module::{conv_transpose2d as burn_conv_transpose2d, conv2d as burn_conv2d};
     use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+    use burn::tensor::{Distribution, activation};
 
     use super::*;
 
-    pub(in crate::model) fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
+    pub(in crate::model) fn random<const D: usize>(
+        shape: [usize; D],
+        device: &Device,
+    ) -> Tensor<D> {
         Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
     }
 
@@ -554,12 +866,19 @@ pub(super) mod tests {
         let (got, want) = (host(&got), host(&want));
         let scale = want.iter().fold(1.0f32, |m, w| m.max(w.abs()));
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert!((g - w).abs() <= 1e-5 * scale, "element {i}: {g}, burn's op gives {w} (values up to {scale})");
+            assert!(
+                (g - w).abs() <= 1e-5 * scale,
+                "element {i}: {g}, burn's op gives {w} (values up to {scale})"
+            );
         }
     }
 
     /// The input gradient of Σ r ⊙ f(x), r random, on the autodiff CPU device.
-    fn input_gradient(x: &Tensor<4>, f: impl Fn(Tensor<4>) -> Tensor<4>, seed: &Tensor<4>) -> Tensor<4> {
+    fn input_gradient(
+        x: &Tensor<4>,
+        f: impl Fn(Tensor<4>) -> Tensor<4>,
+        seed: &Tensor<4>,
+    ) -> Tensor<4> {
         let x = x.clone().autodiff().require_grad();
         let y = f(x.clone());
         let weighted = (y * seed.clone().autodiff()).sum();
@@ -585,14 +904,25 @@ pub(super) mod tests {
         assert!(available(&device) && available(&device.clone().autodiff()));
         // The bundled critic's stride-2 4×4 layer, a 3×3 layer, one off every block size, and a
         // stride-1 layer with 16-wide rows (the row kernel: whole vectors of positions).
-        let shapes = [([2, 8, 8, 8], 16, 4, 2, 1), ([3, 3, 9, 9], 32, 3, 1, 1), ([1, 5, 7, 6], 35, 3, 2, 0), ([2, 4, 16, 16], 3, 3, 1, 1)];
-        for ((x_shape, o, k, stride, padding), (pointwise, activation)) in shapes.into_iter().flat_map(|shape| activations().map(|a| (shape, a))) {
+        let shapes = [
+            ([2, 8, 8, 8], 16, 4, 2, 1),
+            ([3, 3, 9, 9], 32, 3, 1, 1),
+            ([1, 5, 7, 6], 35, 3, 2, 0),
+            ([2, 4, 16, 16], 3, 3, 1, 1),
+        ];
+        for ((x_shape, o, k, stride, padding), (pointwise, activation)) in
+            shapes.into_iter().flat_map(|shape| activations().map(|a| (shape, a)))
+        {
             let x = random(x_shape, &device);
             let (weight, bias) = (random([o, x_shape[1], k, k], &device), random([o], &device));
-            let packed = PackedConv::conv2d(&host(&weight), weight.dims(), [stride; 2], pointwise, &device);
+            let packed =
+                PackedConv::conv2d(&host(&weight), weight.dims(), [stride; 2], pointwise, &device);
             let options = ConvOptions::new([stride; 2], [padding; 2], [1, 1], 1);
-            let ours = |x: Tensor<4>| conv2d(x, &packed, bias.clone(), None, [stride; 2], [padding; 2]);
-            let burns = |x: Tensor<4>| activation(burn_conv2d(x, weight.clone(), Some(bias.clone()), options.clone()));
+            let ours =
+                |x: Tensor<4>| conv2d(x, &packed, bias.clone(), None, [stride; 2], [padding; 2]);
+            let burns = |x: Tensor<4>| {
+                activation(burn_conv2d(x, weight.clone(), Some(bias.clone()), options.clone()))
+            };
             let want = burns(x.clone());
             assert_close(ours(x.clone()), want.clone());
             let seed = random(want.dims(), &device);
@@ -607,30 +937,52 @@ pub(super) mod tests {
     fn relu_before_and_residual_after_match_burns() {
         let device = Device::flex();
         // The row kernel (16-wide rows, the text model's 1×5 kernels) and the channel kernel.
-        for (x_shape, k, padding) in [([3, 8, 1, 32], [1, 5], [0, 2]), ([2, 6, 5, 5], [3, 3], [1, 1])] {
+        for (x_shape, k, padding) in
+            [([3, 8, 1, 32], [1, 5], [0, 2]), ([2, 6, 5, 5], [3, 3], [1, 1])]
+        {
             let o = x_shape[1];
             let (x, skip) = (random(x_shape, &device), random(x_shape, &device));
             let (weight, bias) = (random([o, o, k[0], k[1]], &device), random([o], &device));
             let options = ConvOptions::new([1, 1], padding, [1, 1], 1);
             let burns = |x: Tensor<4>, skip: Option<Tensor<4>>, after: Activation| {
-                let out = after(burn_conv2d(activation::relu(x), weight.clone(), Some(bias.clone()), options.clone()));
+                let out = after(burn_conv2d(
+                    activation::relu(x),
+                    weight.clone(),
+                    Some(bias.clone()),
+                    options.clone(),
+                ));
                 skip.map_or(out.clone(), |s| out + s)
             };
             for (pointwise, after) in activations::<4>() {
-                let packed = PackedConv::conv2d(&host(&weight), weight.dims(), [1, 1], pointwise, &device).after_relu();
+                let packed =
+                    PackedConv::conv2d(&host(&weight), weight.dims(), [1, 1], pointwise, &device)
+                        .after_relu();
                 let ours = |x: Tensor<4>| conv2d(x, &packed, bias.clone(), None, [1, 1], padding);
                 let want = burns(x.clone(), None, after);
                 assert_close(ours(x.clone()), want.clone());
                 let seed = random(want.dims(), &device);
-                assert_close(input_gradient(&x, ours, &seed), input_gradient(&x, |x| burns(x, None, after), &seed));
+                assert_close(
+                    input_gradient(&x, ours, &seed),
+                    input_gradient(&x, |x| burns(x, None, after), &seed),
+                );
             }
-            let packed = PackedConv::conv2d(&host(&weight), weight.dims(), [1, 1], Pointwise::Identity, &device).after_relu();
-            let ours = |x: Tensor<4>, skip: Tensor<4>| conv2d(x, &packed, bias.clone(), Some(skip), [1, 1], padding);
+            let packed = PackedConv::conv2d(
+                &host(&weight),
+                weight.dims(),
+                [1, 1],
+                Pointwise::Identity,
+                &device,
+            )
+            .after_relu();
+            let ours = |x: Tensor<4>, skip: Tensor<4>| {
+                conv2d(x, &packed, bias.clone(), Some(skip), [1, 1], padding)
+            };
             let want = burns(x.clone(), Some(skip.clone()), |t| t);
             assert_close(ours(x.clone(), skip.clone()), want.clone());
             let seed = random(want.dims(), &device).autodiff();
             let gradients = |f: &dyn Fn(Tensor<4>, Tensor<4>) -> Tensor<4>| {
-                let (x, skip) = (x.clone().autodiff().require_grad(), skip.clone().autodiff().require_grad());
+                let (x, skip) =
+                    (x.clone().autodiff().require_grad(), skip.clone().autodiff().require_grad());
                 let grads = (f(x.clone(), skip.clone()) * seed.clone()).sum().backward();
                 (x.grad(&grads).expect("x"), skip.grad(&grads).expect("skip"))
             };
@@ -653,9 +1005,18 @@ pub(super) mod tests {
         assert_close(ours(x.clone(), weight.clone(), bias.clone()), want.clone());
         let seed = random(want.dims(), &x.device()).autodiff();
         let gradients = |f: &dyn Fn(Tensor<D>, Tensor<W>, Tensor<1>) -> Tensor<D>| {
-            let (x, weight, bias) = (x.clone().autodiff().require_grad(), weight.clone().autodiff().require_grad(), bias.clone().autodiff().require_grad());
-            let grads = (f(x.clone(), weight.clone(), bias.clone()) * seed.clone()).sum().backward();
-            (x.grad(&grads).expect("x"), weight.grad(&grads).expect("weight"), bias.grad(&grads).expect("bias"))
+            let (x, weight, bias) = (
+                x.clone().autodiff().require_grad(),
+                weight.clone().autodiff().require_grad(),
+                bias.clone().autodiff().require_grad(),
+            );
+            let grads =
+                (f(x.clone(), weight.clone(), bias.clone()) * seed.clone()).sum().backward();
+            (
+                x.grad(&grads).expect("x"),
+                weight.grad(&grads).expect("weight"),
+                bias.grad(&grads).expect("bias"),
+            )
         };
         let (got, want) = (gradients(&ours), gradients(&burns));
         assert_close(got.0, want.0);
@@ -668,8 +1029,11 @@ pub(super) mod tests {
     #[test]
     fn trained_convolutions_and_all_their_gradients_match_burns() {
         let device = Device::flex();
-        let shapes = [([2, 8, 8, 8], 16, 4, 2, 1), ([3, 3, 9, 9], 32, 3, 1, 1), ([1, 5, 7, 6], 35, 3, 2, 0)];
-        for ((x_shape, o, k, stride, padding), (pointwise, activation)) in shapes.into_iter().flat_map(|shape| activations().map(|a| (shape, a))) {
+        let shapes =
+            [([2, 8, 8, 8], 16, 4, 2, 1), ([3, 3, 9, 9], 32, 3, 1, 1), ([1, 5, 7, 6], 35, 3, 2, 0)];
+        for ((x_shape, o, k, stride, padding), (pointwise, activation)) in
+            shapes.into_iter().flat_map(|shape| activations().map(|a| (shape, a)))
+        {
             let options = ConvOptions::new([stride; 2], [padding; 2], [1, 1], 1);
             assert_matches_with_all_gradients(
                 random(x_shape, &device),
@@ -679,15 +1043,37 @@ pub(super) mod tests {
                 |x, w, b| activation(burn_conv2d(x, w, Some(b), options.clone())),
             );
         }
-        let shapes = [([2, 16, 4, 4], 8, 4, 2, 1, 0), ([1, 6, 5, 3], 19, 3, 2, 1, 1), ([2, 4, 3, 3], 33, 3, 1, 1, 0)];
-        for (([n, c, h, w], o, k, stride, padding, output_padding), (pointwise, activation)) in shapes.into_iter().flat_map(|shape| activations().map(|a| (shape, a))) {
-            let options = ConvTransposeOptions::new([stride; 2], [padding; 2], [output_padding; 2], [1, 1], 1);
+        let shapes = [
+            ([2, 16, 4, 4], 8, 4, 2, 1, 0),
+            ([1, 6, 5, 3], 19, 3, 2, 1, 1),
+            ([2, 4, 3, 3], 33, 3, 1, 1, 0),
+        ];
+        for (([n, c, h, w], o, k, stride, padding, output_padding), (pointwise, activation)) in
+            shapes.into_iter().flat_map(|shape| activations().map(|a| (shape, a)))
+        {
+            let options = ConvTransposeOptions::new(
+                [stride; 2],
+                [padding; 2],
+                [output_padding; 2],
+                [1, 1],
+                1,
+            );
             let size = |input: usize| (input - 1) * stride + k + output_padding - 2 * padding;
             assert_matches_with_all_gradients(
                 random([n, c, h, w], &device),
                 random([c, o, k, k], &device),
                 random([o], &device),
-                |x, wt, b| conv_transpose2d_trained(x, wt, b, [stride; 2], [padding; 2], [size(h), size(w)], pointwise),
+                |x, wt, b| {
+                    conv_transpose2d_trained(
+                        x,
+                        wt,
+                        b,
+                        [stride; 2],
+                        [padding; 2],
+                        [size(h), size(w)],
+                        pointwise,
+                    )
+                },
                 |x, wt, b| activation(burn_conv_transpose2d(x, wt, Some(b), options.clone())),
             );
         }
@@ -697,16 +1083,43 @@ pub(super) mod tests {
     fn conv_transpose2d_and_its_input_gradient_match_burns() {
         let device = Device::flex();
         // The bundled generator's upsampling layers' geometry, with and without output padding.
-        let shapes = [([2, 16, 4, 4], 8, 4, 2, 1, 0), ([1, 6, 5, 3], 19, 3, 2, 1, 1), ([2, 4, 3, 3], 33, 3, 1, 1, 0)];
-        for ((x_shape, o, k, stride, padding, output_padding), (pointwise, activation)) in shapes.into_iter().flat_map(|shape| activations().map(|a| (shape, a))) {
+        let shapes = [
+            ([2, 16, 4, 4], 8, 4, 2, 1, 0),
+            ([1, 6, 5, 3], 19, 3, 2, 1, 1),
+            ([2, 4, 3, 3], 33, 3, 1, 1, 0),
+        ];
+        for ((x_shape, o, k, stride, padding, output_padding), (pointwise, activation)) in
+            shapes.into_iter().flat_map(|shape| activations().map(|a| (shape, a)))
+        {
             let x = random(x_shape, &device);
             let (weight, bias) = (random([x_shape[1], o, k, k], &device), random([o], &device));
-            let options = ConvTransposeOptions::new([stride; 2], [padding; 2], [output_padding; 2], [1, 1], 1);
-            let burns = |x: Tensor<4>| activation(burn_conv_transpose2d(x, weight.clone(), Some(bias.clone()), options.clone()));
+            let options = ConvTransposeOptions::new(
+                [stride; 2],
+                [padding; 2],
+                [output_padding; 2],
+                [1, 1],
+                1,
+            );
+            let burns = |x: Tensor<4>| {
+                activation(burn_conv_transpose2d(
+                    x,
+                    weight.clone(),
+                    Some(bias.clone()),
+                    options.clone(),
+                ))
+            };
             let want = burns(x.clone());
             let [_, _, ho, wo] = want.dims();
-            let packed = PackedConv::conv_transpose2d(&host(&weight), weight.dims(), [stride; 2], pointwise, &device);
-            let ours = |x: Tensor<4>| conv_transpose2d(x, &packed, bias.clone(), [stride; 2], [padding; 2], [ho, wo]);
+            let packed = PackedConv::conv_transpose2d(
+                &host(&weight),
+                weight.dims(),
+                [stride; 2],
+                pointwise,
+                &device,
+            );
+            let ours = |x: Tensor<4>| {
+                conv_transpose2d(x, &packed, bias.clone(), [stride; 2], [padding; 2], [ho, wo])
+            };
             assert_close(ours(x.clone()), want.clone());
             let seed = random(want.dims(), &device);
             assert_close(input_gradient(&x, ours, &seed), input_gradient(&x, burns, &seed));

@@ -29,7 +29,13 @@ pub trait DirectLinear: Backend {
     /// `x` `[m, inputs]`; `weight_t` `[inputs, outputs]` and `weight` `[outputs, inputs]` the same
     /// weights in both layouts; `bias` `[outputs]`; `pointwise` the activation fused into the
     /// output `[m, outputs]`.
-    fn direct_linear(x: FloatTensor<Self>, weight_t: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, pointwise: Pointwise) -> FloatTensor<Self>;
+    fn direct_linear(
+        x: FloatTensor<Self>,
+        weight_t: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        pointwise: Pointwise,
+    ) -> FloatTensor<Self>;
 }
 
 /// A linear layer's weights in both layouts, and the activation fused into its output.
@@ -42,9 +48,19 @@ pub struct PackedLinear {
 
 impl PackedLinear {
     /// `weight` `[outputs, inputs]`, row-major.
-    pub fn new(weight: &[f32], [outputs, inputs]: [usize; 2], pointwise: Pointwise, device: &Device) -> PackedLinear {
-        assert_eq!(weight.len(), outputs * inputs, "a linear layer's weight must be [outputs, inputs]");
-        let transposed = (0..inputs * outputs).map(|i| weight[(i % outputs) * inputs + i / outputs]).collect();
+    pub fn new(
+        weight: &[f32],
+        [outputs, inputs]: [usize; 2],
+        pointwise: Pointwise,
+        device: &Device,
+    ) -> PackedLinear {
+        assert_eq!(
+            weight.len(),
+            outputs * inputs,
+            "a linear layer's weight must be [outputs, inputs]"
+        );
+        let transposed =
+            (0..inputs * outputs).map(|i| weight[(i % outputs) * inputs + i / outputs]).collect();
         PackedLinear {
             weight_t: Tensor::from_data(TensorData::new(transposed, [inputs, outputs]), device),
             weight: Tensor::from_data(TensorData::new(weight.to_vec(), [outputs, inputs]), device),
@@ -76,8 +92,17 @@ fn rows_per_task(m: usize, k: usize, n: usize) -> usize {
 
 /// `a` `[m, k]` times `b` `[k, n]`, given both as `b` and as its transpose `b_t` `[n, k]`, all
 /// row-major; `finish` runs on each block of output rows once it is computed (while in cache).
-fn multiply(a: &[f32], [m, k]: [usize; 2], (b, b_t): (&[f32], &[f32]), n: usize, finish: impl Fn(&mut [f32]) + Sync + Send) -> Vec<f32> {
-    assert!(a.len() == m * k && b.len() == k * n && b_t.len() == k * n, "operands do not match [{m}, {k}] × [{k}, {n}]");
+fn multiply(
+    a: &[f32],
+    [m, k]: [usize; 2],
+    (b, b_t): (&[f32], &[f32]),
+    n: usize,
+    finish: impl Fn(&mut [f32]) + Sync + Send,
+) -> Vec<f32> {
+    assert!(
+        a.len() == m * k && b.len() == k * n && b_t.len() == k * n,
+        "operands do not match [{m}, {k}] × [{k}, {n}]"
+    );
     let mut out = vec![0.0f32; m * n];
     if out.is_empty() {
         return out;
@@ -88,13 +113,36 @@ fn multiply(a: &[f32], [m, k]: [usize; 2], (b, b_t): (&[f32], &[f32]), n: usize,
         let a = &a[task * rows * k..][..r * k];
         if n < DOT_COLUMNS {
             for (a_row, out_row) in a.chunks_exact(k).zip(block.chunks_exact_mut(n)) {
-                out_row.iter_mut().zip(b_t.chunks_exact(k)).for_each(|(o, column)| *o = lane_sum(a_row, column, |x, y| x * y));
+                out_row
+                    .iter_mut()
+                    .zip(b_t.chunks_exact(k))
+                    .for_each(|(o, column)| *o = lane_sum(a_row, column, |x, y| x * y));
             }
         } else {
             // SAFETY: `a` holds r × k values, `b` k × n, `block` r × n, each row-major with the
             // strides given; gemm reads and writes nothing else.
             unsafe {
-                gemm::gemm(r, n, k, block.as_mut_ptr(), 1, n as isize, false, a.as_ptr(), 1, k as isize, b.as_ptr(), 1, n as isize, 0.0, 1.0, false, false, false, gemm::Parallelism::None);
+                gemm::gemm(
+                    r,
+                    n,
+                    k,
+                    block.as_mut_ptr(),
+                    1,
+                    n as isize,
+                    false,
+                    a.as_ptr(),
+                    1,
+                    k as isize,
+                    b.as_ptr(),
+                    1,
+                    n as isize,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
             }
         }
         finish(block);
@@ -106,21 +154,34 @@ fn shape2(t: &FlexTensor) -> [usize; 2] {
     t.layout().shape().dims::<2>()
 }
 
-fn forward(x: &FlexTensor, weight_t: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor, pointwise: Pointwise) -> FlexTensor {
+fn forward(
+    x: &FlexTensor,
+    weight_t: &FlexTensor,
+    weight: &FlexTensor,
+    bias: &FlexTensor,
+    pointwise: Pointwise,
+) -> FlexTensor {
     let (x, bias) = (contiguous(x), contiguous(bias));
     let ([m, inputs], [_, outputs]) = (shape2(&x), shape2(weight_t));
     let bias = values(&bias);
-    let out = multiply(values(&x), [m, inputs], (values(weight_t), values(weight)), outputs, |block| {
-        for row in block.chunks_exact_mut(outputs) {
-            row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
-            pointwise.apply(row);
-        }
-    });
+    let out =
+        multiply(values(&x), [m, inputs], (values(weight_t), values(weight)), outputs, |block| {
+            for row in block.chunks_exact_mut(outputs) {
+                row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+                pointwise.apply(row);
+            }
+        });
     FlexTensor::from_data(TensorData::new(out, [m, outputs]))
 }
 
 impl DirectLinear for Flex {
-    fn direct_linear(x: FlexTensor, weight_t: FlexTensor, weight: FlexTensor, bias: FlexTensor, pointwise: Pointwise) -> FlexTensor {
+    fn direct_linear(
+        x: FlexTensor,
+        weight_t: FlexTensor,
+        weight: FlexTensor,
+        bias: FlexTensor,
+        pointwise: Pointwise,
+    ) -> FlexTensor {
         forward(&x, &weight_t, &weight, &bias, pointwise)
     }
 }
@@ -134,7 +195,12 @@ impl Backward<Flex, 1> for InputGradient {
     /// The weight in both layouts, and the activation with the forward pass's output.
     type State = (FlexTensor, FlexTensor, Option<(Pointwise, FlexTensor)>);
 
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
         let [node_x] = ops.parents;
         let grad = contiguous(&grads.consume::<Flex>(&ops.node));
         let Some(node) = node_x else { return };
@@ -144,18 +210,32 @@ impl Backward<Flex, 1> for InputGradient {
             Some((pointwise, output)) => through_activation(grad, pointwise, &output),
             None => grad,
         };
-        let dx = multiply(values(&grad), [m, outputs], (values(&weight), values(&weight_t)), inputs, |_| {});
+        let dx = multiply(
+            values(&grad),
+            [m, outputs],
+            (values(&weight), values(&weight_t)),
+            inputs,
+            |_| {},
+        );
         grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(dx, [m, inputs])));
     }
 }
 
 impl<C: CheckpointStrategy> DirectLinear for Autodiff<Flex, C> {
-    fn direct_linear(x: FloatTensor<Self>, weight_t: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, pointwise: Pointwise) -> FloatTensor<Self> {
+    fn direct_linear(
+        x: FloatTensor<Self>,
+        weight_t: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        pointwise: Pointwise,
+    ) -> FloatTensor<Self> {
         let (x, node) = x.into_parts();
-        let out = forward(&x, weight_t.primitive(), weight.primitive(), bias.primitive(), pointwise);
+        let out =
+            forward(&x, weight_t.primitive(), weight.primitive(), bias.primitive(), pointwise);
         match InputGradient.prepare::<C>([node]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
-                let activation = (pointwise != Pointwise::Identity).then(|| (pointwise, out.clone()));
+                let activation =
+                    (pointwise != Pointwise::Identity).then(|| (pointwise, out.clone()));
                 prep.finish((weight_t.into_primitive(), weight.into_primitive(), activation), out)
             }
             OpsKind::UnTracked(prep) => prep.finish(out),
@@ -174,16 +254,25 @@ mod tests {
         // The 2D toys' first and last layers (dot products one way, gemm the other), a wide
         // layer split over threads, and one row.
         let shapes = [(64, 2, 512), (64, 512, 1), (300, 96, 80), (1, 33, 17)];
-        for ((m, inputs, outputs), (pointwise, activation)) in shapes.into_iter().flat_map(|s| activations().map(|a| (s, a))) {
-            let (x, weight, bias) = (random([m, inputs], &device), random([outputs, inputs], &device), random([outputs], &device));
+        for ((m, inputs, outputs), (pointwise, activation)) in
+            shapes.into_iter().flat_map(|s| activations().map(|a| (s, a)))
+        {
+            let (x, weight, bias) = (
+                random([m, inputs], &device),
+                random([outputs, inputs], &device),
+                random([outputs], &device),
+            );
             let packed = PackedLinear::new(&host(&weight), [outputs, inputs], pointwise, &device);
             let ours = |x: Tensor<2>| linear(x, &packed, bias.clone());
-            let burns = |x: Tensor<2>| activation(x.matmul(weight.clone().transpose()) + bias.clone().unsqueeze::<2>());
+            let burns = |x: Tensor<2>| {
+                activation(x.matmul(weight.clone().transpose()) + bias.clone().unsqueeze::<2>())
+            };
             assert_close(ours(x.clone()), burns(x.clone()));
             let seed = random([m, outputs], &device).autodiff();
             let gradient = |f: &dyn Fn(Tensor<2>) -> Tensor<2>| {
                 let x = x.clone().autodiff().require_grad();
-                x.grad(&(f(x.clone()) * seed.clone()).sum().backward()).expect("x requires a gradient")
+                x.grad(&(f(x.clone()) * seed.clone()).sum().backward())
+                    .expect("x requires a gradient")
             };
             assert_close(gradient(&ours), gradient(&burns));
         }

@@ -81,7 +81,9 @@ fn backward(y: &[f32], g: &[f32], [n, c, l]: [usize; 3]) -> Vec<f32> {
     let task = task_len([n, c, l]);
     for_each_chunk(&mut dx, task, |k, part| {
         let mut dot = vec![0.0f32; l];
-        for ((ys, gs), dxs) in y[k * task..].chunks(c * l).zip(g[k * task..].chunks(c * l)).zip(part.chunks_mut(c * l)) {
+        for ((ys, gs), dxs) in
+            y[k * task..].chunks(c * l).zip(g[k * task..].chunks(c * l)).zip(part.chunks_mut(c * l))
+        {
             dot.fill(0.0);
             for (yr, gr) in ys.chunks(l).zip(gs.chunks(l)) {
                 dot.iter_mut().zip(yr).zip(gr).for_each(|((d, y), g)| *d += y * g);
@@ -111,7 +113,12 @@ impl Backward<Flex, 1> for SoftmaxGradient {
     /// The forward pass's output.
     type State = FlexTensor;
 
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
         let [node_x] = ops.parents;
         let grad = contiguous(&grads.consume::<Flex>(&ops.node));
         if let Some(node) = node_x {
@@ -149,7 +156,8 @@ mod tests {
         for (shape, scale) in [([20, 64, 32], 3.0), ([2, 5, 7], 1.0), ([1, 9, 3], 60.0)] {
             let x = Tensor::<3>::random(shape, Distribution::Normal(0.0, scale), &device);
             assert_close(softmax(x.clone()), activation::softmax(x.clone(), 1));
-            let seed = Tensor::<3>::random(shape, Distribution::Normal(0.0, 1.0), &device).autodiff();
+            let seed =
+                Tensor::<3>::random(shape, Distribution::Normal(0.0, 1.0), &device).autodiff();
             let gradient = |f: fn(Tensor<3>) -> Tensor<3>| {
                 let x = x.clone().autodiff().require_grad();
                 let grads = (f(x.clone()) * seed.clone()).sum().backward();
@@ -158,7 +166,10 @@ mod tests {
             assert_close(gradient(softmax), gradient(|t| activation::softmax(t, 1)));
             let host = |t: Tensor<3>| t.into_data().try_into_vec::<f32>().expect("f32 values");
             for value in host(softmax(x.clone())).into_iter().chain(host(gradient(softmax))) {
-                assert!(value == 0.0 || value.abs() >= f32::MIN_POSITIVE, "subnormal {value:e} (logits of scale {scale})");
+                assert!(
+                    value == 0.0 || value.abs() >= f32::MIN_POSITIVE,
+                    "subnormal {value:e} (logits of scale {scale})"
+                );
             }
         }
     }

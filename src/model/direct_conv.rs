@@ -77,7 +77,9 @@ impl<'a> InputMap<&'a [f32]> {
     /// The map on `range` of the input.
     fn slice(self, range: std::ops::Range<usize>) -> InputMap<&'a [f32]> {
         match self {
-            InputMap::Derivative(pointwise, outputs) => InputMap::Derivative(pointwise, &outputs[range]),
+            InputMap::Derivative(pointwise, outputs) => {
+                InputMap::Derivative(pointwise, &outputs[range])
+            }
             map => map,
         }
     }
@@ -88,7 +90,9 @@ impl<'a> InputMap<&'a [f32]> {
             InputMap::AsIs => {}
             // NaN stays NaN, as in burn's ReLU.
             InputMap::Relu => values.iter_mut().for_each(|v| *v = if *v < 0.0 { 0.0 } else { *v }),
-            InputMap::Derivative(pointwise, outputs) => pointwise.scale_gradient(values, &outputs[at..at + values.len()]),
+            InputMap::Derivative(pointwise, outputs) => {
+                pointwise.scale_gradient(values, &outputs[at..at + values.len()])
+            }
         }
     }
 }
@@ -121,8 +125,15 @@ impl Fused<'_> {
     /// Panics unless residual and gate have the output's length `len`, and a residual comes
     /// with the identity pointwise function.
     fn check(&self, len: usize) {
-        assert!(self.residual.is_none_or(|r| r.len() == len) && self.gate.is_none_or(|g| g.len() == len), "a residual or gate does not match the output");
-        assert!(self.residual.is_none() || self.pointwise == Pointwise::Identity, "a residual is added after the pointwise function, which must be the identity");
+        assert!(
+            self.residual.is_none_or(|r| r.len() == len)
+                && self.gate.is_none_or(|g| g.len() == len),
+            "a residual or gate does not match the output"
+        );
+        assert!(
+            self.residual.is_none() || self.pointwise == Pointwise::Identity,
+            "a residual is added after the pointwise function, which must be the identity"
+        );
     }
 }
 
@@ -143,7 +154,9 @@ impl Pointwise {
     pub fn apply(self, values: &mut [f32]) {
         match self {
             Pointwise::Identity => {}
-            Pointwise::LeakyRelu(slope) => values.iter_mut().for_each(|x| *x = if *x > 0.0 { *x } else { slope * *x }),
+            Pointwise::LeakyRelu(slope) => {
+                values.iter_mut().for_each(|x| *x = if *x > 0.0 { *x } else { slope * *x })
+            }
             Pointwise::Tanh => values.iter_mut().for_each(|x| *x = x.tanh()),
         }
     }
@@ -153,7 +166,9 @@ impl Pointwise {
         let pairs = grad.iter_mut().zip(outputs);
         match self {
             Pointwise::Identity => {}
-            Pointwise::LeakyRelu(slope) => pairs.for_each(|(g, y)| *g = if *y > 0.0 { *g } else { slope * *g }),
+            Pointwise::LeakyRelu(slope) => {
+                pairs.for_each(|(g, y)| *g = if *y > 0.0 { *g } else { slope * *g })
+            }
             Pointwise::Tanh => pairs.for_each(|(g, y)| *g *= 1.0 - y * y),
         }
     }
@@ -164,7 +179,9 @@ impl Pointwise {
 pub fn scale_by_derivative(pointwise: Pointwise, grad: &mut [f32], outputs: &[f32]) {
     assert_eq!(grad.len(), outputs.len(), "a gradient must match the output it belongs to");
     let chunk = grad.len().div_ceil(4 * threads()).max(1 << 14);
-    for_each_chunk(grad, chunk, |k, part| pointwise.scale_gradient(part, &outputs[k * chunk..][..part.len()]));
+    for_each_chunk(grad, chunk, |k, part| {
+        pointwise.scale_gradient(part, &outputs[k * chunk..][..part.len()])
+    });
 }
 
 /// Which vector instructions the convolution kernels use here: `avx512`, `avx2` or `portable`
@@ -181,13 +198,23 @@ pub fn pack_conv2d(weight: &[f32], [o, c, kh, kw]: Shape4) -> Vec<f32> {
 
 /// A transposed convolution's weights `[c, o, kh, kw]` rearranged for the kernels: one block
 /// per output phase (see `conv_transpose2d`).
-pub fn pack_conv_transpose2d(weight: &[f32], [c, o, kh, kw]: Shape4, [sh, sw]: [usize; 2]) -> Vec<f32> {
-    assert_eq!(weight.len(), c * o * kh * kw, "conv_transpose2d weight length does not match its shape");
+pub fn pack_conv_transpose2d(
+    weight: &[f32],
+    [c, o, kh, kw]: Shape4,
+    [sh, sw]: [usize; 2],
+) -> Vec<f32> {
+    assert_eq!(
+        weight.len(),
+        c * o * kh * kw,
+        "conv_transpose2d weight length does not match its shape"
+    );
     let mut phases = Vec::new();
     for ry in 0..sh {
         for rx in 0..sw {
             let (ty, tx) = (phase_taps(kh, sh, ry), phase_taps(kw, sw, rx));
-            phases.push(pack(o, c, ty * tx, |oc, ic, t| weight[((ic * o + oc) * kh + ry + sh * (t / tx)) * kw + rx + sw * (t % tx)]));
+            phases.push(pack(o, c, ty * tx, |oc, ic, t| {
+                weight[((ic * o + oc) * kh + ry + sh * (t / tx)) * kw + rx + sw * (t % tx)]
+            }));
         }
     }
     phases.concat()
@@ -198,42 +225,72 @@ pub fn pack_conv_transpose2d(weight: &[f32], [c, o, kh, kw]: Shape4, [sh, sw]: [
 /// (see `Padded`) as a stride-1 one of c·s² channels: output (y, x) reads tap (s·a + py,
 /// s·b + px) from row y + a, column x + b of the plane of phase (py, px).
 fn conv2d_tiles([kh, kw]: [usize; 2], [sh, sw]: [usize; 2]) -> Option<(usize, usize)> {
-    (kh == kw && sh == sw && kh.is_multiple_of(sh) && matches!(kh / sh, 2 | 3)).then_some((kh / sh, sh))
+    (kh == kw && sh == sw && kh.is_multiple_of(sh) && matches!(kh / sh, 2 | 3))
+        .then_some((kh / sh, sh))
 }
 
 /// The side of a transposed convolution's phases where they go in tiles: all 2×2 or all 3×3.
 fn phase_tile_side([kh, kw]: [usize; 2], [sh, sw]: [usize; 2]) -> Option<usize> {
     let side = phase_taps(kh, sh, 0);
-    let square = (0..sh).all(|ry| phase_taps(kh, sh, ry) == side) && (0..sw).all(|rx| phase_taps(kw, sw, rx) == side);
+    let square = (0..sh).all(|ry| phase_taps(kh, sh, ry) == side)
+        && (0..sw).all(|rx| phase_taps(kw, sw, rx) == side);
     (matches!(side, 2 | 3) && square).then_some(side)
 }
 
 /// A convolution: `x` is `[n, c, h, w]`, `packed` the weights `[o, c, kh, kw]` through
 /// [`pack_conv2d`]; returns `[n, o, h', w']`.
-pub fn conv2d(x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape: Shape4, fused: Fused, geometry: Geometry) -> (Vec<f32>, Shape4) {
+pub fn conv2d(
+    x: &[f32],
+    x_shape: Shape4,
+    packed: &[f32],
+    weight_shape: Shape4,
+    fused: Fused,
+    geometry: Geometry,
+) -> (Vec<f32>, Shape4) {
     let kernel = Kernel::detect();
     conv2d_on(kernel, kernel.tiling(), x, x_shape, packed, weight_shape, fused, geometry)
 }
 
 #[allow(clippy::too_many_arguments)]
-fn conv2d_on(kernel: Kernel, tiling: Tiling, x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape: Shape4, fused: Fused, geometry: Geometry) -> (Vec<f32>, Shape4) {
+fn conv2d_on(
+    kernel: Kernel,
+    tiling: Tiling,
+    x: &[f32],
+    x_shape: Shape4,
+    packed: &[f32],
+    weight_shape: Shape4,
+    fused: Fused,
+    geometry: Geometry,
+) -> (Vec<f32>, Shape4) {
     let [n, c, h, w] = x_shape;
     let [o, wc, kh, kw] = weight_shape;
     assert_eq!(c, wc, "conv2d: input has {c} channels, weight expects {wc}");
-    assert!(packed.len() == c * kh * kw * padded_outputs(o), "conv2d: weights not packed by pack_conv2d for {weight_shape:?}");
+    assert!(
+        packed.len() == c * kh * kw * padded_outputs(o),
+        "conv2d: weights not packed by pack_conv2d for {weight_shape:?}"
+    );
     // A strided layer reads its input from planes split by column where that makes its rows
     // whole vectors of consecutive reads, for the row kernel (see `Padded`).
     let reads = |columns| Reads::of("conv2d", [h, w], [kh, kw], geometry, columns);
-    let split = (geometry.stride[1] > 1).then(|| reads(geometry.stride[1])).map(|split| (split.template(), split));
+    let split = (geometry.stride[1] > 1)
+        .then(|| reads(geometry.stride[1]))
+        .map(|split| (split.template(), split));
     let (template, reads) = match split {
-        Some((template, split)) if RowPhase::of(&template, kernel.lanes()).is_some() => (template, split),
+        Some((template, split)) if RowPhase::of(&template, kernel.lanes()).is_some() => {
+            (template, split)
+        }
         _ => {
             let plain = reads(1);
             (plain.template(), plain)
         }
     };
     let [ho, wo] = reads.out;
-    let layout = Layout { outputs: o, padded_outputs: padded_outputs(o), padded: reads.padded, out_plane: ho * wo };
+    let layout = Layout {
+        outputs: o,
+        padded_outputs: padded_outputs(o),
+        padded: reads.padded,
+        out_plane: ho * wo,
+    };
     if let Some((side, split)) = conv2d_tiles([kh, kw], geometry.stride)
         && tiling != Tiling::Never
         && reads.padded.size.iter().all(|size| size.is_multiple_of(split))
@@ -244,15 +301,34 @@ fn conv2d_on(kernel: Kernel, tiling: Tiling, x: &[f32], x_shape: Shape4, packed:
         let taps: Vec<usize> = (0..c * split * split)
             .flat_map(|part| {
                 let (ic, py, px) = (part / (split * split), part / split % split, part % split);
-                (0..side * side).map(move |t| (ic * kh + split * (t / side) + py) * kw + split * (t % side) + px)
+                (0..side * side).map(move |t| {
+                    (ic * kh + split * (t / side) + py) * kw + split * (t % side) + px
+                })
             })
             .collect();
-        let phase = TiledPhase { rows: (0..ho).map(|y| y * wo).collect(), cols: (0..wo).collect(), start: 0, weights: packed, taps: &taps };
-        if let Some(out) = winograd::run(side, tiling, kernel, x, x_shape, &layout, fused, &[phase]) {
+        let phase = TiledPhase {
+            rows: (0..ho).map(|y| y * wo).collect(),
+            cols: (0..wo).collect(),
+            start: 0,
+            weights: packed,
+            taps: &taps,
+        };
+        if let Some(out) = winograd::run(side, tiling, kernel, x, x_shape, &layout, fused, &[phase])
+        {
             return (out, [n, o, ho, wo]);
         }
     }
-    (run(kernel, x, [n, c, h, w], &layout, fused, &[Phase { taps: reads.taps, weights: packed, template }]), [n, o, ho, wo])
+    (
+        run(
+            kernel,
+            x,
+            [n, c, h, w],
+            &layout,
+            fused,
+            &[Phase { taps: reads.taps, weights: packed, template }],
+        ),
+        [n, o, ho, wo],
+    )
 }
 
 /// Where a convolution reads its zero-padded input: the padded planes, the output size, each
@@ -266,11 +342,23 @@ struct Reads {
 
 impl Reads {
     /// `columns` is 1, or the column stride with planes split by column (see `Padded`).
-    fn of(what: &str, [h, w]: [usize; 2], [kh, kw]: [usize; 2], geometry: Geometry, columns: usize) -> Reads {
+    fn of(
+        what: &str,
+        [h, w]: [usize; 2],
+        [kh, kw]: [usize; 2],
+        geometry: Geometry,
+        columns: usize,
+    ) -> Reads {
         let ([sh, sw], [ph, pw]) = (geometry.stride, geometry.padding);
         let (hp, wp) = (h + 2 * ph, w + 2 * pw);
-        assert!(hp >= kh && wp >= kw, "{what}: kernel {kh}×{kw} larger than the padded input {hp}×{wp}");
-        assert!(columns == 1 || columns == sw, "planes are split by the column stride or not at all");
+        assert!(
+            hp >= kh && wp >= kw,
+            "{what}: kernel {kh}×{kw} larger than the padded input {hp}×{wp}"
+        );
+        assert!(
+            columns == 1 || columns == sw,
+            "planes are split by the column stride or not at all"
+        );
         let (ho, wo) = ((hp - kh) / sh + 1, (wp - kw) / sw + 1);
         let padded = Padded { size: [hp, wp], offset: [ph, pw], split: [1, columns] };
         // Offsets add up: `at(y·sh, x·sw) + at(ky, kx) = at(y·sh + ky, x·sw + kx)` when
@@ -322,13 +410,41 @@ impl Padded {
 /// A transposed convolution: `x` is `[n, c, h, w]`, `packed` the weights `[c, o, kh, kw]`
 /// through [`pack_conv_transpose2d`]; the output is `[n, o, out_size[0], out_size[1]]` (which
 /// fixes the output padding).
-pub fn conv_transpose2d(x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape: Shape4, fused: Fused, geometry: Geometry, out_size: [usize; 2]) -> (Vec<f32>, Shape4) {
+pub fn conv_transpose2d(
+    x: &[f32],
+    x_shape: Shape4,
+    packed: &[f32],
+    weight_shape: Shape4,
+    fused: Fused,
+    geometry: Geometry,
+    out_size: [usize; 2],
+) -> (Vec<f32>, Shape4) {
     let kernel = Kernel::detect();
-    conv_transpose2d_on(kernel, kernel.tiling(), x, x_shape, packed, weight_shape, fused, geometry, out_size)
+    conv_transpose2d_on(
+        kernel,
+        kernel.tiling(),
+        x,
+        x_shape,
+        packed,
+        weight_shape,
+        fused,
+        geometry,
+        out_size,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
-fn conv_transpose2d_on(kernel: Kernel, tiling: Tiling, x: &[f32], x_shape: Shape4, packed: &[f32], weight_shape: Shape4, fused: Fused, geometry: Geometry, out_size: [usize; 2]) -> (Vec<f32>, Shape4) {
+fn conv_transpose2d_on(
+    kernel: Kernel,
+    tiling: Tiling,
+    x: &[f32],
+    x_shape: Shape4,
+    packed: &[f32],
+    weight_shape: Shape4,
+    fused: Fused,
+    geometry: Geometry,
+    out_size: [usize; 2],
+) -> (Vec<f32>, Shape4) {
     let [n, c, h, w] = x_shape;
     let [wc, o, kh, kw] = weight_shape;
     assert_eq!(c, wc, "conv_transpose2d: input has {c} channels, weight expects {wc}");
@@ -341,7 +457,12 @@ fn conv_transpose2d_on(kernel: Kernel, tiling: Tiling, x: &[f32], x_shape: Shape
     let cols = Axis::new(w, wo, kw, sw, pw);
     let padded = [rows.lead + h + rows.trail, cols.lead + w + cols.trail];
     let opad = padded_outputs(o);
-    let layout = Layout { outputs: o, padded_outputs: opad, padded: Padded { size: padded, offset: [rows.lead, cols.lead], split: [1, 1] }, out_plane: ho * wo };
+    let layout = Layout {
+        outputs: o,
+        padded_outputs: opad,
+        padded: Padded { size: padded, offset: [rows.lead, cols.lead], split: [1, 1] },
+        out_plane: ho * wo,
+    };
 
     let mut phases = Vec::new();
     let mut rest = packed;
@@ -350,38 +471,64 @@ fn conv_transpose2d_on(kernel: Kernel, tiling: Tiling, x: &[f32], x_shape: Shape
             // A phase with no taps (kernel narrower than the stride) still writes its outputs
             // (bias and what else is fused).
             let (ty, tx) = (phase_taps(kh, sh, ry), phase_taps(kw, sw, rx));
-            assert!(rest.len() >= c * ty * tx * opad, "conv_transpose2d: weights not packed by pack_conv_transpose2d for {weight_shape:?}");
+            assert!(
+                rest.len() >= c * ty * tx * opad,
+                "conv_transpose2d: weights not packed by pack_conv_transpose2d for {weight_shape:?}"
+            );
             let (weights, next) = rest.split_at(c * ty * tx * opad);
             rest = next;
             phases.push(Phase {
-                taps: (0..ty).flat_map(|a| (0..tx).map(move |b| (rows.lead - a) * padded[1] + cols.lead - b)).collect(),
+                taps: (0..ty)
+                    .flat_map(|a| (0..tx).map(move |b| (rows.lead - a) * padded[1] + cols.lead - b))
+                    .collect(),
                 weights,
                 template: rows
                     .phase(ry)
-                    .flat_map(|(y, my)| cols.phase(rx).map(move |(x, mx)| Position { input: my * padded[1] + mx, output: y * wo + x }))
+                    .flat_map(|(y, my)| {
+                        cols.phase(rx).map(move |(x, mx)| Position {
+                            input: my * padded[1] + mx,
+                            output: y * wo + x,
+                        })
+                    })
                     .collect(),
             });
         }
     }
-    assert!(rest.is_empty(), "conv_transpose2d: weights not packed by pack_conv_transpose2d for {weight_shape:?}");
+    assert!(
+        rest.is_empty(),
+        "conv_transpose2d: weights not packed by pack_conv_transpose2d for {weight_shape:?}"
+    );
     if let Some(side) = phase_tile_side([kh, kw], [sh, sw])
         && tiling != Tiling::Never
     {
         // A phase's outputs read consecutive input rows (m) and columns: its first output's block
         // starts side − 1 before its first tap's read, and its tap (a, b) is the correlation's
         // (side − 1 − a, side − 1 − b) (the taps read backwards).
-        let taps: Vec<usize> = (0..c).flat_map(|ic| (0..side * side).rev().map(move |t| ic * side * side + t)).collect();
+        let taps: Vec<usize> = (0..c)
+            .flat_map(|ic| (0..side * side).rev().map(move |t| ic * side * side + t))
+            .collect();
         let tiled_phases: Vec<TiledPhase> = (0..sh)
             .flat_map(|ry| (0..sw).map(move |rx| (ry, rx)))
             .zip(&phases)
             .map(|((ry, rx), phase)| {
-                let (ys, xs): (Vec<_>, Vec<_>) = (rows.phase(ry).collect(), cols.phase(rx).collect());
-                let first = |axis: &[(usize, usize)], lead: usize| axis.first().map_or(0, |&(_, m)| m + lead + 1 - side);
+                let (ys, xs): (Vec<_>, Vec<_>) =
+                    (rows.phase(ry).collect(), cols.phase(rx).collect());
+                let first = |axis: &[(usize, usize)], lead: usize| {
+                    axis.first().map_or(0, |&(_, m)| m + lead + 1 - side)
+                };
                 let start = first(&ys, rows.lead) * padded[1] + first(&xs, cols.lead);
-                TiledPhase { rows: ys.iter().map(|&(y, _)| y * wo).collect(), cols: xs.iter().map(|&(x, _)| x).collect(), start, weights: phase.weights, taps: &taps }
+                TiledPhase {
+                    rows: ys.iter().map(|&(y, _)| y * wo).collect(),
+                    cols: xs.iter().map(|&(x, _)| x).collect(),
+                    start,
+                    weights: phase.weights,
+                    taps: &taps,
+                }
             })
             .collect();
-        if let Some(out) = winograd::run(side, tiling, kernel, x, x_shape, &layout, fused, &tiled_phases) {
+        if let Some(out) =
+            winograd::run(side, tiling, kernel, x, x_shape, &layout, fused, &tiled_phases)
+        {
             return (out, [n, o, ho, wo]);
         }
     }
@@ -402,18 +549,39 @@ const RANGE_POSITIONS: usize = 4096;
 /// channel, tap) pairs, its channels the samples, its taps the output positions, and its weights
 /// the output gradient laid out position-major. A transposed convolution's weight gradient is
 /// this with `x` and `grad` exchanged (it is the adjoint of that convolution).
-pub fn conv2d_weight_gradient(x: &[f32], x_shape: Shape4, grad: &[f32], weight_shape: Shape4, geometry: Geometry) -> Vec<f32> {
+pub fn conv2d_weight_gradient(
+    x: &[f32],
+    x_shape: Shape4,
+    grad: &[f32],
+    weight_shape: Shape4,
+    geometry: Geometry,
+) -> Vec<f32> {
     conv2d_weight_gradient_on(Kernel::detect(), x, x_shape, grad, weight_shape, geometry)
 }
 
-fn conv2d_weight_gradient_on(kernel: Kernel, x: &[f32], x_shape: Shape4, grad: &[f32], weight_shape: Shape4, geometry: Geometry) -> Vec<f32> {
+fn conv2d_weight_gradient_on(
+    kernel: Kernel,
+    x: &[f32],
+    x_shape: Shape4,
+    grad: &[f32],
+    weight_shape: Shape4,
+    geometry: Geometry,
+) -> Vec<f32> {
     let [n, c, h, w] = x_shape;
     let [o, wc, kh, kw] = weight_shape;
     assert_eq!(c, wc, "conv2d weight gradient: input has {c} channels, weight expects {wc}");
-    assert_eq!(x.len(), n * c * h * w, "conv2d weight gradient: input length does not match its shape");
+    assert_eq!(
+        x.len(),
+        n * c * h * w,
+        "conv2d weight gradient: input length does not match its shape"
+    );
     let reads = Reads::of("conv2d weight gradient", [h, w], [kh, kw], geometry, 1);
     let out_plane = reads.starts.len();
-    assert_eq!(grad.len(), n * o * out_plane, "conv2d weight gradient: output gradient does not match the output's shape");
+    assert_eq!(
+        grad.len(),
+        n * o * out_plane,
+        "conv2d weight gradient: output gradient does not match the output's shape"
+    );
     let taps = reads.taps.len();
     let mut weight_grad = vec![0.0; o * c * taps];
     if n * out_plane == 0 || weight_grad.is_empty() {
@@ -436,7 +604,10 @@ fn conv2d_weight_gradient_on(kernel: Kernel, x: &[f32], x_shape: Shape4, grad: &
     let blocks = starts.len().div_ceil(block);
     let ranges = (starts.len() / RANGE_POSITIONS).clamp(1, 4);
     let blocks_per_range = blocks.div_ceil(ranges);
-    let run_len = (task_size(pairs.len(), starts.len() * opad) * ranges).max(4 * TILE).next_multiple_of(TILE).min(pairs.len().next_multiple_of(TILE));
+    let run_len = (task_size(pairs.len(), starts.len() * opad) * ranges)
+        .max(4 * TILE)
+        .next_multiple_of(TILE)
+        .min(pairs.len().next_multiple_of(TILE));
     let runs = pairs.len().div_ceil(run_len);
     let mut partials = zeroed(ranges * runs * run_len * opad);
     for_each_chunk(&mut partials, run_len * opad, |task, partial| {
@@ -449,7 +620,8 @@ fn conv2d_weight_gradient_on(kernel: Kernel, x: &[f32], x_shape: Shape4, grad: &
             let positions = b * block..((b + 1) * block).min(starts.len());
             let rows = &mut rows[..positions.len() * opad];
             position_major(grad, [o, out_plane], opad, positions.clone(), rows);
-            let plan = Plan { reads: starts[positions].to_vec(), weights: rows, padded_outputs: opad };
+            let plan =
+                Plan { reads: starts[positions].to_vec(), weights: rows, padded_outputs: opad };
             if b == range * blocks_per_range {
                 kernel.gather(&input, &plan, run_pairs, partial);
             } else {
@@ -466,7 +638,8 @@ fn conv2d_weight_gradient_on(kernel: Kernel, x: &[f32], x_shape: Shape4, grad: &
     for_each_chunk(&mut weight_grad, c * taps, |oc, row| {
         row.iter_mut().enumerate().for_each(|(pair, value)| {
             let at = pair * opad + oc;
-            *value = (1..ranges).fold(partials[at], |sum, range| sum + partials[range * per_range + at]);
+            *value =
+                (1..ranges).fold(partials[at], |sum, range| sum + partials[range * per_range + at]);
         })
     });
     weight_grad
@@ -475,7 +648,13 @@ fn conv2d_weight_gradient_on(kernel: Kernel, x: &[f32], x_shape: Shape4, grad: &
 /// Rows of `rows`, one per position `positions` of the flattened (sample, position) axis of
 /// `grad` `[n, o, out_plane]`, each its `o` values (then `opad − o` left as they are), 16
 /// positions at a time so that their rows stay in L1 while every channel is written.
-fn position_major(grad: &[f32], [o, out_plane]: [usize; 2], opad: usize, positions: std::ops::Range<usize>, rows: &mut [f32]) {
+fn position_major(
+    grad: &[f32],
+    [o, out_plane]: [usize; 2],
+    opad: usize,
+    positions: std::ops::Range<usize>,
+    rows: &mut [f32],
+) {
     let mut q = positions.start;
     for block in rows.chunks_mut(16 * opad) {
         let mut filled = 0;
@@ -515,7 +694,8 @@ struct Axis {
 impl Axis {
     fn new(input: usize, output: usize, kernel: usize, stride: usize, padding: usize) -> Axis {
         let mut axis = Axis { output, stride, padding, lead: 0, trail: 0 };
-        axis.lead = (0..stride).map(|r| phase_taps(kernel, stride, r)).max().unwrap_or(1).saturating_sub(1);
+        axis.lead =
+            (0..stride).map(|r| phase_taps(kernel, stride, r)).max().unwrap_or(1).saturating_sub(1);
         let last = (0..output).map(|y| (y + padding) / stride).max().unwrap_or(0);
         axis.trail = (last + 1).saturating_sub(input);
         axis
@@ -524,7 +704,9 @@ impl Axis {
     /// The output rows of phase `r` and their `m`: tap t reads input row m − t, which is padded
     /// row m − t + lead.
     fn phase(&self, r: usize) -> impl Iterator<Item = (usize, usize)> + Clone + '_ {
-        (0..self.output).filter(move |y| (y + self.padding) % self.stride == r).map(move |y| (y, (y + self.padding) / self.stride))
+        (0..self.output)
+            .filter(move |y| (y + self.padding) % self.stride == r)
+            .map(move |y| (y, (y + self.padding) / self.stride))
     }
 }
 
@@ -564,7 +746,12 @@ fn padded_outputs(outputs: usize) -> usize {
 }
 
 /// `[channels][taps][padded outputs]` from `weight(output, channel, tap)`.
-fn pack(outputs: usize, channels: usize, taps: usize, weight: impl Fn(usize, usize, usize) -> f32 + Sync + Send) -> Vec<f32> {
+fn pack(
+    outputs: usize,
+    channels: usize,
+    taps: usize,
+    weight: impl Fn(usize, usize, usize) -> f32 + Sync + Send,
+) -> Vec<f32> {
     let stride = padded_outputs(outputs);
     let mut packed = zeroed(channels * taps * stride);
     if packed.is_empty() {
@@ -587,7 +774,14 @@ fn pack(outputs: usize, channels: usize, taps: usize, weight: impl Fn(usize, usi
 /// they are in its core's cache, and without a parallel pass of its own); else on the channel
 /// kernel over the batch padded once, whose position-major rows each run passes through the
 /// bias and pointwise function and transposes into `NCHW`.
-fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, fused: Fused, phases: &[Phase]) -> Vec<f32> {
+fn run(
+    kernel: Kernel,
+    x: &[f32],
+    [n, c, h, w]: Shape4,
+    layout: &Layout,
+    fused: Fused,
+    phases: &[Phase],
+) -> Vec<f32> {
     assert_eq!(x.len(), n * c * h * w, "input length does not match its shape");
     let plane = layout.padded.plane();
     let (outputs, out_plane, opad) = (layout.outputs, layout.out_plane, layout.padded_outputs);
@@ -600,25 +794,55 @@ fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, fused: 
     // below and the output need not be zeroed first (a memset was ~2 % of a text step).
     let mut writes = vec![0u32; out_plane];
     phases.iter().flat_map(|phase| &phase.template).for_each(|p| writes[p.output] += 1);
-    assert!(writes.iter().all(|&count| count == 1), "the phases do not write each output position once");
+    assert!(
+        writes.iter().all(|&count| count == 1),
+        "the phases do not write each output position once"
+    );
     let mut out = Vec::with_capacity(len);
     let shared = SharedOut(out.as_mut_ptr());
     let mut padded_batch: Option<Vec<f32>> = None;
-    assert!(phases.iter().flat_map(|phase| &phase.template).all(|p| p.output < out_plane), "a position writes outside its plane");
+    assert!(
+        phases.iter().flat_map(|phase| &phase.template).all(|p| p.output < out_plane),
+        "a position writes outside its plane"
+    );
     // Each phase's row runs (where it has them), and the multiply-adds one run costs.
-    let row_phases: Vec<Option<(RowPhase, usize)>> =
-        phases.iter().map(|phase| RowPhase::of(&phase.template, kernel.lanes()).map(|rows| (rows, c * phase.taps.len() * outputs * kernel.lanes()))).collect();
+    let row_phases: Vec<Option<(RowPhase, usize)>> = phases
+        .iter()
+        .map(|phase| {
+            RowPhase::of(&phase.template, kernel.lanes())
+                .map(|rows| (rows, c * phase.taps.len() * outputs * kernel.lanes()))
+        })
+        .collect();
     // A phase's row-kernel tasks hold whole samples (large batches) or not.
-    let whole: Vec<bool> = row_phases.iter().map(|rows| rows.as_ref().is_some_and(|(rows, cost)| task_size(n * rows.runs.len(), *cost) >= rows.runs.len())).collect();
+    let whole: Vec<bool> = row_phases
+        .iter()
+        .map(|rows| {
+            rows.as_ref().is_some_and(|(rows, cost)| {
+                task_size(n * rows.runs.len(), *cost) >= rows.runs.len()
+            })
+        })
+        .collect();
     // The runs of `samples` in an input whose first sample is `base`.
-    let vectors = |rows: &RowPhase, samples: std::ops::Range<usize>, base: usize| -> Vec<Position> {
-        samples.flat_map(|i| rows.runs.iter().map(move |r| Position { input: (i - base) * c * plane + r.input, output: i * outputs * out_plane + r.output })).collect()
-    };
+    let vectors =
+        |rows: &RowPhase, samples: std::ops::Range<usize>, base: usize| -> Vec<Position> {
+            samples
+                .flat_map(|i| {
+                    rows.runs.iter().map(move |r| Position {
+                        input: (i - base) * c * plane + r.input,
+                        output: i * outputs * out_plane + r.output,
+                    })
+                })
+                .collect()
+        };
     let by_samples: Vec<(Plan, &RowPhase, usize)> = phases
         .iter()
         .zip(&row_phases)
         .zip(&whole)
-        .filter_map(|((phase, rows), &whole)| rows.as_ref().filter(|_| whole).map(|(rows, cost)| (Plan::new(c, plane, &phase.taps, phase.weights, opad), rows, *cost)))
+        .filter_map(|((phase, rows), &whole)| {
+            rows.as_ref().filter(|_| whole).map(|(rows, cost)| {
+                (Plan::new(c, plane, &phase.taps, phase.weights, opad), rows, *cost)
+            })
+        })
         .collect();
     if !by_samples.is_empty() {
         // One parallel pass over groups of samples, each task padding its samples once (while
@@ -629,9 +853,16 @@ fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, fused: 
         for_each_index(n.div_ceil(group), |k| {
             let (first, end) = (k * group, ((k + 1) * group).min(n));
             let samples = first * sample..end * sample;
-            let input = pad(&x[samples.clone()], [end - first, c, h, w], &layout.padded, fused.input.slice(samples), false);
+            let input = pad(
+                &x[samples.clone()],
+                [end - first, c, h, w],
+                &layout.padded,
+                fused.input.slice(samples),
+                false,
+            );
             for (plan, rows, _) in &by_samples {
-                let target = Target { out: &shared, len, outputs, out_plane, step: rows.step, fused };
+                let target =
+                    Target { out: &shared, len, outputs, out_plane, step: rows.step, fused };
                 kernel.gather_rows(&input, plan, &vectors(rows, first..end, first), &target);
             }
         });
@@ -645,20 +876,32 @@ fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, fused: 
         let plan = Plan::new(c, plane, &phase.taps, phase.weights, opad);
         if let Some((rows, cost)) = rows {
             // Tasks smaller than a sample (small batches) share the batch padded once.
-            let input = padded_batch.get_or_insert_with(|| pad(x, [n, c, h, w], &layout.padded, fused.input, true));
+            let input = padded_batch
+                .get_or_insert_with(|| pad(x, [n, c, h, w], &layout.padded, fused.input, true));
             let vectors = vectors(rows, 0..n, 0);
             let part = task_size(vectors.len(), *cost);
             let target = Target { out: &shared, len, outputs, out_plane, step: rows.step, fused };
-            for_each_index(vectors.len().div_ceil(part), |k| kernel.gather_rows(input, &plan, &vectors[k * part..((k + 1) * part).min(vectors.len())], &target));
+            for_each_index(vectors.len().div_ceil(part), |k| {
+                kernel.gather_rows(
+                    input,
+                    &plan,
+                    &vectors[k * part..((k + 1) * part).min(vectors.len())],
+                    &target,
+                )
+            });
             continue;
         }
-        let input: &[f32] = padded_batch.get_or_insert_with(|| pad(x, [n, c, h, w], &layout.padded, fused.input, true));
-        let positions: Vec<usize> = (0..n).flat_map(|i| phase.template.iter().map(move |p| i * c * plane + p.input)).collect();
+        let input: &[f32] = padded_batch
+            .get_or_insert_with(|| pad(x, [n, c, h, w], &layout.padded, fused.input, true));
+        let positions: Vec<usize> = (0..n)
+            .flat_map(|i| phase.template.iter().map(move |p| i * c * plane + p.input))
+            .collect();
         // Whole tiles keep the kernel's registers full. Each run applies the bias and pointwise
         // function to its rows and transposes them into `out` (with residual and gate) while
         // they are in cache, 16 positions at a time (their rows stay in L1 while every channel
         // is written).
-        let run_len = task_size(positions.len(), c * phase.taps.len() * opad).next_multiple_of(TILE);
+        let run_len =
+            task_size(positions.len(), c * phase.taps.len() * opad).next_multiple_of(TILE);
         for_each_index(positions.len().div_ceil(run_len), |k| {
             let first = k * run_len;
             let run = &positions[first..(first + run_len).min(positions.len())];
@@ -668,7 +911,10 @@ fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, fused: 
             for (block_index, block) in rows.chunks(16 * opad).enumerate() {
                 let mut targets = [0usize; 16];
                 for (r, target) in targets.iter_mut().enumerate().take(block.len() / opad) {
-                    let (i, j) = ((first + block_index * 16 + r) / per_sample, (first + block_index * 16 + r) % per_sample);
+                    let (i, j) = (
+                        (first + block_index * 16 + r) / per_sample,
+                        (first + block_index * 16 + r) % per_sample,
+                    );
                     *target = i * outputs * out_plane + phase.template[j].output;
                 }
                 for oc in 0..outputs {
@@ -676,7 +922,10 @@ fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, fused: 
                         // SAFETY: `target + oc · out_plane` lies in `out` (every template
                         // output is inside its plane, checked above), and each position belongs
                         // to one run, so no two runs write the same value.
-                        unsafe { *shared.at(target + oc * out_plane) = fused.finish(row[oc], target + oc * out_plane) };
+                        unsafe {
+                            *shared.at(target + oc * out_plane) =
+                                fused.finish(row[oc], target + oc * out_plane)
+                        };
                     }
                 }
             }
@@ -689,7 +938,13 @@ fn run(kernel: Kernel, x: &[f32], [n, c, h, w]: Shape4, layout: &Layout, fused: 
 
 /// `x` `[n, c, h, w]` through `map`, each plane placed in zeroed `padded` planes; in parallel
 /// over planes when `parallel` and the batch is large.
-fn pad(x: &[f32], [n, c, h, w]: Shape4, padded: &Padded, map: InputMap<&[f32]>, parallel: bool) -> Vec<f32> {
+fn pad(
+    x: &[f32],
+    [n, c, h, w]: Shape4,
+    padded: &Padded,
+    map: InputMap<&[f32]>,
+    parallel: bool,
+) -> Vec<f32> {
     if let InputMap::Derivative(_, outputs) = map {
         assert_eq!(outputs.len(), x.len(), "an input map's outputs do not match the input");
     }
@@ -718,7 +973,9 @@ fn pad(x: &[f32], [n, c, h, w]: Shape4, padded: &Padded, map: InputMap<&[f32]>, 
                 for r in 0..columns {
                     let first = (r + columns - left % columns) % columns;
                     let to = &mut to_plane[padded.at(top + y, left + first)..];
-                    to.iter_mut().zip(row.iter().skip(first).step_by(columns)).for_each(|(t, v)| *t = *v);
+                    to.iter_mut()
+                        .zip(row.iter().skip(first).step_by(columns))
+                        .for_each(|(t, v)| *t = *v);
                 }
             }
         }
@@ -747,8 +1004,14 @@ impl RowPhase {
             return None;
         }
         let step = template[1].output.checked_sub(template[0].output).filter(|&step| step > 0)?;
-        let even = |run: &[Position]| run.windows(2).all(|p| p[1].input == p[0].input + 1 && p[1].output == p[0].output + step);
-        template.chunks(lanes).all(even).then(|| RowPhase { runs: template.iter().step_by(lanes).copied().collect(), step })
+        let even = |run: &[Position]| {
+            run.windows(2)
+                .all(|p| p[1].input == p[0].input + 1 && p[1].output == p[0].output + step)
+        };
+        template
+            .chunks(lanes)
+            .all(even)
+            .then(|| RowPhase { runs: template.iter().step_by(lanes).copied().collect(), step })
     }
 }
 
@@ -800,7 +1063,13 @@ struct Plan<'a> {
 
 impl<'a> Plan<'a> {
     /// For `channels` planes of `plane` values, read at each of `taps`.
-    fn new(channels: usize, plane: usize, taps: &[usize], weights: &'a [f32], padded_outputs: usize) -> Plan<'a> {
+    fn new(
+        channels: usize,
+        plane: usize,
+        taps: &[usize],
+        weights: &'a [f32],
+        padded_outputs: usize,
+    ) -> Plan<'a> {
         Plan { reads: channel_tap_reads(channels, plane, taps), weights, padded_outputs }
     }
 }
@@ -821,7 +1090,11 @@ pub(super) fn threads() -> usize {
 }
 
 #[cfg(any(not(target_family = "wasm"), feature = "threads"))]
-pub(super) fn for_each_chunk(data: &mut [f32], chunk: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+pub(super) fn for_each_chunk(
+    data: &mut [f32],
+    chunk: usize,
+    f: impl Fn(usize, &mut [f32]) + Sync + Send,
+) {
     use rayon::prelude::*;
     data.par_chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
 }
@@ -834,11 +1107,23 @@ pub(super) fn for_each_chunk(data: &mut [f32], chunk: usize, f: impl Fn(usize, &
 /// For each channel of `[n, c, l]` arrays `a` and `b`, Σ `term(a, b, channel)` over the values of
 /// its `n` planes: a sum per plane, then over planes (two stages: the mean over 65,536 values
 /// per channel of a DCGAN batch needs them to keep its digits); channels in parallel.
-pub(super) fn channel_sums([n, c, l]: [usize; 3], a: &[f32], b: &[f32], term: impl Fn(f32, f32, usize) -> f32 + Sync + Send) -> Vec<f32> {
-    assert!(a.len() == n * c * l && b.len() == a.len(), "channel sums: arrays do not match their shape");
+pub(super) fn channel_sums(
+    [n, c, l]: [usize; 3],
+    a: &[f32],
+    b: &[f32],
+    term: impl Fn(f32, f32, usize) -> f32 + Sync + Send,
+) -> Vec<f32> {
+    assert!(
+        a.len() == n * c * l && b.len() == a.len(),
+        "channel sums: arrays do not match their shape"
+    );
     let mut sums = vec![0.0; c];
     let plane = |i: usize, ch: usize| (i * c + ch) * l..(i * c + ch + 1) * l;
-    for_each_chunk(&mut sums, 1, |ch, sum| sum[0] = (0..n).map(|i| lane_sum(&a[plane(i, ch)], &b[plane(i, ch)], |x, y| term(x, y, ch))).sum());
+    for_each_chunk(&mut sums, 1, |ch, sum| {
+        sum[0] = (0..n)
+            .map(|i| lane_sum(&a[plane(i, ch)], &b[plane(i, ch)], |x, y| term(x, y, ch)))
+            .sum()
+    });
     sums
 }
 
@@ -849,7 +1134,8 @@ pub(super) fn lane_sum(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> 
     const LANES: usize = 16;
     let mut partial = [0.0f32; LANES];
     let (blocks_a, blocks_b) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let rest: f32 = blocks_a.remainder().iter().zip(blocks_b.remainder()).map(|(x, y)| term(*x, *y)).sum();
+    let rest: f32 =
+        blocks_a.remainder().iter().zip(blocks_b.remainder()).map(|(x, y)| term(*x, *y)).sum();
     for (x, y) in blocks_a.zip(blocks_b) {
         for k in 0..LANES {
             partial[k] += term(x[k], y[k]);
@@ -869,7 +1155,9 @@ pub(super) fn zeroed(len: usize) -> Vec<f32> {
     }
     let mut zeros = Vec::with_capacity(len);
     // A `memset` per part (collecting zeros one by one cost more than the memset it replaced).
-    zeros.spare_capacity_mut()[..len].par_chunks_mut(1 << 15).for_each(|part| part.fill(std::mem::MaybeUninit::new(0.0)));
+    zeros.spare_capacity_mut()[..len]
+        .par_chunks_mut(1 << 15)
+        .for_each(|part| part.fill(std::mem::MaybeUninit::new(0.0)));
     // SAFETY: every value of the first `len` was written above.
     unsafe { zeros.set_len(len) };
     zeros
@@ -893,7 +1181,7 @@ fn for_each_index(count: usize, f: impl Fn(usize)) {
 
 mod winograd;
 
-use winograd::{Tiling, TiledPhase};
+use winograd::{TiledPhase, Tiling};
 
 /// The vector instructions this CPU offers.
 #[derive(Clone, Copy, Debug)]
@@ -918,7 +1206,11 @@ impl Kernel {
             }
             available.iter().copied().find(|kernel| kernel.name() == name).unwrap_or_else(|| {
                 let names: Vec<_> = available.iter().map(|kernel| kernel.name()).collect();
-                eprintln!("DGFLOW_CPU_KERNELS={name}: this CPU runs only {}; using {}", names.join(", "), names[0]);
+                eprintln!(
+                    "DGFLOW_CPU_KERNELS={name}: this CPU runs only {}; using {}",
+                    names.join(", "),
+                    names[0]
+                );
                 available[0]
             })
         })
@@ -932,7 +1224,9 @@ impl Kernel {
             if std::arch::is_x86_feature_detected!("avx512f") {
                 kernels.push(Kernel::Avx512);
             }
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
                 kernels.push(Kernel::Avx2);
             }
         }
@@ -967,18 +1261,28 @@ impl Kernel {
     /// Computes `positions.len()` rows of `plan.padded_outputs` values into `out`.
     fn gather(self, input: &[f32], plan: &Plan, positions: &[usize], out: &mut [f32]) {
         let opad = plan.padded_outputs;
-        assert!(opad.is_multiple_of(16) && plan.weights.len() == plan.reads.len() * opad, "weights are not packed for this plan");
+        assert!(
+            opad.is_multiple_of(16) && plan.weights.len() == plan.reads.len() * opad,
+            "weights are not packed for this plan"
+        );
         assert!(out.len() == positions.len() * opad, "output rows do not match the positions");
         let reach = plan.reads.iter().max().copied().unwrap_or(0);
-        assert!(positions.iter().all(|p| p + reach < input.len()), "a position reads outside the input");
+        assert!(
+            positions.iter().all(|p| p + reach < input.len()),
+            "a position reads outside the input"
+        );
         // SAFETY: the asserts above bound every read and write the kernels make; the x86
         // variants run only where `detect` found their instructions.
         unsafe {
             match self {
                 #[cfg(target_arch = "x86_64")]
-                Kernel::Avx512 if opad.is_multiple_of(64) => x86::gather_avx512_widest(input, plan, positions, out),
+                Kernel::Avx512 if opad.is_multiple_of(64) => {
+                    x86::gather_avx512_widest(input, plan, positions, out)
+                }
                 #[cfg(target_arch = "x86_64")]
-                Kernel::Avx512 if opad.is_multiple_of(32) => x86::gather_avx512_wide(input, plan, positions, out),
+                Kernel::Avx512 if opad.is_multiple_of(32) => {
+                    x86::gather_avx512_wide(input, plan, positions, out)
+                }
                 #[cfg(target_arch = "x86_64")]
                 Kernel::Avx512 => x86::gather_avx512_narrow(input, plan, positions, out),
                 #[cfg(target_arch = "x86_64")]
@@ -1003,16 +1307,29 @@ impl Kernel {
     /// Computes every output channel of `vectors` (runs of `lanes()` positions) into `target`.
     fn gather_rows(self, input: &[f32], plan: &Plan, vectors: &[Position], target: &Target) {
         let (opad, lanes) = (plan.padded_outputs, self.lanes());
-        assert!(opad.is_multiple_of(16) && opad >= target.outputs && plan.weights.len() == plan.reads.len() * opad, "weights are not packed for this plan");
+        assert!(
+            opad.is_multiple_of(16)
+                && opad >= target.outputs
+                && plan.weights.len() == plan.reads.len() * opad,
+            "weights are not packed for this plan"
+        );
         let reach = plan.reads.iter().max().copied().unwrap_or(0) + lanes - 1;
-        assert!(vectors.iter().all(|v| v.input + reach < input.len()), "a run reads outside the input");
+        assert!(
+            vectors.iter().all(|v| v.input + reach < input.len()),
+            "a run reads outside the input"
+        );
         let last = target.outputs.saturating_sub(1) * target.out_plane + (lanes - 1) * target.step;
-        assert!(vectors.iter().all(|v| v.output + last < target.len), "a run writes outside the output");
+        assert!(
+            vectors.iter().all(|v| v.output + last < target.len),
+            "a run writes outside the output"
+        );
         // SAFETY: as in `gather`, and runs of different calls write disjoint outputs.
         unsafe {
             match self {
                 #[cfg(target_arch = "x86_64")]
-                Kernel::Avx512 if target.outputs <= 4 => x86::rows_avx512_narrow(input, plan, vectors, target),
+                Kernel::Avx512 if target.outputs <= 4 => {
+                    x86::rows_avx512_narrow(input, plan, vectors, target)
+                }
                 #[cfg(target_arch = "x86_64")]
                 Kernel::Avx512 => x86::rows_avx512_wide(input, plan, vectors, target),
                 #[cfg(target_arch = "x86_64")]
@@ -1029,7 +1346,12 @@ impl Kernel {
 /// # Safety
 /// `Kernel::gather_rows`'s checks must hold, and `V`'s instructions must be available.
 #[inline(always)]
-unsafe fn gather_rows<V: Vector, const NO: usize, const NXV: usize>(input: &[f32], plan: &Plan, vectors: &[Position], target: &Target) {
+unsafe fn gather_rows<V: Vector, const NO: usize, const NXV: usize>(
+    input: &[f32],
+    plan: &Plan,
+    vectors: &[Position],
+    target: &Target,
+) {
     let (opad, reads) = (plan.padded_outputs, &plan.reads);
     let x = input.as_ptr();
     // A last block reaching past the padded outputs (the relaxed wasm module's three channels
@@ -1038,7 +1360,11 @@ unsafe fn gather_rows<V: Vector, const NO: usize, const NXV: usize>(input: &[f32
     let mut tail: Vec<f32>;
     for ob in (0..target.outputs).step_by(NO) {
         let (w, stride) = if ob + NO > opad {
-            tail = plan.weights.chunks(opad).flat_map(|row| (ob..ob + NO).map(|o| row.get(o).copied().unwrap_or(0.0))).collect();
+            tail = plan
+                .weights
+                .chunks(opad)
+                .flat_map(|row| (ob..ob + NO).map(|o| row.get(o).copied().unwrap_or(0.0)))
+                .collect();
             (tail.as_ptr(), NO)
         } else {
             (unsafe { plan.weights.as_ptr().add(ob) }, opad)
@@ -1086,14 +1412,19 @@ unsafe fn gather_rows<V: Vector, const NO: usize, const NXV: usize>(input: &[f32
                     }
                     if let Some(residual) = fused.residual {
                         // SAFETY: `residual` has the output's length (`Fused::check`).
-                        vector = unsafe { V::mul_add(V::load(residual.as_ptr().add(index)), one, vector) };
+                        vector = unsafe {
+                            V::mul_add(V::load(residual.as_ptr().add(index)), one, vector)
+                        };
                     }
                     unsafe { vector.store(at) };
                     // SAFETY: the vector just stored, which only this run writes.
                     let stored = unsafe { std::slice::from_raw_parts_mut(at, V::LANES) };
                     fused.pointwise.apply(stored);
                     if let Some(gate) = fused.gate {
-                        stored.iter_mut().zip(&gate[index..index + V::LANES]).for_each(|(v, g)| *v = if *g > 0.0 { *v } else { 0.0 });
+                        stored
+                            .iter_mut()
+                            .zip(&gate[index..index + V::LANES])
+                            .for_each(|(v, g)| *v = if *g > 0.0 { *v } else { 0.0 });
                     }
                 }
             }
@@ -1118,7 +1449,12 @@ trait Vector: Copy {
 /// # Safety
 /// `Kernel::gather`'s checks must hold, and `V`'s instructions must be available.
 #[inline(always)]
-unsafe fn gather<V: Vector, const NV: usize, const NX: usize>(input: &[f32], plan: &Plan, positions: &[usize], out: &mut [f32]) {
+unsafe fn gather<V: Vector, const NV: usize, const NX: usize>(
+    input: &[f32],
+    plan: &Plan,
+    positions: &[usize],
+    out: &mut [f32],
+) {
     let opad = plan.padded_outputs;
     let (x, w, y) = (input.as_ptr(), plan.weights.as_ptr(), out.as_mut_ptr());
     let reads = &plan.reads;
@@ -1210,43 +1546,78 @@ mod x86 {
     /// 6 positions × 64 channels: 24 of the 32 vector registers accumulate, and each step
     /// loads 4 weight vectors and 6 inputs for 24 multiply-adds (`wide`: 2 and 8 for 16).
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn gather_avx512_widest(input: &[f32], plan: &Plan, positions: &[usize], out: &mut [f32]) {
+    pub(super) unsafe fn gather_avx512_widest(
+        input: &[f32],
+        plan: &Plan,
+        positions: &[usize],
+        out: &mut [f32],
+    ) {
         unsafe { gather::<__m512, 4, 6>(input, plan, positions, out) }
     }
 
     /// 8 positions × 32 channels: 16 of the 32 vector registers accumulate.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn gather_avx512_wide(input: &[f32], plan: &Plan, positions: &[usize], out: &mut [f32]) {
+    pub(super) unsafe fn gather_avx512_wide(
+        input: &[f32],
+        plan: &Plan,
+        positions: &[usize],
+        out: &mut [f32],
+    ) {
         unsafe { gather::<__m512, 2, 8>(input, plan, positions, out) }
     }
 
     /// 24 positions × 16 channels, for layers with few outputs.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn gather_avx512_narrow(input: &[f32], plan: &Plan, positions: &[usize], out: &mut [f32]) {
+    pub(super) unsafe fn gather_avx512_narrow(
+        input: &[f32],
+        plan: &Plan,
+        positions: &[usize],
+        out: &mut [f32],
+    ) {
         unsafe { gather::<__m512, 1, 24>(input, plan, positions, out) }
     }
 
     /// 8 channels × 3 runs of 16 positions: 24 accumulators.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn rows_avx512_wide(input: &[f32], plan: &Plan, vectors: &[Position], target: &Target) {
+    pub(super) unsafe fn rows_avx512_wide(
+        input: &[f32],
+        plan: &Plan,
+        vectors: &[Position],
+        target: &Target,
+    ) {
         unsafe { gather_rows::<__m512, 8, 3>(input, plan, vectors, target) }
     }
 
     /// 4 channels × 6 runs, for layers with at most four outputs (RGB out).
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn rows_avx512_narrow(input: &[f32], plan: &Plan, vectors: &[Position], target: &Target) {
+    pub(super) unsafe fn rows_avx512_narrow(
+        input: &[f32],
+        plan: &Plan,
+        vectors: &[Position],
+        target: &Target,
+    ) {
         unsafe { gather_rows::<__m512, 4, 6>(input, plan, vectors, target) }
     }
 
     /// 4 channels × 3 runs of 8 positions: 12 accumulators.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn rows_avx2(input: &[f32], plan: &Plan, vectors: &[Position], target: &Target) {
+    pub(super) unsafe fn rows_avx2(
+        input: &[f32],
+        plan: &Plan,
+        vectors: &[Position],
+        target: &Target,
+    ) {
         unsafe { gather_rows::<__m256, 4, 3>(input, plan, vectors, target) }
     }
 
     /// 6 positions × 2 vectors: 12 of the 16 vector registers accumulate.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn gather_avx2(input: &[f32], plan: &Plan, positions: &[usize], out: &mut [f32]) {
+    pub(super) unsafe fn gather_avx2(
+        input: &[f32],
+        plan: &Plan,
+        positions: &[usize],
+        out: &mut [f32],
+    ) {
         unsafe { gather::<__m256, 2, 6>(input, plan, positions, out) }
     }
 }
@@ -1359,7 +1730,14 @@ mod tests {
     use super::*;
 
     /// The definition, one multiply-add at a time.
-    fn naive_conv2d(x: &[f32], [n, c, h, w]: Shape4, weight: &[f32], [o, _, kh, kw]: Shape4, bias: &[f32], g: Geometry) -> Vec<f32> {
+    fn naive_conv2d(
+        x: &[f32],
+        [n, c, h, w]: Shape4,
+        weight: &[f32],
+        [o, _, kh, kw]: Shape4,
+        bias: &[f32],
+        g: Geometry,
+    ) -> Vec<f32> {
         let ([sh, sw], [ph, pw]) = (g.stride, g.padding);
         let (ho, wo) = ((h + 2 * ph - kh) / sh + 1, (w + 2 * pw - kw) / sw + 1);
         let mut out = vec![0.0; n * o * ho * wo];
@@ -1371,9 +1749,16 @@ mod tests {
                         for ic in 0..c {
                             for ky in 0..kh {
                                 for kx in 0..kw {
-                                    let (iy, ix) = ((y * sh + ky) as isize - ph as isize, (xo * sw + kx) as isize - pw as isize);
-                                    if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
-                                        sum += (x[((b * c + ic) * h + iy as usize) * w + ix as usize] * weight[((oc * c + ic) * kh + ky) * kw + kx]) as f64;
+                                    let (iy, ix) = (
+                                        (y * sh + ky) as isize - ph as isize,
+                                        (xo * sw + kx) as isize - pw as isize,
+                                    );
+                                    if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w
+                                    {
+                                        sum += (x
+                                            [((b * c + ic) * h + iy as usize) * w + ix as usize]
+                                            * weight[((oc * c + ic) * kh + ky) * kw + kx])
+                                            as f64;
                                     }
                                 }
                             }
@@ -1387,12 +1772,22 @@ mod tests {
     }
 
     /// Scatters every input value through the kernel, the transposed convolution's definition.
-    fn naive_conv_transpose2d(x: &[f32], [n, c, h, w]: Shape4, weight: &[f32], [_, o, kh, kw]: Shape4, bias: &[f32], g: Geometry, [ho, wo]: [usize; 2]) -> Vec<f32> {
+    fn naive_conv_transpose2d(
+        x: &[f32],
+        [n, c, h, w]: Shape4,
+        weight: &[f32],
+        [_, o, kh, kw]: Shape4,
+        bias: &[f32],
+        g: Geometry,
+        [ho, wo]: [usize; 2],
+    ) -> Vec<f32> {
         let ([sh, sw], [ph, pw]) = (g.stride, g.padding);
         let mut out = vec![0.0f64; n * o * ho * wo];
         for b in 0..n {
             for oc in 0..o {
-                out[(b * o + oc) * ho * wo..][..ho * wo].iter_mut().for_each(|v| *v = bias[oc] as f64);
+                out[(b * o + oc) * ho * wo..][..ho * wo]
+                    .iter_mut()
+                    .for_each(|v| *v = bias[oc] as f64);
             }
             for ic in 0..c {
                 for iy in 0..h {
@@ -1400,10 +1795,16 @@ mod tests {
                         for oc in 0..o {
                             for ky in 0..kh {
                                 for kx in 0..kw {
-                                    let (y, xo) = ((iy * sh + ky) as isize - ph as isize, (ix * sw + kx) as isize - pw as isize);
-                                    if y >= 0 && xo >= 0 && (y as usize) < ho && (xo as usize) < wo {
+                                    let (y, xo) = (
+                                        (iy * sh + ky) as isize - ph as isize,
+                                        (ix * sw + kx) as isize - pw as isize,
+                                    );
+                                    if y >= 0 && xo >= 0 && (y as usize) < ho && (xo as usize) < wo
+                                    {
                                         out[((b * o + oc) * ho + y as usize) * wo + xo as usize] +=
-                                            (x[((b * c + ic) * h + iy) * w + ix] * weight[((ic * o + oc) * kh + ky) * kw + kx]) as f64;
+                                            (x[((b * c + ic) * h + iy) * w + ix]
+                                                * weight[((ic * o + oc) * kh + ky) * kw + kx])
+                                                as f64;
                                     }
                                 }
                             }
@@ -1455,9 +1856,23 @@ mod tests {
     fn conv2d_matches_the_definition() {
         for (i, &([n, c, h, w], [o, k, s], [p, q])) in CONVS.iter().enumerate() {
             let kh = if h == 1 { 1 } else { k };
-            let g = Geometry { stride: [if h == 1 { 1 } else { s }, s], padding: [if h == 1 { 0 } else { p }, q] };
-            let (x, weight, bias) = (values(n * c * h * w, i as u32), values(o * c * kh * k, 100 + i as u32), values(o, 200 + i as u32));
-            let (got, shape) = conv2d(&x, [n, c, h, w], &pack_conv2d(&weight, [o, c, kh, k]), [o, c, kh, k], Fused { bias: Some(&bias), ..Default::default() }, g);
+            let g = Geometry {
+                stride: [if h == 1 { 1 } else { s }, s],
+                padding: [if h == 1 { 0 } else { p }, q],
+            };
+            let (x, weight, bias) = (
+                values(n * c * h * w, i as u32),
+                values(o * c * kh * k, 100 + i as u32),
+                values(o, 200 + i as u32),
+            );
+            let (got, shape) = conv2d(
+                &x,
+                [n, c, h, w],
+                &pack_conv2d(&weight, [o, c, kh, k]),
+                [o, c, kh, k],
+                Fused { bias: Some(&bias), ..Default::default() },
+                g,
+            );
             let want = naive_conv2d(&x, [n, c, h, w], &weight, [o, c, kh, k], &bias, g);
             assert_eq!(shape[0..2], [n, o]);
             assert_close(&got, &want);
@@ -1468,19 +1883,51 @@ mod tests {
     fn conv_transpose2d_matches_the_definition() {
         for (i, &([n, c, h, w], [o, k, s], [p, q])) in CONVS.iter().enumerate() {
             let kh = if h == 1 { 1 } else { k };
-            let g = Geometry { stride: [if h == 1 { 1 } else { s }, s], padding: [if h == 1 { 0 } else { p.min(kh - 1) }, q.min(k - 1)] };
+            let g = Geometry {
+                stride: [if h == 1 { 1 } else { s }, s],
+                padding: [if h == 1 { 0 } else { p.min(kh - 1) }, q.min(k - 1)],
+            };
             for extra in 0..g.stride[1] {
-                let out_size = [(h - 1) * g.stride[0] + kh - 2 * g.padding[0], (w - 1) * g.stride[1] + k - 2 * g.padding[1] + extra];
-                let (x, weight, bias) = (values(n * c * h * w, i as u32), values(c * o * kh * k, 100 + i as u32), values(o, 200 + i as u32));
-                let (got, shape) = conv_transpose2d(&x, [n, c, h, w], &pack_conv_transpose2d(&weight, [c, o, kh, k], g.stride), [c, o, kh, k], Fused { bias: Some(&bias), ..Default::default() }, g, out_size);
-                let want = naive_conv_transpose2d(&x, [n, c, h, w], &weight, [c, o, kh, k], &bias, g, out_size);
+                let out_size = [
+                    (h - 1) * g.stride[0] + kh - 2 * g.padding[0],
+                    (w - 1) * g.stride[1] + k - 2 * g.padding[1] + extra,
+                ];
+                let (x, weight, bias) = (
+                    values(n * c * h * w, i as u32),
+                    values(c * o * kh * k, 100 + i as u32),
+                    values(o, 200 + i as u32),
+                );
+                let (got, shape) = conv_transpose2d(
+                    &x,
+                    [n, c, h, w],
+                    &pack_conv_transpose2d(&weight, [c, o, kh, k], g.stride),
+                    [c, o, kh, k],
+                    Fused { bias: Some(&bias), ..Default::default() },
+                    g,
+                    out_size,
+                );
+                let want = naive_conv_transpose2d(
+                    &x,
+                    [n, c, h, w],
+                    &weight,
+                    [c, o, kh, k],
+                    &bias,
+                    g,
+                    out_size,
+                );
                 assert_eq!(shape, [n, o, out_size[0], out_size[1]]);
                 assert_close(&got, &want);
             }
         }
     }
 
-    fn naive_conv2d_weight_gradient(x: &[f32], [n, c, h, w]: Shape4, grad: &[f32], [o, _, kh, kw]: Shape4, g: Geometry) -> Vec<f32> {
+    fn naive_conv2d_weight_gradient(
+        x: &[f32],
+        [n, c, h, w]: Shape4,
+        grad: &[f32],
+        [o, _, kh, kw]: Shape4,
+        g: Geometry,
+    ) -> Vec<f32> {
         let ([sh, sw], [ph, pw]) = (g.stride, g.padding);
         let (ho, wo) = ((h + 2 * ph - kh) / sh + 1, (w + 2 * pw - kw) / sw + 1);
         let mut out = vec![0.0; o * c * kh * kw];
@@ -1492,9 +1939,16 @@ mod tests {
                         for b in 0..n {
                             for y in 0..ho {
                                 for xo in 0..wo {
-                                    let (iy, ix) = ((y * sh + ky) as isize - ph as isize, (xo * sw + kx) as isize - pw as isize);
-                                    if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
-                                        sum += (x[((b * c + ic) * h + iy as usize) * w + ix as usize] * grad[((b * o + oc) * ho + y) * wo + xo]) as f64;
+                                    let (iy, ix) = (
+                                        (y * sh + ky) as isize - ph as isize,
+                                        (xo * sw + kx) as isize - pw as isize,
+                                    );
+                                    if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w
+                                    {
+                                        sum += (x
+                                            [((b * c + ic) * h + iy as usize) * w + ix as usize]
+                                            * grad[((b * o + oc) * ho + y) * wo + xo])
+                                            as f64;
                                     }
                                 }
                             }
@@ -1511,12 +1965,22 @@ mod tests {
     fn conv2d_weight_gradient_matches_the_definition_on_every_vector_width() {
         for (i, &([n, c, h, w], [o, k, s], [p, q])) in CONVS.iter().enumerate() {
             let kh = if h == 1 { 1 } else { k };
-            let g = Geometry { stride: [if h == 1 { 1 } else { s }, s], padding: [if h == 1 { 0 } else { p }, q] };
-            let (ho, wo) = ((h + 2 * g.padding[0] - kh) / g.stride[0] + 1, (w + 2 * g.padding[1] - k) / g.stride[1] + 1);
-            let (x, grad) = (values(n * c * h * w, i as u32), values(n * o * ho * wo, 300 + i as u32));
+            let g = Geometry {
+                stride: [if h == 1 { 1 } else { s }, s],
+                padding: [if h == 1 { 0 } else { p }, q],
+            };
+            let (ho, wo) = (
+                (h + 2 * g.padding[0] - kh) / g.stride[0] + 1,
+                (w + 2 * g.padding[1] - k) / g.stride[1] + 1,
+            );
+            let (x, grad) =
+                (values(n * c * h * w, i as u32), values(n * o * ho * wo, 300 + i as u32));
             let want = naive_conv2d_weight_gradient(&x, [n, c, h, w], &grad, [o, c, kh, k], g);
             for kernel in Kernel::available() {
-                assert_close(&conv2d_weight_gradient_on(kernel, &x, [n, c, h, w], &grad, [o, c, kh, k], g), &want);
+                assert_close(
+                    &conv2d_weight_gradient_on(kernel, &x, [n, c, h, w], &grad, [o, c, kh, k], g),
+                    &want,
+                );
             }
         }
     }
@@ -1526,16 +1990,23 @@ mod tests {
     /// for two runs of them.
     #[test]
     fn a_weight_gradient_summed_in_blocks_matches_the_definition() {
-        let ([n, c, h, w], o, g) = ([40, 12, 14, 15], 40, Geometry { stride: [1, 1], padding: [1, 1] });
+        let ([n, c, h, w], o, g) =
+            ([40, 12, 14, 15], 40, Geometry { stride: [1, 1], padding: [1, 1] });
         assert!(c * 9 > 4 * TILE, "{} pairs make one run", c * 9);
         let reads = n * h * w;
         let block = WEIGHT_GRADIENT_BLOCK / padded_outputs(o);
-        assert!(reads > block && !reads.is_multiple_of(block), "{reads} reads in blocks of {block}");
+        assert!(
+            reads > block && !reads.is_multiple_of(block),
+            "{reads} reads in blocks of {block}"
+        );
         assert!(reads >= 2 * RANGE_POSITIONS, "{reads} reads make one range");
         let (x, grad) = (values(n * c * h * w, 7), values(n * o * h * w, 8));
         let want = naive_conv2d_weight_gradient(&x, [n, c, h, w], &grad, [o, c, 3, 3], g);
         for kernel in Kernel::available() {
-            assert_close(&conv2d_weight_gradient_on(kernel, &x, [n, c, h, w], &grad, [o, c, 3, 3], g), &want);
+            assert_close(
+                &conv2d_weight_gradient_on(kernel, &x, [n, c, h, w], &grad, [o, c, 3, 3], g),
+                &want,
+            );
         }
     }
 
@@ -1544,10 +2015,20 @@ mod tests {
     #[test]
     fn tasks_of_whole_samples_match_the_definition() {
         let (shape, g) = ([24, 16, 4, 16], Geometry { stride: [1, 1], padding: [1, 1] });
-        let (x, weight, bias) = (values(shape.iter().product(), 4), values(32 * 16 * 9, 5), values(32, 6));
+        let (x, weight, bias) =
+            (values(shape.iter().product(), 4), values(32 * 16 * 9, 5), values(32, 6));
         let want = naive_conv2d(&x, shape, &weight, [32, 16, 3, 3], &bias, g);
         for kernel in Kernel::available() {
-            let (got, _) = conv2d_on(kernel, Tiling::Never, &x, shape, &pack_conv2d(&weight, [32, 16, 3, 3]), [32, 16, 3, 3], Fused { bias: Some(&bias), ..Default::default() }, g);
+            let (got, _) = conv2d_on(
+                kernel,
+                Tiling::Never,
+                &x,
+                shape,
+                &pack_conv2d(&weight, [32, 16, 3, 3]),
+                [32, 16, 3, 3],
+                Fused { bias: Some(&bias), ..Default::default() },
+                g,
+            );
             assert_close(&got, &want);
         }
     }
@@ -1557,7 +2038,14 @@ mod tests {
     /// after (everything `Fused` does on the way in and out), against the definitions on every
     /// vector width; the transposed convolution's output size is its input's `stride` times
     /// (no output padding). Returns the convolution's output shape.
-    fn check_fused_layers(tiling: Tiling, [n, c, h, w]: Shape4, o: usize, k: usize, g: Geometry, seed: u32) -> Shape4 {
+    fn check_fused_layers(
+        tiling: Tiling,
+        [n, c, h, w]: Shape4,
+        o: usize,
+        k: usize,
+        g: Geometry,
+        seed: u32,
+    ) -> Shape4 {
         let leaky = Pointwise::LeakyRelu(0.2);
         let x = values(n * c * h * w, seed);
         let relu: Vec<f32> = x.iter().map(|v| v.max(0.0)).collect();
@@ -1566,11 +2054,18 @@ mod tests {
         let gate = values(want.len(), seed + 3);
         leaky.apply(&mut want);
         want.iter_mut().zip(&gate).for_each(|(v, g)| *v = if *g > 0.0 { *v } else { 0.0 });
-        let fused = Fused { input: InputMap::Relu, bias: Some(&bias), pointwise: leaky, gate: Some(&gate), ..Default::default() };
+        let fused = Fused {
+            input: InputMap::Relu,
+            bias: Some(&bias),
+            pointwise: leaky,
+            gate: Some(&gate),
+            ..Default::default()
+        };
         let packed = pack_conv2d(&weight, [o, c, k, k]);
         let mut shape = [0; 4];
         for kernel in Kernel::available() {
-            let (got, got_shape) = conv2d_on(kernel, tiling, &x, [n, c, h, w], &packed, [o, c, k, k], fused, g);
+            let (got, got_shape) =
+                conv2d_on(kernel, tiling, &x, [n, c, h, w], &packed, [o, c, k, k], fused, g);
             assert_close(&got, &want);
             shape = got_shape;
         }
@@ -1578,15 +2073,43 @@ mod tests {
         let ([sh, sw], [ph, pw]) = (g.stride, g.padding);
         let out_size = [(h - 1) * sh + k - 2 * ph, (w - 1) * sw + k - 2 * pw];
         let tanh_outputs = values(x.len(), seed + 4);
-        let scaled: Vec<f32> = x.iter().zip(&tanh_outputs).map(|(v, y)| v * (1.0 - y * y)).collect();
+        let scaled: Vec<f32> =
+            x.iter().zip(&tanh_outputs).map(|(v, y)| v * (1.0 - y * y)).collect();
         let weight = values(c * o * k * k, seed + 5);
-        let mut want = naive_conv_transpose2d(&scaled, [n, c, h, w], &weight, [c, o, k, k], &bias, g, out_size);
+        let mut want = naive_conv_transpose2d(
+            &scaled,
+            [n, c, h, w],
+            &weight,
+            [c, o, k, k],
+            &bias,
+            g,
+            out_size,
+        );
         let residual = values(want.len(), seed + 6);
         want.iter_mut().zip(&residual).for_each(|(v, r)| *v += r);
-        let fused = Fused { input: InputMap::Derivative(Pointwise::Tanh, &tanh_outputs), bias: Some(&bias), residual: Some(&residual), ..Default::default() };
+        let fused = Fused {
+            input: InputMap::Derivative(Pointwise::Tanh, &tanh_outputs),
+            bias: Some(&bias),
+            residual: Some(&residual),
+            ..Default::default()
+        };
         let packed = pack_conv_transpose2d(&weight, [c, o, k, k], g.stride);
         for kernel in Kernel::available() {
-            assert_close(&conv_transpose2d_on(kernel, tiling, &x, [n, c, h, w], &packed, [c, o, k, k], fused, g, out_size).0, &want);
+            assert_close(
+                &conv_transpose2d_on(
+                    kernel,
+                    tiling,
+                    &x,
+                    [n, c, h, w],
+                    &packed,
+                    [c, o, k, k],
+                    fused,
+                    g,
+                    out_size,
+                )
+                .0,
+                &want,
+            );
         }
         shape
     }
@@ -1595,8 +2118,19 @@ mod tests {
     /// planes split by column, and a transposed convolution's phases write every other output.
     #[test]
     fn strided_rows_match_the_definition_on_every_vector_width() {
-        for (i, (shape, k)) in [([2, 6, 8, 32], 4), ([2, 5, 6, 16], 3), ([3, 4, 4, 8], 4), ([1, 3, 4, 4], 4)].into_iter().enumerate() {
-            check_fused_layers(Tiling::Never, shape, 7 + i, k, Geometry { stride: [2, 2], padding: [1, 1] }, 10 * i as u32);
+        for (i, (shape, k)) in
+            [([2, 6, 8, 32], 4), ([2, 5, 6, 16], 3), ([3, 4, 4, 8], 4), ([1, 3, 4, 4], 4)]
+                .into_iter()
+                .enumerate()
+        {
+            check_fused_layers(
+                Tiling::Never,
+                shape,
+                7 + i,
+                k,
+                Geometry { stride: [2, 2], padding: [1, 1] },
+                10 * i as u32,
+            );
         }
     }
 
@@ -1625,13 +2159,19 @@ mod tests {
             ([2, 4, 8, 8], 6, 4, 2, 1, [Some(4), Some(4)]),
             ([1, 3, 16, 8], 5, 6, 2, 2, [Some(4), Some(4)]),
         ];
-        let blocks = |grid: [usize; 2]| [4, 2].into_iter().find(|m| grid.iter().all(|size| *size > 0 && size.is_multiple_of(*m)));
+        let blocks = |grid: [usize; 2]| {
+            [4, 2]
+                .into_iter()
+                .find(|m| grid.iter().all(|size| *size > 0 && size.is_multiple_of(*m)))
+        };
         for (i, ([n, c, h, w], o, k, stride, padding, want)) in cases.into_iter().enumerate() {
             let g = Geometry { stride: [stride; 2], padding: [padding; 2] };
-            let shape = check_fused_layers(Tiling::WhereItFits, [n, c, h, w], o, k, g, 20 * i as u32);
+            let shape =
+                check_fused_layers(Tiling::WhereItFits, [n, c, h, w], o, k, g, 20 * i as u32);
             let padded = [h + 2 * padding, w + 2 * padding];
             let split = padded.iter().all(|p| p.is_multiple_of(stride));
-            let conv = blocks([shape[2], shape[3]]).filter(|_| conv2d_tiles([k, k], g.stride).is_some() && split);
+            let conv = blocks([shape[2], shape[3]])
+                .filter(|_| conv2d_tiles([k, k], g.stride).is_some() && split);
             // A transposed convolution's phases: its output over the stride.
             let phase = [h, w].map(|size| ((size - 1) * stride + k - 2 * padding) / stride);
             let transposed = blocks(phase).filter(|_| phase_tile_side([k, k], g.stride).is_some());
@@ -1647,10 +2187,20 @@ mod tests {
         // kernel's, and the portable one's) end in a block past the padded outputs.
         for (o, size) in [(40, 7), (12, 7), (40, 16), (3, 16), (32, 16)] {
             let shape = [3, 32, size, size];
-            let (x, weight, bias) = (values(shape.iter().product(), 1), values(o * 32 * 9, 2), values(o, 3));
+            let (x, weight, bias) =
+                (values(shape.iter().product(), 1), values(o * 32 * 9, 2), values(o, 3));
             let want = naive_conv2d(&x, shape, &weight, [o, 32, 3, 3], &bias, g);
             for kernel in Kernel::available() {
-                let (got, _) = conv2d_on(kernel, Tiling::Never, &x, shape, &pack_conv2d(&weight, [o, 32, 3, 3]), [o, 32, 3, 3], Fused { bias: Some(&bias), ..Default::default() }, g);
+                let (got, _) = conv2d_on(
+                    kernel,
+                    Tiling::Never,
+                    &x,
+                    shape,
+                    &pack_conv2d(&weight, [o, 32, 3, 3]),
+                    [o, 32, 3, 3],
+                    Fused { bias: Some(&bias), ..Default::default() },
+                    g,
+                );
                 assert_close(&got, &want);
             }
         }

@@ -81,9 +81,36 @@ impl Model {
     /// estimate first, as the authors' code does by running the critic in training mode.
     pub fn build(bundle: &Bundle, thermalize: usize, device: &Device) -> Model {
         let m = &bundle.manifest;
-        let generator = Network::build(&m.generator, &[m.latent.dim], "generator", &bundle.weights, thermalize, device);
-        let critic = Network::build(&m.critic, &m.sample_shape, "critic", &bundle.weights, thermalize, device);
-        let critic_terms = m.critic_terms.iter().map(|t| Network::build(&t.network, &m.sample_shape, &t.name, &bundle.weights, thermalize, device)).collect();
+        let generator = Network::build(
+            &m.generator,
+            &[m.latent.dim],
+            "generator",
+            &bundle.weights,
+            thermalize,
+            device,
+        );
+        let critic = Network::build(
+            &m.critic,
+            &m.sample_shape,
+            "critic",
+            &bundle.weights,
+            thermalize,
+            device,
+        );
+        let critic_terms = m
+            .critic_terms
+            .iter()
+            .map(|t| {
+                Network::build(
+                    &t.network,
+                    &m.sample_shape,
+                    &t.name,
+                    &bundle.weights,
+                    thermalize,
+                    device,
+                )
+            })
+            .collect();
         Model { manifest: m.clone(), generator, critic, critic_terms }
     }
 
@@ -104,7 +131,10 @@ impl Generator for Model {
 impl Critic for Model {
     /// The critic's logit plus every critic term's.
     fn logit(&self, x: Tensor<2>) -> Tensor<1> {
-        let logit = self.critic_terms.iter().fold(self.critic.forward_flat(x.clone()), |sum, term| sum + term.forward_flat(x.clone()));
+        let logit =
+            self.critic_terms.iter().fold(self.critic.forward_flat(x.clone()), |sum, term| {
+                sum + term.forward_flat(x.clone())
+            });
         logit.squeeze_dim(1)
     }
 }
@@ -121,18 +151,37 @@ mod tests {
         let arch = Architecture::Dcgan { latent: 4, width: 2, size: 8 };
         let mut bundle = arch.init_bundle_with("sum", WeightInit::HeNormal, 1);
         let other = arch.init_bundle_with("other", WeightInit::HeNormal, 2);
-        bundle.manifest.critic_terms.push(CriticTerm { name: "corrector".into(), description: String::new(), network: other.manifest.critic.clone() });
+        bundle.manifest.critic_terms.push(CriticTerm {
+            name: "corrector".into(),
+            description: String::new(),
+            network: other.manifest.critic.clone(),
+        });
         for (k, v) in other.weights.iter().filter(|(k, _)| k.starts_with("critic.")) {
             bundle.weights.insert(k.replacen("critic.", "corrector.", 1), v.clone());
         }
-        let (with_term, alone) = (Model::build(&bundle, 0, &device), Model::build(&bundle.without_critic_terms(), 0, &device));
-        let term = Network::build(&other.manifest.critic, &[3, 8, 8], "corrector", &bundle.weights, 0, &device);
+        let (with_term, alone) = (
+            Model::build(&bundle, 0, &device),
+            Model::build(&bundle.without_critic_terms(), 0, &device),
+        );
+        let term = Network::build(
+            &other.manifest.critic,
+            &[3, 8, 8],
+            "corrector",
+            &bundle.weights,
+            0,
+            &device,
+        );
         // Seeded images of unit scale: the logits of this tiny critic on generated samples are ~1e-3.
         let pixels = crate::rng::Noise::new(3, crate::rng::Stream::Data).normal(5 * 3 * 8 * 8, 1.0);
-        let x = Tensor::<2>::from_data(burn::tensor::TensorData::new(pixels, [5, 3 * 8 * 8]), &device);
+        let x =
+            Tensor::<2>::from_data(burn::tensor::TensorData::new(pixels, [5, 3 * 8 * 8]), &device);
         let host = |t: Tensor<1>| t.into_data().try_into_vec::<f32>().unwrap();
         let sum = host(with_term.logit(x.clone()));
-        let parts: Vec<f32> = host(alone.logit(x.clone())).iter().zip(host(term.forward_flat(x).squeeze_dim(1))).map(|(a, b)| a + b).collect();
+        let parts: Vec<f32> = host(alone.logit(x.clone()))
+            .iter()
+            .zip(host(term.forward_flat(x).squeeze_dim(1)))
+            .map(|(a, b)| a + b)
+            .collect();
         for (s, p) in sum.iter().zip(&parts) {
             assert!((s - p).abs() <= 1e-5 * (1.0 + p.abs()), "{sum:?} vs {parts:?}");
         }

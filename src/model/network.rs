@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use burn::prelude::*;
 use burn::tensor::activation;
-use burn::tensor::module::{conv1d, conv2d, conv_transpose2d, max_pool2d};
+use burn::tensor::module::{conv_transpose2d, conv1d, conv2d, max_pool2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
 
 #[cfg(feature = "cpu")]
@@ -75,7 +75,12 @@ impl Activation {
         }
     }
 
-    fn map(self, f2: impl FnOnce(Tensor<2>) -> Tensor<2>, f3: impl FnOnce(Tensor<3>) -> Tensor<3>, f4: impl FnOnce(Tensor<4>) -> Tensor<4>) -> Activation {
+    fn map(
+        self,
+        f2: impl FnOnce(Tensor<2>) -> Tensor<2>,
+        f3: impl FnOnce(Tensor<3>) -> Tensor<3>,
+        f4: impl FnOnce(Tensor<4>) -> Tensor<4>,
+    ) -> Activation {
         match self {
             Activation::Flat(t) => Activation::Flat(f2(t)),
             Activation::Seq(t) => Activation::Seq(f3(t)),
@@ -87,7 +92,9 @@ impl Activation {
         match (self, other) {
             (Activation::Flat(a), Activation::Flat(b)) => Activation::Flat(a + b.mul_scalar(scale)),
             (Activation::Seq(a), Activation::Seq(b)) => Activation::Seq(a + b.mul_scalar(scale)),
-            (Activation::Image(a), Activation::Image(b)) => Activation::Image(a + b.mul_scalar(scale)),
+            (Activation::Image(a), Activation::Image(b)) => {
+                Activation::Image(a + b.mul_scalar(scale))
+            }
             _ => unreachable!("residual shapes are checked when the manifest is validated"),
         }
     }
@@ -108,17 +115,47 @@ type DirectLinear = Option<std::convert::Infallible>;
 enum Op {
     // `direct`: the weights in both layouts for the CPU backend's linear op (inference on flex;
     // see `cpu_linear`), which then runs the layer and the activation fused into it.
-    Linear { weight_t: Tensor<2>, bias: Tensor<1>, direct: DirectLinear },
+    Linear {
+        weight_t: Tensor<2>,
+        bias: Tensor<1>,
+        direct: DirectLinear,
+    },
     // `direct`: the weights packed for the CPU backend's direct kernels, which then run the
     // layer (inference on flex; see `cpu_conv`). `None` on flex (a network being trained): the
     // kernels run on the weights as they are.
-    Conv2d { weight: Tensor<4>, bias: Tensor<1>, stride: usize, padding: usize, direct: Direct },
-    ConvTranspose2d { weight: Tensor<4>, bias: Tensor<1>, stride: usize, padding: usize, output_padding: usize, direct: Direct },
-    Conv1d { weight: Tensor<3>, bias: Tensor<1>, padding: usize, direct: Direct },
+    Conv2d {
+        weight: Tensor<4>,
+        bias: Tensor<1>,
+        stride: usize,
+        padding: usize,
+        direct: Direct,
+    },
+    ConvTranspose2d {
+        weight: Tensor<4>,
+        bias: Tensor<1>,
+        stride: usize,
+        padding: usize,
+        output_padding: usize,
+        direct: Direct,
+    },
+    Conv1d {
+        weight: Tensor<3>,
+        bias: Tensor<1>,
+        padding: usize,
+        direct: Direct,
+    },
     /// Batch norm folded into one scale and shift per channel.
-    Affine { scale: Tensor<1>, shift: Tensor<1> },
+    Affine {
+        scale: Tensor<1>,
+        shift: Tensor<1>,
+    },
     /// Batch norm in training mode: normalised by the batch's own statistics.
-    BatchNorm { name: String, gamma: Tensor<1>, beta: Tensor<1>, eps: f32 },
+    BatchNorm {
+        name: String,
+        gamma: Tensor<1>,
+        beta: Tensor<1>,
+        eps: f32,
+    },
     Relu,
     LeakyRelu(f64),
     Tanh,
@@ -149,7 +186,14 @@ impl Network {
     /// `sn_iterations` extra power iterations refine every spectral-norm estimate (thermalising).
     /// A convolution's batch norm is folded into its weights, and on the CPU backend the
     /// activation after them is fused into its output (see [`fused_len`]).
-    pub fn build(spec: &NetworkSpec, input_shape: &[usize], prefix: &str, weights: &HostWeights, sn_iterations: usize, device: &Device) -> Network {
+    pub fn build(
+        spec: &NetworkSpec,
+        input_shape: &[usize],
+        prefix: &str,
+        weights: &HostWeights,
+        sn_iterations: usize,
+        device: &Device,
+    ) -> Network {
         let ops = build_ops(&spec.layers, prefix, weights, sn_iterations, device);
         Network { ops, input_shape: input_shape.to_vec() }
     }
@@ -158,7 +202,13 @@ impl Network {
     /// Spectral norm is computed in the graph (σ = uᵀWv with u, v constants, as PyTorch does,
     /// advancing u by one power iteration) and batch norm uses batch statistics; both record
     /// their new state in `state`.
-    pub fn training(spec: &NetworkSpec, input_shape: &[usize], prefix: &str, params: &DeviceParams, state: &mut TrainingState) -> Network {
+    pub fn training(
+        spec: &NetworkSpec,
+        input_shape: &[usize],
+        prefix: &str,
+        params: &DeviceParams,
+        state: &mut TrainingState,
+    ) -> Network {
         let ops = spec.layers.iter().map(|l| training_op(l, prefix, params, state)).collect();
         #[cfg(feature = "cpu")]
         let ops = fuse_trained_activations(&spec.layers, ops);
@@ -196,21 +246,53 @@ fn apply(op: &Op, x: Activation, state: &mut TrainingState) -> Activation {
             Activation::Flat(t.matmul(weight_t.clone()) + bias.clone().unsqueeze::<2>())
         }
         (Op::Conv2d { weight, bias, stride, padding, direct }, Activation::Image(t)) => {
-            Activation::Image(convolve(t, weight.clone(), bias.clone(), [*stride; 2], [*padding; 2], direct, None))
+            Activation::Image(convolve(
+                t,
+                weight.clone(),
+                bias.clone(),
+                [*stride; 2],
+                [*padding; 2],
+                direct,
+                None,
+            ))
         }
-        (Op::ConvTranspose2d { weight, bias, stride, padding, output_padding, direct }, Activation::Image(t)) => {
+        (
+            Op::ConvTranspose2d { weight, bias, stride, padding, output_padding, direct },
+            Activation::Image(t),
+        ) => {
             #[cfg(feature = "cpu")]
             if direct_kernels(direct, &t.device()) {
                 let out_size = transposed_size(&t, weight, *stride, *padding, *output_padding);
                 let (stride, padding) = ([*stride; 2], [*padding; 2]);
                 return Activation::Image(match direct {
-                    Some(packed) => cpu_conv::conv_transpose2d(t, packed, bias.clone(), stride, padding, out_size),
-                    None => cpu_conv::conv_transpose2d_trained(t, weight.clone(), bias.clone(), stride, padding, out_size, Pointwise::Identity),
+                    Some(packed) => cpu_conv::conv_transpose2d(
+                        t,
+                        packed,
+                        bias.clone(),
+                        stride,
+                        padding,
+                        out_size,
+                    ),
+                    None => cpu_conv::conv_transpose2d_trained(
+                        t,
+                        weight.clone(),
+                        bias.clone(),
+                        stride,
+                        padding,
+                        out_size,
+                        Pointwise::Identity,
+                    ),
                 });
             }
             #[cfg(not(feature = "cpu"))]
             let _ = direct;
-            let options = ConvTransposeOptions::new([*stride; 2], [*padding; 2], [*output_padding; 2], [1, 1], 1);
+            let options = ConvTransposeOptions::new(
+                [*stride; 2],
+                [*padding; 2],
+                [*output_padding; 2],
+                [1, 1],
+                1,
+            );
             Activation::Image(conv_transpose2d(t, weight.clone(), Some(bias.clone()), options))
         }
         (op @ Op::Conv1d { .. }, x) => convolve_adding(op, x, None),
@@ -241,7 +323,9 @@ fn apply(op: &Op, x: Activation, state: &mut TrainingState) -> Activation {
         (Op::Sigmoid, x) => x.map(activation::sigmoid, activation::sigmoid, activation::sigmoid),
         (Op::Softmax, x) => softmax_channels(x),
         (Op::Reshape(shape), x) => x.reshape(shape),
-        (Op::MaxPool2d(k), Activation::Image(t)) => Activation::Image(max_pool2d(t, MaxPoolOptions::new([*k; 2]))),
+        (Op::MaxPool2d(k), Activation::Image(t)) => {
+            Activation::Image(max_pool2d(t, MaxPoolOptions::new([*k; 2])))
+        }
         (Op::GlobalAvgPool, Activation::Image(t)) => {
             let [n, c, h, w] = t.dims();
             Activation::Flat(t.reshape([n, c, h * w]).mean_dim(2).reshape([n, c]))
@@ -262,13 +346,33 @@ fn apply(op: &Op, x: Activation, state: &mut TrainingState) -> Activation {
         #[cfg(feature = "cpu")]
         (Op::Activated(op, pointwise), x) => match (&**op, x) {
             (Op::Conv2d { weight, bias, stride, padding, .. }, Activation::Image(t)) => {
-                Activation::Image(cpu_conv::conv2d_trained(t, weight.clone(), bias.clone(), [*stride; 2], [*padding; 2], *pointwise))
+                Activation::Image(cpu_conv::conv2d_trained(
+                    t,
+                    weight.clone(),
+                    bias.clone(),
+                    [*stride; 2],
+                    [*padding; 2],
+                    *pointwise,
+                ))
             }
-            (Op::ConvTranspose2d { weight, bias, stride, padding, output_padding, .. }, Activation::Image(t)) => {
+            (
+                Op::ConvTranspose2d { weight, bias, stride, padding, output_padding, .. },
+                Activation::Image(t),
+            ) => {
                 let out_size = transposed_size(&t, weight, *stride, *padding, *output_padding);
-                Activation::Image(cpu_conv::conv_transpose2d_trained(t, weight.clone(), bias.clone(), [*stride; 2], [*padding; 2], out_size, *pointwise))
+                Activation::Image(cpu_conv::conv_transpose2d_trained(
+                    t,
+                    weight.clone(),
+                    bias.clone(),
+                    [*stride; 2],
+                    [*padding; 2],
+                    out_size,
+                    *pointwise,
+                ))
             }
-            (Op::BatchNorm { name, gamma, beta, eps }, x) => direct_batch_norm(name, gamma, beta, *eps, *pointwise, x, state),
+            (Op::BatchNorm { name, gamma, beta, eps }, x) => {
+                direct_batch_norm(name, gamma, beta, *eps, *pointwise, x, state)
+            }
             (op, x) => unreachable!("layer {op:?} with a fused activation got input {x:?}"),
         },
         (op, x) => unreachable!("layer {op:?} got input {x:?}; shapes are validated at load"),
@@ -278,21 +382,41 @@ fn apply(op: &Op, x: Activation, state: &mut TrainingState) -> Activation {
 /// Batch norm with batch statistics on the CPU backend's own operation, through `pointwise`;
 /// records the statistics in `state`.
 #[cfg(feature = "cpu")]
-fn direct_batch_norm(name: &str, gamma: &Tensor<1>, beta: &Tensor<1>, eps: f32, pointwise: Pointwise, x: Activation, state: &mut TrainingState) -> Activation {
+fn direct_batch_norm(
+    name: &str,
+    gamma: &Tensor<1>,
+    beta: &Tensor<1>,
+    eps: f32,
+    pointwise: Pointwise,
+    x: Activation,
+    state: &mut TrainingState,
+) -> Activation {
     let dims = match &x {
         Activation::Flat(t) => t.dims().to_vec(),
         Activation::Seq(t) => t.dims().to_vec(),
         Activation::Image(t) => t.dims().to_vec(),
     };
     let (n, c, positions) = (dims[0], dims[1], dims[2..].iter().product::<usize>());
-    let (out, mean, var) = cpu_batch_norm::batch_norm(x.flat().reshape([n, c, positions]), gamma.clone(), beta.clone(), eps, pointwise);
+    let (out, mean, var) = cpu_batch_norm::batch_norm(
+        x.flat().reshape([n, c, positions]),
+        gamma.clone(),
+        beta.clone(),
+        eps,
+        pointwise,
+    );
     state.batch_stats.push((name.to_string(), mean, var, n * positions));
     Activation::Flat(out.reshape([n, c * positions])).reshape(&dims[1..])
 }
 
 /// The output size of a transposed convolution of `weight` `[c, o, kh, kw]` on `x`.
 #[cfg(feature = "cpu")]
-fn transposed_size(x: &Tensor<4>, weight: &Tensor<4>, stride: usize, padding: usize, output_padding: usize) -> [usize; 2] {
+fn transposed_size(
+    x: &Tensor<4>,
+    weight: &Tensor<4>,
+    stride: usize,
+    padding: usize,
+    output_padding: usize,
+) -> [usize; 2] {
     let ([_, _, h, w], [_, _, kh, kw]) = (x.dims(), weight.dims());
     let size = |n: usize, k: usize| (n - 1) * stride + k + output_padding - 2 * padding;
     [size(h, kh), size(w, kw)]
@@ -310,7 +434,9 @@ fn fuse_trained_activations(layers: &[Layer], ops: Vec<Op>) -> Vec<Op> {
     let mut ops = ops.into_iter().zip(layers.iter().skip(1).map(Some).chain([None]));
     while let Some((op, next)) = ops.next() {
         let on_kernels = match &op {
-            Op::Conv2d { weight, .. } | Op::ConvTranspose2d { weight, .. } => cpu_conv::available(&weight.device()),
+            Op::Conv2d { weight, .. } | Op::ConvTranspose2d { weight, .. } => {
+                cpu_conv::available(&weight.device())
+            }
             Op::BatchNorm { gamma, .. } => cpu_conv::available(&gamma.device()),
             _ => false,
         };
@@ -345,7 +471,15 @@ fn convolve_adding(op: &Op, x: Activation, residual: Option<Activation>) -> Acti
                 Activation::Image(r) => r,
                 r => unreachable!("residual {r:?} of an image; shapes are validated at load"),
             });
-            Activation::Image(convolve(t, weight.clone(), bias.clone(), [*stride; 2], [*padding; 2], direct, residual))
+            Activation::Image(convolve(
+                t,
+                weight.clone(),
+                bias.clone(),
+                [*stride; 2],
+                [*padding; 2],
+                direct,
+                residual,
+            ))
         }
         (Op::Conv1d { weight, bias, padding, direct }, Activation::Seq(t), residual) => {
             let residual = residual.map(|r| match r {
@@ -355,10 +489,26 @@ fn convolve_adding(op: &Op, x: Activation, residual: Option<Activation>) -> Acti
             if direct_kernels(direct, &t.device()) {
                 // A row of a 2-D convolution: one-row images, 1×k kernels.
                 let residual = residual.map(|r| r.unsqueeze_dim(2));
-                let out = convolve(t.unsqueeze_dim(2), weight.clone().unsqueeze_dim(2), bias.clone(), [1, 1], [0, *padding], direct, residual);
+                let out = convolve(
+                    t.unsqueeze_dim(2),
+                    weight.clone().unsqueeze_dim(2),
+                    bias.clone(),
+                    [1, 1],
+                    [0, *padding],
+                    direct,
+                    residual,
+                );
                 return Activation::Seq(out.squeeze_dim(2));
             }
-            Activation::Seq(plus(conv1d(t, weight.clone(), Some(bias.clone()), ConvOptions::new([1], [*padding], [1], 1)), residual))
+            Activation::Seq(plus(
+                conv1d(
+                    t,
+                    weight.clone(),
+                    Some(bias.clone()),
+                    ConvOptions::new([1], [*padding], [1], 1),
+                ),
+                residual,
+            ))
         }
         (op, x, _) => unreachable!("layer {op:?} got input {x:?}; shapes are validated at load"),
     }
@@ -366,12 +516,23 @@ fn convolve_adding(op: &Op, x: Activation, residual: Option<Activation>) -> Acti
 
 /// A 2-D convolution, on the CPU backend's direct kernels where it runs on the CPU, plus
 /// `residual` if given.
-fn convolve(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, stride: [usize; 2], padding: [usize; 2], direct: &Direct, residual: Option<Tensor<4>>) -> Tensor<4> {
+fn convolve(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Tensor<1>,
+    stride: [usize; 2],
+    padding: [usize; 2],
+    direct: &Direct,
+    residual: Option<Tensor<4>>,
+) -> Tensor<4> {
     #[cfg(feature = "cpu")]
     if direct_kernels(direct, &x.device()) {
         return match direct {
             Some(packed) => cpu_conv::conv2d(x, packed, bias, residual, stride, padding),
-            None => plus(cpu_conv::conv2d_trained(x, weight, bias, stride, padding, Pointwise::Identity), residual),
+            None => plus(
+                cpu_conv::conv2d_trained(x, weight, bias, stride, padding, Pointwise::Identity),
+                residual,
+            ),
         };
     }
     #[cfg(not(feature = "cpu"))]
@@ -391,8 +552,14 @@ fn plus<const D: usize>(x: Tensor<D>, residual: Option<Tensor<D>>) -> Tensor<D> 
 fn softmax_channels(x: Activation) -> Activation {
     match x {
         #[cfg(feature = "cpu")]
-        Activation::Seq(t) if cpu_conv::available(&t.device()) => Activation::Seq(cpu_softmax::softmax(t)),
-        x => x.map(|t| activation::softmax(t, 1), |t| activation::softmax(t, 1), |t| activation::softmax(t, 1)),
+        Activation::Seq(t) if cpu_conv::available(&t.device()) => {
+            Activation::Seq(cpu_softmax::softmax(t))
+        }
+        x => x.map(
+            |t| activation::softmax(t, 1),
+            |t| activation::softmax(t, 1),
+            |t| activation::softmax(t, 1),
+        ),
     }
 }
 
@@ -405,7 +572,12 @@ fn leaky_relu<const D: usize>(x: Tensor<D>, slope: f64) -> Tensor<D> {
 
 /// Normalises over every axis but the channels (axis 1); returns the output, batch mean, biased
 /// batch variance and the number of values per channel.
-fn batch_norm(x: Activation, gamma: Tensor<1>, beta: Tensor<1>, eps: f32) -> (Activation, Tensor<1>, Tensor<1>, usize) {
+fn batch_norm(
+    x: Activation,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    eps: f32,
+) -> (Activation, Tensor<1>, Tensor<1>, usize) {
     // Move channels last and flatten the rest: [values, channels].
     let (rows, channels) = match &x {
         Activation::Flat(t) => (t.clone(), t.dims()[1]),
@@ -437,45 +609,109 @@ fn column_mean(rows: Tensor<2>) -> Tensor<2> {
     rows.reshape([n / block, block, c]).mean_dim(1).mean_dim(0).reshape([1, c])
 }
 
-fn training_op(layer: &Layer, prefix: &str, params: &DeviceParams, state: &mut TrainingState) -> Op {
+fn training_op(
+    layer: &Layer,
+    prefix: &str,
+    params: &DeviceParams,
+    state: &mut TrainingState,
+) -> Op {
     let get = |layer: &str, field: &str| -> Tensor<1> {
-        params.get(&format!("{prefix}.{layer}.{field}")).cloned().expect("every parameter of the spec is initialised")
+        params
+            .get(&format!("{prefix}.{layer}.{field}"))
+            .cloned()
+            .expect("every parameter of the spec is initialised")
     };
     let sn = |w: Tensor<2>, name: &str, enabled: bool, state: &mut TrainingState| -> Tensor<2> {
-        if enabled { spectral_normalised(w, &get(name, "u"), &format!("{prefix}.{name}.u"), state) } else { w }
+        if enabled {
+            spectral_normalised(w, &get(name, "u"), &format!("{prefix}.{name}.u"), state)
+        } else {
+            w
+        }
     };
     match layer {
         Layer::Linear { name, inputs, outputs, spectral_norm } => {
-            let w = sn(get(name, "weight").reshape([*outputs, *inputs]), name, *spectral_norm, state);
+            let w =
+                sn(get(name, "weight").reshape([*outputs, *inputs]), name, *spectral_norm, state);
             Op::Linear { weight_t: w.transpose(), bias: get(name, "bias"), direct: None }
         }
         Layer::Conv2d { name, inputs, outputs, kernel, stride, padding, spectral_norm } => {
-            let w = sn(get(name, "weight").reshape([*outputs, inputs * kernel * kernel]), name, *spectral_norm, state);
-            Op::Conv2d { weight: w.reshape([*outputs, *inputs, *kernel, *kernel]), bias: get(name, "bias"), stride: *stride, padding: *padding, direct: None }
+            let w = sn(
+                get(name, "weight").reshape([*outputs, inputs * kernel * kernel]),
+                name,
+                *spectral_norm,
+                state,
+            );
+            Op::Conv2d {
+                weight: w.reshape([*outputs, *inputs, *kernel, *kernel]),
+                bias: get(name, "bias"),
+                stride: *stride,
+                padding: *padding,
+                direct: None,
+            }
         }
-        Layer::ConvTranspose2d { name, inputs, outputs, kernel, stride, padding, output_padding, spectral_norm } => {
+        Layer::ConvTranspose2d {
+            name,
+            inputs,
+            outputs,
+            kernel,
+            stride,
+            padding,
+            output_padding,
+            spectral_norm,
+        } => {
             // Rows are the output channels (axis 1), as in PyTorch.
-            let rows = get(name, "weight").reshape([*inputs, *outputs, *kernel, *kernel]).swap_dims(0, 1);
-            let rows = sn(rows.reshape([*outputs, inputs * kernel * kernel]), name, *spectral_norm, state);
+            let rows =
+                get(name, "weight").reshape([*inputs, *outputs, *kernel, *kernel]).swap_dims(0, 1);
+            let rows =
+                sn(rows.reshape([*outputs, inputs * kernel * kernel]), name, *spectral_norm, state);
             let weight = rows.reshape([*outputs, *inputs, *kernel, *kernel]).swap_dims(0, 1);
-            Op::ConvTranspose2d { weight, bias: get(name, "bias"), stride: *stride, padding: *padding, output_padding: *output_padding, direct: None }
+            Op::ConvTranspose2d {
+                weight,
+                bias: get(name, "bias"),
+                stride: *stride,
+                padding: *padding,
+                output_padding: *output_padding,
+                direct: None,
+            }
         }
         Layer::Conv1d { name, inputs, outputs, kernel, padding, spectral_norm } => {
-            let w = sn(get(name, "weight").reshape([*outputs, inputs * kernel]), name, *spectral_norm, state);
-            Op::Conv1d { weight: w.reshape([*outputs, *inputs, *kernel]), bias: get(name, "bias"), padding: *padding, direct: None }
+            let w = sn(
+                get(name, "weight").reshape([*outputs, inputs * kernel]),
+                name,
+                *spectral_norm,
+                state,
+            );
+            Op::Conv1d {
+                weight: w.reshape([*outputs, *inputs, *kernel]),
+                bias: get(name, "bias"),
+                padding: *padding,
+                direct: None,
+            }
         }
-        Layer::BatchNorm { name, eps, .. } => {
-            Op::BatchNorm { name: format!("{prefix}.{name}"), gamma: get(name, "weight"), beta: get(name, "bias"), eps: *eps }
-        }
-        Layer::Residual { layers, scale } => Op::Residual(layers.iter().map(|l| training_op(l, prefix, params, state)).collect(), *scale),
+        Layer::BatchNorm { name, eps, .. } => Op::BatchNorm {
+            name: format!("{prefix}.{name}"),
+            gamma: get(name, "weight"),
+            beta: get(name, "bias"),
+            eps: *eps,
+        },
+        Layer::Residual { layers, scale } => Op::Residual(
+            layers.iter().map(|l| training_op(l, prefix, params, state)).collect(),
+            *scale,
+        ),
         other => parameterless_op(other),
     }
 }
 
 /// W / σ(W) in the graph, σ = uᵀWv with u and v held constant; records the advanced u.
-fn spectral_normalised(w: Tensor<2>, u: &Tensor<1>, u_name: &str, state: &mut TrainingState) -> Tensor<2> {
+fn spectral_normalised(
+    w: Tensor<2>,
+    u: &Tensor<1>,
+    u_name: &str,
+    state: &mut TrainingState,
+) -> Tensor<2> {
     let plain = w.clone().without_autodiff();
-    let v = unit(plain.clone().transpose().matmul(u.clone().without_autodiff().unsqueeze_dim::<2>(1)));
+    let v =
+        unit(plain.clone().transpose().matmul(u.clone().without_autodiff().unsqueeze_dim::<2>(1)));
     let u_next = unit(plain.matmul(v.clone()));
     let sigma = (u_next.clone() * w.clone().matmul(v)).sum();
     state.sn_vectors.push((u_name.to_string(), u_next.squeeze_dim::<1>(1)));
@@ -488,7 +724,13 @@ fn unit(x: Tensor<2>) -> Tensor<2> {
     x / norm.unsqueeze::<2>()
 }
 
-fn build_ops(layers: &[Layer], prefix: &str, weights: &HostWeights, sn_iterations: usize, device: &Device) -> Vec<Op> {
+fn build_ops(
+    layers: &[Layer],
+    prefix: &str,
+    weights: &HostWeights,
+    sn_iterations: usize,
+    device: &Device,
+) -> Vec<Op> {
     let mut ops = Vec::new();
     let mut rest = layers;
     while !rest.is_empty() {
@@ -507,13 +749,19 @@ fn build_ops(layers: &[Layer], prefix: &str, weights: &HostWeights, sn_iteration
 /// their input), and a linear layer takes the activation after it; every other layer is an op
 /// of its own.
 pub fn fused_len(layers: &[Layer], device: &Device) -> usize {
-    if matches!(layers.first(), Some(Layer::Relu {})) && matches!(layers.get(1), Some(Layer::Conv2d { .. } | Layer::Conv1d { .. })) && direct_kernels(&None, device) {
+    if matches!(layers.first(), Some(Layer::Relu {}))
+        && matches!(layers.get(1), Some(Layer::Conv2d { .. } | Layer::Conv1d { .. }))
+        && direct_kernels(&None, device)
+    {
         return 1 + fused_len(&layers[1..], device);
     }
     if matches!(layers.first(), Some(Layer::Linear { .. })) {
         return 1 + usize::from(fuses_activation(layers.get(1), device));
     }
-    if !matches!(layers.first(), Some(Layer::Conv2d { .. } | Layer::ConvTranspose2d { .. } | Layer::Conv1d { .. })) {
+    if !matches!(
+        layers.first(),
+        Some(Layer::Conv2d { .. } | Layer::ConvTranspose2d { .. } | Layer::Conv1d { .. })
+    ) {
         return layers.len().min(1);
     }
     let with_norm = 1 + usize::from(matches!(layers.get(1), Some(Layer::BatchNorm { .. })));
@@ -544,7 +792,8 @@ fn pointwise(layer: Option<&Layer>) -> Option<Pointwise> {
 
 /// A batch norm at inference: a scale and a shift per channel.
 fn batch_norm_affine(take: impl Fn(&str) -> Vec<f32>, eps: f32) -> (Vec<f32>, Vec<f32>) {
-    let (gamma, beta, mean, var) = (take("weight"), take("bias"), take("running_mean"), take("running_var"));
+    let (gamma, beta, mean, var) =
+        (take("weight"), take("bias"), take("running_mean"), take("running_var"));
     let scale: Vec<f32> = gamma.iter().zip(&var).map(|(g, v)| g / (v + eps).sqrt()).collect();
     let shift = beta.iter().zip(&mean).zip(&scale).map(|((b, m), s)| b - m * s).collect();
     (scale, shift)
@@ -552,7 +801,12 @@ fn batch_norm_affine(take: impl Fn(&str) -> Vec<f32>, eps: f32) -> (Vec<f32>, Ve
 
 /// Folds a scale and shift per output channel into a layer's weights, laid out
 /// `[outer, outputs, inner]`, and its bias.
-fn fold_affine(weight: &mut [f32], bias: &mut [f32], (scale, shift): &(Vec<f32>, Vec<f32>), inner: usize) {
+fn fold_affine(
+    weight: &mut [f32],
+    bias: &mut [f32],
+    (scale, shift): &(Vec<f32>, Vec<f32>),
+    inner: usize,
+) {
     for (block, s) in weight.chunks_mut(inner).zip(scale.iter().cycle()) {
         block.iter_mut().for_each(|w| *w *= s);
     }
@@ -563,22 +817,39 @@ fn fold_affine(weight: &mut [f32], bias: &mut [f32], (scale, shift): &(Vec<f32>,
 
 /// One op from a group of layers [`fused_len`] formed: the first, and for a convolution the
 /// ReLU before it, and the batch norm and activation that follow it.
-fn build_op(group: &[Layer], prefix: &str, weights: &HostWeights, sn_iterations: usize, device: &Device) -> Op {
+fn build_op(
+    group: &[Layer],
+    prefix: &str,
+    weights: &HostWeights,
+    sn_iterations: usize,
+    device: &Device,
+) -> Op {
     #[cfg(feature = "cpu")]
     if let [Layer::Relu {}, conv, ..] = group {
         return match build_op(&group[1..], prefix, weights, sn_iterations, device) {
-            Op::Conv2d { weight, bias, stride, padding, direct: Some(packed) } => Op::Conv2d { weight, bias, stride, padding, direct: Some(packed.after_relu()) },
-            Op::Conv1d { weight, bias, padding, direct: Some(packed) } => Op::Conv1d { weight, bias, padding, direct: Some(packed.after_relu()) },
-            _ => unreachable!("a ReLU joins a convolution {conv:?} only where the direct kernels run it"),
+            Op::Conv2d { weight, bias, stride, padding, direct: Some(packed) } => {
+                Op::Conv2d { weight, bias, stride, padding, direct: Some(packed.after_relu()) }
+            }
+            Op::Conv1d { weight, bias, padding, direct: Some(packed) } => {
+                Op::Conv1d { weight, bias, padding, direct: Some(packed.after_relu()) }
+            }
+            _ => unreachable!(
+                "a ReLU joins a convolution {conv:?} only where the direct kernels run it"
+            ),
         };
     }
     // Every name and shape below was checked against the spec by `bundle::validate`.
     let take = |layer: &str, field: &str| -> (Vec<usize>, Vec<f32>) {
-        weights.get(&format!("{prefix}.{layer}.{field}")).cloned().expect("validated parameter present")
+        weights
+            .get(&format!("{prefix}.{layer}.{field}"))
+            .cloned()
+            .expect("validated parameter present")
     };
     let vec1 = |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v.clone(), [v.len()]), device);
     let norm = match group.get(1) {
-        Some(Layer::BatchNorm { name, eps, .. }) => Some(batch_norm_affine(|field| take(name, field).1, *eps)),
+        Some(Layer::BatchNorm { name, eps, .. }) => {
+            Some(batch_norm_affine(|field| take(name, field).1, *eps))
+        }
         _ => None,
     };
     let activation = group.get(1 + usize::from(norm.is_some()));
@@ -615,14 +886,26 @@ fn build_op(group: &[Layer], prefix: &str, weights: &HostWeights, sn_iterations:
         Layer::Conv2d { name, stride, padding, spectral_norm, .. } => {
             let (shape, mut w) = weight_with_sn(name, *spectral_norm, true);
             let bias = folded_bias(name, &mut w, shape[1] * shape[2] * shape[3]);
-            let direct = pack_conv2d(&w, [shape[0], shape[1], shape[2], shape[3]], [*stride; 2], activation, device);
+            let direct = pack_conv2d(
+                &w,
+                [shape[0], shape[1], shape[2], shape[3]],
+                [*stride; 2],
+                activation,
+                device,
+            );
             let weight = Tensor::<4>::from_data(TensorData::new(w, shape), device);
             Op::Conv2d { weight, bias, stride: *stride, padding: *padding, direct }
         }
         Layer::ConvTranspose2d { name, stride, padding, output_padding, spectral_norm, .. } => {
             let (shape, mut w) = weight_with_sn(name, *spectral_norm, false);
             let bias = folded_bias(name, &mut w, shape[2] * shape[3]);
-            let direct = pack_conv_transpose2d(&w, [shape[0], shape[1], shape[2], shape[3]], [*stride; 2], activation, device);
+            let direct = pack_conv_transpose2d(
+                &w,
+                [shape[0], shape[1], shape[2], shape[3]],
+                [*stride; 2],
+                activation,
+                device,
+            );
             let weight = Tensor::<4>::from_data(TensorData::new(w, shape), device);
             Op::ConvTranspose2d {
                 weight,
@@ -636,7 +919,8 @@ fn build_op(group: &[Layer], prefix: &str, weights: &HostWeights, sn_iterations:
         Layer::Conv1d { name, padding, spectral_norm, .. } => {
             let (shape, mut w) = weight_with_sn(name, *spectral_norm, true);
             let bias = folded_bias(name, &mut w, shape[1] * shape[2]);
-            let direct = pack_conv2d(&w, [shape[0], shape[1], 1, shape[2]], [1, 1], activation, device);
+            let direct =
+                pack_conv2d(&w, [shape[0], shape[1], 1, shape[2]], [1, 1], activation, device);
             let weight = Tensor::<3>::from_data(TensorData::new(w, shape), device);
             Op::Conv1d { weight, bias, padding: *padding, direct }
         }
@@ -668,8 +952,19 @@ fn scaled(op: Op, factor: f32) -> Op {
     #[cfg(not(feature = "cpu"))]
     let direct = |d: Direct| d;
     match op {
-        Op::Conv2d { weight, bias, stride, padding, direct: d } => Op::Conv2d { weight: weight.mul_scalar(factor), bias: bias.mul_scalar(factor), stride, padding, direct: direct(d) },
-        Op::Conv1d { weight, bias, padding, direct: d } => Op::Conv1d { weight: weight.mul_scalar(factor), bias: bias.mul_scalar(factor), padding, direct: direct(d) },
+        Op::Conv2d { weight, bias, stride, padding, direct: d } => Op::Conv2d {
+            weight: weight.mul_scalar(factor),
+            bias: bias.mul_scalar(factor),
+            stride,
+            padding,
+            direct: direct(d),
+        },
+        Op::Conv1d { weight, bias, padding, direct: d } => Op::Conv1d {
+            weight: weight.mul_scalar(factor),
+            bias: bias.mul_scalar(factor),
+            padding,
+            direct: direct(d),
+        },
         op => unreachable!("only convolutions are scaled, not {op:?}"),
     }
 }
@@ -677,21 +972,41 @@ fn scaled(op: Op, factor: f32) -> Op {
 // Weights built for inference are f32 constants, which the direct kernels take: packed once
 // here where they run on `device`, with the activation fused into the layer (if any).
 #[cfg(feature = "cpu")]
-fn pack_conv2d(weight: &[f32], shape: [usize; 4], stride: [usize; 2], activation: Option<&Layer>, device: &Device) -> Direct {
+fn pack_conv2d(
+    weight: &[f32],
+    shape: [usize; 4],
+    stride: [usize; 2],
+    activation: Option<&Layer>,
+    device: &Device,
+) -> Direct {
     let pointwise = pointwise(activation).unwrap_or_default();
-    cpu_conv::available(device).then(|| cpu_conv::PackedConv::conv2d(weight, shape, stride, pointwise, device))
+    cpu_conv::available(device)
+        .then(|| cpu_conv::PackedConv::conv2d(weight, shape, stride, pointwise, device))
 }
 
 #[cfg(feature = "cpu")]
-fn pack_conv_transpose2d(weight: &[f32], shape: [usize; 4], stride: [usize; 2], activation: Option<&Layer>, device: &Device) -> Direct {
+fn pack_conv_transpose2d(
+    weight: &[f32],
+    shape: [usize; 4],
+    stride: [usize; 2],
+    activation: Option<&Layer>,
+    device: &Device,
+) -> Direct {
     let pointwise = pointwise(activation).unwrap_or_default();
-    cpu_conv::available(device).then(|| cpu_conv::PackedConv::conv_transpose2d(weight, shape, stride, pointwise, device))
+    cpu_conv::available(device)
+        .then(|| cpu_conv::PackedConv::conv_transpose2d(weight, shape, stride, pointwise, device))
 }
 
 #[cfg(feature = "cpu")]
-fn pack_linear(weight: &[f32], shape: [usize; 2], activation: Option<&Layer>, device: &Device) -> DirectLinear {
+fn pack_linear(
+    weight: &[f32],
+    shape: [usize; 2],
+    activation: Option<&Layer>,
+    device: &Device,
+) -> DirectLinear {
     let pointwise = pointwise(activation).unwrap_or_default();
-    cpu_conv::available(device).then(|| cpu_linear::PackedLinear::new(weight, shape, pointwise, device))
+    cpu_conv::available(device)
+        .then(|| cpu_linear::PackedLinear::new(weight, shape, pointwise, device))
 }
 
 #[cfg(not(feature = "cpu"))]
@@ -705,7 +1020,13 @@ fn pack_conv2d(_: &[f32], _: [usize; 4], _: [usize; 2], _: Option<&Layer>, _: &D
 }
 
 #[cfg(not(feature = "cpu"))]
-fn pack_conv_transpose2d(_: &[f32], _: [usize; 4], _: [usize; 2], _: Option<&Layer>, _: &Device) -> Direct {
+fn pack_conv_transpose2d(
+    _: &[f32],
+    _: [usize; 4],
+    _: [usize; 2],
+    _: Option<&Layer>,
+    _: &Device,
+) -> Direct {
     None
 }
 
@@ -731,22 +1052,36 @@ mod tests {
     use super::*;
 
     fn random(shape: &[usize], (low, high): (f64, f64), device: &Device) -> (Vec<usize>, Vec<f32>) {
-        let t = Tensor::<1>::random([shape.iter().product::<usize>()], Distribution::Uniform(low, high), device);
+        let t = Tensor::<1>::random(
+            [shape.iter().product::<usize>()],
+            Distribution::Uniform(low, high),
+            device,
+        );
         (shape.to_vec(), t.into_data().try_into_vec::<f32>().expect("f32 values"))
     }
 
-    fn tensor<const D: usize>((shape, values): &(Vec<usize>, Vec<f32>), device: &Device) -> Tensor<D> {
+    fn tensor<const D: usize>(
+        (shape, values): &(Vec<usize>, Vec<f32>),
+        device: &Device,
+    ) -> Tensor<D> {
         Tensor::from_data(TensorData::new(values.clone(), shape.clone()), device)
     }
 
     /// `network` gives what `one_by_one` gives at `x`: the output, and the gradient of
     /// Σ seed ⊙ output with respect to the input, within 1e-5 of the largest value (or of 1).
-    fn assert_matches_one_by_one(network: &Network, one_by_one: &dyn Fn(Tensor<2>) -> Tensor<2>, x: Tensor<2>, seed: Tensor<2>) {
+    fn assert_matches_one_by_one(
+        network: &Network,
+        one_by_one: &dyn Fn(Tensor<2>) -> Tensor<2>,
+        x: Tensor<2>,
+        seed: Tensor<2>,
+    ) {
         let seed = seed.autodiff();
         let gradient = |f: &dyn Fn(Tensor<2>) -> Tensor<2>| {
             let x = x.clone().autodiff().require_grad();
             let y = f(x.clone());
-            let grad = x.grad(&(y.clone() * seed.clone()).sum().backward()).expect("x requires a gradient");
+            let grad = x
+                .grad(&(y.clone() * seed.clone()).sum().backward())
+                .expect("x requires a gradient");
             (y.without_autodiff(), grad)
         };
         let (got, got_grad) = gradient(&|x| network.forward_flat(x));
@@ -776,7 +1111,8 @@ mod tests {
             ]"#,
         )
         .expect("a valid spec");
-        let lens: Vec<usize> = [0, 3, 5].iter().map(|&i| fused_len(&layers[i..], &device)).collect();
+        let lens: Vec<usize> =
+            [0, 3, 5].iter().map(|&i| fused_len(&layers[i..], &device)).collect();
         assert_eq!(lens, [3, 2, 2], "each convolution takes its batch norm and activation");
 
         // Weights small enough that the tanh does not saturate (its gradient then says little).
@@ -796,14 +1132,33 @@ mod tests {
         ] {
             weights.insert(format!("g.{name}"), random(&shape, range, &device));
         }
-        let network = Network::build(&NetworkSpec { layers }, &[4, 5, 5], "g", &weights, 0, &device);
+        let network =
+            Network::build(&NetworkSpec { layers }, &[4, 5, 5], "g", &weights, 0, &device);
         let w = |name: &str| weights[&format!("g.{name}")].clone();
         let channel = |name: &str| tensor::<1>(&w(name), &device).unsqueeze_dims::<4>(&[0, 2, 3]);
         let one_by_one = |x: Tensor<4>| {
-            let y = module::conv_transpose2d(x, tensor(&w("up.weight"), &device), Some(tensor(&w("up.bias"), &device)), ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1));
-            let y = (y - channel("bn.running_mean")) / channel("bn.running_var").add_scalar(1e-5).sqrt() * channel("bn.weight") + channel("bn.bias");
-            let y = module::conv2d(activation::relu(y), tensor(&w("mid.weight"), &device), Some(tensor(&w("mid.bias"), &device)), ConvOptions::new([1, 1], [1, 1], [1, 1], 1));
-            let y = module::conv2d(activation::leaky_relu(y, 0.2), tensor(&w("out.weight"), &device), Some(tensor(&w("out.bias"), &device)), ConvOptions::new([1, 1], [1, 1], [1, 1], 1));
+            let y = module::conv_transpose2d(
+                x,
+                tensor(&w("up.weight"), &device),
+                Some(tensor(&w("up.bias"), &device)),
+                ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1),
+            );
+            let y = (y - channel("bn.running_mean"))
+                / channel("bn.running_var").add_scalar(1e-5).sqrt()
+                * channel("bn.weight")
+                + channel("bn.bias");
+            let y = module::conv2d(
+                activation::relu(y),
+                tensor(&w("mid.weight"), &device),
+                Some(tensor(&w("mid.bias"), &device)),
+                ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+            );
+            let y = module::conv2d(
+                activation::leaky_relu(y, 0.2),
+                tensor(&w("out.weight"), &device),
+                Some(tensor(&w("out.bias"), &device)),
+                ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+            );
             activation::tanh(y).flatten::<2>(1, 3)
         };
 
@@ -835,23 +1190,41 @@ mod tests {
             ]"#
         ))
         .expect("a valid spec");
-        let Layer::Residual { layers: inner, .. } = &layers[1] else { unreachable!("the block is a residual") };
+        let Layer::Residual { layers: inner, .. } = &layers[1] else {
+            unreachable!("the block is a residual")
+        };
         let lens: Vec<usize> = [0, 2].iter().map(|&i| fused_len(&inner[i..], &device)).collect();
         assert_eq!(lens, [3, 2], "a ReLU joins the convolution after it");
 
         let mut weights = HostWeights::new();
-        for (name, shape) in [("in.weight", vec![8, 3, 1]), ("in.bias", vec![8]), ("a.weight", vec![8, 8, 5]), ("a.bias", vec![8]), ("b.weight", vec![8, 8, 5]), ("b.bias", vec![8]), ("c.weight", vec![8, 8, 3]), ("c.bias", vec![8])] {
+        for (name, shape) in [
+            ("in.weight", vec![8, 3, 1]),
+            ("in.bias", vec![8]),
+            ("a.weight", vec![8, 8, 5]),
+            ("a.bias", vec![8]),
+            ("b.weight", vec![8, 8, 5]),
+            ("b.bias", vec![8]),
+            ("c.weight", vec![8, 8, 3]),
+            ("c.bias", vec![8]),
+        ] {
             weights.insert(format!("d.{name}"), random(&shape, (-0.3, 0.3), &device));
         }
         let network = Network::build(&NetworkSpec { layers }, &[3, 32], "d", &weights, 0, &device);
-        assert!(matches!(&network.ops[1..], [Op::ConvResidual(_), Op::Residual(_, _)]), "the first block's skip is fused, the second's is not");
+        assert!(
+            matches!(&network.ops[1..], [Op::ConvResidual(_), Op::Residual(_, _)]),
+            "the first block's skip is fused, the second's is not"
+        );
         let conv = |x: Tensor<3>, name: &str, padding: usize| {
-            let (w, b) = (tensor(&weights[&format!("d.{name}.weight")], &device), tensor(&weights[&format!("d.{name}.bias")], &device));
+            let (w, b) = (
+                tensor(&weights[&format!("d.{name}.weight")], &device),
+                tensor(&weights[&format!("d.{name}.bias")], &device),
+            );
             module::conv1d(x, w, Some(b), ConvOptions::new([1], [padding], [1], 1))
         };
         let one_by_one = |x: Tensor<3>| {
             let y = conv(x, "in", 0);
-            let y = y.clone() + conv(activation::relu(conv(activation::relu(y), "a", 2)), "b", 2).mul_scalar(0.3);
+            let y = y.clone()
+                + conv(activation::relu(conv(activation::relu(y), "a", 2)), "b", 2).mul_scalar(0.3);
             let y = y.clone() + activation::tanh(conv(y, "c", 1)).mul_scalar(0.5);
             y.flatten::<2>(1, 2)
         };
@@ -875,16 +1248,26 @@ mod tests {
             ]"#,
         )
         .expect("a valid spec");
-        let lens: Vec<usize> = [0, 2, 4].iter().map(|&i| fused_len(&layers[i..], &device)).collect();
+        let lens: Vec<usize> =
+            [0, 2, 4].iter().map(|&i| fused_len(&layers[i..], &device)).collect();
         assert_eq!(lens, [2, 2, 1], "each linear layer takes the activation after it");
 
         let mut weights = HostWeights::new();
-        for (name, shape) in [("fc1.weight", vec![48, 2]), ("fc1.bias", vec![48]), ("fc2.weight", vec![40, 48]), ("fc2.bias", vec![40]), ("out.weight", vec![1, 40]), ("out.bias", vec![1])] {
+        for (name, shape) in [
+            ("fc1.weight", vec![48, 2]),
+            ("fc1.bias", vec![48]),
+            ("fc2.weight", vec![40, 48]),
+            ("fc2.bias", vec![40]),
+            ("out.weight", vec![1, 40]),
+            ("out.bias", vec![1]),
+        ] {
             weights.insert(format!("d.{name}"), random(&shape, (-0.5, 0.5), &device));
         }
         let network = Network::build(&NetworkSpec { layers }, &[2], "d", &weights, 0, &device);
-        let w = |name: &str| tensor::<2>(&weights[&format!("d.{name}.weight")], &device).transpose();
-        let b = |name: &str| tensor::<1>(&weights[&format!("d.{name}.bias")], &device).unsqueeze::<2>();
+        let w =
+            |name: &str| tensor::<2>(&weights[&format!("d.{name}.weight")], &device).transpose();
+        let b =
+            |name: &str| tensor::<1>(&weights[&format!("d.{name}.bias")], &device).unsqueeze::<2>();
         let one_by_one = |x: Tensor<2>| {
             let y = activation::leaky_relu(x.matmul(w("fc1")) + b("fc1"), 0.2);
             let y = activation::relu(y.matmul(w("fc2")) + b("fc2"));

@@ -1,7 +1,7 @@
 //! The architectures of the bundled model families, as manifest layer lists, and freshly
 //! initialised bundles of them (the starting point of training, and the tiny models of tests).
 
-use crate::bundle::{Bundle, Latent, Manifest, Prior, Provenance, SampleKind, WeightsRef, FORMAT};
+use crate::bundle::{Bundle, FORMAT, Latent, Manifest, Prior, Provenance, SampleKind, WeightsRef};
 use crate::model::network::HostWeights;
 use crate::model::spec::{Layer, NetworkSpec, ParamSpec};
 use crate::rng::{Noise, Stream};
@@ -20,7 +20,8 @@ pub enum Architecture {
 
 /// What an architecture decides of its manifest: sample kind, latent size, sample shape, value
 /// range, generator, critic and (for text) the vocabulary.
-type ManifestParts = (SampleKind, usize, Vec<usize>, [f32; 2], NetworkSpec, NetworkSpec, Option<Vec<String>>);
+type ManifestParts =
+    (SampleKind, usize, Vec<usize>, [f32; 2], NetworkSpec, NetworkSpec, Option<Vec<String>>);
 
 impl Architecture {
     pub fn toy2d() -> Architecture {
@@ -32,33 +33,51 @@ impl Architecture {
             Architecture::Toy2d { hidden_g, hidden_d } => {
                 let (g, d) = (*hidden_g, *hidden_d);
                 let generator = vec![
-                    linear("fc1", 2, g, false), Layer::Relu {},
-                    linear("fc2", g, g, false), Layer::Relu {},
-                    linear("fc3", g, g, false), Layer::Relu {},
+                    linear("fc1", 2, g, false),
+                    Layer::Relu {},
+                    linear("fc2", g, g, false),
+                    Layer::Relu {},
+                    linear("fc3", g, g, false),
+                    Layer::Relu {},
                     linear("out", g, 2, false),
                 ];
                 let critic = vec![
-                    linear("fc1", 2, d, true), leaky(),
-                    linear("fc2", d, d, true), leaky(),
-                    linear("fc3", d, d, true), leaky(),
+                    linear("fc1", 2, d, true),
+                    leaky(),
+                    linear("fc2", d, d, true),
+                    leaky(),
+                    linear("fc3", d, d, true),
+                    leaky(),
                     linear("out", d, 1, false),
                 ];
                 (SampleKind::Points, 2, vec![2], [-2.0, 2.0], net(generator), net(critic), None)
             }
             Architecture::Dcgan { latent, width, size } => {
-                let (generator, critic) = (dcgan_generator(*latent, *width, *size), sn_dcgan_critic(*width, *size));
-                (SampleKind::Image, *latent, vec![3, *size, *size], [-1.0, 1.0], generator, critic, None)
+                let (generator, critic) =
+                    (dcgan_generator(*latent, *width, *size), sn_dcgan_critic(*width, *size));
+                (
+                    SampleKind::Image,
+                    *latent,
+                    vec![3, *size, *size],
+                    [-1.0, 1.0],
+                    generator,
+                    critic,
+                    None,
+                )
             }
             Architecture::CharCnn { latent, width, length, blocks, vocab } => {
                 let (w, l, v) = (*width, *length, vocab.len());
                 let block = |prefix: &str, i: usize, sn: bool| Layer::Residual {
                     layers: vec![
-                        Layer::Relu {}, conv1d(&format!("{prefix}{i}a"), w, w, 5, 2, sn),
-                        Layer::Relu {}, conv1d(&format!("{prefix}{i}b"), w, w, 5, 2, sn),
+                        Layer::Relu {},
+                        conv1d(&format!("{prefix}{i}a"), w, w, 5, 2, sn),
+                        Layer::Relu {},
+                        conv1d(&format!("{prefix}{i}b"), w, w, 5, 2, sn),
                     ],
                     scale: 0.3,
                 };
-                let mut generator = vec![linear("fc", *latent, w * l, false), Layer::Reshape { shape: vec![w, l] }];
+                let mut generator =
+                    vec![linear("fc", *latent, w * l, false), Layer::Reshape { shape: vec![w, l] }];
                 generator.extend((0..*blocks).map(|i| block("res", i + 1, false)));
                 generator.push(conv1d("out", w, v, 1, 0, false));
                 generator.push(Layer::Softmax {});
@@ -66,7 +85,15 @@ impl Architecture {
                 critic.extend((0..*blocks).map(|i| block("res", i + 1, true)));
                 critic.push(Layer::Reshape { shape: vec![w * l] });
                 critic.push(linear("out", w * l, 1, true));
-                (SampleKind::Text, *latent, vec![v, l], [0.0, 1.0], net(generator), net(critic), Some(vocab.clone()))
+                (
+                    SampleKind::Text,
+                    *latent,
+                    vec![v, l],
+                    [0.0, 1.0],
+                    net(generator),
+                    net(critic),
+                    Some(vocab.clone()),
+                )
             }
         }
     }
@@ -85,8 +112,13 @@ impl Architecture {
     /// Like `init_bundle`, with the weights drawn as `init` says (tests use He-normal to get O(1)
     /// logits and gradients from untrained networks; DCGAN's 0.02 gives ~1e-10).
     pub fn init_bundle_with(&self, name: &str, init: WeightInit, seed: u64) -> Bundle {
-        let (kind, latent_dim, sample_shape, value_range, generator, critic, vocab) = self.manifest_parts();
-        let weights = init_weights(generator.params("generator").into_iter().chain(critic.params("critic")), init, seed);
+        let (kind, latent_dim, sample_shape, value_range, generator, critic, vocab) =
+            self.manifest_parts();
+        let weights = init_weights(
+            generator.params("generator").into_iter().chain(critic.params("critic")),
+            init,
+            seed,
+        );
         let manifest = Manifest {
             format: FORMAT.into(),
             name: name.into(),
@@ -99,7 +131,11 @@ impl Architecture {
             generator,
             critic,
             critic_terms: Vec::new(),
-            weights: WeightsRef { file: "weights.safetensors".into(), sha256: String::new(), encoding: Default::default() },
+            weights: WeightsRef {
+                file: "weights.safetensors".into(),
+                sha256: String::new(),
+                encoding: Default::default(),
+            },
             shared_weights: Vec::new(),
             recommended: None,
             provenance: Provenance {
@@ -127,7 +163,11 @@ pub enum WeightInit {
 
 /// Fresh values for `params`, drawn in order from the seed's weight stream: convolution and
 /// linear weights as `init` says, zero biases, identity batch norm, random unit SN vectors.
-pub fn init_weights(params: impl IntoIterator<Item = ParamSpec>, init: WeightInit, seed: u64) -> HostWeights {
+pub fn init_weights(
+    params: impl IntoIterator<Item = ParamSpec>,
+    init: WeightInit,
+    seed: u64,
+) -> HostWeights {
     let mut rng = Noise::new(seed, Stream::Weights);
     let mut weights = HostWeights::new();
     for p in params {
@@ -159,12 +199,19 @@ pub fn dcgan_generator(latent: usize, width: usize, size: usize) -> NetworkSpec 
     let mut layers = vec![
         linear("fc", latent, 8 * w * s0 * s0, false),
         Layer::Reshape { shape: vec![8 * w, s0, s0] },
-        batch_norm("bn0", 8 * w), Layer::Relu {},
+        batch_norm("bn0", 8 * w),
+        Layer::Relu {},
     ];
     for (i, (cin, cout)) in [(8 * w, 4 * w), (4 * w, 2 * w), (2 * w, w)].into_iter().enumerate() {
         layers.push(Layer::ConvTranspose2d {
-            name: format!("up{}", i + 1), inputs: cin, outputs: cout, kernel: 4, stride: 2, padding: 1,
-            output_padding: 0, spectral_norm: false,
+            name: format!("up{}", i + 1),
+            inputs: cin,
+            outputs: cout,
+            kernel: 4,
+            stride: 2,
+            padding: 1,
+            output_padding: 0,
+            spectral_norm: false,
         });
         layers.push(batch_norm(&format!("bn{}", i + 1), cout));
         layers.push(Layer::Relu {});
@@ -179,7 +226,15 @@ pub fn dcgan_generator(latent: usize, width: usize, size: usize) -> NetworkSpec 
 pub fn sn_dcgan_critic(width: usize, size: usize) -> NetworkSpec {
     let (w, s0) = (width, size / 8);
     let mut layers = Vec::new();
-    let plan = [(3, w, 3, 1), (w, w, 4, 2), (w, 2 * w, 3, 1), (2 * w, 2 * w, 4, 2), (2 * w, 4 * w, 3, 1), (4 * w, 4 * w, 4, 2), (4 * w, 8 * w, 3, 1)];
+    let plan = [
+        (3, w, 3, 1),
+        (w, w, 4, 2),
+        (w, 2 * w, 3, 1),
+        (2 * w, 2 * w, 4, 2),
+        (2 * w, 4 * w, 3, 1),
+        (4 * w, 4 * w, 4, 2),
+        (4 * w, 8 * w, 3, 1),
+    ];
     for (i, (cin, cout, k, stride)) in plan.into_iter().enumerate() {
         let mut conv = conv2d(&format!("conv{}", i + 1), cin, cout, k, stride, 1);
         if let Layer::Conv2d { spectral_norm, .. } = &mut conv {
@@ -214,10 +269,32 @@ fn net(layers: Vec<Layer>) -> NetworkSpec {
 fn linear(name: &str, inputs: usize, outputs: usize, spectral_norm: bool) -> Layer {
     Layer::Linear { name: name.into(), inputs, outputs, spectral_norm }
 }
-fn conv2d(name: &str, inputs: usize, outputs: usize, kernel: usize, stride: usize, padding: usize) -> Layer {
-    Layer::Conv2d { name: name.into(), inputs, outputs, kernel, stride, padding, spectral_norm: false }
+fn conv2d(
+    name: &str,
+    inputs: usize,
+    outputs: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+) -> Layer {
+    Layer::Conv2d {
+        name: name.into(),
+        inputs,
+        outputs,
+        kernel,
+        stride,
+        padding,
+        spectral_norm: false,
+    }
 }
-fn conv1d(name: &str, inputs: usize, outputs: usize, kernel: usize, padding: usize, spectral_norm: bool) -> Layer {
+fn conv1d(
+    name: &str,
+    inputs: usize,
+    outputs: usize,
+    kernel: usize,
+    padding: usize,
+    spectral_norm: bool,
+) -> Layer {
     Layer::Conv1d { name: name.into(), inputs, outputs, kernel, padding, spectral_norm }
 }
 fn batch_norm(name: &str, channels: usize) -> Layer {
@@ -235,7 +312,13 @@ mod tests {
         vec![
             Architecture::toy2d(),
             Architecture::Dcgan { latent: 16, width: 4, size: 16 },
-            Architecture::CharCnn { latent: 8, width: 6, length: 5, blocks: 2, vocab: ["a", "b", " "].map(String::from).to_vec() },
+            Architecture::CharCnn {
+                latent: 8,
+                width: 6,
+                length: 5,
+                blocks: 2,
+                vocab: ["a", "b", " "].map(String::from).to_vec(),
+            },
         ]
     }
 
@@ -251,9 +334,17 @@ mod tests {
 
     #[test]
     fn dcgan_has_seven_sn_convolutions_and_an_sn_linear() {
-        let (.., critic, _) = Architecture::Dcgan { latent: 128, width: 64, size: 32 }.manifest_parts();
-        let sn_convs = critic.layers.iter().filter(|l| matches!(l, Layer::Conv2d { spectral_norm: true, .. })).count();
+        let (.., critic, _) =
+            Architecture::Dcgan { latent: 128, width: 64, size: 32 }.manifest_parts();
+        let sn_convs = critic
+            .layers
+            .iter()
+            .filter(|l| matches!(l, Layer::Conv2d { spectral_norm: true, .. }))
+            .count();
         assert_eq!(sn_convs, 7);
-        assert!(matches!(critic.layers.last(), Some(Layer::Linear { spectral_norm: true, outputs: 1, .. })));
+        assert!(matches!(
+            critic.layers.last(),
+            Some(Layer::Linear { spectral_norm: true, outputs: 1, .. })
+        ));
     }
 }

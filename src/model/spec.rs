@@ -11,7 +11,13 @@ use serde::{Deserialize, Serialize};
 // true unit variants of an internally tagged enum.
 pub enum Layer {
     /// `y = x Wᵀ + b`, weight `[out, in]` as in PyTorch.
-    Linear { name: String, inputs: usize, outputs: usize, #[serde(default)] spectral_norm: bool },
+    Linear {
+        name: String,
+        inputs: usize,
+        outputs: usize,
+        #[serde(default)]
+        spectral_norm: bool,
+    },
     /// 2D convolution, weight `[out, in, k, k]`.
     Conv2d {
         name: String,
@@ -52,21 +58,36 @@ pub enum Layer {
         spectral_norm: bool,
     },
     /// Batch normalisation in inference form (running statistics), over axis 0 of the sample.
-    BatchNorm { name: String, channels: usize, #[serde(default = "bn_eps")] eps: f32 },
+    BatchNorm {
+        name: String,
+        channels: usize,
+        #[serde(default = "bn_eps")]
+        eps: f32,
+    },
     Relu {},
-    LeakyRelu { slope: f32 },
+    LeakyRelu {
+        slope: f32,
+    },
     Tanh {},
     Sigmoid {},
     /// Softmax over the channel axis (axis 0 of the sample), e.g. over the vocabulary.
     Softmax {},
     /// Max pooling over non-overlapping `kernel`×`kernel` windows of an image.
-    MaxPool2d { kernel: usize },
+    MaxPool2d {
+        kernel: usize,
+    },
     /// The mean over every position of an image or sequence: `[C, …]` → `[C]`.
     GlobalAvgPool {},
     /// Reshape to `shape` (batch axis excluded).
-    Reshape { shape: Vec<usize> },
+    Reshape {
+        shape: Vec<usize>,
+    },
     /// `x + scale · f(x)`: the residual blocks of the WGAN-GP language model.
-    Residual { layers: Vec<Layer>, #[serde(default = "unit")] scale: f32 },
+    Residual {
+        layers: Vec<Layer>,
+        #[serde(default = "unit")]
+        scale: f32,
+    },
 }
 
 fn one() -> usize {
@@ -141,7 +162,9 @@ fn propagate(layers: &[Layer], mut shape: Vec<usize>, path: &str) -> Result<Vec<
 fn layer_output(layer: &Layer, shape: &[usize], at: &str) -> Result<Vec<usize>, String> {
     let expect = |rank: usize, channels: usize, what: &str| -> Result<(), String> {
         if shape.len() != rank || shape[0] != channels {
-            Err(format!("{at} ({what}) expects an input of rank {rank} with {channels} channels first, got shape {shape:?}"))
+            Err(format!(
+                "{at} ({what}) expects an input of rank {rank} with {channels} channels first, got shape {shape:?}"
+            ))
         } else {
             Ok(())
         }
@@ -167,7 +190,16 @@ fn layer_output(layer: &Layer, shape: &[usize], at: &str) -> Result<Vec<usize>, 
             };
             Ok(vec![*outputs, out(shape[1])?, out(shape[2])?])
         }
-        Layer::ConvTranspose2d { inputs, outputs, kernel, stride, padding, output_padding, name, .. } => {
+        Layer::ConvTranspose2d {
+            inputs,
+            outputs,
+            kernel,
+            stride,
+            padding,
+            output_padding,
+            name,
+            ..
+        } => {
             expect(3, *inputs, &format!("conv_transpose2d `{name}`"))?;
             positive(*outputs, "outputs")?;
             positive(*stride, "stride")?;
@@ -182,42 +214,56 @@ fn layer_output(layer: &Layer, shape: &[usize], at: &str) -> Result<Vec<usize>, 
         Layer::Conv1d { inputs, outputs, kernel, padding, name, .. } => {
             expect(2, *inputs, &format!("conv1d `{name}`"))?;
             positive(*outputs, "outputs")?;
-            let len = (shape[1] + 2 * padding)
-                .checked_sub(*kernel)
-                .map(|v| v + 1)
-                .ok_or_else(|| format!("{at}: kernel {kernel} larger than padded input {}", shape[1]))?;
+            let len =
+                (shape[1] + 2 * padding).checked_sub(*kernel).map(|v| v + 1).ok_or_else(|| {
+                    format!("{at}: kernel {kernel} larger than padded input {}", shape[1])
+                })?;
             Ok(vec![*outputs, len])
         }
         Layer::BatchNorm { channels, name, eps } => {
             if shape.is_empty() || shape[0] != *channels {
-                return Err(format!("{at} (batch_norm `{name}`) expects {channels} channels first, got shape {shape:?}"));
+                return Err(format!(
+                    "{at} (batch_norm `{name}`) expects {channels} channels first, got shape {shape:?}"
+                ));
             }
             if !(eps.is_finite() && *eps > 0.0) {
                 return Err(format!("{at}: eps must be positive, got {eps}"));
             }
             Ok(shape.to_vec())
         }
-        Layer::Relu {} | Layer::Tanh {} | Layer::Sigmoid {} | Layer::Softmax {} => Ok(shape.to_vec()),
+        Layer::Relu {} | Layer::Tanh {} | Layer::Sigmoid {} | Layer::Softmax {} => {
+            Ok(shape.to_vec())
+        }
         Layer::MaxPool2d { kernel } => {
             positive(*kernel, "kernel")?;
             if shape.len() != 3 || shape[1] < *kernel || shape[2] < *kernel {
-                return Err(format!("{at} (max_pool2d) expects an image of at least {kernel}×{kernel}, got shape {shape:?}"));
+                return Err(format!(
+                    "{at} (max_pool2d) expects an image of at least {kernel}×{kernel}, got shape {shape:?}"
+                ));
             }
             Ok(vec![shape[0], shape[1] / kernel, shape[2] / kernel])
         }
         Layer::GlobalAvgPool {} => {
             if shape.len() < 2 {
-                return Err(format!("{at} (global_avg_pool) expects an image or a sequence, got shape {shape:?}"));
+                return Err(format!(
+                    "{at} (global_avg_pool) expects an image or a sequence, got shape {shape:?}"
+                ));
             }
             Ok(vec![shape[0]])
         }
         Layer::LeakyRelu { slope } => {
-            if slope.is_finite() { Ok(shape.to_vec()) } else { Err(format!("{at}: slope must be finite")) }
+            if slope.is_finite() {
+                Ok(shape.to_vec())
+            } else {
+                Err(format!("{at}: slope must be finite"))
+            }
         }
         Layer::Reshape { shape: to } => {
             let (from_n, to_n): (usize, usize) = (shape.iter().product(), to.iter().product());
             if to.is_empty() || to.len() > 3 || from_n != to_n {
-                Err(format!("{at}: cannot reshape {shape:?} ({from_n} values) to {to:?} (rank 1 to 3 allowed)"))
+                Err(format!(
+                    "{at}: cannot reshape {shape:?} ({from_n} values) to {to:?} (rank 1 to 3 allowed)"
+                ))
             } else {
                 Ok(to.clone())
             }
@@ -228,7 +274,9 @@ fn layer_output(layer: &Layer, shape: &[usize], at: &str) -> Result<Vec<usize>, 
             }
             let inner = propagate(layers, shape.to_vec(), &format!("{at}."))?;
             if inner != shape {
-                return Err(format!("{at}: residual branch maps {shape:?} to {inner:?}; they must match"));
+                return Err(format!(
+                    "{at}: residual branch maps {shape:?} to {inner:?}; they must match"
+                ));
             }
             Ok(inner)
         }
@@ -242,10 +290,16 @@ fn count_macs(layers: &[Layer], mut shape: Vec<usize>) -> Option<(u64, Vec<usize
         let positions = |s: &[usize]| s[1..].iter().product::<usize>() as u64;
         total += match layer {
             Layer::Linear { inputs, outputs, .. } => (inputs * outputs) as u64,
-            Layer::Conv2d { inputs, kernel, .. } => positions(&out) * (out[0] * inputs * kernel * kernel) as u64,
+            Layer::Conv2d { inputs, kernel, .. } => {
+                positions(&out) * (out[0] * inputs * kernel * kernel) as u64
+            }
             // Every input pixel scatters into k×k outputs of every output channel.
-            Layer::ConvTranspose2d { outputs, kernel, .. } => positions(&shape) * (shape[0] * outputs * kernel * kernel) as u64,
-            Layer::Conv1d { inputs, kernel, .. } => positions(&out) * (out[0] * inputs * kernel) as u64,
+            Layer::ConvTranspose2d { outputs, kernel, .. } => {
+                positions(&shape) * (shape[0] * outputs * kernel * kernel) as u64
+            }
+            Layer::Conv1d { inputs, kernel, .. } => {
+                positions(&out) * (out[0] * inputs * kernel) as u64
+            }
             Layer::Residual { layers, .. } => count_macs(layers, shape.clone())?.0,
             _ => 0,
         };
@@ -268,15 +322,27 @@ fn collect_params(layers: &[Layer], prefix: &str, out: &mut Vec<ParamSpec>) {
                 }
             }
             Layer::Conv2d { name, inputs, outputs, kernel, spectral_norm, .. } => {
-                push(name, "weight", vec![*outputs, *inputs, *kernel, *kernel], inputs * kernel * kernel);
+                push(
+                    name,
+                    "weight",
+                    vec![*outputs, *inputs, *kernel, *kernel],
+                    inputs * kernel * kernel,
+                );
                 push(name, "bias", vec![*outputs], 0);
                 if *spectral_norm {
                     push(name, "u", vec![*outputs], 0);
                 }
             }
-            Layer::ConvTranspose2d { name, inputs, outputs, kernel, stride, spectral_norm, .. } => {
+            Layer::ConvTranspose2d {
+                name, inputs, outputs, kernel, stride, spectral_norm, ..
+            } => {
                 // Each output pixel sees about (k / stride)² positions of every input channel.
-                push(name, "weight", vec![*inputs, *outputs, *kernel, *kernel], inputs * (kernel / stride).max(1).pow(2));
+                push(
+                    name,
+                    "weight",
+                    vec![*inputs, *outputs, *kernel, *kernel],
+                    inputs * (kernel / stride).max(1).pow(2),
+                );
                 push(name, "bias", vec![*outputs], 0);
                 if *spectral_norm {
                     // PyTorch's spectral_norm takes dim 1 (the output channels) as the rows here.
@@ -296,7 +362,14 @@ fn collect_params(layers: &[Layer], prefix: &str, out: &mut Vec<ParamSpec>) {
                 }
             }
             Layer::Residual { layers, .. } => collect_params(layers, prefix, out),
-            Layer::Relu {} | Layer::LeakyRelu { .. } | Layer::Tanh {} | Layer::Sigmoid {} | Layer::Softmax {} | Layer::Reshape { .. } | Layer::MaxPool2d { .. } | Layer::GlobalAvgPool {} => {}
+            Layer::Relu {}
+            | Layer::LeakyRelu { .. }
+            | Layer::Tanh {}
+            | Layer::Sigmoid {}
+            | Layer::Softmax {}
+            | Layer::Reshape { .. }
+            | Layer::MaxPool2d { .. }
+            | Layer::GlobalAvgPool {} => {}
         }
     }
 }
@@ -395,7 +468,8 @@ mod tests {
     fn unknown_ops_and_fields_are_rejected() {
         let err = serde_json::from_str::<NetworkSpec>(r#"{"layers":[{"op":"gelu"}]}"#).unwrap_err();
         assert!(err.to_string().contains("unknown variant `gelu`"), "{err}");
-        let err = serde_json::from_str::<NetworkSpec>(r#"{"layers":[{"op":"relu","x":1}]}"#).unwrap_err();
+        let err =
+            serde_json::from_str::<NetworkSpec>(r#"{"layers":[{"op":"relu","x":1}]}"#).unwrap_err();
         assert!(err.to_string().contains("unknown field"), "{err}");
     }
 }

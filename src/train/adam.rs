@@ -23,7 +23,8 @@ impl Adam {
 
     /// One step: returns the updated parameter (without autodiff) for `name`.
     pub fn update(&mut self, name: &str, param: Tensor<1>, grad: Tensor<1>) -> Tensor<1> {
-        let (m, v) = self.moments.remove(name).unwrap_or_else(|| (grad.zeros_like(), grad.zeros_like()));
+        let (m, v) =
+            self.moments.remove(name).unwrap_or_else(|| (grad.zeros_like(), grad.zeros_like()));
         let m = m.mul_scalar(self.beta1) + grad.clone().mul_scalar(1.0 - self.beta1);
         let v = v.mul_scalar(self.beta2) + grad.square().mul_scalar(1.0 - self.beta2);
         let t = (self.t + 1) as i32;

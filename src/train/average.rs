@@ -30,7 +30,11 @@ pub fn averaged_network(critic_only: bool) -> &'static str {
 
 /// The averaged trainable tensors of the network under `prefix`, by parameter name.
 pub fn start(params: &DeviceParams, prefix: &str) -> DeviceParams {
-    params.iter().filter(|(k, _)| k.starts_with(prefix) && is_trainable(k)).map(|(k, v)| (k.clone(), v.clone())).collect()
+    params
+        .iter()
+        .filter(|(k, _)| k.starts_with(prefix) && is_trainable(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// Whether `average` holds the critic's weights (a critic-only fit's) rather than the generator's.
@@ -48,7 +52,14 @@ pub fn update(average: &mut DeviceParams, params: &DeviceParams, decay: f32) {
 /// `params` with the generator's weights replaced by `average`, and each batch-norm layer's
 /// running mean and variance set to the averaged generator's own over `batches` batches of `n`
 /// latents (fixed by `seed`, so the result is reproducible).
-pub fn averaged_params(manifest: &Manifest, params: &DeviceParams, average: &DeviceParams, n: usize, batches: usize, seed: u64) -> DeviceParams {
+pub fn averaged_params(
+    manifest: &Manifest,
+    params: &DeviceParams,
+    average: &DeviceParams,
+    n: usize,
+    batches: usize,
+    seed: u64,
+) -> DeviceParams {
     let mut out = params.clone();
     out.extend(average.iter().map(|(k, v)| (k.clone(), v.clone())));
     let latent = manifest.latent.dim;
@@ -58,8 +69,12 @@ pub fn averaged_params(manifest: &Manifest, params: &DeviceParams, average: &Dev
     for batch in 0..batches {
         let z = Noise::at(seed, Stream::Statistics, batch as u64).normal(n * latent, 1.0);
         let mut state = TrainingState::default();
-        let generator = Network::training(&manifest.generator, &[latent], "generator", &out, &mut state);
-        generator.forward_recording(Tensor::<2>::from_data(TensorData::new(z, [n, latent]), &device), &mut state);
+        let generator =
+            Network::training(&manifest.generator, &[latent], "generator", &out, &mut state);
+        generator.forward_recording(
+            Tensor::<2>::from_data(TensorData::new(z, [n, latent]), &device),
+            &mut state,
+        );
         for (layer, mean, var, count) in state.batch_stats {
             let c = count as f32;
             let (m, s) = (mean.clone().mul_scalar(c), (var + mean.clone() * mean).mul_scalar(c));
@@ -79,7 +94,11 @@ pub fn averaged_params(manifest: &Manifest, params: &DeviceParams, average: &Dev
 /// `params` with the critic's weights replaced by `average`, each spectral-norm vector advanced
 /// by `SETTLE_ITERATIONS` power iterations on the averaged weights (the raw critic's vectors
 /// only approximate them).
-pub fn critic_averaged_params(manifest: &Manifest, params: &DeviceParams, average: &DeviceParams) -> DeviceParams {
+pub fn critic_averaged_params(
+    manifest: &Manifest,
+    params: &DeviceParams,
+    average: &DeviceParams,
+) -> DeviceParams {
     let mut out = params.clone();
     out.extend(average.iter().map(|(k, v)| (k.clone(), v.clone())));
     let device = average.values().next().expect("a critic has weights").device();
@@ -87,7 +106,8 @@ pub fn critic_averaged_params(manifest: &Manifest, params: &DeviceParams, averag
     let input = Tensor::<2>::zeros([1, manifest.sample_shape.iter().product::<usize>()], &device);
     for _ in 0..SETTLE_ITERATIONS {
         let mut state = TrainingState::default();
-        Network::training(&manifest.critic, &manifest.sample_shape, "critic", &out, &mut state).forward_recording(input.clone(), &mut state);
+        Network::training(&manifest.critic, &manifest.sample_shape, "critic", &out, &mut state)
+            .forward_recording(input.clone(), &mut state);
         out.extend(state.sn_vectors);
     }
     out
@@ -115,10 +135,13 @@ mod tests {
         let (_, params) = tiny_gan();
         let mut average = start(&params, averaged_network(false));
         assert!(!covers_critic(&average));
-        assert!(average.keys().all(|k| k.starts_with("generator.") && !k.ends_with("running_mean") && !k.ends_with("running_var")));
+        assert!(average.keys().all(|k| k.starts_with("generator.")
+            && !k.ends_with("running_mean")
+            && !k.ends_with("running_var")));
         assert!(average.contains_key("generator.bn0.weight"));
         let name = "generator.fc.weight";
-        let doubled: DeviceParams = params.iter().map(|(k, v)| (k.clone(), v.clone().mul_scalar(2.0))).collect();
+        let doubled: DeviceParams =
+            params.iter().map(|(k, v)| (k.clone(), v.clone().mul_scalar(2.0))).collect();
         update(&mut average, &doubled, 0.9);
         for (a, w) in values(&average[name]).iter().zip(values(&params[name])) {
             assert!((a - 1.1 * w).abs() <= 1e-6 * w.abs().max(1e-3), "{a} vs 1.1·{w}");
@@ -133,17 +156,26 @@ mod tests {
         let out = averaged_params(&bundle.manifest, &params, &average, 32, 1, 5);
         let z = Noise::at(5, Stream::Statistics, 0).normal(32 * 4, 1.0);
         let mut state = TrainingState::default();
-        let generator = Network::training(&bundle.manifest.generator, &[4], "generator", &params, &mut state);
-        generator.forward_recording(Tensor::<2>::from_data(TensorData::new(z, [32, 4]), &crate::device::cpu()), &mut state);
+        let generator =
+            Network::training(&bundle.manifest.generator, &[4], "generator", &params, &mut state);
+        generator.forward_recording(
+            Tensor::<2>::from_data(TensorData::new(z, [32, 4]), &crate::device::cpu()),
+            &mut state,
+        );
         let (layer, mean, var, _) = state.batch_stats[0].clone();
-        let close = |a: Vec<f32>, b: Vec<f32>| a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-4 * (1.0 + y.abs()));
+        let close = |a: Vec<f32>, b: Vec<f32>| {
+            a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-4 * (1.0 + y.abs()))
+        };
         assert!(close(values(&out[&format!("{layer}.running_mean")]), values(&mean)));
         assert!(close(values(&out[&format!("{layer}.running_var")]), values(&var)));
         // Pooled over batches, the statistics are those of all their samples together.
         let pooled = averaged_params(&bundle.manifest, &params, &average, 16, 2, 5);
         let weights = host_params(&pooled, bundle.manifest.params());
         assert!(weights.values().all(|(_, v)| v.iter().all(|x| x.is_finite())));
-        assert_ne!(values(&pooled[&format!("{layer}.running_mean")]), values(&params[&format!("{layer}.running_mean")]));
+        assert_ne!(
+            values(&pooled[&format!("{layer}.running_mean")]),
+            values(&params[&format!("{layer}.running_mean")])
+        );
     }
 
     #[test]
@@ -151,7 +183,8 @@ mod tests {
         let (bundle, params) = tiny_gan();
         let mut average = start(&params, averaged_network(true));
         assert!(covers_critic(&average) && average.keys().all(|k| is_trainable(k)));
-        let doubled: DeviceParams = params.iter().map(|(k, v)| (k.clone(), v.clone().mul_scalar(2.0))).collect();
+        let doubled: DeviceParams =
+            params.iter().map(|(k, v)| (k.clone(), v.clone().mul_scalar(2.0))).collect();
         update(&mut average, &doubled, 0.5);
         let out = critic_averaged_params(&bundle.manifest, &params, &average);
         assert_eq!(values(&out["critic.conv1.weight"]), values(&average["critic.conv1.weight"]));
@@ -163,11 +196,15 @@ mod tests {
             let (mut w, mut u) = (values(&weights[&weight_name]), values(&weights[u_name]));
             crate::model::spectral::normalise(&mut w, u.len(), &mut u, iterations)
         };
-        let vectors: Vec<&String> = out.keys().filter(|k| k.starts_with("critic.") && k.ends_with(".u")).collect();
+        let vectors: Vec<&String> =
+            out.keys().filter(|k| k.starts_with("critic.") && k.ends_with(".u")).collect();
         assert!(vectors.len() > 1);
-        let settled = |weights: &DeviceParams, u: &str| (sigma(weights, u, 0) - sigma(weights, u, 1000)).abs() <= 1e-4 * sigma(weights, u, 1000);
+        let settled = |weights: &DeviceParams, u: &str| {
+            (sigma(weights, u, 0) - sigma(weights, u, 1000)).abs() <= 1e-4 * sigma(weights, u, 1000)
+        };
         assert!(vectors.iter().all(|u| settled(&out, u)));
-        let raw: DeviceParams = params.iter().map(|(k, v)| (k.clone(), average.get(k).unwrap_or(v).clone())).collect();
+        let raw: DeviceParams =
+            params.iter().map(|(k, v)| (k.clone(), average.get(k).unwrap_or(v).clone())).collect();
         assert!(!vectors.iter().all(|u| settled(&raw, u)));
     }
 }

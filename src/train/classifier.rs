@@ -42,27 +42,49 @@ pub struct ClassifierTrainer {
 }
 
 impl ClassifierTrainer {
-    pub fn new(manifest: ClassifierManifest, weights: &HostWeights, config: ClassifierConfig, device: &Device) -> ClassifierTrainer {
+    pub fn new(
+        manifest: ClassifierManifest,
+        weights: &HostWeights,
+        config: ClassifierConfig,
+        device: &Device,
+    ) -> ClassifierTrainer {
         let params = device_params(weights, device);
-        ClassifierTrainer { manifest, adam: Adam::new(config.peak_lr, 0.9, 0.999), config, params, step: 0, device: device.clone() }
+        ClassifierTrainer {
+            manifest,
+            adam: Adam::new(config.peak_lr, 0.9, 0.999),
+            config,
+            params,
+            step: 0,
+            device: device.clone(),
+        }
     }
 
     pub fn learning_rate(&self) -> f32 {
         let (t, total) = (self.step as f32, self.config.total_steps.max(1) as f32);
         let warm = (0.05 * total).max(1.0);
-        let factor = if t < warm { (t + 1.0) / warm } else { ((total - t) / (total - warm).max(1.0)).max(0.0) };
+        let factor = if t < warm {
+            (t + 1.0) / warm
+        } else {
+            ((total - t) / (total - warm).max(1.0)).max(0.0)
+        };
         self.config.peak_lr * factor
     }
 
     /// One optimiser step on a random augmented batch; returns (loss, batch accuracy).
     pub fn train_step(&mut self, data: &Cifar) -> (f32, f32) {
         let n = self.config.batch;
-        let (images, labels) = augmented_batch(data, n, self.config.shift, Noise::at(self.config.seed, Stream::Data, self.step));
+        let (images, labels) = augmented_batch(
+            data,
+            n,
+            self.config.shift,
+            Noise::at(self.config.seed, Stream::Data, self.step),
+        );
         let x = Tensor::<2>::from_data(TensorData::new(images, [n, PIXELS]), &self.device);
         let graph = with_grad(&self.params, "");
         let mut state = TrainingState::default();
         let m = &self.manifest;
-        let features = Network::training(&m.features, &m.input_shape, "features", &graph, &mut state);
+        let features =
+            Network::training(&m.features, &m.input_shape, "features", &graph, &mut state);
         let feature_dim = m.features.output_shape(&m.input_shape).expect("checked at load")[0];
         let head = Network::training(&m.head, &[feature_dim], "head", &graph, &mut state);
         let logits = head.forward_flat(features.forward_recording(x, &mut state));
@@ -70,10 +92,25 @@ impl ClassifierTrainer {
         let smooth = self.config.label_smoothing;
         let targets: Vec<f32> = labels
             .iter()
-            .flat_map(|&l| (0..classes).map(move |c| if c == l as usize { 1.0 - smooth + smooth / classes as f32 } else { smooth / classes as f32 }))
+            .flat_map(|&l| {
+                (0..classes).map(move |c| {
+                    if c == l as usize {
+                        1.0 - smooth + smooth / classes as f32
+                    } else {
+                        smooth / classes as f32
+                    }
+                })
+            })
             .collect();
         let targets = Tensor::<2>::from_data(TensorData::new(targets, [n, classes]), &self.device);
-        let predictions = logits.clone().without_autodiff().argmax(1).into_data().convert::<i64>().try_into_vec::<i64>().expect("indices");
+        let predictions = logits
+            .clone()
+            .without_autodiff()
+            .argmax(1)
+            .into_data()
+            .convert::<i64>()
+            .try_into_vec::<i64>()
+            .expect("indices");
         let correct = predictions.iter().zip(&labels).filter(|(p, l)| **p == **l as i64).count();
         let loss = (log_softmax(logits, 1) * targets).sum().neg().div_scalar(n as f32);
         let loss_value = scalar(loss.clone());
@@ -97,7 +134,8 @@ impl ClassifierTrainer {
 
     /// Test-split accuracy of the current weights (inference mode: running statistics).
     pub fn accuracy(&self, test: &Cifar) -> Result<f32> {
-        let classifier = Classifier::new(self.manifest.clone(), &self.host_weights(), &self.device)?;
+        let classifier =
+            Classifier::new(self.manifest.clone(), &self.host_weights(), &self.device)?;
         Ok(accuracy(&classifier, test, &self.device))
     }
 
@@ -109,12 +147,15 @@ impl ClassifierTrainer {
 
     pub fn load(path: &Path, device: &Device) -> Result<ClassifierTrainer> {
         let (meta, tensors) = checkpoint::read(path)?;
-        let manifest: ClassifierManifest =
-            serde_json::from_value(meta["manifest"].clone()).map_err(|e| checkpoint::damaged(path, format!("manifest: {e}")))?;
-        let config: ClassifierConfig = serde_json::from_value(meta["config"].clone()).map_err(|e| checkpoint::damaged(path, format!("config: {e}")))?;
-        let shapes: HashMap<String, Vec<usize>> = manifest.params().into_iter().map(|p| (p.name, p.shape)).collect();
+        let manifest: ClassifierManifest = serde_json::from_value(meta["manifest"].clone())
+            .map_err(|e| checkpoint::damaged(path, format!("manifest: {e}")))?;
+        let config: ClassifierConfig = serde_json::from_value(meta["config"].clone())
+            .map_err(|e| checkpoint::damaged(path, format!("config: {e}")))?;
+        let shapes: HashMap<String, Vec<usize>> =
+            manifest.params().into_iter().map(|p| (p.name, p.shape)).collect();
         let mut adam = Adam::new(config.peak_lr, 0.9, 0.999);
-        let weights = checkpoint::split_tensors(path, tensors, &shapes, &mut [("c", &mut adam)], device)?;
+        let weights =
+            checkpoint::split_tensors(path, tensors, &shapes, &mut [("c", &mut adam)], device)?;
         let mut trainer = ClassifierTrainer::new(manifest, &weights, config, device);
         adam.t = meta["adam_t"].as_u64().unwrap_or(0);
         trainer.adam = adam;
@@ -138,11 +179,24 @@ pub fn accuracy(classifier: &Classifier, data: &Cifar, device: &Device) -> f32 {
 
 /// `n` random training images, each flipped left-right half the time and shifted by up to
 /// `shift` pixels each way (coordinates reflected at the borders), with their labels.
-pub fn augmented_batch(data: &Cifar, n: usize, shift: usize, mut noise: Noise) -> (Vec<f32>, Vec<u8>) {
+pub fn augmented_batch(
+    data: &Cifar,
+    n: usize,
+    shift: usize,
+    mut noise: Noise,
+) -> (Vec<f32>, Vec<u8>) {
     let draws = noise.uniform(4 * n);
     let mut images = Vec::with_capacity(n * PIXELS);
     let mut labels = Vec::with_capacity(n);
-    let reflect = |v: i64| -> usize { (if v < 0 { -v } else if v > 31 { 62 - v } else { v }) as usize };
+    let reflect = |v: i64| -> usize {
+        (if v < 0 {
+            -v
+        } else if v > 31 {
+            62 - v
+        } else {
+            v
+        }) as usize
+    };
     for d in draws.chunks_exact(4) {
         let index = ((d[0] * data.len() as f32) as usize).min(data.len() - 1);
         let flip = d[1] < 0.5;
@@ -180,7 +234,8 @@ mod tests {
         assert!(ascending || descending);
         let (shifted, _) = augmented_batch(&data, 64, 4, Noise::new(2, Stream::Data));
         let values: std::collections::BTreeSet<u32> = shifted.iter().map(|v| v.to_bits()).collect();
-        let originals: std::collections::BTreeSet<u32> = data.image(0).map(|v| v.to_bits()).collect();
+        let originals: std::collections::BTreeSet<u32> =
+            data.image(0).map(|v| v.to_bits()).collect();
         assert!(values.is_subset(&originals), "augmentation invents no values");
     }
 }

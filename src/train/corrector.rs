@@ -64,13 +64,20 @@ impl CorrectorConfig {
 impl CorrectorTrainer {
     /// Fresh weights: N(0, 0.02²) like the SN-DCGAN critic it is shaped after.
     pub fn new(config: CorrectorConfig, device: &Device) -> CorrectorTrainer {
-        let params = device_params(&init_weights(config.network.params(NAME), WeightInit::Normal(0.02), config.seed), device);
+        let params = device_params(
+            &init_weights(config.network.params(NAME), WeightInit::Normal(0.02), config.seed),
+            device,
+        );
         let adam = config.adam();
-        CorrectorTrainer { state: SingleOptimiser { config, params, adam, iteration: 0 }, device: device.clone() }
+        CorrectorTrainer {
+            state: SingleOptimiser { config, params, adam, iteration: 0 },
+            device: device.clone(),
+        }
     }
 
     pub fn load(path: &Path, device: &Device) -> Result<CorrectorTrainer> {
-        let state = checkpoint::load_single(path, CorrectorConfig::shapes, CorrectorConfig::adam, device)?;
+        let state =
+            checkpoint::load_single(path, CorrectorConfig::shapes, CorrectorConfig::adam, device)?;
         Ok(CorrectorTrainer { state, device: device.clone() })
     }
 
@@ -90,7 +97,8 @@ impl CorrectorTrainer {
             let d = g.latent_dim();
             Tensor::<2>::from_data(TensorData::new(noise.normal(n * d, 1.0), [n, d]), &self.device)
         };
-        let (z_positive, z_negative) = (latents(positive, &mut noise), latents(negative, &mut noise));
+        let (z_positive, z_negative) =
+            (latents(positive, &mut noise), latents(negative, &mut noise));
         self.step_on(positive.generate(z_positive), negative.generate(z_negative))
     }
 
@@ -100,10 +108,16 @@ impl CorrectorTrainer {
         let graph = with_grad(&self.state.params, "");
         let mut state = TrainingState::default();
         let network = Network::training(&c.network, &c.sample_shape, NAME, &graph, &mut state);
-        let (p, q) = (network.forward_flat(positive).squeeze_dim::<1>(1), network.forward_flat(negative).squeeze_dim::<1>(1));
-        let host = |t: &Tensor<1>| t.clone().without_autodiff().into_data().try_into_vec::<f32>().expect("f32 logits");
+        let (p, q) = (
+            network.forward_flat(positive).squeeze_dim::<1>(1),
+            network.forward_flat(negative).squeeze_dim::<1>(1),
+        );
+        let host = |t: &Tensor<1>| {
+            t.clone().without_autodiff().into_data().try_into_vec::<f32>().expect("f32 logits")
+        };
         let (hp, hq) = (host(&p), host(&q));
-        let correct = hp.iter().filter(|v| **v > 0.0).count() + hq.iter().filter(|v| **v < 0.0).count();
+        let correct =
+            hp.iter().filter(|v| **v > 0.0).count() + hq.iter().filter(|v| **v < 0.0).count();
         let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
         let loss = softplus(p.neg(), 1.0).mean() + softplus(q, 1.0).mean();
         let losses = CorrectorLosses {
@@ -128,13 +142,20 @@ impl CorrectorTrainer {
         if base.manifest.sample_shape != self.state.config.sample_shape {
             return Err(Error::manifest(
                 &base.manifest.name,
-                format!("the corrector judges samples of shape {:?}, the model makes {:?}", self.state.config.sample_shape, base.manifest.sample_shape),
+                format!(
+                    "the corrector judges samples of shape {:?}, the model makes {:?}",
+                    self.state.config.sample_shape, base.manifest.sample_shape
+                ),
             ));
         }
         let mut bundle = base.clone();
         bundle.manifest.critic_terms.retain(|t| t.name != NAME);
         bundle.weights.retain(|k, _| !k.starts_with(&format!("{NAME}.")));
-        bundle.manifest.critic_terms.push(CriticTerm { name: NAME.into(), description: description.into(), network: self.state.config.network.clone() });
+        bundle.manifest.critic_terms.push(CriticTerm {
+            name: NAME.into(),
+            description: description.into(),
+            network: self.state.config.network.clone(),
+        });
         bundle.weights.extend(self.host_weights());
         Ok(bundle)
     }
@@ -160,11 +181,18 @@ mod tests {
     /// Without spectral normalisation: an SN MLP this narrow (2 → 64 → 64) fits the quadratic log
     /// ratio with a smooth tilt of up to 0.45 (measured), at any batch or step count we tried.
     fn mlp() -> NetworkSpec {
-        let linear = |name: &str, inputs, outputs, spectral_norm| Layer::Linear { name: name.into(), inputs, outputs, spectral_norm };
+        let linear = |name: &str, inputs, outputs, spectral_norm| Layer::Linear {
+            name: name.into(),
+            inputs,
+            outputs,
+            spectral_norm,
+        };
         NetworkSpec {
             layers: vec![
-                linear("fc1", 2, 64, false), Layer::LeakyRelu { slope: 0.2 },
-                linear("fc2", 64, 64, false), Layer::LeakyRelu { slope: 0.2 },
+                linear("fc1", 2, 64, false),
+                Layer::LeakyRelu { slope: 0.2 },
+                linear("fc2", 64, 64, false),
+                Layer::LeakyRelu { slope: 0.2 },
                 linear("out", 64, 1, false),
             ],
         }
@@ -174,7 +202,15 @@ mod tests {
     fn its_logit_matches_the_log_ratio_of_two_known_gaussians() {
         // positive N(0, 0.5²I), negative N(0, I): log p/q = 2 ln 2 − 1.5‖x‖².
         let device = crate::device::cpu();
-        let config = CorrectorConfig { network: mlp(), sample_shape: vec![2], batch: 512, lr: 1e-3, beta1: 0.5, beta2: 0.999, seed: 4 };
+        let config = CorrectorConfig {
+            network: mlp(),
+            sample_shape: vec![2],
+            batch: 512,
+            lr: 1e-3,
+            beta1: 0.5,
+            beta2: 0.999,
+            seed: 4,
+        };
         let mut trainer = CorrectorTrainer::new(config, &device);
         for _ in 0..2000 {
             trainer.step(&Scaled(0.5), &Scaled(1.0));
@@ -185,12 +221,29 @@ mod tests {
             .filter(|p| p[0] * p[0] + p[1] * p[1] <= 1.0)
             .flatten()
             .collect();
-        let network = Network::build(&trainer.state.config.network, &[2], NAME, &trainer.host_weights(), 0, &device);
-        let logits = network.forward_flat(Tensor::<2>::from_data(TensorData::new(grid.clone(), [grid.len() / 2, 2]), &device));
+        let network = Network::build(
+            &trainer.state.config.network,
+            &[2],
+            NAME,
+            &trainer.host_weights(),
+            0,
+            &device,
+        );
+        let logits = network.forward_flat(Tensor::<2>::from_data(
+            TensorData::new(grid.clone(), [grid.len() / 2, 2]),
+            &device,
+        ));
         let logits = logits.into_data().try_into_vec::<f32>().unwrap();
-        let errors: Vec<f32> = grid.chunks(2).zip(&logits).map(|(x, l)| (l - (2.0 * 2f32.ln() - 1.5 * (x[0] * x[0] + x[1] * x[1]))).abs()).collect();
+        let errors: Vec<f32> = grid
+            .chunks(2)
+            .zip(&logits)
+            .map(|(x, l)| (l - (2.0 * 2f32.ln() - 1.5 * (x[0] * x[0] + x[1] * x[1]))).abs())
+            .collect();
         let mean_error = errors.iter().sum::<f32>() / errors.len() as f32;
         let worst = errors.iter().cloned().fold(0.0, f32::max);
-        assert!(mean_error < 0.12 && worst < 0.3, "mean |error| {mean_error}, worst {worst} over the unit disc");
+        assert!(
+            mean_error < 0.12 && worst < 0.3,
+            "mean |error| {mean_error}, worst {worst} over the unit disc"
+        );
     }
 }

@@ -99,7 +99,12 @@ pub fn is_trainable(name: &str) -> bool {
 
 /// Host weights as flat device tensors (shapes come from the spec), as every trainer holds them.
 pub fn device_params(weights: &HostWeights, device: &Device) -> DeviceParams {
-    weights.iter().map(|(name, (_, v))| (name.clone(), Tensor::<1>::from_data(TensorData::new(v.clone(), [v.len()]), device))).collect()
+    weights
+        .iter()
+        .map(|(name, (_, v))| {
+            (name.clone(), Tensor::<1>::from_data(TensorData::new(v.clone(), [v.len()]), device))
+        })
+        .collect()
 }
 
 /// `params` with the trainable tensors under `prefix` ("" for all) marked as requiring gradients.
@@ -107,18 +112,26 @@ pub fn with_grad(params: &DeviceParams, prefix: &str) -> DeviceParams {
     params
         .iter()
         .map(|(k, v)| {
-            let t = if k.starts_with(prefix) && is_trainable(k) { v.clone().autodiff().require_grad() } else { v.clone() };
+            let t = if k.starts_with(prefix) && is_trainable(k) {
+                v.clone().autodiff().require_grad()
+            } else {
+                v.clone()
+            };
             (k.clone(), t)
         })
         .collect()
 }
 
 /// The tensors `specs` name, read back from the device with their shapes.
-pub fn host_params(params: &DeviceParams, specs: impl IntoIterator<Item = ParamSpec>) -> HostWeights {
+pub fn host_params(
+    params: &DeviceParams,
+    specs: impl IntoIterator<Item = ParamSpec>,
+) -> HostWeights {
     specs
         .into_iter()
         .map(|p| {
-            let values = params[&p.name].clone().into_data().try_into_vec::<f32>().expect("f32 parameters");
+            let values =
+                params[&p.name].clone().into_data().try_into_vec::<f32>().expect("f32 parameters");
             (p.name, (p.shape, values))
         })
         .collect()
@@ -131,7 +144,9 @@ impl GanTrainer {
             manifest: bundle.manifest.clone(),
             adam_generator: Adam::new(config.lr_generator, config.beta1, config.beta2),
             adam_critic: Adam::new(config.lr_critic, config.beta1, config.beta2),
-            average: config.average_decay.map(|_| average::start(&params, average::averaged_network(config.critic_only))),
+            average: config
+                .average_decay
+                .map(|_| average::start(&params, average::averaged_network(config.critic_only))),
             config,
             params,
             iteration: 0,
@@ -148,9 +163,12 @@ impl GanTrainer {
     /// The random inputs of the next iteration: they depend only on the seed and the iteration,
     /// so a resumed run (or a reference implementation replaying a record) sees the same ones.
     pub fn inputs(&self, data: &dyn RealData) -> IterationInputs {
-        let (n, latent, steps) = (self.config.batch, self.manifest.latent.dim, self.config.critic_steps as u64);
+        let (n, latent, steps) =
+            (self.config.batch, self.manifest.latent.dim, self.config.critic_steps as u64);
         let mut noise = Noise::at(self.config.seed, Stream::Training, self.iteration);
-        let critic = (0..steps).map(|k| (data.batch(n, self.iteration * steps + k), noise.normal(n * latent, 1.0))).collect();
+        let critic = (0..steps)
+            .map(|k| (data.batch(n, self.iteration * steps + k), noise.normal(n * latent, 1.0)))
+            .collect();
         IterationInputs { critic, generator: noise.normal(n * latent, 1.0) }
     }
 
@@ -178,7 +196,8 @@ impl GanTrainer {
         // One state collects the critic's advanced SN vectors and the generator's batch statistics.
         let params = with_grad(&self.params, "generator.");
         let mut state = TrainingState::default();
-        let generator = Network::training(&m.generator, &[latent], "generator", &params, &mut state);
+        let generator =
+            Network::training(&m.generator, &[latent], "generator", &params, &mut state);
         let critic = Network::training(&m.critic, &m.sample_shape, "critic", &params, &mut state);
         let fake = generator.forward_recording(z_generator, &mut state);
         let d_fake = critic.forward_flat(fake);
@@ -209,11 +228,20 @@ impl GanTrainer {
         // Critic: logistic loss softplus(−d(real)) + softplus(d(fake)), or d(fake) − d(real) for Wasserstein.
         let params = with_grad(&self.params, "critic.");
         // The generator's running statistics move only in its own step.
-        let generator = Network::training(&m.generator, &[latent], "generator", &params, &mut TrainingState::default());
+        let generator = Network::training(
+            &m.generator,
+            &[latent],
+            "generator",
+            &params,
+            &mut TrainingState::default(),
+        );
         let fake = generator.forward_flat(z);
         if let Some(trace) = self.trace.as_mut() {
             // The critic's gradients are checked on these inputs, apart from the generator's rounding.
-            trace.push(("generated/critic".into(), fake.clone().into_data().try_into_vec::<f32>().expect("f32 samples")));
+            trace.push((
+                "generated/critic".into(),
+                fake.clone().into_data().try_into_vec::<f32>().expect("f32 samples"),
+            ));
         }
         let mut d_state = TrainingState::default();
         let critic = Network::training(&m.critic, &m.sample_shape, "critic", &params, &mut d_state);
@@ -244,9 +272,14 @@ impl GanTrainer {
     fn log_gradients(&mut self, net: &str, graph_params: &DeviceParams, grads: &Gradients) {
         let Some(trace) = self.trace.as_mut() else { return };
         let prefix = format!("{net}.");
-        for (name, p) in graph_params.iter().filter(|(k, _)| k.starts_with(&prefix) && is_trainable(k)) {
+        for (name, p) in
+            graph_params.iter().filter(|(k, _)| k.starts_with(&prefix) && is_trainable(k))
+        {
             let grad = p.grad(grads).expect("parameters under the prefix require gradients");
-            trace.push((format!("gradients/{net}/{name}"), grad.into_data().try_into_vec::<f32>().expect("f32 gradients")));
+            trace.push((
+                format!("gradients/{net}/{name}"),
+                grad.into_data().try_into_vec::<f32>().expect("f32 gradients"),
+            ));
         }
     }
 
@@ -259,7 +292,8 @@ impl GanTrainer {
     /// their current values (a new run, or a resumed one that did not average before).
     pub fn start_average(&mut self, decay: f32) {
         self.config.average_decay = Some(decay);
-        self.average = Some(average::start(&self.params, average::averaged_network(self.config.critic_only)));
+        self.average =
+            Some(average::start(&self.params, average::averaged_network(self.config.critic_only)));
     }
 
     /// Whether the average holds the generator's weights (not a critic-only fit's critic).
@@ -272,8 +306,17 @@ impl GanTrainer {
     /// otherwise the current ones.
     pub fn shipped_params(&self) -> DeviceParams {
         match &self.average {
-            Some(average) if average::covers_critic(average) => average::critic_averaged_params(&self.manifest, &self.params, average),
-            Some(average) => average::averaged_params(&self.manifest, &self.params, average, self.config.batch, average::STATISTICS_BATCHES, self.config.seed),
+            Some(average) if average::covers_critic(average) => {
+                average::critic_averaged_params(&self.manifest, &self.params, average)
+            }
+            Some(average) => average::averaged_params(
+                &self.manifest,
+                &self.params,
+                average,
+                self.config.batch,
+                average::STATISTICS_BATCHES,
+                self.config.seed,
+            ),
             None => self.params.clone(),
         }
     }
@@ -289,12 +332,21 @@ impl GanTrainer {
 
     /// What ships: see `shipped_params`.
     pub fn bundle(&self) -> Bundle {
-        Bundle { manifest: self.manifest.clone(), weights: host_params(&self.shipped_params(), self.manifest.params()) }
+        Bundle {
+            manifest: self.manifest.clone(),
+            weights: host_params(&self.shipped_params(), self.manifest.params()),
+        }
     }
 }
 
 /// One Adam step on every trainable tensor under `prefix`, from gradients of `graph_params`.
-pub fn descend(params: &mut DeviceParams, adam: &mut Adam, graph_params: &DeviceParams, grads: &Gradients, prefix: &str) {
+pub fn descend(
+    params: &mut DeviceParams,
+    adam: &mut Adam,
+    graph_params: &DeviceParams,
+    grads: &Gradients,
+    prefix: &str,
+) {
     for (name, p) in graph_params.iter().filter(|(k, _)| k.starts_with(prefix) && is_trainable(k)) {
         let grad = p.grad(grads).expect("parameters under the prefix require gradients");
         params.insert(name.clone(), adam.update(name, p.clone(), grad));
@@ -308,14 +360,18 @@ pub fn apply_state(params: &mut DeviceParams, state: TrainingState) {
         params.insert(name, u.without_autodiff());
     }
     for (prefix, mean, var, count) in state.batch_stats {
-        let (mean_key, var_key) = (format!("{prefix}.running_mean"), format!("{prefix}.running_var"));
+        let (mean_key, var_key) =
+            (format!("{prefix}.running_mean"), format!("{prefix}.running_var"));
         let keep = 1.0 - BN_MOMENTUM;
         let old_mean = params[&mean_key].clone();
         let old_var = params[&var_key].clone();
         // PyTorch keeps the unbiased variance in its running average.
         let n = count as f32;
         let unbiased = var.without_autodiff().mul_scalar(n / (n - 1.0).max(1.0));
-        params.insert(mean_key, old_mean.mul_scalar(keep) + mean.without_autodiff().mul_scalar(BN_MOMENTUM));
+        params.insert(
+            mean_key,
+            old_mean.mul_scalar(keep) + mean.without_autodiff().mul_scalar(BN_MOMENTUM),
+        );
         params.insert(var_key, old_var.mul_scalar(keep) + unbiased.mul_scalar(BN_MOMENTUM));
     }
 }

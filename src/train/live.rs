@@ -22,8 +22,10 @@ pub struct LiveToy {
 
 impl LiveToy {
     pub fn new(toy: Toy, seed: u64, device: &Device) -> LiveToy {
-        let mut bundle = Architecture::Toy2d { hidden_g: 64, hidden_d: 128 }.init_bundle(toy.name(), seed);
-        bundle.manifest.description = format!("{}: a small GAN trained live in this page", toy.name());
+        let mut bundle =
+            Architecture::Toy2d { hidden_g: 64, hidden_d: 128 }.init_bundle(toy.name(), seed);
+        bundle.manifest.description =
+            format!("{}: a small GAN trained live in this page", toy.name());
         // Like the bundled toys' critics, this one is steep: the paper's η = 0.1 overshoots.
         bundle.manifest.recommended = Some(Recommended { eta: 0.01, gamma: 0.01 });
         let config = TrainConfig {
@@ -43,7 +45,12 @@ impl LiveToy {
 
     /// Runs `iterations` more training iterations and returns the last one's losses.
     pub fn train(&mut self, iterations: u64) -> Losses {
-        let mut losses = Losses { critic: f32::NAN, generator: f32::NAN, real_logit: f32::NAN, fake_logit: f32::NAN };
+        let mut losses = Losses {
+            critic: f32::NAN,
+            generator: f32::NAN,
+            real_logit: f32::NAN,
+            fake_logit: f32::NAN,
+        };
         for _ in 0..iterations {
             losses = self.trainer.step(&self.data);
         }
@@ -57,7 +64,8 @@ impl LiveToy {
     /// The current weights as a bundle, which the flow refines like a shipped one.
     pub fn bundle(&self) -> Bundle {
         let mut bundle = self.trainer.bundle();
-        bundle.manifest.provenance.trained_by = format!("trained live, {} iterations", self.trainer.iteration);
+        bundle.manifest.provenance.trained_by =
+            format!("trained live, {} iterations", self.trainer.iteration);
         bundle
     }
 }
@@ -75,15 +83,30 @@ mod tests {
         let mut live = LiveToy::new(Toy::Gaussians25, 1, &device);
         let samples = |live: &LiveToy, eta: f32| {
             let model = Model::build(&live.bundle(), 0, &device);
-            let config = FlowConfig { batch: 1000, steps: 25, eta, keep: crate::flow::Keep::Steps(vec![0, 25]), ..FlowConfig::default() };
+            let config = FlowConfig {
+                batch: 1000,
+                steps: 25,
+                eta,
+                keep: crate::flow::Keep::Steps(vec![0, 25]),
+                ..FlowConfig::default()
+            };
             let t = pollster::block_on(flow::refine(&model, &model, config, &device)).unwrap();
-            (high_quality(t.steps[0].samples.as_ref().unwrap()), high_quality(t.steps[25].samples.as_ref().unwrap()))
+            (
+                high_quality(t.steps[0].samples.as_ref().unwrap()),
+                high_quality(t.steps[25].samples.as_ref().unwrap()),
+            )
         };
         let ((before, modes_before), _) = samples(&live, 0.01);
         live.train(SUGGESTED_ITERATIONS);
         assert_eq!(live.iteration(), SUGGESTED_ITERATIONS);
         let ((base, modes), (refined, _)) = samples(&live, 0.01);
-        assert!(modes >= 15 && modes > modes_before && base > before, "untrained {before} ({modes_before} modes) → trained {base} ({modes} modes)");
-        assert!(refined > base, "DGflow-KL should raise the share of high-quality samples: {base} → {refined}");
+        assert!(
+            modes >= 15 && modes > modes_before && base > before,
+            "untrained {before} ({modes_before} modes) → trained {base} ({modes} modes)"
+        );
+        assert!(
+            refined > base,
+            "DGflow-KL should raise the share of high-quality samples: {base} → {refined}"
+        );
     }
 }

@@ -23,12 +23,14 @@ impl RealData for TextData {
             .flat_map(|u| {
                 let i = ((u * self.lines.len() as f32) as usize).min(self.lines.len() - 1);
                 let v = self.vocab.len() as f32;
-                self.vocab.one_hot(&self.lines[i]).into_iter().map(move |x| x * (1.0 - self.smoothing) + self.smoothing / v)
+                self.vocab
+                    .one_hot(&self.lines[i])
+                    .into_iter()
+                    .map(move |x| x * (1.0 - self.smoothing) + self.smoothing / v)
             })
             .collect()
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -37,7 +39,12 @@ mod tests {
     #[test]
     fn batches_are_smoothed_one_hots_of_training_lines() {
         let vocab = Vocab::from_symbols(["a", "b", "c", "\u{fffd}"].map(String::from).to_vec());
-        let data = TextData { lines: vec![vocab.encode("abc"), vocab.encode("cba")], vocab, smoothing: 0.2, seed: 1 };
+        let data = TextData {
+            lines: vec![vocab.encode("abc"), vocab.encode("cba")],
+            vocab,
+            smoothing: 0.2,
+            seed: 1,
+        };
         let batch = data.batch(5, 0);
         assert_eq!(batch, data.batch(5, 0));
         assert_eq!(batch.len(), 5 * 4 * 3);
@@ -45,7 +52,11 @@ mod tests {
             for pos in 0..3 {
                 let column: Vec<f32> = (0..4).map(|s| sample[s * 3 + pos]).collect();
                 assert!((column.iter().sum::<f32>() - 1.0).abs() < 1e-6);
-                assert_eq!(column.iter().filter(|&&v| (v - 0.85).abs() < 1e-6).count(), 1, "{column:?}");
+                assert_eq!(
+                    column.iter().filter(|&&v| (v - 0.85).abs() < 1e-6).count(),
+                    1,
+                    "{column:?}"
+                );
             }
         }
     }

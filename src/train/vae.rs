@@ -17,7 +17,9 @@ use crate::model::spec::NetworkSpec;
 use crate::rng::{Noise, Stream};
 use crate::train::adam::Adam;
 use crate::train::checkpoint::{self, SingleOptimiser};
-use crate::train::gan::{RealData, apply_state, descend, device_params, host_params, scalar, with_grad};
+use crate::train::gan::{
+    RealData, apply_state, descend, device_params, host_params, scalar, with_grad,
+};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VaeConfig {
@@ -56,7 +58,12 @@ impl VaeConfig {
     }
 
     fn shapes(&self) -> HashMap<String, Vec<usize>> {
-        self.encoder().params("encoder").into_iter().chain(self.decoder().params("generator")).map(|p| (p.name, p.shape)).collect()
+        self.encoder()
+            .params("encoder")
+            .into_iter()
+            .chain(self.decoder().params("generator"))
+            .map(|p| (p.name, p.shape))
+            .collect()
     }
 
     fn adam(&self) -> Adam {
@@ -67,10 +74,17 @@ impl VaeConfig {
 impl VaeTrainer {
     /// Fresh He-normal weights for the encoder (`encoder.*`) and decoder (`generator.*`).
     pub fn new(config: VaeConfig, device: &Device) -> VaeTrainer {
-        let specs = config.encoder().params("encoder").into_iter().chain(config.decoder().params("generator"));
+        let specs = config
+            .encoder()
+            .params("encoder")
+            .into_iter()
+            .chain(config.decoder().params("generator"));
         let params = device_params(&init_weights(specs, WeightInit::HeNormal, config.seed), device);
         let adam = config.adam();
-        VaeTrainer { state: SingleOptimiser { config, params, adam, iteration: 0 }, device: device.clone() }
+        VaeTrainer {
+            state: SingleOptimiser { config, params, adam, iteration: 0 },
+            device: device.clone(),
+        }
     }
 
     pub fn load(path: &Path, device: &Device) -> Result<VaeTrainer> {
@@ -94,7 +108,8 @@ impl VaeTrainer {
     pub fn step(&mut self, data: &dyn RealData) -> VaeLosses {
         let c = &self.state.config;
         let images = data.batch(c.batch, self.state.iteration);
-        let noise = Noise::at(c.seed, Stream::Training, self.state.iteration).normal(c.batch * c.latent, 1.0);
+        let noise = Noise::at(c.seed, Stream::Training, self.state.iteration)
+            .normal(c.batch * c.latent, 1.0);
         self.step_on(images, noise)
     }
 
@@ -103,11 +118,13 @@ impl VaeTrainer {
     pub fn step_on(&mut self, images: Vec<f32>, noise: Vec<f32>) -> VaeLosses {
         let c = self.state.config.clone();
         let (n, l) = (c.batch, c.latent);
-        let x = Tensor::<2>::from_data(TensorData::new(images, [n, 3 * c.size * c.size]), &self.device);
+        let x =
+            Tensor::<2>::from_data(TensorData::new(images, [n, 3 * c.size * c.size]), &self.device);
         let eps = Tensor::<2>::from_data(TensorData::new(noise, [n, l]), &self.device);
         let graph = with_grad(&self.state.params, "");
         let mut state = TrainingState::default();
-        let encoder = Network::training(&c.encoder(), &[3, c.size, c.size], "encoder", &graph, &mut state);
+        let encoder =
+            Network::training(&c.encoder(), &[3, c.size, c.size], "encoder", &graph, &mut state);
         let decoder = Network::training(&c.decoder(), &[l], "generator", &graph, &mut state);
         let posterior = encoder.forward_recording(x.clone(), &mut state);
         let mean = posterior.clone().slice([0..n, 0..l]);
@@ -115,9 +132,17 @@ impl VaeTrainer {
         let log_var = posterior.slice([0..n, l..2 * l]).clamp(-12.0, 8.0);
         let z = mean.clone() + (log_var.clone() * 0.5).exp() * eps;
         let reconstruction = decoder.forward_recording(z, &mut state);
-        let rec = (x - reconstruction).square().sum_dim(1).mean().div_scalar(2.0 * c.sigma * c.sigma);
-        let kl = (mean.square() + log_var.clone().exp() - log_var).sub_scalar(1.0).sum_dim(1).mean().mul_scalar(0.5);
-        let losses = VaeLosses { reconstruction: scalar(rec.clone().reshape([1])), kl: scalar(kl.clone().reshape([1])) };
+        let rec =
+            (x - reconstruction).square().sum_dim(1).mean().div_scalar(2.0 * c.sigma * c.sigma);
+        let kl = (mean.square() + log_var.clone().exp() - log_var)
+            .sub_scalar(1.0)
+            .sum_dim(1)
+            .mean()
+            .mul_scalar(0.5);
+        let losses = VaeLosses {
+            reconstruction: scalar(rec.clone().reshape([1])),
+            kl: scalar(kl.clone().reshape([1])),
+        };
         let grads = (rec + kl).reshape([1]).backward();
         descend(&mut self.state.params, &mut self.state.adam, &graph, &grads, "");
         apply_state(&mut self.state.params, state);
@@ -139,7 +164,10 @@ impl VaeTrainer {
         if m.kind != SampleKind::Image || m.sample_shape != [3, c.size, c.size] {
             return Err(Error::manifest(
                 &m.name,
-                format!("the borrowed critic must judge {0}×{0} RGB images, it takes {1:?}", c.size, m.sample_shape),
+                format!(
+                    "the borrowed critic must judge {0}×{0} RGB images, it takes {1:?}",
+                    c.size, m.sample_shape
+                ),
             ));
         }
         let mut manifest = m.clone();
@@ -163,7 +191,14 @@ mod tests {
     /// Images that are one of two flat colours: a VAE learns them in a few steps.
     impl RealData for Blobs {
         fn batch(&self, n: usize, iteration: u64) -> Vec<f32> {
-            (0..n).flat_map(|i| vec![if (i as u64 + iteration).is_multiple_of(2) { 0.5 } else { -0.5 }; 3 * 8 * 8]).collect()
+            (0..n)
+                .flat_map(|i| {
+                    vec![
+                        if (i as u64 + iteration).is_multiple_of(2) { 0.5 } else { -0.5 };
+                        3 * 8 * 8
+                    ]
+                })
+                .collect()
         }
     }
 
@@ -180,7 +215,10 @@ mod tests {
             trainer.step(&Blobs);
         }
         let last = trainer.step(&Blobs);
-        assert!(last.reconstruction + last.kl < 0.5 * (first.reconstruction + first.kl), "{first:?} → {last:?}");
+        assert!(
+            last.reconstruction + last.kl < 0.5 * (first.reconstruction + first.kl),
+            "{first:?} → {last:?}"
+        );
 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("vae.ckpt");
@@ -196,12 +234,14 @@ mod tests {
     fn its_bundle_borrows_the_critic_and_refuses_one_of_another_shape() {
         let device = crate::device::cpu();
         let trainer = VaeTrainer::new(config(), &device);
-        let gan = crate::model::presets::Architecture::Dcgan { latent: 6, width: 2, size: 8 }.init_bundle("gan", 1);
+        let gan = crate::model::presets::Architecture::Dcgan { latent: 6, width: 2, size: 8 }
+            .init_bundle("gan", 1);
         let bundle = trainer.bundle("vae", &gan).unwrap();
         assert_eq!(bundle.manifest.latent.dim, 4);
         assert_eq!(bundle.manifest.critic, gan.manifest.critic);
         assert_eq!(bundle.weights["critic.out.weight"], gan.weights["critic.out.weight"]);
-        let other = crate::model::presets::Architecture::Dcgan { latent: 6, width: 2, size: 16 }.init_bundle("big", 1);
+        let other = crate::model::presets::Architecture::Dcgan { latent: 6, width: 2, size: 16 }
+            .init_bundle("big", 1);
         let error = trainer.bundle("vae", &other).unwrap_err().to_string();
         assert!(error.contains("8×8 RGB"), "{error}");
     }

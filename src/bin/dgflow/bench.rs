@@ -57,8 +57,15 @@ pub struct BenchArgs {
 }
 
 pub fn bench(args: BenchArgs) -> Result<()> {
-    if args.batches.is_empty() || args.batches.contains(&0) || args.steps == 0 || args.repeats == 0 || args.profile_batch == 0 {
-        bail!("--batches must be positive sizes, and --steps, --repeats and --profile-batch positive");
+    if args.batches.is_empty()
+        || args.batches.contains(&0)
+        || args.steps == 0
+        || args.repeats == 0
+        || args.profile_batch == 0
+    {
+        bail!(
+            "--batches must be positive sizes, and --steps, --repeats and --profile-batch positive"
+        );
     }
     let models = if args.models.is_empty() { shipped_models()? } else { args.models.clone() };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -66,7 +73,10 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     let peak = peak_gflops(threads);
 
     let mut report = format!("{}\n\n", machine(threads, peak));
-    report += &format!("## Refinement (DGflow-KL, latent space), native, {}\n\n", device_label(args.device));
+    report += &format!(
+        "## Refinement (DGflow-KL, latent space), native, {}\n\n",
+        device_label(args.device)
+    );
     report += "ms per step (median of runs, each at least ~0.5 s of steps); ratio = PyTorch time / Rust time (> 1: Rust is faster); \
                GFLOP/s counts the forward and the input-gradient pass of G and D.\n\n";
     report += "| model | batch | Rust ms/step | samples·steps/s | GFLOP/s | % of peak | PyTorch ms/step | ratio |\n";
@@ -76,11 +86,15 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         let bundle = Bundle::from_dir(dir)?;
         let model = Model::build(&bundle, 0, &device);
         let m = &bundle.manifest;
-        let macs = m.generator.macs(&[m.latent.dim]).unwrap_or(0) + m.critic.macs(&m.sample_shape).unwrap_or(0);
+        let macs = m.generator.macs(&[m.latent.dim]).unwrap_or(0)
+            + m.critic.macs(&m.sample_shape).unwrap_or(0);
         for &batch in &args.batches {
             // Ten steps of a 2D toy take ~20 ms, where the first steps after the reference's
             // process ran were measured up to 30 % slower than later ones.
-            let steps = args.steps.max((MIN_RUN_MS / refine_ms_per_step(&model, batch, 1, &device)?).ceil() as usize).min(MAX_STEPS);
+            let steps = args
+                .steps
+                .max((MIN_RUN_MS / refine_ms_per_step(&model, batch, 1, &device)?).ceil() as usize)
+                .min(MAX_STEPS);
             let mut rust = Vec::new();
             let mut torch = Vec::new();
             for _ in 0..args.repeats {
@@ -89,13 +103,15 @@ pub fn bench(args: BenchArgs) -> Result<()> {
                     torch.push(reference_ms(reference, dir, batch, steps, threads)?);
                 }
             }
-            let (ms, torch_ms) = (median(&mut rust), (!torch.is_empty()).then(|| median(&mut torch)));
+            let (ms, torch_ms) =
+                (median(&mut rust), (!torch.is_empty()).then(|| median(&mut torch)));
             let gflops = 4.0 * macs as f64 * batch as f64 / (ms * 1e-3) / 1e9;
             let row = format!(
                 "| {} | {batch} | {ms:.2} | {:.0} | {gflops:.1} | {} | {} | {} |\n",
                 m.name,
                 batch as f64 / (ms * 1e-3),
-                peak.filter(|_| args.device == Backend::Cpu).map_or("–".into(), |p| format!("{:.0} %", 100.0 * gflops / p)),
+                peak.filter(|_| args.device == Backend::Cpu)
+                    .map_or("–".into(), |p| format!("{:.0} %", 100.0 * gflops / p)),
                 torch_ms.map_or("–".into(), |t| format!("{t:.2}")),
                 torch_ms.map_or("–".into(), |t| format!("{:.2}×", t / ms)),
             );
@@ -143,7 +159,8 @@ const MAX_STEPS: usize = 1000;
 
 /// Mean time of one DGflow-KL step over `steps` steps, after an untimed first step.
 fn refine_ms_per_step(model: &Model, batch: usize, steps: usize, device: &Device) -> Result<f64> {
-    let config = FlowConfig { batch, steps: steps + 1, keep: Keep::Steps(vec![]), ..FlowConfig::default() };
+    let config =
+        FlowConfig { batch, steps: steps + 1, keep: Keep::Steps(vec![]), ..FlowConfig::default() };
     let mut refiner = pollster::block_on(Refiner::new(model, model, config, device))?;
     // Step 0 evaluates the start and its drift; step 1 is the first full step (warm-up).
     pollster::block_on(refiner.next_step())?;
@@ -153,15 +170,37 @@ fn refine_ms_per_step(model: &Model, batch: usize, steps: usize, device: &Device
     Ok(start.elapsed().as_secs_f64() * 1e3 / steps as f64)
 }
 
-fn reference_ms(reference: &str, dir: &Path, batch: usize, steps: usize, threads: usize) -> Result<f64> {
-    let json = run_reference(reference, &["refine", &dir.display().to_string(), "--batch", &batch.to_string(), "--steps", &steps.to_string(), "--threads", &threads.to_string()])?;
+fn reference_ms(
+    reference: &str,
+    dir: &Path,
+    batch: usize,
+    steps: usize,
+    threads: usize,
+) -> Result<f64> {
+    let json = run_reference(
+        reference,
+        &[
+            "refine",
+            &dir.display().to_string(),
+            "--batch",
+            &batch.to_string(),
+            "--steps",
+            &steps.to_string(),
+            "--threads",
+            &threads.to_string(),
+        ],
+    )?;
     json["ms_per_step"].as_f64().context("the reference printed no ms_per_step")
 }
 
 fn run_reference(reference: &str, args: &[&str]) -> Result<serde_json::Value> {
     let mut words = reference.split_whitespace();
     let program = words.next().context("--reference is empty")?;
-    let out = Command::new(program).args(words).args(args).output().with_context(|| format!("running {reference}"))?;
+    let out = Command::new(program)
+        .args(words)
+        .args(args)
+        .output()
+        .with_context(|| format!("running {reference}"))?;
     if !out.status.success() {
         bail!("{reference} failed: {}", String::from_utf8_lossy(&out.stderr));
     }
@@ -180,17 +219,39 @@ fn median(values: &mut [f64]) -> f64 {
 /// op does in a refinement step), beside the reference's same layers. An op is a layer, or a
 /// convolution with the batch norm and activation the engine folds and fuses into it
 /// (`network::fused_len`); the reference runs those as layers of their own, timed one by one.
-fn profile_section(args: &BenchArgs, dir: &Path, threads: usize, device: &Device) -> Result<String> {
+fn profile_section(
+    args: &BenchArgs,
+    dir: &Path,
+    threads: usize,
+    device: &Device,
+) -> Result<String> {
     let bundle = Bundle::from_dir(dir)?;
     let m = &bundle.manifest;
     let batch = args.profile_batch;
     let torch = match &args.reference {
         Some(reference) => {
-            let json = run_reference(reference, &["layers", &dir.display().to_string(), "--batch", &batch.to_string(), "--steps", &args.steps.to_string(), "--threads", &threads.to_string()])?;
-            let layers = json["layers"].as_array().context("the reference printed no layers")?.clone();
+            let json = run_reference(
+                reference,
+                &[
+                    "layers",
+                    &dir.display().to_string(),
+                    "--batch",
+                    &batch.to_string(),
+                    "--steps",
+                    &args.steps.to_string(),
+                    "--threads",
+                    &threads.to_string(),
+                ],
+            )?;
+            let layers =
+                json["layers"].as_array().context("the reference printed no layers")?.clone();
             let ours = m.generator.layers.len() + m.critic.layers.len();
             if layers.len() != ours {
-                bail!("the reference timed {} layers of {}, which has {ours}: are both reading the same manifest?", layers.len(), dir.display());
+                bail!(
+                    "the reference timed {} layers of {}, which has {ours}: are both reading the same manifest?",
+                    layers.len(),
+                    dir.display()
+                );
             }
             Some(layers)
         }
@@ -211,13 +272,24 @@ fn profile_section(args: &BenchArgs, dir: &Path, threads: usize, device: &Device
     );
     let (mut rust_total, mut torch_total) = (0.0, 0.0);
     let mut index = 0;
-    for (network, spec, input) in [("G", &m.generator, vec![m.latent.dim]), ("D", &m.critic, m.sample_shape.clone())] {
+    for (network, spec, input) in
+        [("G", &m.generator, vec![m.latent.dim]), ("D", &m.critic, m.sample_shape.clone())]
+    {
         let prefix = if network == "G" { "generator" } else { "critic" };
         let mut i = 0;
         while i < spec.layers.len() {
             let group = &spec.layers[i..i + network::fused_len(&spec.layers[i..], device)];
-            let shape = NetworkSpec { layers: spec.layers[..i].to_vec() }.output_shape(&input).map_err(anyhow::Error::msg)?;
-            let alone = Network::build(&NetworkSpec { layers: group.to_vec() }, &shape, prefix, &bundle.weights, 0, device);
+            let shape = NetworkSpec { layers: spec.layers[..i].to_vec() }
+                .output_shape(&input)
+                .map_err(anyhow::Error::msg)?;
+            let alone = Network::build(
+                &NetworkSpec { layers: group.to_vec() },
+                &shape,
+                prefix,
+                &bundle.weights,
+                0,
+                device,
+            );
             let len = shape.iter().product();
             let mut forward = Vec::new();
             let mut with_grad = Vec::new();
@@ -227,8 +299,12 @@ fn profile_section(args: &BenchArgs, dir: &Path, threads: usize, device: &Device
             }
             let (forward, with_grad) = (median(&mut forward), median(&mut with_grad));
             rust_total += with_grad;
-            let reference = torch.as_ref().and_then(|layers| layers.get(index..index + group.len()));
-            let torch_ms = |key: &str| reference.and_then(|layers| layers.iter().map(|l| l[key].as_f64()).sum::<Option<f64>>());
+            let reference =
+                torch.as_ref().and_then(|layers| layers.get(index..index + group.len()));
+            let torch_ms = |key: &str| {
+                reference
+                    .and_then(|layers| layers.iter().map(|l| l[key].as_f64()).sum::<Option<f64>>())
+            };
             let (torch_forward, torch_grad) = (torch_ms("forward_ms"), torch_ms("step_ms"));
             torch_total += torch_grad.unwrap_or(0.0);
             let shown = |v: Option<f64>| v.map_or("–".into(), |t| format!("{t:.2}"));
@@ -266,7 +342,14 @@ fn layer_label(layer: &Layer) -> String {
 /// Mean ms of one pass of `network` on a random `[batch, len]` input (see `mean_ms`); with
 /// `with_grad`, the pass includes the backward to the input. Reading the result back waits for
 /// the work.
-fn layer_ms(network: &Network, batch: usize, len: usize, with_grad: bool, runs: usize, device: &Device) -> f64 {
+fn layer_ms(
+    network: &Network,
+    batch: usize,
+    len: usize,
+    with_grad: bool,
+    runs: usize,
+    device: &Device,
+) -> f64 {
     let x = Tensor::<2>::random([batch, len], Distribution::Normal(0.0, 1.0), device);
     let pass = || {
         if with_grad {
@@ -295,19 +378,32 @@ struct NoiseImages;
 
 impl RealData for NoiseImages {
     fn batch(&self, n: usize, iteration: u64) -> Vec<f32> {
-        dgflow::rng::Noise::at(1, dgflow::rng::Stream::Data, iteration).uniform(n * 3 * 32 * 32).into_iter().map(|u| 2.0 * u - 1.0).collect()
+        dgflow::rng::Noise::at(1, dgflow::rng::Stream::Data, iteration)
+            .uniform(n * 3 * 32 * 32)
+            .into_iter()
+            .map(|u| 2.0 * u - 1.0)
+            .collect()
     }
 }
 
 /// CIFAR-10 SN-DCGAN training throughput, one critic and one generator step per iteration.
 fn training_section(args: &BenchArgs, threads: usize, device: &Device) -> Result<String> {
-    let bundle = Architecture::Dcgan { latent: 128, width: args.train_width, size: 32 }.init_bundle("cifar10", 1);
+    let bundle = Architecture::Dcgan { latent: 128, width: args.train_width, size: 32 }
+        .init_bundle("cifar10", 1);
     let dir = tempfile_dir()?;
     bundle.write_dir(&dir)?;
     let (batch, iterations) = (64, 5);
     let config = TrainConfig {
-        batch, lr_generator: 2e-4, lr_critic: 2e-4, beta1: 0.5, beta2: 0.999, critic_steps: 1, seed: 1,
-        loss: Default::default(), critic_only: false, average_decay: None,
+        batch,
+        lr_generator: 2e-4,
+        lr_critic: 2e-4,
+        beta1: 0.5,
+        beta2: 0.999,
+        critic_steps: 1,
+        seed: 1,
+        loss: Default::default(),
+        critic_only: false,
+        average_decay: None,
     };
     let mut rust = Vec::new();
     let mut torch = Vec::new();
@@ -318,8 +414,22 @@ fn training_section(args: &BenchArgs, threads: usize, device: &Device) -> Result
         });
         rust.push(batch as f64 / (ms * 1e-3));
         if let Some(reference) = &args.reference {
-            let json = run_reference(reference, &["train-cifar10", &dir.display().to_string(), "--batch", &batch.to_string(), "--iterations", &iterations.to_string(), "--threads", &threads.to_string()])?;
-            torch.push(json["images_per_s"].as_f64().context("the reference printed no images_per_s")?);
+            let json = run_reference(
+                reference,
+                &[
+                    "train-cifar10",
+                    &dir.display().to_string(),
+                    "--batch",
+                    &batch.to_string(),
+                    "--iterations",
+                    &iterations.to_string(),
+                    "--threads",
+                    &threads.to_string(),
+                ],
+            )?;
+            torch.push(
+                json["images_per_s"].as_f64().context("the reference printed no images_per_s")?,
+            );
         }
     }
     std::fs::remove_dir_all(&dir).ok();
@@ -343,13 +453,19 @@ fn tempfile_dir() -> Result<PathBuf> {
 fn machine(threads: usize, peak: Option<f64>) -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| std::env::consts::ARCH.to_string());
     let peak = peak.map_or("not measured on this architecture".into(), |p| {
         format!("{p:.0} GFLOP/s measured (f32 FMA loop on {threads} threads, {})", simd_name())
     });
     let kernels = dgflow::model::cpu_convolution_kernels();
-    format!("# dgflow bench\n\nMachine: {cpu}, {threads} threads. Peak: {peak}. Convolution kernels: {kernels} (`DGFLOW_CPU_KERNELS` picks narrower ones).")
+    format!(
+        "# dgflow bench\n\nMachine: {cpu}, {threads} threads. Peak: {peak}. Convolution kernels: {kernels} (`DGFLOW_CPU_KERNELS` picks narrower ones)."
+    )
 }
 
 fn simd_name() -> &'static str {
@@ -368,13 +484,14 @@ fn peak_gflops(threads: usize) -> Option<f64> {
     #[cfg(target_arch = "x86_64")]
     {
         const ITERATIONS: u64 = 20_000_000;
-        let (flops_per_iteration, run): (u64, fn(u64) -> f32) = if std::arch::is_x86_feature_detected!("avx512f") {
-            (12 * 16 * 2, |n| unsafe { fma_loop_avx512(n) })
-        } else if std::arch::is_x86_feature_detected!("fma") {
-            (12 * 8 * 2, |n| unsafe { fma_loop_avx2(n) })
-        } else {
-            return None;
-        };
+        let (flops_per_iteration, run): (u64, fn(u64) -> f32) =
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                (12 * 16 * 2, |n| unsafe { fma_loop_avx512(n) })
+            } else if std::arch::is_x86_feature_detected!("fma") {
+                (12 * 8 * 2, |n| unsafe { fma_loop_avx2(n) })
+            } else {
+                return None;
+            };
         run(ITERATIONS / 10); // wake the cores up
         let start = Instant::now();
         let sums: Vec<f32> = std::thread::scope(|s| {

@@ -9,32 +9,36 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;
 
 use dgflow::bundle::{Bundle, Provenance, Recommended, SampleKind};
-use dgflow::data::toy2d::Toy;
-use dgflow::eval;
-use dgflow::rng::{Noise, Stream};
-use dgflow::train::checkpoint;
 use dgflow::classifier::{self, Classifier, ClassifierManifest};
 use dgflow::data::cifar::{CLASSES, Cifar, Split};
-use dgflow::train::classifier::{ClassifierConfig, ClassifierTrainer};
-use dgflow::train::gan::{GanLoss, GanTrainer, RealData, TrainConfig};
-use dgflow::train::images::ImageData;
 use dgflow::data::text::{self, Corpus, Vocab};
-use dgflow::train::text::TextData;
+use dgflow::data::toy2d::Toy;
+use dgflow::device::{self, Backend};
+use dgflow::eval;
+use dgflow::flow::{self, FlowConfig, Keep, Method, Space, Trajectory};
 use dgflow::metrics::frechet::{Gaussian, frechet_distance};
 use dgflow::metrics::ngram;
-use dgflow::train::toy::ToyData;
-use dgflow::device::{self, Backend};
-use dgflow::flow::{self, FlowConfig, Keep, Method, Space, Trajectory};
 use dgflow::model::Model;
 use dgflow::model::presets::Architecture;
 use dgflow::render;
+use dgflow::rng::{Noise, Stream};
+use dgflow::train::checkpoint;
+use dgflow::train::classifier::{ClassifierConfig, ClassifierTrainer};
+use dgflow::train::gan::{GanLoss, GanTrainer, RealData, TrainConfig};
+use dgflow::train::images::ImageData;
+use dgflow::train::text::TextData;
+use dgflow::train::toy::ToyData;
 
 mod bench;
 mod record;
 mod vae;
 
 #[derive(Parser)]
-#[command(name = "dgflow", version, about = "Refine generative-model samples with discriminator gradient flow (DGflow)")]
+#[command(
+    name = "dgflow",
+    version,
+    about = "Refine generative-model samples with discriminator gradient flow (DGflow)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -376,22 +380,35 @@ fn check_metrics(args: CheckMetricsArgs) -> Result<()> {
     let table = eval::disturbance_table(&classifier, &images, 32, &reference, &device);
     let caption = format!(
         "{} CIFAR-10 training images against the 10,000 test images, in the features of {} (not Inception FID; precision and recall on the first {} of each set)",
-        args.samples, classifier.manifest.name, eval::PRECISION_RECALL_POINTS
+        args.samples,
+        classifier.manifest.name,
+        eval::PRECISION_RECALL_POINTS
     );
     println!("{caption}\n\n{table}");
     if let Some(path) = args.out {
-        std::fs::write(&path, format!("{caption}\n\n{table}")).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, format!("{caption}\n\n{table}"))
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }
 
 fn train(args: TrainArgs) -> Result<()> {
     let rates = [args.lr, args.lr_critic.unwrap_or(args.lr)];
-    if args.batch == 0 || args.every == 0 || args.critic_steps == 0 || args.width == 0 || !(0.0..1.0).contains(&args.beta2) || !rates.iter().all(|r| r.is_finite() && *r > 0.0) {
-        bail!("--batch, --every, --critic-steps, --width, --lr and --lr-critic must be positive, and --beta2 in [0, 1)");
+    if args.batch == 0
+        || args.every == 0
+        || args.critic_steps == 0
+        || args.width == 0
+        || !(0.0..1.0).contains(&args.beta2)
+        || !rates.iter().all(|r| r.is_finite() && *r > 0.0)
+    {
+        bail!(
+            "--batch, --every, --critic-steps, --width, --lr and --lr-critic must be positive, and --beta2 in [0, 1)"
+        );
     }
     if args.average.is_some_and(|d| !(d > 0.0 && d < 1.0)) {
-        bail!("--average is the averaging decay, in (0, 1): 0.999 averages over about the last 1,000 iterations");
+        bail!(
+            "--average is the averaging decay, in (0, 1): 0.999 averages over about the last 1,000 iterations"
+        );
     }
     let device = device::cpu();
     match args.recipe {
@@ -405,7 +422,9 @@ fn train(args: TrainArgs) -> Result<()> {
     let toy = match args.recipe {
         Recipe::Gaussians25 => Some(Toy::Gaussians25),
         Recipe::Swissroll => Some(Toy::SwissRoll),
-        Recipe::Cifar10 | Recipe::Text | Recipe::Classifier | Recipe::Vae | Recipe::Corrector => None,
+        Recipe::Cifar10 | Recipe::Text | Recipe::Classifier | Recipe::Vae | Recipe::Corrector => {
+            None
+        }
     };
     // Before the training data, so that a missing classifier fails fast; a critic-only fit leaves
     // the samples as they are.
@@ -413,43 +432,83 @@ fn train(args: TrainArgs) -> Result<()> {
         (Recipe::Cifar10, false) => Some(ImageScore::load(&args.classifier, &args.data, &device)?),
         _ => None,
     };
-    let (data, arch, description, data_note): (Box<dyn RealData>, Architecture, String, String) = match args.recipe {
-        Recipe::Gaussians25 | Recipe::Swissroll => {
-            let toy = toy.expect("a toy recipe");
-            let description = match toy {
-                Toy::Gaussians25 => "SN-GAN on the paper's 25 Gaussians (5×5 grid, σ = 0.05, scaled by 1/2.828)",
-                Toy::SwissRoll => "SN-GAN on the paper's Swiss roll (noise 0.25, x and z columns, divided by 7.5)",
-            };
-            let note = format!("{} samples generated in code (src/data/toy2d.rs), fresh each iteration", toy.name());
-            (Box::new(ToyData { toy, seed: args.seed }), Architecture::toy2d(), description.into(), note)
-        }
-        Recipe::Cifar10 => (
-            Box::new(ImageData { images: Cifar::load(&args.data.join("cifar-10-batches-bin"), Split::Train)?, seed: args.seed }),
-            Architecture::Dcgan { latent: 128, width: args.width, size: 32 },
-            format!("SN-DCGAN on CIFAR-10 (32×32 RGB), channel width {} (64 is Miyato et al.'s)", args.width),
-            "CIFAR-10 training set (50,000 images), random left-right flips".into(),
-        ),
-        Recipe::Text => {
-            let corpus = Corpus::load(&args.data.join("text"))?;
-            held_out = corpus.held_out.clone();
-            let vocab = Vocab::from_lines(&corpus.train, text::VOCAB_SIZE);
-            let lines = corpus.train.iter().map(|l| vocab.encode(l)).collect();
-            let note = format!(
-                "the first 32 characters of the {} training lines (of 32+ characters) of the One Billion Word held-out sentences and 17 Gutenberg books; every 7th line ({}) held out for evaluation; {} symbols, rarer characters folded into {}; real one-hots smoothed by 0.1 towards uniform",
-                corpus.train.len(), corpus.held_out.len(), vocab.len(), text::UNKNOWN
-            );
-            let arch = Architecture::CharCnn { latent: 128, width: args.width, length: text::LENGTH, blocks: args.blocks, vocab: vocab.symbols.clone() };
-            let description = format!("SN language GAN (WGAN-GP's residual 1D-conv networks, width {}, {} blocks) on 32-character sentence openings", args.width, args.blocks);
-            (Box::new(TextData { lines, vocab, smoothing: 0.1, seed: args.seed }), arch, description, note)
-        }
-        Recipe::Classifier | Recipe::Vae | Recipe::Corrector => unreachable!("trained by their own functions"),
-    };
+    let (data, arch, description, data_note): (Box<dyn RealData>, Architecture, String, String) =
+        match args.recipe {
+            Recipe::Gaussians25 | Recipe::Swissroll => {
+                let toy = toy.expect("a toy recipe");
+                let description = match toy {
+                    Toy::Gaussians25 => {
+                        "SN-GAN on the paper's 25 Gaussians (5×5 grid, σ = 0.05, scaled by 1/2.828)"
+                    }
+                    Toy::SwissRoll => {
+                        "SN-GAN on the paper's Swiss roll (noise 0.25, x and z columns, divided by 7.5)"
+                    }
+                };
+                let note = format!(
+                    "{} samples generated in code (src/data/toy2d.rs), fresh each iteration",
+                    toy.name()
+                );
+                (
+                    Box::new(ToyData { toy, seed: args.seed }),
+                    Architecture::toy2d(),
+                    description.into(),
+                    note,
+                )
+            }
+            Recipe::Cifar10 => (
+                Box::new(ImageData {
+                    images: Cifar::load(&args.data.join("cifar-10-batches-bin"), Split::Train)?,
+                    seed: args.seed,
+                }),
+                Architecture::Dcgan { latent: 128, width: args.width, size: 32 },
+                format!(
+                    "SN-DCGAN on CIFAR-10 (32×32 RGB), channel width {} (64 is Miyato et al.'s)",
+                    args.width
+                ),
+                "CIFAR-10 training set (50,000 images), random left-right flips".into(),
+            ),
+            Recipe::Text => {
+                let corpus = Corpus::load(&args.data.join("text"))?;
+                held_out = corpus.held_out.clone();
+                let vocab = Vocab::from_lines(&corpus.train, text::VOCAB_SIZE);
+                let lines = corpus.train.iter().map(|l| vocab.encode(l)).collect();
+                let note = format!(
+                    "the first 32 characters of the {} training lines (of 32+ characters) of the One Billion Word held-out sentences and 17 Gutenberg books; every 7th line ({}) held out for evaluation; {} symbols, rarer characters folded into {}; real one-hots smoothed by 0.1 towards uniform",
+                    corpus.train.len(),
+                    corpus.held_out.len(),
+                    vocab.len(),
+                    text::UNKNOWN
+                );
+                let arch = Architecture::CharCnn {
+                    latent: 128,
+                    width: args.width,
+                    length: text::LENGTH,
+                    blocks: args.blocks,
+                    vocab: vocab.symbols.clone(),
+                };
+                let description = format!(
+                    "SN language GAN (WGAN-GP's residual 1D-conv networks, width {}, {} blocks) on 32-character sentence openings",
+                    args.width, args.blocks
+                );
+                (
+                    Box::new(TextData { lines, vocab, smoothing: 0.1, seed: args.seed }),
+                    arch,
+                    description,
+                    note,
+                )
+            }
+            Recipe::Classifier | Recipe::Vae | Recipe::Corrector => {
+                unreachable!("trained by their own functions")
+            }
+        };
     let name = match args.recipe {
         Recipe::Gaussians25 => "25gaussians",
         Recipe::Swissroll => "swissroll",
         Recipe::Cifar10 => "cifar10",
         Recipe::Text => "text",
-        Recipe::Classifier | Recipe::Vae | Recipe::Corrector => unreachable!("trained by their own functions"),
+        Recipe::Classifier | Recipe::Vae | Recipe::Corrector => {
+            unreachable!("trained by their own functions")
+        }
     };
     let loss = match args.loss {
         LossArg::Logistic => GanLoss::Logistic,
@@ -460,7 +519,10 @@ fn train(args: TrainArgs) -> Result<()> {
         let iteration = t.iteration;
         println!("resuming {} from iteration {iteration}", args.checkpoint.display());
         if let Some(dir) = &args.init {
-            println!("(--init {} applies to a new run only: the checkpoint's weights go on)", dir.display());
+            println!(
+                "(--init {} applies to a new run only: the checkpoint's weights go on)",
+                dir.display()
+            );
         }
         if (t.config.loss, t.config.critic_only) != (loss, args.critic_only) {
             record_stage(&mut t, stage_note(iteration, loss, args.critic_only));
@@ -469,9 +531,17 @@ fn train(args: TrainArgs) -> Result<()> {
         }
         if args.critic_only && t.averages_generator() {
             t.adopt_average();
-            record_stage(&mut t, format!("From iteration {iteration}: the generator replaced by its average, for the critic to fit."));
+            record_stage(
+                &mut t,
+                format!(
+                    "From iteration {iteration}: the generator replaced by its average, for the critic to fit."
+                ),
+            );
         } else if !args.critic_only && t.average.is_some() && !t.averages_generator() {
-            bail!("{} holds a critic-only fit with the critic's weights averaged: go on with --critic-only, or train both networks from a copy of the checkpoint before the fit", args.checkpoint.display());
+            bail!(
+                "{} holds a critic-only fit with the critic's weights averaged: go on with --critic-only, or train both networks from a copy of the checkpoint before the fit",
+                args.checkpoint.display()
+            );
         }
         if let (Some(decay), None) = (args.average, &t.average) {
             t.start_average(decay);
@@ -502,15 +572,25 @@ fn train(args: TrainArgs) -> Result<()> {
         if let Some(dir) = &args.init {
             bundle = starting_bundle(dir, &bundle)?;
             let history = &mut bundle.manifest.provenance;
-            history.notes = format!("{} Then a new run from those weights ({}; the optimiser afresh): {start}", history.notes, history.trained_by);
+            history.notes = format!(
+                "{} Then a new run from those weights ({}; the optimiser afresh): {start}",
+                history.notes, history.trained_by
+            );
             println!("starting from the weights of {}", dir.display());
         }
         GanTrainer::new(&bundle, config, &device)
     };
-    let mut log = open_log(args.log.as_deref(), "iteration,critic_loss,generator_loss,real_logit,fake_logit,eval")?;
+    let mut log = open_log(
+        args.log.as_deref(),
+        "iteration,critic_loss,generator_loss,real_logit,fake_logit,eval",
+    )?;
     let bar = progress_bar(trainer.iteration, args.iterations)?;
-    let reference = toy.map(|toy| toy.sample(4000, &mut Noise::new(args.seed ^ 0x5eed, Stream::Data)));
-    let mut record = args.record.as_ref().map(|_| record::TrainRecord::new(trainer.host_weights(), trainer.iteration));
+    let reference =
+        toy.map(|toy| toy.sample(4000, &mut Noise::new(args.seed ^ 0x5eed, Stream::Data)));
+    let mut record = args
+        .record
+        .as_ref()
+        .map(|_| record::TrainRecord::new(trainer.host_weights(), trainer.iteration));
     if record.is_some() {
         trainer.trace = Some(Vec::new());
     }
@@ -519,7 +599,12 @@ fn train(args: TrainArgs) -> Result<()> {
         let iteration = trainer.iteration;
         let losses = trainer.step_on(inputs.clone());
         if let Some(r) = record.as_mut() {
-            r.push(iteration, &inputs, &losses, trainer.trace.replace(Vec::new()).unwrap_or_default());
+            r.push(
+                iteration,
+                &inputs,
+                &losses,
+                trainer.trace.replace(Vec::new()).unwrap_or_default(),
+            );
         }
         bar.inc(1);
         if trainer.iteration % args.every == 0 || trainer.iteration == args.iterations {
@@ -527,18 +612,31 @@ fn train(args: TrainArgs) -> Result<()> {
             let bundle = trainer.bundle();
             let score = match (toy, &reference, args.recipe) {
                 (Some(toy), Some(reference), _) => toy_score(&bundle, toy, reference, &device)?,
-                (_, _, Recipe::Text) => text_score(&bundle, &held_out, &args.checkpoint.with_extension("txt"), &device)?,
+                (_, _, Recipe::Text) => {
+                    text_score(&bundle, &held_out, &args.checkpoint.with_extension("txt"), &device)?
+                }
                 _ => {
                     let path = args.checkpoint.with_extension("png");
                     write_png(&path, &base_grid(&bundle, 64, &device)?)?;
                     match &image_score {
-                        Some(score) => format!("{}; samples in {}", score.of(&bundle, &device)?, path.display()),
+                        Some(score) => format!(
+                            "{}; samples in {}",
+                            score.of(&bundle, &device)?,
+                            path.display()
+                        ),
                         None => format!("samples in {}", path.display()),
                     }
                 }
             };
             bar.set_message(format!("D {:.3} G {:.3} | {score}", losses.critic, losses.generator));
-            let line = format!("{},{},{},{},{},{score}", trainer.iteration, losses.critic, losses.generator, losses.real_logit, losses.fake_logit);
+            let line = format!(
+                "{},{},{},{},{},{score}",
+                trainer.iteration,
+                losses.critic,
+                losses.generator,
+                losses.real_logit,
+                losses.fake_logit
+            );
             checkpoint_line(&mut log, &bar, &line)?;
         }
     }
@@ -549,11 +647,20 @@ fn train(args: TrainArgs) -> Result<()> {
     }
     let mut bundle = trainer.bundle();
     bundle.manifest.provenance = Provenance {
-        trained_by: format!("dgflow train {} (this repository), {} iterations", bundle.manifest.name, trainer.iteration),
+        trained_by: format!(
+            "dgflow train {} (this repository), {} iterations",
+            bundle.manifest.name, trainer.iteration
+        ),
         data: data_note,
         recipe: format!(
             "spectral-norm critic, {} critic steps per generator step, Adam lr {} (critic {}) betas ({}, {}), batch {}, seed {}",
-            trainer.config.critic_steps, trainer.config.lr_generator, trainer.config.lr_critic, trainer.config.beta1, trainer.config.beta2, trainer.config.batch, trainer.config.seed
+            trainer.config.critic_steps,
+            trainer.config.lr_generator,
+            trainer.config.lr_critic,
+            trainer.config.beta1,
+            trainer.config.beta2,
+            trainer.config.batch,
+            trainer.config.seed
         ),
         notes: trainer.manifest.provenance.notes.clone(),
     };
@@ -570,16 +677,27 @@ fn train(args: TrainArgs) -> Result<()> {
 /// recipe's, freshly initialised): every parameter, of the same shape.
 fn starting_bundle(dir: &Path, fresh: &Bundle) -> Result<Bundle> {
     let mut bundle = Bundle::from_dir(dir)?;
-    let sorted = |b: &Bundle| b.weights.iter().map(|(name, (shape, _))| (name.clone(), shape.clone())).collect::<std::collections::BTreeMap<_, _>>();
+    let sorted = |b: &Bundle| {
+        b.weights
+            .iter()
+            .map(|(name, (shape, _))| (name.clone(), shape.clone()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
     let (ours, theirs) = (sorted(fresh), sorted(&bundle));
     let differs = ours.iter().find(|(name, shape)| theirs.get(*name) != Some(shape));
     let extra = theirs.keys().find(|name| !ours.contains_key(*name));
     if let Some((name, shape)) = differs {
         let there = theirs.get(name).map_or("missing".to_string(), |s| format!("{s:?}"));
-        bail!("--init {}: {name} is {there} there, {shape:?} in this recipe's networks: start from a bundle trained with the same recipe and flags (--width, --blocks)", dir.display());
+        bail!(
+            "--init {}: {name} is {there} there, {shape:?} in this recipe's networks: start from a bundle trained with the same recipe and flags (--width, --blocks)",
+            dir.display()
+        );
     }
     if let Some(name) = extra {
-        bail!("--init {}: {name} is not a parameter of this recipe's networks: start from a bundle trained with the same recipe and flags", dir.display());
+        bail!(
+            "--init {}: {name} is not a parameter of this recipe's networks: start from a bundle trained with the same recipe and flags",
+            dir.display()
+        );
     }
     // Training writes f16 whatever it started from (an int8 bundle is packed for the page).
     bundle.manifest.weights.encoding = Default::default();
@@ -589,7 +707,8 @@ fn starting_bundle(dir: &Path, fresh: &Bundle) -> Result<Bundle> {
 /// Prints a resumed run's new stage and adds it to the bundle's training history.
 fn record_stage(trainer: &mut GanTrainer, stage: String) {
     println!("{stage}");
-    trainer.manifest.provenance.notes = format!("{} {stage}", trainer.manifest.provenance.notes).trim().to_string();
+    trainer.manifest.provenance.notes =
+        format!("{} {stage}", trainer.manifest.provenance.notes).trim().to_string();
 }
 
 /// A sentence for the bundle's training history: which loss from which iteration.
@@ -598,7 +717,10 @@ fn stage_note(iteration: u64, loss: GanLoss, critic_only: bool) -> String {
         GanLoss::Logistic => "the non-saturating (logistic) loss",
         GanLoss::Wasserstein => "the Wasserstein loss",
     };
-    format!("From iteration {iteration}: {loss}{}.", if critic_only { ", critic only (generator frozen)" } else { "" })
+    format!(
+        "From iteration {iteration}: {loss}{}.",
+        if critic_only { ", critic only (generator frozen)" } else { "" }
+    )
 }
 
 /// A sentence for the bundle's training history: which network's weights are averaged from when.
@@ -610,7 +732,8 @@ fn average_note(iteration: u64, decay: f32, critic_only: bool) -> String {
 /// `dgflow train classifier`: the reference feature network of the image metrics.
 fn train_classifier(args: &TrainArgs, device: &burn::prelude::Device) -> Result<()> {
     let cifar_dir = args.data.join("cifar-10-batches-bin");
-    let (train, test) = (Cifar::load(&cifar_dir, Split::Train)?, Cifar::load(&cifar_dir, Split::Test)?);
+    let (train, test) =
+        (Cifar::load(&cifar_dir, Split::Train)?, Cifar::load(&cifar_dir, Split::Test)?);
     let mut trainer = if args.checkpoint.exists() {
         let t = ClassifierTrainer::load(&args.checkpoint, device)?;
         println!("resuming {} from step {}", args.checkpoint.display(), t.step);
@@ -629,15 +752,33 @@ fn train_classifier(args: &TrainArgs, device: &burn::prelude::Device) -> Result<
             classes: CLASSES.iter().map(|c| c.to_string()).collect(),
             features,
             head,
-            weights: dgflow::bundle::WeightsRef { file: "weights.safetensors".into(), sha256: String::new(), encoding: Default::default() },
-            provenance: Provenance { trained_by: String::new(), data: String::new(), recipe: String::new(), notes: String::new() },
+            weights: dgflow::bundle::WeightsRef {
+                file: "weights.safetensors".into(),
+                sha256: String::new(),
+                encoding: Default::default(),
+            },
+            provenance: Provenance {
+                trained_by: String::new(),
+                data: String::new(),
+                recipe: String::new(),
+                notes: String::new(),
+            },
             test_accuracy: None,
         };
         let weights = classifier::init_weights(&manifest, args.seed);
-        let config = ClassifierConfig { batch: args.batch, peak_lr: args.lr, total_steps: args.iterations, weight_decay: 0.05, label_smoothing: 0.1, shift: 4, seed: args.seed };
+        let config = ClassifierConfig {
+            batch: args.batch,
+            peak_lr: args.lr,
+            total_steps: args.iterations,
+            weight_decay: 0.05,
+            label_smoothing: 0.1,
+            shift: 4,
+            seed: args.seed,
+        };
         ClassifierTrainer::new(manifest, &weights, config, device)
     };
-    let mut log = open_log(args.log.as_deref(), "step,loss,batch_accuracy,learning_rate,test_accuracy")?;
+    let mut log =
+        open_log(args.log.as_deref(), "step,loss,batch_accuracy,learning_rate,test_accuracy")?;
     let bar = progress_bar(trainer.step, args.iterations)?;
     let mut accuracy = f32::NAN;
     while trainer.step < args.iterations {
@@ -646,7 +787,11 @@ fn train_classifier(args: &TrainArgs, device: &burn::prelude::Device) -> Result<
         if trainer.step % args.every == 0 || trainer.step == args.iterations {
             trainer.save(&args.checkpoint)?;
             accuracy = trainer.accuracy(&test)?;
-            let line = format!("{},{loss},{batch_accuracy},{},{accuracy}", trainer.step, trainer.learning_rate());
+            let line = format!(
+                "{},{loss},{batch_accuracy},{},{accuracy}",
+                trainer.step,
+                trainer.learning_rate()
+            );
             bar.set_message(format!("loss {loss:.3} | test accuracy {:.2} %", 100.0 * accuracy));
             checkpoint_line(&mut log, &bar, &line)?;
         }
@@ -673,7 +818,11 @@ fn train_classifier(args: &TrainArgs, device: &burn::prelude::Device) -> Result<
 }
 
 /// A checkpoint's CSV line: appended to the log, and printed when no progress bar shows.
-fn checkpoint_line(log: &mut Option<std::fs::File>, bar: &indicatif::ProgressBar, line: &str) -> Result<()> {
+fn checkpoint_line(
+    log: &mut Option<std::fs::File>,
+    bar: &indicatif::ProgressBar,
+    line: &str,
+) -> Result<()> {
     if let Some(file) = log.as_mut() {
         writeln!(file, "{line}")?;
     }
@@ -687,7 +836,11 @@ fn checkpoint_line(log: &mut Option<std::fs::File>, bar: &indicatif::ProgressBar
 fn open_log(path: Option<&Path>, header: &str) -> Result<Option<std::fs::File>> {
     let Some(path) = path else { return Ok(None) };
     let fresh = !path.exists();
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
     if fresh {
         writeln!(file, "{header}")?;
     }
@@ -698,7 +851,9 @@ fn open_log(path: Option<&Path>, header: &str) -> Result<Option<std::fs::File>> 
 /// instead) when the output is not a terminal.
 fn progress_bar(position: u64, length: u64) -> Result<indicatif::ProgressBar> {
     let bar = indicatif::ProgressBar::new(length);
-    bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} [{elapsed_precise} < {eta_precise}] {msg}")?);
+    bar.set_style(indicatif::ProgressStyle::with_template(
+        "{bar:40} {pos}/{len} [{elapsed_precise} < {eta_precise}] {msg}",
+    )?);
     bar.set_position(position.min(length));
     bar.reset_eta();
     Ok(bar)
@@ -710,8 +865,19 @@ fn base_samples(bundle: &Bundle, n: usize, device: &burn::prelude::Device) -> Re
 }
 
 /// `n` base samples of `model` from the latents of `seed`.
-fn seeded_base_samples(model: &Model, n: usize, seed: u64, device: &burn::prelude::Device) -> Result<Vec<f32>> {
-    let config = FlowConfig { steps: 1, batch: n, seed, keep: Keep::Steps(vec![0]), ..FlowConfig::default() };
+fn seeded_base_samples(
+    model: &Model,
+    n: usize,
+    seed: u64,
+    device: &burn::prelude::Device,
+) -> Result<Vec<f32>> {
+    let config = FlowConfig {
+        steps: 1,
+        batch: n,
+        seed,
+        keep: Keep::Steps(vec![0]),
+        ..FlowConfig::default()
+    };
     let mut refiner = pollster::block_on(flow::Refiner::new(model, model, config, device))?;
     let step = pollster::block_on(refiner.next_step())?.expect("step 0");
     Ok(step.samples.expect("step 0 is kept"))
@@ -719,15 +885,25 @@ fn seeded_base_samples(model: &Model, n: usize, seed: u64, device: &burn::prelud
 
 /// JS-4 of 2,000 base sentences against the held-out lines, for the training log; the first 32
 /// sentences go to `sample_path`.
-fn text_score(bundle: &Bundle, held_out: &[String], sample_path: &Path, device: &burn::prelude::Device) -> Result<String> {
+fn text_score(
+    bundle: &Bundle,
+    held_out: &[String],
+    sample_path: &Path,
+    device: &burn::prelude::Device,
+) -> Result<String> {
     let m = &bundle.manifest;
     let vocab = Vocab::from_symbols(m.vocab.clone().context("a text bundle has a vocabulary")?);
     let held_out: Vec<Vec<u16>> = held_out.iter().map(|l| vocab.encode(l)).collect();
     let n = 2000;
     let samples = base_samples(bundle, n, device)?;
     let generated = text::argmax_indices(&samples, n, vocab.len(), text::LENGTH);
-    let lines: Vec<String> = generated.iter().take(32).map(|s| s.iter().map(|&i| vocab.symbols[i as usize].as_str()).collect::<String>() + "\n").collect();
-    std::fs::write(sample_path, lines.concat()).with_context(|| format!("writing {}", sample_path.display()))?;
+    let lines: Vec<String> = generated
+        .iter()
+        .take(32)
+        .map(|s| s.iter().map(|&i| vocab.symbols[i as usize].as_str()).collect::<String>() + "\n")
+        .collect();
+    std::fs::write(sample_path, lines.concat())
+        .with_context(|| format!("writing {}", sample_path.display()))?;
     Ok(format!("JS-4 {:.4}", ngram::js_divergence(&generated, &held_out, 4)))
 }
 
@@ -756,7 +932,8 @@ impl ImageScore {
         let classifier = Classifier::load(classifier, device)
             .with_context(|| format!("the training log scores samples in the features of the CIFAR-10 classifier {} (pass its folder with --classifier)", classifier.display()))?;
         let test = Cifar::load(&data.join("cifar-10-batches-bin"), Split::Test)?;
-        let images: Vec<f32> = (0..Self::IMAGES.min(test.len())).flat_map(|i| test.image(i)).collect();
+        let images: Vec<f32> =
+            (0..Self::IMAGES.min(test.len())).flat_map(|i| test.image(i)).collect();
         let (features, _) = classifier.run(&images, Self::CHUNK, device);
         Ok(ImageScore { reference: Gaussian::fit(&features), classifier })
     }
@@ -768,21 +945,36 @@ impl ImageScore {
             samples.extend(seeded_base_samples(&model, Self::CHUNK, seed, device)?);
         }
         let (features, _) = self.classifier.run(&samples, Self::CHUNK, device);
-        Ok(format!("FD {:.2} (classifier features)", frechet_distance(&Gaussian::fit(&features), &self.reference)))
+        Ok(format!(
+            "FD {:.2} (classifier features)",
+            frechet_distance(&Gaussian::fit(&features), &self.reference)
+        ))
     }
 }
 
 /// A one-line quality summary of a toy model's base samples, for the training log.
-fn toy_score(bundle: &Bundle, toy: Toy, reference: &[f32], device: &burn::prelude::Device) -> Result<String> {
+fn toy_score(
+    bundle: &Bundle,
+    toy: Toy,
+    reference: &[f32],
+    device: &burn::prelude::Device,
+) -> Result<String> {
     let points = base_samples(bundle, 2000, device)?;
-    Ok(eval::toy_metrics(toy, &points, reference).into_iter().map(|(name, value)| format!("{name} {value}")).collect::<Vec<_>>().join(", "))
+    Ok(eval::toy_metrics(toy, &points, reference)
+        .into_iter()
+        .map(|(name, value)| format!("{name} {value}"))
+        .collect::<Vec<_>>()
+        .join(", "))
 }
 
 fn eval(args: EvalArgs) -> Result<()> {
     let mut bundle = Bundle::from_dir(&args.model)?;
     if args.without_corrector {
         if bundle.manifest.critic_terms.is_empty() {
-            bail!("{} has no critic terms to drop (--without-corrector is for models refined through a corrector)", args.model.display());
+            bail!(
+                "{} has no critic terms to drop (--without-corrector is for models refined through a corrector)",
+                args.model.display()
+            );
         }
         bundle = bundle.without_critic_terms();
     }
@@ -790,21 +982,47 @@ fn eval(args: EvalArgs) -> Result<()> {
     let device = device::cpu();
     let model = Model::build(&bundle, 0, &device);
     let (eta, gamma) = step_settings(&bundle, args.eta, args.gamma);
-    let base = FlowConfig { eta, gamma, space: args.space, batch: args.samples, seed: args.seed, ..FlowConfig::default() };
+    let base = FlowConfig {
+        eta,
+        gamma,
+        space: args.space,
+        batch: args.samples,
+        seed: args.seed,
+        ..FlowConfig::default()
+    };
     let m = &bundle.manifest;
     let (table, against) = match m.kind {
         SampleKind::Points => {
-            let toy = Toy::from_name(&m.name).with_context(|| format!("no 2D data set is named {} (the bundle's name selects it)", m.name))?;
-            let reference = toy.sample(args.samples, &mut Noise::new(args.seed ^ 0x5eed, Stream::Data));
-            (pollster::block_on(eval::toy_table(&model, toy, base, &methods, &reference, &device))?, format!("{} fresh data samples", args.samples))
+            let toy = Toy::from_name(&m.name).with_context(|| {
+                format!("no 2D data set is named {} (the bundle's name selects it)", m.name)
+            })?;
+            let reference =
+                toy.sample(args.samples, &mut Noise::new(args.seed ^ 0x5eed, Stream::Data));
+            (
+                pollster::block_on(eval::toy_table(
+                    &model, toy, base, &methods, &reference, &device,
+                ))?,
+                format!("{} fresh data samples", args.samples),
+            )
         }
         SampleKind::Text => {
-            let vocab = Vocab::from_symbols(m.vocab.clone().context("a text bundle has a vocabulary")?);
-            let held_out: Vec<Vec<u16>> = Corpus::load(&args.data.join("text"))?.held_out.iter().map(|l| vocab.encode(l)).collect();
+            let vocab =
+                Vocab::from_symbols(m.vocab.clone().context("a text bundle has a vocabulary")?);
+            let held_out: Vec<Vec<u16>> = Corpus::load(&args.data.join("text"))?
+                .held_out
+                .iter()
+                .map(|l| vocab.encode(l))
+                .collect();
             let length = m.sample_shape[1];
-            let score = |samples: &[f32]| eval::text_metrics(samples, vocab.len(), length, &held_out);
-            let table = pollster::block_on(eval::table(&model, base, &methods, args.chunk, &score, &device))?;
-            (table, format!("the {} held-out sentences (every 7th line of the corpus)", held_out.len()))
+            let score =
+                |samples: &[f32]| eval::text_metrics(samples, vocab.len(), length, &held_out);
+            let table = pollster::block_on(eval::table(
+                &model, base, &methods, args.chunk, &score, &device,
+            ))?;
+            (
+                table,
+                format!("the {} held-out sentences (every 7th line of the corpus)", held_out.len()),
+            )
         }
         SampleKind::Image => {
             let classifier = Classifier::load(&args.classifier, &device)
@@ -813,15 +1031,30 @@ fn eval(args: EvalArgs) -> Result<()> {
             let (train, test) = (Cifar::load(&dir, Split::Train)?, Cifar::load(&dir, Split::Test)?);
             let images: Vec<f32> = (0..test.len()).flat_map(|i| test.image(i)).collect();
             let (reference, _) = classifier.run(&images, 500, &device);
-            let score = |samples: &[f32]| eval::image_metrics(&classifier, samples, &reference, &device);
-            let mut table = pollster::block_on(eval::table(&model, base, &methods, args.chunk, &score, &device))?;
+            let score =
+                |samples: &[f32]| eval::image_metrics(&classifier, samples, &reference, &device);
+            let mut table = pollster::block_on(eval::table(
+                &model, base, &methods, args.chunk, &score, &device,
+            ))?;
             // What real images score at this sample size: a model that matched the data would
             // reach these values, not 0 and 1 (precision especially sits well below 1).
             let n = args.samples.min(train.len());
             let real: Vec<f32> = (0..n).flat_map(|i| train.image(i)).collect();
-            let cells: Vec<String> = score(&real).into_iter().map(|(metric, value)| format!("{metric} {value}")).collect();
-            table += &format!("\nReal images at this sample size (the first {n} CIFAR-10 training images, scored the same way): {}.\n", cells.join(", "));
-            (table, format!("the 10,000 CIFAR-10 test images, in the features of our classifier (not Inception FID; precision and recall on the first {} of each set)", eval::PRECISION_RECALL_POINTS))
+            let cells: Vec<String> = score(&real)
+                .into_iter()
+                .map(|(metric, value)| format!("{metric} {value}"))
+                .collect();
+            table += &format!(
+                "\nReal images at this sample size (the first {n} CIFAR-10 training images, scored the same way): {}.\n",
+                cells.join(", ")
+            );
+            (
+                table,
+                format!(
+                    "the 10,000 CIFAR-10 test images, in the features of our classifier (not Inception FID; precision and recall on the first {} of each set)",
+                    eval::PRECISION_RECALL_POINTS
+                ),
+            )
         }
     };
     let space = if args.space == Space::Latent { "latent" } else { "data" };
@@ -836,7 +1069,8 @@ fn eval(args: EvalArgs) -> Result<()> {
     );
     println!("{caption}\n\n{table}");
     if let Some(path) = args.out {
-        std::fs::write(&path, format!("{caption}\n\n{table}")).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, format!("{caption}\n\n{table}"))
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }
@@ -850,23 +1084,44 @@ fn refine(args: RefineArgs) -> Result<()> {
     };
     let bundle = Bundle::from_dir(&args.model)?;
     let (eta, gamma) = step_settings(&bundle, args.eta, args.gamma);
-    let config = FlowConfig { method, eta, gamma, steps: args.steps, space, seed: args.seed, batch: args.batch, keep };
+    let config = FlowConfig {
+        method,
+        eta,
+        gamma,
+        steps: args.steps,
+        space,
+        seed: args.seed,
+        batch: args.batch,
+        keep,
+    };
     config.validate()?;
     if space == Space::Data && bundle.manifest.kind == SampleKind::Text {
-        bail!("--space data does not apply to text models (their samples are distributions over characters); use --space latent");
+        bail!(
+            "--space data does not apply to text models (their samples are distributions over characters); use --space latent"
+        );
     }
     let device = pollster::block_on(device::open(args.device))?;
     let model = Model::build(&bundle, args.thermalize, &device);
 
     let start = web_time::Instant::now();
-    let mut refiner = pollster::block_on(flow::Refiner::new(&model, &model, config.clone(), &device))?;
+    let mut refiner =
+        pollster::block_on(flow::Refiner::new(&model, &model, config.clone(), &device))?;
     if method == Method::Dot {
         println!("DOT k_eff = {:.4}", refiner.k_eff());
     }
-    println!("{} on {} ({} samples, η = {}, γ = {}, seed {})", method.name(), args.model.display(), config.batch, config.eta, config.gamma, config.seed);
+    println!(
+        "{} on {} ({} samples, η = {}, γ = {}, seed {})",
+        method.name(),
+        args.model.display(),
+        config.batch,
+        config.eta,
+        config.gamma,
+        config.seed
+    );
     println!("step  mean logit");
     let mut steps = Vec::new();
-    let mut record = args.record.as_ref().map(|_| record::RefineRecord::new(&config, model.manifest.latent.dim));
+    let mut record =
+        args.record.as_ref().map(|_| record::RefineRecord::new(&config, model.manifest.latent.dim));
     while let Some(step) = pollster::block_on(refiner.next_step())? {
         println!("{:>4}  {:+.4}", step.index, step.mean_logit());
         if let Some(r) = record.as_mut() {
@@ -875,7 +1130,11 @@ fn refine(args: RefineArgs) -> Result<()> {
         steps.push(step);
     }
     let seconds = start.elapsed().as_secs_f64();
-    println!("{} steps in {seconds:.2} s ({:.1} ms/step)", config.steps, 1e3 * seconds / config.steps as f64);
+    println!(
+        "{} steps in {seconds:.2} s ({:.1} ms/step)",
+        config.steps,
+        1e3 * seconds / config.steps as f64
+    );
 
     let trajectory = Trajectory { config, steps };
     let out = write_comparison(&model, &trajectory, args.out)?;
@@ -895,16 +1154,22 @@ fn refine(args: RefineArgs) -> Result<()> {
 /// η and γ: as given, else the bundle's recommendation, else the paper's defaults.
 fn step_settings(bundle: &Bundle, eta: Option<f32>, gamma: Option<f32>) -> (f32, f32) {
     let paper = FlowConfig::default();
-    let (eta0, gamma0) = bundle.manifest.recommended.map_or((paper.eta, paper.gamma), |r| (r.eta, r.gamma));
+    let (eta0, gamma0) =
+        bundle.manifest.recommended.map_or((paper.eta, paper.gamma), |r| (r.eta, r.gamma));
     (eta.unwrap_or(eta0), gamma.unwrap_or(gamma0))
 }
 
 /// Writes the first and last kept steps side by side, in the form that suits the sample kind.
-fn write_comparison(model: &Model, trajectory: &Trajectory, out: Option<PathBuf>) -> Result<PathBuf> {
+fn write_comparison(
+    model: &Model,
+    trajectory: &Trajectory,
+    out: Option<PathBuf>,
+) -> Result<PathBuf> {
     let m = &model.manifest;
     let kept: Vec<_> = trajectory.steps.iter().filter(|s| s.samples.is_some()).collect();
     let (first, last) = (kept[0], kept[kept.len() - 1]);
-    let (before, after) = (first.samples.as_deref().expect("kept"), last.samples.as_deref().expect("kept"));
+    let (before, after) =
+        (first.samples.as_deref().expect("kept"), last.samples.as_deref().expect("kept"));
     let n = trajectory.config.batch;
     match m.kind {
         SampleKind::Image => {
@@ -920,14 +1185,22 @@ fn write_comparison(model: &Model, trajectory: &Trajectory, out: Option<PathBuf>
             let vocab = m.vocab.as_deref().expect("text manifests have a vocabulary");
             let a = render::decode_text(before, n, &m.sample_shape, vocab);
             let b = render::decode_text(after, n, &m.sample_shape, vocab);
-            let mut text = format!("# {} — step {} → step {} (logit before → after)\n", m.name, first.index, last.index);
+            let mut text = format!(
+                "# {} — step {} → step {} (logit before → after)\n",
+                m.name, first.index, last.index
+            );
             for i in 0..n {
-                text += &format!("{:+.3} {:?}\n{:+.3} {:?}\n\n", first.logits[i], a[i], last.logits[i], b[i]);
+                text += &format!(
+                    "{:+.3} {:?}\n{:+.3} {:?}\n\n",
+                    first.logits[i], a[i], last.logits[i], b[i]
+                );
             }
             std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
             Ok(path)
         }
-        SampleKind::Points if out.as_ref().is_some_and(|p| p.extension().is_some_and(|e| e == "png")) => {
+        SampleKind::Points
+            if out.as_ref().is_some_and(|p| p.extension().is_some_and(|e| e == "png")) =>
+        {
             let path = out.expect("checked above");
             let data = Toy::backdrop(&m.name);
             let a = render::scatter(before, &data, m.value_range);
@@ -937,9 +1210,18 @@ fn write_comparison(model: &Model, trajectory: &Trajectory, out: Option<PathBuf>
         }
         SampleKind::Points => {
             let path = out.unwrap_or_else(|| "refined.csv".into());
-            let mut csv = String::from("x_before,y_before,x_after,y_after,logit_before,logit_after\n");
+            let mut csv =
+                String::from("x_before,y_before,x_after,y_after,logit_before,logit_after\n");
             for i in 0..n {
-                csv += &format!("{},{},{},{},{},{}\n", before[2 * i], before[2 * i + 1], after[2 * i], after[2 * i + 1], first.logits[i], last.logits[i]);
+                csv += &format!(
+                    "{},{},{},{},{},{}\n",
+                    before[2 * i],
+                    before[2 * i + 1],
+                    after[2 * i],
+                    after[2 * i + 1],
+                    first.logits[i],
+                    last.logits[i]
+                );
             }
             std::fs::write(&path, csv).with_context(|| format!("writing {}", path.display()))?;
             Ok(path)
@@ -961,8 +1243,10 @@ fn side_by_side(a: &render::Grid, b: &render::Grid) -> render::Grid {
 }
 
 fn write_png(path: &Path, grid: &render::Grid) -> Result<()> {
-    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), grid.width as u32, grid.height as u32);
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut encoder =
+        png::Encoder::new(std::io::BufWriter::new(file), grid.width as u32, grid.height as u32);
     encoder.set_color(png::ColorType::Rgba);
     encoder.set_depth(png::BitDepth::Eight);
     encoder.write_header()?.write_image_data(&grid.rgba)?;
@@ -971,13 +1255,25 @@ fn write_png(path: &Path, grid: &render::Grid) -> Result<()> {
 
 fn info(dir: &Path) -> Result<()> {
     let manifest = std::fs::read(dir.join("manifest.json")).unwrap_or_default();
-    let format = serde_json::from_slice::<serde_json::Value>(&manifest).ok().and_then(|m| m["format"].as_str().map(String::from));
+    let format = serde_json::from_slice::<serde_json::Value>(&manifest)
+        .ok()
+        .and_then(|m| m["format"].as_str().map(String::from));
     if format.as_deref() == Some(classifier::FORMAT) {
         let c = Classifier::load(dir, &device::cpu())?;
         let m = &c.manifest;
         println!("{} — {}", m.name, m.description);
-        println!("kind:        classifier ({}), input {:?}, {} classes: {}", classifier::FORMAT, m.input_shape, m.classes.len(), m.classes.join(", "));
-        println!("features:    {} layers to {} features (the space of our image metrics)", m.features.layers.len(), c.feature_dim);
+        println!(
+            "kind:        classifier ({}), input {:?}, {} classes: {}",
+            classifier::FORMAT,
+            m.input_shape,
+            m.classes.len(),
+            m.classes.join(", ")
+        );
+        println!(
+            "features:    {} layers to {} features (the space of our image metrics)",
+            m.features.layers.len(),
+            c.feature_dim
+        );
         if let Some(a) = m.test_accuracy {
             println!("accuracy:    {:.2} % on the CIFAR-10 test split", 100.0 * a);
         }
@@ -988,15 +1284,33 @@ fn info(dir: &Path) -> Result<()> {
     let bundle = Bundle::from_dir(dir)?;
     let m = &bundle.manifest;
     let count = |prefix: &str| -> usize {
-        bundle.weights.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(_, (_, v))| v.len()).sum()
+        bundle
+            .weights
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(_, (_, v))| v.len())
+            .sum()
     };
     println!("{} — {}", m.name, m.description);
-    println!("kind:        {:?}, sample shape {:?}, values in [{}, {}]", m.kind, m.sample_shape, m.value_range[0], m.value_range[1]);
+    println!(
+        "kind:        {:?}, sample shape {:?}, values in [{}, {}]",
+        m.kind, m.sample_shape, m.value_range[0], m.value_range[1]
+    );
     println!("latent:      {} dimensions, {:?} prior", m.latent.dim, m.latent.prior);
-    println!("generator:   {} layers, {} parameters", m.generator.layers.len(), count("generator."));
+    println!(
+        "generator:   {} layers, {} parameters",
+        m.generator.layers.len(),
+        count("generator.")
+    );
     println!("critic:      {} layers, {} parameters", m.critic.layers.len(), count("critic."));
     for term in &m.critic_terms {
-        println!("  + {}: {} layers, {} parameters — {}", term.name, term.network.layers.len(), count(&format!("{}.", term.name)), term.description);
+        println!(
+            "  + {}: {} layers, {} parameters — {}",
+            term.name,
+            term.network.layers.len(),
+            count(&format!("{}.", term.name)),
+            term.description
+        );
     }
     if let Some(vocab) = &m.vocab {
         println!("vocabulary:  {} characters: {:?}", vocab.len(), vocab.concat());
@@ -1008,7 +1322,10 @@ fn info(dir: &Path) -> Result<()> {
         println!("recipe:      {}", m.provenance.recipe);
     }
     if let Some(r) = m.recommended {
-        println!("recommended: η = {}, γ = {} (the paper's defaults are η = 0.1, γ = 0.01)", r.eta, r.gamma);
+        println!(
+            "recommended: η = {}, γ = {} (the paper's defaults are η = 0.1, γ = 0.01)",
+            r.eta, r.gamma
+        );
     }
     Ok(())
 }
@@ -1018,14 +1335,32 @@ fn pack(dir: &Path, encoding: dgflow::bundle::Encoding) -> Result<()> {
     let file = dir.join(&bundle.manifest.weights.file);
     let before = std::fs::metadata(&file)?.len();
     bundle.manifest.weights.encoding = encoding;
-    let shares: Vec<(String, PathBuf)> = bundle.manifest.shared_weights.iter().map(|s| (s.prefix.clone(), dir.join(&s.file).parent().expect("a file has a folder").to_path_buf())).collect();
-    let shares: Vec<(&str, &Path)> = shares.iter().map(|(p, d)| (p.as_str(), d.as_path())).collect();
+    let shares: Vec<(String, PathBuf)> = bundle
+        .manifest
+        .shared_weights
+        .iter()
+        .map(|s| {
+            (
+                s.prefix.clone(),
+                dir.join(&s.file).parent().expect("a file has a folder").to_path_buf(),
+            )
+        })
+        .collect();
+    let shares: Vec<(&str, &Path)> =
+        shares.iter().map(|(p, d)| (p.as_str(), d.as_path())).collect();
     bundle.write_dir_sharing(dir, &shares)?;
     let after = std::fs::metadata(&file)?.len();
-    let max_change = Bundle::from_dir(dir)?.weights.iter().map(|(k, (_, v))| {
-        v.iter().zip(&bundle.weights[k].1).fold(0f32, |m, (a, b)| m.max((a - b).abs()))
-    }).fold(0f32, f32::max);
-    println!("wrote {} as {encoding:?}: {before} → {after} bytes; largest change of a weight {max_change:.2e}", file.display());
+    let max_change = Bundle::from_dir(dir)?
+        .weights
+        .iter()
+        .map(|(k, (_, v))| {
+            v.iter().zip(&bundle.weights[k].1).fold(0f32, |m, (a, b)| m.max((a - b).abs()))
+        })
+        .fold(0f32, f32::max);
+    println!(
+        "wrote {} as {encoding:?}: {before} → {after} bytes; largest change of a weight {max_change:.2e}",
+        file.display()
+    );
     Ok(())
 }
 
@@ -1038,14 +1373,20 @@ fn init(args: InitArgs) -> Result<()> {
             }
             Architecture::Dcgan { latent: args.latent, width: args.width, size: args.size }
         }
-        ArchArg::Charcnn => {
-            Architecture::CharCnn { latent: args.latent, width: args.width, length: args.size, blocks: 5, vocab: args.vocab.chars().map(String::from).collect() }
-        }
+        ArchArg::Charcnn => Architecture::CharCnn {
+            latent: args.latent,
+            width: args.width,
+            length: args.size,
+            blocks: 5,
+            vocab: args.vocab.chars().map(String::from).collect(),
+        },
     };
     if args.width == 0 || args.latent == 0 || args.size == 0 {
         bail!("--width, --latent and --size must be positive");
     }
-    let name = args.name.unwrap_or_else(|| args.out.file_name().map_or("model".into(), |n| n.to_string_lossy().into_owned()));
+    let name = args.name.unwrap_or_else(|| {
+        args.out.file_name().map_or("model".into(), |n| n.to_string_lossy().into_owned())
+    });
     arch.init_bundle(&name, args.seed).write_dir(&args.out)?;
     println!("wrote {}", args.out.display());
     Ok(())

@@ -35,7 +35,10 @@ impl RefineRecord {
         }
         let samples = step.samples.clone().context("a recorded run keeps every step's samples")?;
         if self.config.space == Space::Latent {
-            self.tensors.push((format!("latents/{k}"), step.latents.clone().context("latent-space steps carry latents")?));
+            self.tensors.push((
+                format!("latents/{k}"),
+                step.latents.clone().context("latent-space steps carry latents")?,
+            ));
         }
         self.tensors.push((format!("samples/{k}"), samples));
         self.tensors.push((format!("logits/{k}"), step.logits.clone()));
@@ -44,7 +47,8 @@ impl RefineRecord {
 
     pub fn write(self, path: &Path, k_eff: f32, thermalize: usize) -> Result<()> {
         let meta = json!({ "config": self.config, "latent_dim": self.latent_dim, "k_eff": k_eff, "thermalize": thermalize });
-        checkpoint::write(path, self.tensors, meta).with_context(|| format!("writing {}", path.display()))
+        checkpoint::write(path, self.tensors, meta)
+            .with_context(|| format!("writing {}", path.display()))
     }
 }
 
@@ -64,7 +68,13 @@ impl TrainRecord {
 
     /// Adds an iteration; `trace` is what its steps traced (kept for the first iteration only:
     /// later ones start from states the reference only approximates).
-    pub fn push(&mut self, iteration: u64, inputs: &IterationInputs, losses: &Losses, trace: Vec<(String, Vec<f32>)>) {
+    pub fn push(
+        &mut self,
+        iteration: u64,
+        inputs: &IterationInputs,
+        losses: &Losses,
+        trace: Vec<(String, Vec<f32>)>,
+    ) {
         if iteration == self.first {
             let mut seen = std::collections::HashSet::new();
             for (key, values) in trace {
@@ -85,10 +95,17 @@ impl TrainRecord {
         }));
     }
 
-    pub fn write(mut self, path: &Path, after: HostWeights, config: &TrainConfig, manifest: &dgflow::bundle::Manifest) -> Result<()> {
+    pub fn write(
+        mut self,
+        path: &Path,
+        after: HostWeights,
+        config: &TrainConfig,
+        manifest: &dgflow::bundle::Manifest,
+    ) -> Result<()> {
         self.tensors.extend(after.into_iter().map(|(k, (_, v))| (format!("after/{k}"), v)));
         let meta = json!({ "config": config, "manifest": manifest, "first_iteration": self.first, "losses": self.losses });
-        checkpoint::write(path, self.tensors, meta).with_context(|| format!("writing {}", path.display()))
+        checkpoint::write(path, self.tensors, meta)
+            .with_context(|| format!("writing {}", path.display()))
     }
 }
 

@@ -23,27 +23,47 @@ fn bundle_arg(path: &Option<PathBuf>, flag: &str, what: &str) -> Result<(Bundle,
 
 /// Writes `bundle` with its borrowed critic left in the lender's weights file, which the page
 /// then fetches (and caches) once for both models.
-fn write_sharing_critic(bundle: &Bundle, out: &std::path::Path, lender: &std::path::Path) -> Result<()> {
+fn write_sharing_critic(
+    bundle: &Bundle,
+    out: &std::path::Path,
+    lender: &std::path::Path,
+) -> Result<()> {
     bundle.write_dir_sharing(out, &[("critic.", lender)])?;
     println!("wrote {} (its critic's weights stay in {})", out.display(), lender.display());
     Ok(())
 }
 
 pub fn train_vae(args: &TrainArgs, device: &Device) -> Result<()> {
-    let (critic, critic_dir) = bundle_arg(&args.critic, "--critic", "the GAN bundle whose discriminator the VAE borrows, e.g. models/cifar10")?;
+    let (critic, critic_dir) = bundle_arg(
+        &args.critic,
+        "--critic",
+        "the GAN bundle whose discriminator the VAE borrows, e.g. models/cifar10",
+    )?;
     if args.latent == 0 || !(args.sigma.is_finite() && args.sigma > 0.0) {
         bail!("--latent and --sigma must be positive");
     }
-    let images = ImageData { images: Cifar::load(&args.data.join("cifar-10-batches-bin"), Split::Train)?, seed: args.seed };
+    let images = ImageData {
+        images: Cifar::load(&args.data.join("cifar-10-batches-bin"), Split::Train)?,
+        seed: args.seed,
+    };
     let mut trainer = if args.checkpoint.exists() {
         let t = VaeTrainer::load(&args.checkpoint, device)?;
         println!("resuming {} from iteration {}", args.checkpoint.display(), t.iteration());
         t
     } else {
-        let config = VaeConfig { latent: args.latent, width: args.width, size: 32, batch: args.batch, lr: args.lr, sigma: args.sigma, seed: args.seed };
+        let config = VaeConfig {
+            latent: args.latent,
+            width: args.width,
+            size: 32,
+            batch: args.batch,
+            lr: args.lr,
+            sigma: args.sigma,
+            seed: args.seed,
+        };
         VaeTrainer::new(config, device)
     };
-    let mut log = open_log(args.log.as_deref(), "iteration,reconstruction,kl,negative_elbo,samples")?;
+    let mut log =
+        open_log(args.log.as_deref(), "iteration,reconstruction,kl,negative_elbo,samples")?;
     let bar = progress_bar(trainer.iteration(), args.iterations)?;
     while trainer.iteration() < args.iterations {
         let losses = trainer.step(&images);
@@ -53,8 +73,17 @@ pub fn train_vae(args: &TrainArgs, device: &Device) -> Result<()> {
             let path = args.checkpoint.with_extension("png");
             write_png(&path, &base_grid(&trainer.bundle("vae", &critic)?, 64, device)?)?;
             let elbo = losses.reconstruction + losses.kl;
-            bar.set_message(format!("−ELBO {elbo:.1} (reconstruction {:.1}, KL {:.1})", losses.reconstruction, losses.kl));
-            let line = format!("{},{},{},{elbo},{}", trainer.iteration(), losses.reconstruction, losses.kl, path.display());
+            bar.set_message(format!(
+                "−ELBO {elbo:.1} (reconstruction {:.1}, KL {:.1})",
+                losses.reconstruction, losses.kl
+            ));
+            let line = format!(
+                "{},{},{},{elbo},{}",
+                trainer.iteration(),
+                losses.reconstruction,
+                losses.kl,
+                path.display()
+            );
             checkpoint_line(&mut log, &bar, &line)?;
         }
     }
@@ -78,13 +107,24 @@ pub fn train_vae(args: &TrainArgs, device: &Device) -> Result<()> {
 }
 
 pub fn train_corrector(args: &TrainArgs, device: &Device) -> Result<()> {
-    let (gan, gan_dir) = bundle_arg(&args.critic, "--critic", "the GAN whose discriminator the base model borrows, e.g. models/cifar10")?;
+    let (gan, gan_dir) = bundle_arg(
+        &args.critic,
+        "--critic",
+        "the GAN whose discriminator the base model borrows, e.g. models/cifar10",
+    )?;
     // The base's own critic is replaced by the GAN's, so one it pinned to an earlier GAN is fine.
-    let base_dir = args.base.as_ref().context("--base is required: the bundle to correct, e.g. the VAE's")?;
+    let base_dir =
+        args.base.as_ref().context("--base is required: the bundle to correct, e.g. the VAE's")?;
     let base = Bundle::from_dir_with_critic_of(base_dir, &gan)?;
     let (b, g) = (&base.manifest, &gan.manifest);
     if b.kind != SampleKind::Image || b.sample_shape != g.sample_shape {
-        bail!("the corrector is an image network: --base makes {:?} {:?} samples, --critic {:?} {:?}", b.kind, b.sample_shape, g.kind, g.sample_shape);
+        bail!(
+            "the corrector is an image network: --base makes {:?} {:?} samples, --critic {:?} {:?}",
+            b.kind,
+            b.sample_shape,
+            g.kind,
+            g.sample_shape
+        );
     }
     let size = b.sample_shape[1];
     let mut trainer = if args.checkpoint.exists() {
@@ -105,7 +145,8 @@ pub fn train_corrector(args: &TrainArgs, device: &Device) -> Result<()> {
     };
     // Samples as refinement sees them: both generators in inference mode, the base without any
     // earlier corrector.
-    let (gan_model, base_model) = (Model::build(&gan, 0, device), Model::build(&base.without_critic_terms(), 0, device));
+    let (gan_model, base_model) =
+        (Model::build(&gan, 0, device), Model::build(&base.without_critic_terms(), 0, device));
     let mut log = open_log(args.log.as_deref(), "iteration,loss,gan_logit,base_logit,accuracy")?;
     let bar = progress_bar(trainer.iteration(), args.iterations)?;
     // Each batch is fresh samples, scored before the update: its accuracy is a held-out one.
@@ -118,19 +159,40 @@ pub fn train_corrector(args: &TrainArgs, device: &Device) -> Result<()> {
             trainer.save(&args.checkpoint)?;
             let accuracy = recent.iter().sum::<f32>() / recent.len() as f32;
             recent.clear();
-            bar.set_message(format!("loss {:.3} | accuracy on fresh samples {:.1} %", losses.loss, 100.0 * accuracy));
-            let line = format!("{},{},{},{},{accuracy}", trainer.iteration(), losses.loss, losses.positive_logit, losses.negative_logit);
+            bar.set_message(format!(
+                "loss {:.3} | accuracy on fresh samples {:.1} %",
+                losses.loss,
+                100.0 * accuracy
+            ));
+            let line = format!(
+                "{},{},{},{},{accuracy}",
+                trainer.iteration(),
+                losses.loss,
+                losses.positive_logit,
+                losses.negative_logit
+            );
             checkpoint_line(&mut log, &bar, &line)?;
         }
     }
     bar.finish();
     let c = &trainer.state.config;
-    let description = format!("≈ log p_{0}/p_{1}: a logistic classifier between {0}'s samples and this model's", g.name, b.name);
+    let description = format!(
+        "≈ log p_{0}/p_{1}: a logistic classifier between {0}'s samples and this model's",
+        g.name, b.name
+    );
     // C ≈ log p_GAN/p_base only helps beside the GAN's own D ≈ log p_data/p_GAN: the critic is its.
     let mut bundle = trainer.add_to(&base, &description)?;
     bundle.manifest.provenance.notes = format!(
         "Critic = {}'s discriminator + a corrector (SN-DCGAN, width {}) trained by `dgflow train corrector` for {} iterations: logistic loss, {}'s samples against this model's, Adam lr {} betas ({}, {}), batch {}, seed {}.",
-        g.name, args.width, trainer.iteration(), g.name, c.lr, c.beta1, c.beta2, c.batch, c.seed
+        g.name,
+        args.width,
+        trainer.iteration(),
+        g.name,
+        c.lr,
+        c.beta1,
+        c.beta2,
+        c.batch,
+        c.seed
     );
     write_sharing_critic(&bundle, &args.out, &gan_dir)
 }
