@@ -3,8 +3,8 @@
 # module, and serves or tests the result.
 #
 #   ./build.sh          build everything and serve the demo on http://127.0.0.1:$PORT (default 8080)
-#   ./build.sh test     run every test: Rust unit/integration tests, then the wasm build in
-#                       headless Chromium (CPU and WebGPU) against the native CLI
+#   ./build.sh test     run every test: formatting, Rust unit/integration tests, clippy, then
+#                       the wasm build in headless Chromium (CPU and WebGPU) against the native CLI
 #   ./build.sh dist     write the static site (page, wasm, models) to dist/
 #   ./build.sh wasm     build only the wasm modules into www/pkg*/
 #   ./build.sh parity   compare every step with an independent PyTorch implementation
@@ -45,6 +45,19 @@ native_cargo() {
   # No rustup toolchain: Debian's cargo builds the native side as well.
   apt_install rustc-web cargo-web rust-web-src lld
   echo /usr/bin/cargo
+}
+
+# rustfmt and clippy, which `test` runs: rustup's components where rustup is, else Debian's
+# builds for its rustc-web.
+ensure_lint_tools() {
+  local cargo; cargo=$(native_cargo)
+  "$cargo" fmt --version >/dev/null 2>&1 && "$cargo" clippy --version >/dev/null 2>&1 && return 0
+  if command -v rustup >/dev/null 2>&1; then
+    step "installing rustfmt and clippy (rustup components)"
+    rustup component add rustfmt clippy >/dev/null 2>&1 || true
+  fi
+  "$cargo" fmt --version >/dev/null 2>&1 && "$cargo" clippy --version >/dev/null 2>&1 && return 0
+  apt_install rustfmt-web rust-web-clippy
 }
 
 wasm_bindgen_version() {
@@ -163,8 +176,13 @@ serve() {
 
 # ---------------------------------------------------------------- testing
 run_tests() {
+  ensure_lint_tools
+  step "formatting (rustfmt.toml)"
+  "$(native_cargo)" fmt --check
   step "Rust tests (native, CPU backend)"
   CARGO_TARGET_DIR=$NATIVE_TARGET "$(native_cargo)" test --release
+  step "lints (clippy, warnings as errors)"
+  CARGO_TARGET_DIR=$NATIVE_TARGET "$(native_cargo)" clippy --release --all-targets -- -D warnings
   build_native
   build_wasm
   ensure_browser

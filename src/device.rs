@@ -15,14 +15,8 @@ pub enum Backend {
     Gpu,
 }
 
-impl Backend {
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Cpu => "cpu",
-            Backend::Gpu => "webgpu",
-        }
-    }
-}
+/// The GPU backend's name in messages: WebGPU in the browser, wgpu (Vulkan, Metal, DX12) natively.
+const GPU: &str = if cfg!(target_family = "wasm") { "webgpu" } else { "gpu" };
 
 #[cfg(feature = "cpu")]
 pub fn cpu() -> Device {
@@ -38,7 +32,7 @@ pub async fn gpu() -> Result<Device> {
     #[cfg(not(target_family = "wasm"))]
     let api = burn::backend::WgpuBackend::Auto;
     Device::wgpu_options().graphics_api(api).init_async().await.map_err(|e| Error::Backend {
-        backend: "webgpu",
+        backend: GPU,
         reason: format!("no usable GPU adapter ({e:?}); use the CPU backend"),
     })
 }
@@ -46,7 +40,7 @@ pub async fn gpu() -> Result<Device> {
 #[cfg(not(feature = "webgpu"))]
 pub async fn gpu() -> Result<Device> {
     Err(Error::Backend {
-        backend: "webgpu",
+        backend: GPU,
         reason:
             "this build has no GPU backend; rebuild with `--features webgpu` or use the CPU backend"
                 .into(),

@@ -25,6 +25,18 @@ pub enum Error {
     #[error("invalid {name} = {value}: {expected}")]
     Parameter { name: &'static str, value: String, expected: String },
 
+    /// A training run cannot go on from its checkpoint with the settings it was given.
+    #[error("{path}: {reason}")]
+    Resume { path: String, reason: String },
+
+    /// A refinement ran away: a logit became infinite or NaN.
+    #[error("the flow diverged at step {step} (sample {sample} has logit {logit}); lower η or γ")]
+    Diverged { step: usize, sample: usize, logit: f32 },
+
+    /// A quantity a method needs could not be estimated from the model.
+    #[error("cannot estimate {of}: {reason}")]
+    Estimate { of: &'static str, reason: String },
+
     /// A compute backend could not be opened or failed while running.
     #[error("{backend}: {reason}")]
     Backend { backend: &'static str, reason: String },

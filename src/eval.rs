@@ -5,13 +5,13 @@
 
 use burn::prelude::*;
 
-use crate::classifier::Classifier;
 use crate::data::toy2d::{Toy, high_quality, kde_log_likelihood};
 use crate::error::Result;
 use crate::flow::{self, FlowConfig, Keep, Method, Space};
 use crate::metrics::Features;
-use crate::metrics::classifier_score::classifier_score;
+use crate::metrics::classifier::Classifier;
 use crate::metrics::frechet::{Gaussian, frechet_distance};
+use crate::metrics::inception_analogue::classifier_score;
 use crate::metrics::precision_recall::precision_recall;
 use crate::model::Model;
 

@@ -134,7 +134,7 @@ fn absurd_parameters_and_missing_models_fail_with_a_message() {
         fails(&["refine", "--model", "missing"], d).contains("missing/manifest.json: cannot read")
     );
     let no_gpu = fails(&["refine", "--model", "toy", "--device", "gpu"], d);
-    assert!(no_gpu.contains("webgpu:"), "{no_gpu}");
+    assert!(no_gpu.contains("gpu: this build has no GPU backend"), "{no_gpu}");
 }
 
 #[test]

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use dgflow::bundle::Bundle;
-use dgflow::classifier::{self, Classifier};
 use dgflow::flow::{self, FlowConfig};
+use dgflow::metrics::classifier::{self, Classifier};
 use dgflow::model::Model;
 
 /// Folders of models/ whose manifest has the given format prefix.

@@ -5,7 +5,7 @@ use dgflow::data::toy2d::Toy;
 use dgflow::model::presets::Architecture;
 use dgflow::train::checkpoint;
 use dgflow::train::gan::{GanLoss, GanTrainer, TrainConfig};
-use dgflow::train::toy::ToyData;
+use dgflow::train::real_data::ToyData;
 
 fn config() -> TrainConfig {
     TrainConfig {
@@ -29,7 +29,7 @@ fn small_toy() -> dgflow::bundle::Bundle {
 /// Data: N((1, −0.5), 0.05²) — a target far from where an untrained generator puts its mass.
 struct Blob;
 
-impl dgflow::train::gan::RealData for Blob {
+impl dgflow::train::real_data::RealData for Blob {
     fn batch(&self, n: usize, iteration: u64) -> Vec<f32> {
         let mut noise = dgflow::rng::Noise::at(9, dgflow::rng::Stream::Data, iteration);
         noise.normal(2 * n, 0.05).chunks(2).flat_map(|p| [1.0 + p[0], -0.5 + p[1]]).collect()
@@ -116,7 +116,7 @@ fn every_layer_kind_trains_without_nan() {
         let bundle = arch.init_bundle("t", 2);
         let len: usize = bundle.manifest.sample_shape.iter().product();
         struct Flat(usize);
-        impl dgflow::train::gan::RealData for Flat {
+        impl dgflow::train::real_data::RealData for Flat {
             fn batch(&self, n: usize, iteration: u64) -> Vec<f32> {
                 (0..n * self.0).map(|i| ((i as u64 + iteration) % 7) as f32 / 7.0).collect()
             }

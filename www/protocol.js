@@ -2,15 +2,20 @@
 // every reply carries the `id` of the request it answers.
 export const msg = {
   init: (prefer) => ({ type: 'init', prefer }),                       // prefer: auto | webgpu | cpu
-  // reason: why not WebGPU, if so; defaults: the core's default settings; threads: CPU threads
-  ready: (backend, reason, defaults, threads) => ({ type: 'ready', backend, reason, defaults, threads }),
+  // reason: why not WebGPU, if so; defaults: the paper's settings and limits: what the form
+  // accepts, both from the core; threads: CPU threads
+  ready: (backend, reason, defaults, limits, threads) => ({ type: 'ready', backend, reason, defaults, limits, threads }),
+  // A bundled model's manifest and the settings a run of it starts from, as the core reads them.
+  describe: (id, model) => ({ type: 'describe', id, model }),
+  described: (id, model, manifest, defaults) => ({ type: 'described', id, model, manifest, defaults }),
   refine: (id, model, settings) => ({ type: 'refine', id, model, settings }),
   cancel: (id) => ({ type: 'cancel', id }),
   // Live training of a small 2D GAN (toy: 25gaussians | swissroll); its model is then `live-<toy>`.
   train: (id, toy, iterations, seed) => ({ type: 'train', id, toy, iterations, seed }),
   // image: the generator's samples so far, {rgba, width, height}
   trainProgress: (id, iteration, total, critic, image) => ({ type: 'train-progress', id, iteration, total, critic, image }),
-  trained: (id, name, iterations, recommended) => ({ type: 'trained', id, name, iterations, recommended }),
+  // defaults: the settings a run of the trained model starts from
+  trained: (id, name, iterations, defaults) => ({ type: 'trained', id, name, iterations, defaults }),
   qr: (id, text) => ({ type: 'qr', id, text }),                       // a QR code of the share link
   qrImage: (id, image) => ({ type: 'qr-image', id, image }),          // image: {rgba, width, height}
   progress: (id, stage, done, total) => ({ type: 'progress', id, stage, done, total }),
@@ -18,5 +23,6 @@ export const msg = {
   step: (id, step) => ({ type: 'step', id, step }),
   done: (id, ms, backend) => ({ type: 'done', id, ms, backend }),
   cancelled: (id) => ({ type: 'cancelled', id }),
+  // code: fetch | model | settings | refine | train | qr | init | simd, each with its own hint
   error: (id, code, message, hint) => ({ type: 'error', id, code, message, hint }),
 };

@@ -7,7 +7,6 @@ let engine = null;
 let core = null;          // the loaded wasm module: a CPU module or ./pkg (WebGPU)
 let cpuCore = null;       // promise of the CPU module: ./pkg-cpu-mt (threads) or ./pkg-cpu, each maybe -relaxed
 let cpuThreads = 1;       // threads the CPU module runs on
-let cpuEngine = null;     // a CPU engine of the CPU module for live training, whatever `engine` is
 let gpuEngine = null;     // the WebGPU engine, once opened
 const models = new Map(); // name → LoadedModel on the current engine
 const trainers = new Map(); // `live-<toy>` → LiveTrainer (always of the CPU module)
@@ -88,7 +87,7 @@ async function openEngine(prefer) {
         // switch to the CPU and back reuses this one.
         gpuEngine ??= await core.Engine.open('webgpu');
         engine = gpuEngine;
-        return msg.ready('webgpu', '', core.defaults(), 0);
+        return msg.ready('webgpu', '', core.defaults(), core.limits(), 0);
       } catch (e) {
         reason = `WebGPU failed to start (${e.message || e})`;
       }
@@ -98,7 +97,7 @@ async function openEngine(prefer) {
   }
   core = await loadCore('cpu');
   engine = await core.Engine.open('cpu');
-  return msg.ready('cpu', prefer === 'cpu' ? 'CPU chosen' : reason, core.defaults(), cpuThreads);
+  return msg.ready('cpu', prefer === 'cpu' ? 'CPU chosen' : reason, core.defaults(), core.limits(), cpuThreads);
 }
 
 // Fetches with byte progress, keeping ok responses in Cache Storage under a key that holds the
@@ -127,15 +126,9 @@ async function fetchBytes(id, url, cacheKey, label) {
   return bytes;
 }
 
-async function loadModel(id, name) {
-  if (models.has(name)) return models.get(name);
-  if (trainers.has(name)) {
-    // As bundle files, which any module's engine loads (the trainer lives in the CPU module).
-    const { manifest, weights } = trainers.get(name).files();
-    const model = engine.loadModel(name, manifest, weights, [], 0);
-    models.set(name, model);
-    return model;
-  }
+// A bundled model's manifest: its bytes (for the core, which validates them) and what this
+// worker needs of it to fetch the rest, checked first so that a broken one is named as such.
+async function readManifest(id, name) {
   const base = new URL(`models/${name}/`, self.location.href);
   const manifestBytes = await fetchBytes(id, new URL('manifest.json', base), null, 'manifest');
   let manifest;
@@ -148,7 +141,33 @@ async function loadModel(id, name) {
   if (typeof file !== 'string' || file === '') {
     throw Object.assign(new Error(`models/${name}/manifest.json names no weights file (weights.file)`), { code: 'model' });
   }
-  const weightsUrl = new URL(file, base);
+  return { base, manifestBytes, manifest };
+}
+
+// The core's reading of a bundled model's manifest: the manifest and the settings a run of it
+// starts from (the paper's, with the model's recommended η and γ).
+async function describe({ id, model: name }) {
+  const { manifestBytes } = await readManifest(id, name);
+  let description;
+  try {
+    description = core.describeModel(`models/${name}`, manifestBytes);
+  } catch (e) {
+    throw Object.assign(e, { code: 'model' });
+  }
+  self.postMessage(msg.described(id, name, description.manifest, description.defaults));
+}
+
+async function loadModel(id, name) {
+  if (models.has(name)) return models.get(name);
+  if (trainers.has(name)) {
+    // As bundle files, which any module's engine loads (the trainer lives in the CPU module).
+    const { manifest, weights } = trainers.get(name).files();
+    const model = engine.loadModel(name, manifest, weights, [], 0);
+    models.set(name, model);
+    return model;
+  }
+  const { base, manifestBytes, manifest } = await readManifest(id, name);
+  const weightsUrl = new URL(manifest.weights.file, base);
   const cacheKey = `${weightsUrl}?sha256=${manifest.weights?.sha256}`;
   const weights = await fetchBytes(id, weightsUrl, cacheKey, 'weights');
   // Weights borrowed from another bundle (a VAE's critic is the GAN's): the same URL and key as
@@ -186,7 +205,7 @@ async function refine(request) {
     models.clear();
     core = await loadCore('cpu');
     engine = await core.Engine.open('cpu');
-    self.postMessage(msg.ready('cpu', reason, core.defaults(), cpuThreads));
+    self.postMessage(msg.ready('cpu', reason, core.defaults(), core.limits(), cpuThreads));
     await runRefinement(request);
   }
 }
@@ -209,7 +228,7 @@ async function runRefinement({ id, model: name, settings }) {
   const started = performance.now();
   const model = await loadModel(id, name);
   self.postMessage(msg.manifest(id, model.manifest()));
-  const refinement = await model.refine(settings);
+  const refinement = await model.refine(settings).catch((e) => { throw Object.assign(e, { code: 'settings' }); });
   for (;;) {
     if (current !== id) return self.postMessage(msg.cancelled(id));
     const step = await refinement.next();
@@ -228,12 +247,10 @@ async function runRefinement({ id, model: name, settings }) {
 // Live training: a small 2D GAN trains here in slices of iterations, so the page sees it take
 // shape and a cancel gets through; then it refines like a bundled model, as `live-<toy>`.
 // Training and its previews run on the CPU module (the WebGPU module has no CPU backend).
-const PREVIEW = { steps: 1, batch: 512, keep: { steps: [0] } };
 async function train({ id, toy, iterations, seed }) {
   current = id;
   const name = `live-${toy}`;
   const cpu = await loadCore('cpu');
-  cpuEngine ??= engine?.backend === 'cpu' ? engine : await cpu.Engine.open('cpu');
   const trainer = new cpu.LiveTrainer(toy, seed);
   let done = 0;
   let critic = NaN;
@@ -244,12 +261,7 @@ async function train({ id, toy, iterations, seed }) {
     }
     ({ iteration: done, critic } = trainer.train(Math.min(25, iterations - done)));
     if (done % 100 === 0 || done >= iterations) {
-      const preview = trainer.model(cpuEngine);
-      const refinement = await preview.refine(PREVIEW);
-      const step = await refinement.next();
-      refinement.free();
-      preview.free();
-      const image = { rgba: step.rgba, width: step.width, height: step.height };
+      const image = await trainer.preview();
       self.postMessage(msg.trainProgress(id, done, iterations, critic, image), [image.rgba.buffer]);
     }
     await nextTask(); // lets a cancel in
@@ -258,14 +270,16 @@ async function train({ id, toy, iterations, seed }) {
   trainers.set(name, trainer);
   models.get(name)?.free();
   models.delete(name);
-  const recommended = (await loadModel(id, name)).manifest().recommended;
-  self.postMessage(msg.trained(id, name, done, recommended));
+  const defaults = (await loadModel(id, name)).defaults();
+  self.postMessage(msg.trained(id, name, done, defaults));
 }
 
 const HINTS = {
   fetch: 'Check your connection and reload; the page needs its own models/ folder.',
   model: 'The model file is damaged or does not match this version of the page: reload to fetch it again.',
-  refine: 'Try other settings, or reload the page.',
+  settings: 'Change the setting named above and refine again.',
+  refine: 'Try a smaller step size or fewer samples, or reload the page.',
+  qr: 'Copy the link from the address bar instead.',
   train: 'Try again, or reload the page.',
   init: 'Reload the page; if it keeps failing, this browser cannot run WebAssembly.',
   simd: 'Update the browser (Chrome 91+, Firefox 89+, Safari 16.4+) to run the demo.',
@@ -281,6 +295,8 @@ self.onmessage = async ({ data }) => {
       await refine(data);
     } else if (data.type === 'train') {
       await train(data);
+    } else if (data.type === 'describe') {
+      await describe(data);
     } else if (data.type === 'qr') {
       const image = core.qrCode(data.text, 4);
       self.postMessage(msg.qrImage(data.id, image), [image.rgba.buffer]);
@@ -288,7 +304,8 @@ self.onmessage = async ({ data }) => {
       if (current === data.id) current = null;
     }
   } catch (e) {
-    const code = e.code || (data.type === 'init' ? 'init' : data.type === 'train' ? 'train' : 'refine');
+    const codes = { init: 'init', train: 'train', qr: 'qr', describe: 'model' };
+    const code = e.code || codes[data.type] || 'refine';
     self.postMessage(msg.error(data.id, code, String(e.message || e), HINTS[code]));
   }
 };

@@ -15,7 +15,7 @@
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 
-use super::Method;
+use super::settings::Method;
 
 /// The per-sample drift scale s(d) for a DGflow method; `d` holds the current logits and is a
 /// constant here (the paper's s multiplies ∇d, it is not differentiated).

@@ -7,180 +7,18 @@
 pub mod ddls;
 pub mod dgflow;
 pub mod dot;
+pub mod settings;
 
 use burn::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::model::{Critic, Generator};
 use crate::rng::{Noise, Stream};
+pub use settings::{FlowConfig, Keep, Limits, Method, Recommended, Space};
 
-/// Largest batch one refinement accepts; beyond it memory, not patience, runs out.
-pub const MAX_BATCH: usize = 4096;
-/// Largest number of steps; the paper uses 25.
-pub const MAX_STEPS: usize = 10_000;
 /// Size of the reference batch DOT estimates k_eff on (drawn from its own seed stream).
 pub const DOT_CALIBRATION: usize = 128;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
-pub enum Method {
-    #[serde(rename = "dgflow-kl")]
-    DgflowKl,
-    #[serde(rename = "dgflow-js")]
-    DgflowJs,
-    #[serde(rename = "dgflow-logd")]
-    #[cfg_attr(feature = "cli", value(name = "dgflow-logd"))]
-    DgflowLogD,
-    #[serde(rename = "ddls")]
-    Ddls,
-    #[serde(rename = "dot")]
-    Dot,
-}
-
-impl Method {
-    pub const ALL: [Method; 5] =
-        [Method::DgflowKl, Method::DgflowJs, Method::DgflowLogD, Method::Ddls, Method::Dot];
-
-    /// The name used on the command line, in URLs and in the worker protocol.
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::DgflowKl => "dgflow-kl",
-            Method::DgflowJs => "dgflow-js",
-            Method::DgflowLogD => "dgflow-logd",
-            Method::Ddls => "ddls",
-            Method::Dot => "dot",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Result<Method> {
-        Method::ALL.into_iter().find(|m| m.name() == name).ok_or_else(|| {
-            Error::parameter(
-                "method",
-                name,
-                format!("expected one of {}", Method::ALL.map(Method::name).join(", ")),
-            )
-        })
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
-#[serde(rename_all = "snake_case")]
-pub enum Space {
-    /// Refine z and show G(z): works for every model.
-    Latent,
-    /// Refine x = G(z₀) directly (images and points; not text, whose samples live on a simplex).
-    Data,
-}
-
-/// Which steps a trajectory keeps samples for. Logits are kept for every step regardless.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Keep {
-    /// Every step, 0 (before) to the last, so a page can scrub through all of them.
-    All,
-    /// Step 0, every n-th step and the last.
-    Every(usize),
-    /// Exactly these steps.
-    Steps(Vec<usize>),
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct FlowConfig {
-    pub method: Method,
-    /// Step size η.
-    pub eta: f32,
-    /// Noise factor γ (the entropy weight): the noise is √(2ηγ) ξ.
-    pub gamma: f32,
-    pub steps: usize,
-    pub space: Space,
-    pub seed: u64,
-    pub batch: usize,
-    pub keep: Keep,
-}
-
-impl Default for FlowConfig {
-    /// The paper's defaults: η = 0.1, γ = 0.01, 25 steps, DGflow-KL in latent space.
-    fn default() -> Self {
-        FlowConfig {
-            method: Method::DgflowKl,
-            eta: 0.1,
-            gamma: 0.01,
-            steps: 25,
-            space: Space::Latent,
-            seed: 0,
-            batch: 64,
-            keep: Keep::All,
-        }
-    }
-}
-
-impl FlowConfig {
-    /// Rejects what would crash, hang or silently produce garbage, naming the way back.
-    pub fn validate(&self) -> Result<()> {
-        if !(self.eta.is_finite() && self.eta > 0.0 && self.eta <= 10.0) {
-            return Err(Error::parameter(
-                "eta",
-                self.eta,
-                "expected a step size in (0, 10]; the paper uses 0.1",
-            ));
-        }
-        if !(self.gamma.is_finite() && (0.0..=10.0).contains(&self.gamma)) {
-            return Err(Error::parameter(
-                "gamma",
-                self.gamma,
-                "expected a noise factor in [0, 10]; the paper uses 0.01",
-            ));
-        }
-        if self.steps == 0 || self.steps > MAX_STEPS {
-            return Err(Error::parameter(
-                "steps",
-                self.steps,
-                format!("expected 1 to {MAX_STEPS}; the paper uses 25"),
-            ));
-        }
-        if self.batch == 0 || self.batch > MAX_BATCH {
-            return Err(Error::parameter(
-                "batch",
-                self.batch,
-                format!("expected 1 to {MAX_BATCH} samples; refine more in several runs"),
-            ));
-        }
-        match &self.keep {
-            Keep::Every(0) => {
-                return Err(Error::parameter("keep", "every 0", "expected every n ≥ 1"));
-            }
-            Keep::Steps(list) => {
-                if let Some(bad) = list.iter().find(|&&s| s > self.steps) {
-                    return Err(Error::parameter(
-                        "keep",
-                        bad,
-                        format!("steps to keep must lie in 0..={}", self.steps),
-                    ));
-                }
-            }
-            _ => {}
-        }
-        if self.space == Space::Data && self.method == Method::Ddls {
-            return Err(Error::parameter(
-                "space",
-                "data",
-                "DDLS is defined in latent space (its energy includes the latent prior); use space latent",
-            ));
-        }
-        Ok(())
-    }
-
-    pub fn keeps(&self, step: usize) -> bool {
-        match &self.keep {
-            Keep::All => true,
-            Keep::Every(n) => step.is_multiple_of(*n) || step == self.steps,
-            Keep::Steps(list) => list.contains(&step),
-        }
-    }
-}
 
 /// One step of a trajectory, read back to the host.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -235,7 +73,7 @@ impl<G: Generator, C: Critic> Refiner<G, C> {
         config: FlowConfig,
         device: &Device,
     ) -> Result<Refiner<G, C>> {
-        config.validate()?;
+        config.validate(generator.sample_kind())?;
         let dim = generator.latent_dim();
         let z0 = Tensor::<2>::from_data(
             TensorData::new(starting_latents(&config, dim), [config.batch, dim]),
@@ -296,15 +134,8 @@ impl<G: Generator, C: Critic> Refiner<G, C> {
         self.next_index += 1;
 
         let logits = read(logits).await?;
-        if let Some(i) = logits.iter().position(|d| !d.is_finite()) {
-            return Err(Error::parameter(
-                "eta",
-                self.config.eta,
-                format!(
-                    "the flow diverged at step {index} (sample {i} has logit {}); lower η or γ",
-                    logits[i]
-                ),
-            ));
+        if let Some(sample) = logits.iter().position(|d| !d.is_finite()) {
+            return Err(Error::Diverged { step: index, sample, logit: logits[sample] });
         }
         let kept = self.config.keeps(index);
         let latents = if kept && self.config.space == Space::Latent {
@@ -387,6 +218,21 @@ pub fn starting_latents(config: &FlowConfig, dim: usize) -> Vec<f32> {
     Noise::new(config.seed, Stream::Latents).normal(config.batch * dim, 1.0)
 }
 
+/// `n` samples of the base model from the starting latents of `seed`: what step 0 of any flow
+/// of that seed shows, read back.
+pub async fn base_samples(
+    generator: &impl Generator,
+    n: usize,
+    seed: u64,
+    device: &Device,
+) -> Result<Vec<f32>> {
+    let dim = generator.latent_dim();
+    let config = FlowConfig { batch: n, seed, ..FlowConfig::default() };
+    let z =
+        Tensor::<2>::from_data(TensorData::new(starting_latents(&config, dim), [n, dim]), device);
+    read(generator.generate(z)).await
+}
+
 /// DOT's reference batch (`[DOT_CALIBRATION, dim]`), from its own stream of the seed.
 pub fn calibration_latents(seed: u64, dim: usize) -> Vec<f32> {
     Noise::new(seed, Stream::Calibration).normal(DOT_CALIBRATION * dim, 1.0)
@@ -412,9 +258,9 @@ async fn estimate_k_eff(
             (read(x).await?, width)
         }
     };
-    dot::effective_lipschitz(&points, &logits, width).ok_or_else(|| Error::Backend {
-        backend: "dot",
-        reason: "could not estimate k_eff: the critic gives the same logit everywhere on the reference batch; is the critic trained?".into(),
+    dot::effective_lipschitz(&points, &logits, width).ok_or_else(|| Error::Estimate {
+        of: "DOT's k_eff",
+        reason: "the critic gives the same logit everywhere on the reference batch; is the critic trained?".into(),
     })
 }
 

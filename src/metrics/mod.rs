@@ -3,9 +3,10 @@
 //! number from `frechet`, `kid` and `precision_recall` is "in classifier features", never
 //! Inception FID. Text is compared by the Jensen–Shannon divergence of n-gram distributions.
 
-pub mod classifier_score;
+pub mod classifier;
 pub mod disturb;
 pub mod frechet;
+pub mod inception_analogue;
 pub mod kid;
 pub mod ngram;
 pub mod precision_recall;

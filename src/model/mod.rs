@@ -1,32 +1,22 @@
 //! Generators and critics. Images, text (soft one-hot sequences) and 2D points all meet the flow
 //! through the same two traits, on flattened `[batch, values]` tensors.
 
-#[cfg(feature = "cpu")]
-mod cpu_batch_norm;
-#[cfg(feature = "cpu")]
-mod cpu_conv;
-#[cfg(feature = "cpu")]
-mod cpu_linear;
-#[cfg(feature = "cpu")]
-mod cpu_softmax;
-#[cfg(feature = "cpu")]
-mod direct_conv;
 pub mod network;
 pub mod presets;
 pub mod spec;
 pub mod spectral;
 
-#[cfg(feature = "cpu")]
-pub use direct_conv::kernels_in_use as cpu_convolution_kernels;
-
 use burn::prelude::*;
 
 use crate::bundle::{Bundle, Manifest};
+use crate::sample::SampleKind;
 use network::Network;
 
 /// Maps latents `[batch, latent_dim]` to flattened samples `[batch, prod(sample_shape)]`.
 pub trait Generator {
     fn latent_dim(&self) -> usize;
+    /// What the samples are, which decides the spaces they can be refined in.
+    fn sample_kind(&self) -> SampleKind;
     fn generate(&self, z: Tensor<2>) -> Tensor<2>;
 }
 
@@ -39,6 +29,9 @@ pub trait Critic {
 impl<T: Generator + ?Sized> Generator for &T {
     fn latent_dim(&self) -> usize {
         (**self).latent_dim()
+    }
+    fn sample_kind(&self) -> SampleKind {
+        (**self).sample_kind()
     }
     fn generate(&self, z: Tensor<2>) -> Tensor<2> {
         (**self).generate(z)
@@ -54,6 +47,9 @@ impl<T: Critic + ?Sized> Critic for &T {
 impl<T: Generator + ?Sized> Generator for std::rc::Rc<T> {
     fn latent_dim(&self) -> usize {
         (**self).latent_dim()
+    }
+    fn sample_kind(&self) -> SampleKind {
+        (**self).sample_kind()
     }
     fn generate(&self, z: Tensor<2>) -> Tensor<2> {
         (**self).generate(z)
@@ -113,15 +109,14 @@ impl Model {
             .collect();
         Model { manifest: m.clone(), generator, critic, critic_terms }
     }
-
-    pub fn sample_len(&self) -> usize {
-        self.manifest.sample_shape.iter().product()
-    }
 }
 
 impl Generator for Model {
     fn latent_dim(&self) -> usize {
         self.manifest.latent.dim
+    }
+    fn sample_kind(&self) -> SampleKind {
+        self.manifest.kind
     }
     fn generate(&self, z: Tensor<2>) -> Tensor<2> {
         self.generator.forward_flat(z)

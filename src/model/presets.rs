@@ -1,10 +1,11 @@
 //! The architectures of the bundled model families, as manifest layer lists, and freshly
 //! initialised bundles of them (the starting point of training, and the tiny models of tests).
 
-use crate::bundle::{Bundle, FORMAT, Latent, Manifest, Prior, Provenance, SampleKind, WeightsRef};
+use crate::bundle::{Bundle, FORMAT, Latent, Manifest, Prior, Provenance, WeightsRef};
 use crate::model::network::HostWeights;
 use crate::model::spec::{Layer, NetworkSpec, ParamSpec};
 use crate::rng::{Noise, Stream};
+use crate::sample::SampleKind;
 
 /// Which family, with its size knobs.
 #[derive(Debug, Clone, PartialEq)]

@@ -15,7 +15,7 @@ use burn::prelude::*;
 use crate::bundle::Manifest;
 use crate::model::network::{DeviceParams, Network, TrainingState};
 use crate::rng::{Noise, Stream};
-use crate::train::gan::is_trainable;
+use crate::train::params::is_trainable;
 
 /// Batches of latents whose batch statistics become the averaged generator's running ones.
 pub const STATISTICS_BATCHES: usize = 16;
@@ -117,7 +117,7 @@ pub fn critic_averaged_params(
 mod tests {
     use super::*;
     use crate::model::presets::Architecture;
-    use crate::train::gan::{device_params, host_params};
+    use crate::train::params::{device_params, host_params};
 
     /// A tiny DCGAN's bundle and its weights on the CPU.
     fn tiny_gan() -> (crate::bundle::Bundle, DeviceParams) {

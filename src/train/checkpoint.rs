@@ -252,7 +252,7 @@ pub fn load_single<C: serde::de::DeserializeOwned>(
     let weights =
         split_tensors(path, tensors, &shapes(&config), &mut [("opt", &mut optimiser)], device)?;
     optimiser.t = meta["adam_t"].as_u64().unwrap_or(0);
-    let params = crate::train::gan::device_params(&weights, device);
+    let params = crate::train::params::device_params(&weights, device);
     Ok(SingleOptimiser {
         config,
         params,

@@ -20,7 +20,7 @@ use crate::model::spec::NetworkSpec;
 use crate::rng::{Noise, Stream};
 use crate::train::adam::Adam;
 use crate::train::checkpoint::{self, SingleOptimiser};
-use crate::train::gan::{apply_state, descend, device_params, host_params, scalar, with_grad};
+use crate::train::params::{apply_state, descend, device_params, host_params, scalar, with_grad};
 
 /// The critic term's name, and so its weights' prefix.
 pub const NAME: &str = "corrector";
@@ -165,6 +165,7 @@ impl CorrectorTrainer {
 mod tests {
     use super::*;
     use crate::model::spec::Layer;
+    use crate::sample::SampleKind;
 
     /// Samples of N(0, s²I) in the plane, as a generator of latent z ~ N(0, I): x = s·z.
     struct Scaled(f32);
@@ -172,6 +173,9 @@ mod tests {
     impl Generator for Scaled {
         fn latent_dim(&self) -> usize {
             2
+        }
+        fn sample_kind(&self) -> SampleKind {
+            SampleKind::Points
         }
         fn generate(&self, z: Tensor<2>) -> Tensor<2> {
             z.mul_scalar(self.0)

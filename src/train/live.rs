@@ -6,14 +6,22 @@
 
 use burn::prelude::Device;
 
-use crate::bundle::{Bundle, Recommended};
+use crate::bundle::Bundle;
 use crate::data::toy2d::Toy;
+use crate::error::Result;
+use crate::flow::{self, Recommended};
+use crate::model::Model;
 use crate::model::presets::Architecture;
+use crate::render::{Grid, View};
 use crate::train::gan::{GanTrainer, Losses, TrainConfig};
-use crate::train::toy::ToyData;
+use crate::train::real_data::ToyData;
 
 /// Iterations after which the live model is usually worth refining (measured in its test).
 pub const SUGGESTED_ITERATIONS: u64 = 1500;
+/// The iterations the page offers: fewer leave a cloud, more take minutes on a phone.
+pub const ITERATIONS: std::ops::RangeInclusive<u64> = 100..=20_000;
+/// Samples drawn in a preview of the generator while it trains.
+pub const PREVIEW_SAMPLES: usize = 512;
 
 pub struct LiveToy {
     trainer: GanTrainer,
@@ -61,6 +69,16 @@ impl LiveToy {
         self.trainer.iteration
     }
 
+    /// [`PREVIEW_SAMPLES`] samples of the generator as trained so far (the latents of its seed),
+    /// plotted over its toy's data.
+    pub async fn preview(&self, device: &Device) -> Result<Grid> {
+        let bundle = self.bundle();
+        let model = Model::build(&bundle, 0, device);
+        let samples = flow::base_samples(&model, PREVIEW_SAMPLES, 0, device).await?;
+        let view = View::of(&bundle.manifest, &samples, PREVIEW_SAMPLES);
+        Ok(view.picture().expect("points are shown as a plot").clone())
+    }
+
     /// The current weights as a bundle, which the flow refines like a shipped one.
     pub fn bundle(&self) -> Bundle {
         let mut bundle = self.trainer.bundle();
@@ -74,8 +92,7 @@ impl LiveToy {
 mod tests {
     use super::*;
     use crate::data::toy2d::high_quality;
-    use crate::flow::{self, FlowConfig};
-    use crate::model::Model;
+    use crate::flow::FlowConfig;
 
     #[test]
     fn a_live_25_gaussians_gan_takes_shape_and_dgflow_improves_it() {

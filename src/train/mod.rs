@@ -5,11 +5,12 @@
 pub mod adam;
 pub mod average;
 pub mod checkpoint;
-pub mod classifier;
+pub mod classifier_trainer;
 pub mod corrector;
 pub mod gan;
-pub mod images;
 pub mod live;
-pub mod text;
-pub mod toy;
+pub mod monitor;
+pub mod params;
+pub mod real_data;
+pub mod recipe;
 pub mod vae;

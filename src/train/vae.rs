@@ -9,17 +9,17 @@ use std::path::Path;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::bundle::{Bundle, Latent, Prior, SampleKind};
+use crate::bundle::{Bundle, Latent, Prior};
 use crate::error::{Error, Result};
 use crate::model::network::{HostWeights, Network, TrainingState};
 use crate::model::presets::{WeightInit, dcgan_generator, init_weights, vae_encoder};
 use crate::model::spec::NetworkSpec;
 use crate::rng::{Noise, Stream};
+use crate::sample::SampleKind;
 use crate::train::adam::Adam;
 use crate::train::checkpoint::{self, SingleOptimiser};
-use crate::train::gan::{
-    RealData, apply_state, descend, device_params, host_params, scalar, with_grad,
-};
+use crate::train::params::{apply_state, descend, device_params, host_params, scalar, with_grad};
+use crate::train::real_data::RealData;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VaeConfig {

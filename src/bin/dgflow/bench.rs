@@ -16,7 +16,8 @@ use dgflow::model::Model;
 use dgflow::model::network::{self, Network};
 use dgflow::model::presets::Architecture;
 use dgflow::model::spec::{Layer, NetworkSpec};
-use dgflow::train::gan::{GanTrainer, RealData, TrainConfig};
+use dgflow::train::gan::{GanTrainer, TrainConfig};
+use dgflow::train::real_data::RealData;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -462,7 +463,7 @@ fn machine(threads: usize, peak: Option<f64>) -> String {
     let peak = peak.map_or("not measured on this architecture".into(), |p| {
         format!("{p:.0} GFLOP/s measured (f32 FMA loop on {threads} threads, {})", simd_name())
     });
-    let kernels = dgflow::model::cpu_convolution_kernels();
+    let kernels = dgflow::cpu::kernels_in_use();
     format!(
         "# dgflow bench\n\nMachine: {cpu}, {threads} threads. Peak: {peak}. Convolution kernels: {kernels} (`DGFLOW_CPU_KERNELS` picks narrower ones)."
     )
