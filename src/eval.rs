@@ -6,7 +6,7 @@
 use burn::prelude::*;
 
 use crate::data::toy2d::{Toy, high_quality, kde_log_likelihood};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::flow::{self, FlowConfig, Keep, Method, Space};
 use crate::metrics::Features;
 use crate::metrics::classifier::Classifier;
@@ -14,35 +14,118 @@ use crate::metrics::frechet::{Gaussian, frechet_distance};
 use crate::metrics::inception_analogue::classifier_score;
 use crate::metrics::precision_recall::precision_recall;
 use crate::model::Model;
+use crate::sample::SampleKind;
+
+/// The most samples one evaluation scores: every kept step's samples are held at once (for
+/// CIFAR-10, 100,000 samples × 6 steps is 7.4 GB); score more as several runs with other seeds.
+pub const MAX_SAMPLES: usize = 100_000;
+
+/// The neighbours precision and recall take (Kynkäänniemi et al.'s k).
+pub const NEIGHBOURS: usize = 3;
+
+/// Rejects a sample count its kind's metrics cannot score: images need each point's
+/// [`NEIGHBOURS`] nearest neighbours (and two points for a covariance); the toys' shares and the
+/// text's n-gram frequencies need one.
+pub fn check_samples(kind: SampleKind, samples: usize) -> Result<()> {
+    let fewest = match kind {
+        SampleKind::Image => NEIGHBOURS + 1,
+        SampleKind::Text | SampleKind::Points => 1,
+    };
+    if (fewest..=MAX_SAMPLES).contains(&samples) {
+        return Ok(());
+    }
+    let why = match kind {
+        SampleKind::Image => format!(
+            "; precision and recall need each sample's {NEIGHBOURS} nearest neighbours (thousands make the numbers steady)"
+        ),
+        _ => String::new(),
+    };
+    Err(Error::parameter("samples", samples, format!("expected {fewest} to {MAX_SAMPLES}{why}")))
+}
 
 /// KDE bandwidth: about three standard deviations of one Gaussian of the 25-Gaussian grid.
 pub const KDE_BANDWIDTH: f32 = 0.05;
 
-/// The metrics of one set of 2D samples, as (name, formatted value) rows.
-pub fn toy_metrics(toy: Toy, points: &[f32], reference: &[f32]) -> Vec<(&'static str, String)> {
-    let mut rows = Vec::new();
-    if toy == Toy::Gaussians25 {
-        let (share, modes) = high_quality(points);
-        rows.push(("% high quality", format!("{:.1}", 100.0 * share)));
-        rows.push(("modes (of 25)", modes.to_string()));
-    }
-    rows.push((
-        "KDE log-lik.",
-        format!("{:.3}", kde_log_likelihood(points, reference, KDE_BANDWIDTH)),
-    ));
-    rows
+/// One metric's value for one set of samples, and the decimals it is shown with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Score {
+    pub metric: &'static str,
+    pub value: f64,
+    pub decimals: usize,
 }
 
-/// Scores one set of samples (flattened rows) as (metric, formatted value) rows.
-pub type Scorer<'a> = dyn Fn(&[f32]) -> Vec<(&'static str, String)> + 'a;
+impl Score {
+    fn new(metric: &'static str, value: f64, decimals: usize) -> Score {
+        Score { metric, value, decimals }
+    }
 
-/// A markdown table: one row per method and metric, one column per fifth step of `base.steps`.
-/// `base.batch` samples are refined in chunks of at most `chunk` (chunk c uses seed
-/// `base.seed + c`), so large evaluations fit in memory; every method starts from the same latents.
-/// DDLS always runs in latent space. Rows follow `methods`' order.
+    /// The value as the tables show it.
+    pub fn shown(&self) -> String {
+        format!("{:.*}", self.decimals, self.value)
+    }
+}
+
+/// `metric value, …` for a line of text.
+pub fn in_words(scores: &[Score]) -> String {
+    scores.iter().map(|s| format!("{} {}", s.metric, s.shown())).collect::<Vec<_>>().join(", ")
+}
+
+/// The metrics of one set of 2D samples.
+pub fn toy_metrics(toy: Toy, points: &[f32], reference: &[f32]) -> Vec<Score> {
+    let mut scores = Vec::new();
+    if toy == Toy::Gaussians25 {
+        let (share, modes) = high_quality(points);
+        scores.push(Score::new("% high quality", 100.0 * share as f64, 1));
+        scores.push(Score::new("modes (of 25)", modes as f64, 0));
+    }
+    let likelihood = kde_log_likelihood(points, reference, KDE_BANDWIDTH) as f64;
+    scores.push(Score::new("KDE log-lik.", likelihood, 3));
+    scores
+}
+
+/// Scores one set of samples (flattened rows).
+pub type Scorer<'a> = dyn Fn(&[f32]) -> Vec<Score> + 'a;
+
+/// The seed of chunk `chunk` of an evaluation of `seed`: chunks of different seeds never share
+/// latents (seed 0's chunks are seeds 0, 1, 2, …).
+pub fn chunk_seed(seed: u64, chunk: usize) -> u64 {
+    (seed << 20) + chunk as u64
+}
+
+/// `mean ± sd` (sample standard deviation) of one cell over seeds, or the value for one seed.
+fn cell(values: &[f64], decimals: usize) -> String {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    if values.len() == 1 {
+        return format!("{mean:.decimals$}");
+    }
+    let sd = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    format!("{mean:.decimals$} ± {sd:.decimals$}")
+}
+
+/// Real samples scored as generated ones are, once per seed: what a model that matched the data
+/// would reach at this sample size, as `metric mean ± sd, …`.
+pub fn real_floor(per_seed: &[Vec<Score>]) -> String {
+    per_seed[0]
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let values: Vec<f64> = per_seed.iter().map(|scores| scores[i].value).collect();
+            format!("{} {}", s.metric, cell(&values, s.decimals))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A markdown table: one row per method and metric, one column per fifth step of `base.steps`,
+/// each cell the mean ± sample standard deviation over `seeds` (the value, for one seed).
+/// `base.batch` samples per seed are refined in chunks of at most `chunk` (see [`chunk_seed`]),
+/// so large evaluations fit in memory; every method starts from the same latents. DDLS always
+/// runs in latent space. Rows follow `methods`' order.
 pub async fn table(
     model: &Model,
     base: FlowConfig,
+    seeds: &[u64],
     methods: &[Method],
     chunk: usize,
     score: &Scorer<'_>,
@@ -62,28 +145,37 @@ pub async fn table(
         (0..base.batch).step_by(chunk.max(1)).map(|start| chunk.min(base.batch - start)).collect();
     for &method in methods {
         let space = if method == Method::Ddls { Space::Latent } else { base.space };
-        let mut per_step: Vec<Vec<f32>> = vec![Vec::new(); columns.len()];
-        for (c, &n) in chunks.iter().enumerate() {
-            let config = FlowConfig {
-                method,
-                space,
-                keep: Keep::Every(5),
-                batch: n,
-                seed: base.seed + c as u64,
-                ..base.clone()
-            };
-            let trajectory = flow::refine(model, model, config, device).await?;
-            for (column, samples) in per_step
-                .iter_mut()
-                .zip(trajectory.steps.iter().filter_map(|s| s.samples.as_deref()))
-            {
-                column.extend_from_slice(samples);
+        // scores[seed][column][metric]
+        let mut scores: Vec<Vec<Vec<Score>>> = Vec::with_capacity(seeds.len());
+        for &seed in seeds {
+            let mut per_step: Vec<Vec<f32>> = vec![Vec::new(); columns.len()];
+            for (c, &n) in chunks.iter().enumerate() {
+                let config = FlowConfig {
+                    method,
+                    space,
+                    keep: Keep::Every(5),
+                    batch: n,
+                    seed: chunk_seed(seed, c),
+                    ..base.clone()
+                };
+                let trajectory = flow::refine(model, model, config, device).await?;
+                for (column, samples) in per_step
+                    .iter_mut()
+                    .zip(trajectory.steps.iter().filter_map(|s| s.samples.as_deref()))
+                {
+                    column.extend_from_slice(samples);
+                }
             }
+            scores.push(per_step.iter().map(|samples| score(samples)).collect());
         }
-        let scores: Vec<_> = per_step.iter().map(|samples| score(samples)).collect();
-        for (row, (metric, _)) in scores[0].iter().enumerate() {
-            let cells: Vec<&str> = scores.iter().map(|m| m[row].1.as_str()).collect();
-            table += &format!("| {} | {metric} | {} |\n", method.name(), cells.join(" | "));
+        for (row, first) in scores[0][0].iter().enumerate() {
+            let cells: Vec<String> = (0..columns.len())
+                .map(|column| {
+                    let values: Vec<f64> = scores.iter().map(|s| s[column][row].value).collect();
+                    cell(&values, first.decimals)
+                })
+                .collect();
+            table += &format!("| {} | {} | {} |\n", method.name(), first.metric, cells.join(" | "));
         }
     }
     Ok(table)
@@ -94,20 +186,14 @@ pub async fn toy_table(
     model: &Model,
     toy: Toy,
     base: FlowConfig,
+    seeds: &[u64],
     methods: &[Method],
     reference: &[f32],
     device: &Device,
 ) -> Result<String> {
     let batch = base.batch;
-    table(
-        model,
-        base,
-        methods,
-        batch,
-        &|points: &[f32]| toy_metrics(toy, points, reference),
-        device,
-    )
-    .await
+    let score = |points: &[f32]| toy_metrics(toy, points, reference);
+    table(model, base, seeds, methods, batch, &score, device).await
 }
 
 /// Points of each set that precision and recall compare (the first ones): they cost
@@ -122,24 +208,22 @@ pub fn image_metrics(
     samples: &[f32],
     reference: &Features,
     device: &Device,
-) -> Vec<(&'static str, String)> {
+) -> Vec<Score> {
     let (features, probabilities) = classifier.run(samples, 250, device);
     let fd = frechet_distance(&Gaussian::fit(&features), &Gaussian::fit(reference));
     let kid = crate::metrics::kid::kid(&features, reference, 10, 1000, 0);
     let (precision, recall) = precision_recall(
         &reference.head(PRECISION_RECALL_POINTS),
         &features.head(PRECISION_RECALL_POINTS),
-        3,
+        NEIGHBOURS,
     );
+    let classes = classifier.manifest.classes.len();
     vec![
-        ("FD (classifier)", format!("{fd:.2}")),
-        ("KID ×10³ (classifier)", format!("{:.2}", 1e3 * kid)),
-        ("precision", format!("{precision:.3}")),
-        ("recall", format!("{recall:.3}")),
-        (
-            "classifier score",
-            format!("{:.2}", classifier_score(&probabilities, classifier.manifest.classes.len())),
-        ),
+        Score::new("FD (classifier)", fd, 2),
+        Score::new("KID ×10³ (classifier)", 1e3 * kid, 2),
+        Score::new("precision", precision, 3),
+        Score::new("recall", recall, 3),
+        Score::new("classifier score", classifier_score(&probabilities, classes), 2),
     ]
 }
 
@@ -185,11 +269,11 @@ pub fn disturbance_table(
     ];
     let scored = |samples: &[f32]| image_metrics(classifier, samples, reference, device);
     let undisturbed = scored(images);
-    let header: Vec<&str> = undisturbed.iter().map(|(name, _)| *name).collect();
-    let row = |what: &str, strength: &str, cells: &[(&str, String)]| {
+    let header: Vec<&str> = undisturbed.iter().map(|s| s.metric).collect();
+    let row = |what: &str, strength: &str, cells: &[Score]| {
         format!(
             "| {what} | {strength} | {} |\n",
-            cells.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>().join(" | ")
+            cells.iter().map(Score::shown).collect::<Vec<_>>().join(" | ")
         )
     };
     let mut table = format!(
@@ -198,12 +282,8 @@ pub fn disturbance_table(
         "---|".repeat(header.len())
     );
     table += &row("none (real training images)", "–", &undisturbed);
-    let fd = |cells: &[(&str, String)]| {
-        cells
-            .iter()
-            .find(|(name, _)| *name == "FD (classifier)")
-            .and_then(|(_, v)| v.parse::<f64>().ok())
-            .unwrap_or(f64::NAN)
+    let fd = |cells: &[Score]| {
+        cells.iter().find(|s| s.metric == "FD (classifier)").map_or(f64::NAN, |s| s.value)
     };
     let mut verdicts = String::new();
     for (family, levels) in families {
@@ -230,13 +310,15 @@ pub fn text_metrics(
     vocab: usize,
     length: usize,
     reference: &[Vec<u16>],
-) -> Vec<(&'static str, String)> {
+) -> Vec<Score> {
     let n = samples.len() / (vocab * length);
-    let sentences = crate::data::text::argmax_indices(samples, n, vocab, length);
-    vec![
-        ("JS-4", format!("{:.4}", crate::metrics::ngram::js_divergence(&sentences, reference, 4))),
-        ("JS-6", format!("{:.4}", crate::metrics::ngram::js_divergence(&sentences, reference, 6))),
-    ]
+    sentence_metrics(&crate::data::text::argmax_indices(samples, n, vocab, length), reference)
+}
+
+/// JS-4 and JS-6 between encoded sentences and `reference` (also what real sentences score).
+pub fn sentence_metrics(sentences: &[Vec<u16>], reference: &[Vec<u16>]) -> Vec<Score> {
+    let js = |n| crate::metrics::ngram::js_divergence(sentences, reference, n);
+    vec![Score::new("JS-4", js(4), 4), Score::new("JS-6", js(6), 4)]
 }
 
 #[cfg(test)]
@@ -259,6 +341,7 @@ mod tests {
             &model,
             Toy::Gaussians25,
             base,
+            &[0],
             &Method::ALL,
             &reference,
             &device,
@@ -280,10 +363,11 @@ mod tests {
             &device,
         );
         let base = FlowConfig { steps: 5, batch: 70, ..FlowConfig::default() };
-        let counted = |points: &[f32]| vec![("count", (points.len() / 2).to_string())];
+        let counted = |points: &[f32]| vec![Score::new("count", (points.len() / 2) as f64, 0)];
         let table = pollster::block_on(table(
             &model,
             base,
+            &[0],
             &[Method::DgflowKl, Method::Dot],
             32,
             &counted,
@@ -297,5 +381,60 @@ mod tests {
             "{table}"
         );
         assert_eq!(table.lines().count(), 4);
+    }
+
+    #[test]
+    fn several_seeds_give_mean_and_deviation_and_chunks_never_share_latents() {
+        assert_eq!(cell(&[2.0], 2), "2.00");
+        assert_eq!(cell(&[1.0, 2.0, 3.0], 1), "2.0 ± 1.0");
+        // Seeds 0, 1 and 2 of 100 chunks each: 300 different chunk seeds.
+        let mut seen: Vec<u64> =
+            (0..3).flat_map(|seed| (0..100).map(move |c| chunk_seed(seed, c))).collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 300);
+        assert_eq!(chunk_seed(0, 7), 7, "seed 0's chunks are as before");
+
+        let device = crate::device::cpu();
+        let model = Model::build(
+            &Architecture::Toy2d { hidden_g: 8, hidden_d: 8 }.init_bundle("t", 1),
+            0,
+            &device,
+        );
+        let base = FlowConfig { steps: 5, batch: 40, ..FlowConfig::default() };
+        // The mean x of the samples: seeds draw different latents, so it varies.
+        let mean_x = |points: &[f32]| {
+            let xs: Vec<f64> = points.chunks(2).map(|p| p[0] as f64).collect();
+            vec![Score::new("mean x", xs.iter().sum::<f64>() / xs.len() as f64, 4)]
+        };
+        let run = |seeds: &[u64]| {
+            pollster::block_on(table(
+                &model,
+                base.clone(),
+                seeds,
+                &[Method::DgflowKl],
+                16,
+                &mean_x,
+                &device,
+            ))
+            .unwrap()
+        };
+        let value = |table: &str, seed_cell: usize| -> f64 {
+            let row = table.lines().nth(2).unwrap();
+            row.split('|')
+                .nth(3 + seed_cell)
+                .unwrap()
+                .trim()
+                .split(' ')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        let singles: Vec<f64> = (1..=3).map(|seed| value(&run(&[seed]), 0)).collect();
+        let together = run(&[1, 2, 3]);
+        let mean = singles.iter().sum::<f64>() / 3.0;
+        assert!((value(&together, 0) - mean).abs() < 1e-4, "{together} vs {singles:?}");
+        assert!(together.lines().nth(2).unwrap().contains(" ± "), "{together}");
     }
 }

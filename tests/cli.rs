@@ -21,9 +21,11 @@ fn ok(args: &[&str], dir: &Path) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// A clean failure: exit status 1 (the command stopped with a message) or 2 (clap refused a
+/// flag); a panic exits with 101.
 fn fails(args: &[&str], dir: &Path) -> String {
     let out = dgflow(args, dir);
-    assert_eq!(out.status.code(), Some(1), "dgflow {args:?} should fail cleanly");
+    assert!(matches!(out.status.code(), Some(1 | 2)), "dgflow {args:?} should fail cleanly");
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(!stderr.contains("panicked"), "{stderr}");
     stderr
@@ -417,7 +419,7 @@ fn bench_times_each_model_and_batch_beside_a_reference() {
     assert!(std::fs::read_to_string(d.join("results.md")).unwrap().contains("| toy | 4 |"));
     assert!(
         fails(&["bench", "--models", "toy", "--batches", "0"], d)
-            .contains("--batches must be positive")
+            .contains("invalid value '0' for '--batches <BATCHES>': expected 1 to 4096")
     );
 }
 
@@ -597,4 +599,76 @@ fn a_corrector_trains_between_two_models_and_joins_the_base_models_critic() {
         fails(&["eval", "--model", "gan", "--without-corrector"], d)
             .contains("has no critic terms to drop")
     );
+}
+
+/// Every numeric flag of every subcommand refuses what it cannot take before anything runs,
+/// naming the flag or setting and what it expects; nothing panics (`fails` checks).
+#[test]
+fn every_numeric_flag_refuses_what_it_cannot_take() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&["init", "--arch", "toy2d", "--out", "toy"], d);
+    let image = ["init", "--arch", "dcgan", "--width", "2", "--latent", "8", "--size", "8"];
+    ok(&[&image[..], &["--out", "img"]].concat(), d);
+    let train = ["train", "25gaussians", "--checkpoint", "c.ckpt", "--out", "o"];
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["refine", "--model", "toy", "--eta", "0"], "invalid eta = 0"),
+        (vec!["refine", "--model", "toy", "--gamma", "-0.5"], "invalid gamma = -0.5"),
+        (vec!["refine", "--model", "toy", "--steps", "10001"], "invalid steps = 10001"),
+        (vec!["refine", "--model", "toy", "--batch", "0"], "invalid batch = 0"),
+        (
+            vec!["refine", "--model", "toy", "--thermalize", "100000"],
+            "--thermalize <THERMALIZE>': expected 0 to 10000",
+        ),
+        (vec!["refine", "--model", "toy", "--keep-every", "-1"], "--keep-every"),
+        (vec!["refine", "--model", "toy", "--seed", "x"], "--seed"),
+        (
+            vec!["eval", "--model", "toy", "--samples", "0"],
+            "'--samples <SAMPLES>': expected 1 to 100000",
+        ),
+        (
+            vec!["eval", "--model", "img", "--samples", "1"],
+            "invalid samples = 1: expected 4 to 100000",
+        ),
+        (vec!["eval", "--model", "toy", "--samples", "1000000000"], "expected 1 to 100000"),
+        (vec!["eval", "--model", "toy", "--chunk", "0"], "'--chunk <CHUNK>': expected 1 to 4096"),
+        (vec!["eval", "--model", "toy", "--eta", "-1"], "invalid eta = -1"),
+        (vec!["eval", "--model", "toy", "--gamma", "NaN"], "invalid gamma = NaN"),
+        (vec!["eval", "--model", "toy", "--seeds", "1,-2"], "--seeds"),
+        (vec!["check-metrics", "--samples", "2"], "invalid samples = 2: expected 4"),
+        (vec!["init", "--arch", "dcgan", "--size", "12", "--out", "x"], "invalid size = 12"),
+        (vec!["init", "--arch", "dcgan", "--width", "0", "--out", "x"], "invalid width = 0"),
+        (
+            vec!["init", "--arch", "charcnn", "--latent", "99999", "--out", "x"],
+            "invalid latent = 99999",
+        ),
+        (vec!["init", "--arch", "toy2d", "--seed", "-1", "--out", "x"], "--seed"),
+        ([&train[..], &["--iterations", "-1"]].concat(), "--iterations"),
+        ([&train[..], &["--batch", "0"]].concat(), "'--batch <BATCH>': expected 1 to 4096"),
+        ([&train[..], &["--lr", "0"]].concat(), "'--lr <LR>': expected a number in (0, 1]"),
+        ([&train[..], &["--lr-critic", "inf"]].concat(), "'--lr-critic <LR_CRITIC>'"),
+        ([&train[..], &["--critic-steps", "0"]].concat(), "'--critic-steps <CRITIC_STEPS>'"),
+        (
+            [&train[..], &["--average", "1"]].concat(),
+            "'--average <AVERAGE>': expected a number in (0, 1)",
+        ),
+        (
+            [&train[..], &["--beta2", "-0.1"]].concat(),
+            "'--beta2 <BETA2>': expected a number in [0, 1)",
+        ),
+        ([&train[..], &["--every", "0"]].concat(), "'--every <EVERY>': expected at least 1"),
+        ([&train[..], &["--width", "5000"]].concat(), "'--width <WIDTH>': expected 1 to 1024"),
+        ([&train[..], &["--blocks", "0"]].concat(), "'--blocks <BLOCKS>'"),
+        ([&train[..], &["--latent", "0"]].concat(), "'--latent <LATENT>'"),
+        ([&train[..], &["--sigma", "-1"]].concat(), "'--sigma <SIGMA>'"),
+        ([&train[..], &["--seed", "-1"]].concat(), "--seed"),
+        (vec!["bench", "--steps", "0"], "'--steps <STEPS>': expected 1 to"),
+        (vec!["bench", "--repeats", "1000"], "'--repeats <REPEATS>': expected 1 to 100"),
+        (vec!["bench", "--train-width", "5000"], "'--train-width <TRAIN_WIDTH>'"),
+        (vec!["bench", "--profile-batch", "0"], "'--profile-batch <PROFILE_BATCH>'"),
+    ];
+    for (args, expected) in &cases {
+        let message = fails(args, d);
+        assert!(message.contains(expected), "dgflow {args:?} should say {expected:?}: {message}");
+    }
 }

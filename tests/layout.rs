@@ -21,7 +21,12 @@ fn files(dir: &Path, extensions: &[&str]) -> Vec<PathBuf> {
         for entry in std::fs::read_dir(&dir).expect("a source folder") {
             let path = entry.expect("a folder entry").path();
             if path.is_dir() {
-                stack.push(path);
+                // The wasm modules' generated glue (www/pkg*/, git-ignored) is built, not written.
+                let generated =
+                    path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("pkg"));
+                if !generated {
+                    stack.push(path);
+                }
             } else if path.extension().is_some_and(|e| extensions.iter().any(|x| e == *x)) {
                 found.push(path);
             }

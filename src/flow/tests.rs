@@ -235,8 +235,12 @@ fn tiny_dcgan() -> Model {
     Model::build(&bundle, 3, &device())
 }
 
-/// Checks ∇_z d(G(z)) from one KL step against central differences of the model's logit.
-/// `h` is small enough that few ReLU kinks fall inside ±h, large enough for f32.
+/// Checks ∇_z d(G(z)) from one KL step against central differences of the model's logit,
+/// within 0.5 % of the largest component plus what f32 rounding of the logits leaves a
+/// difference to resolve. `h` is small enough that no ReLU kink falls inside ±h and the
+/// truncation error is below that, large enough for f32. Measured with these seeds: the toy
+/// within 0.34 % (its floor 0.40 %; at h = 3e-3 a kink puts one coordinate 2.9 % off), the text
+/// networks 0.015 %, the DCGAN 0.015 % (floor 1.3 %).
 fn check_gradient(model: &Model, h: f32) {
     let (batch, dim) = (3, model.latent_dim());
     // With η = 1 and γ = 0 one KL step moves z by exactly ∇_z d(G(z)).
@@ -260,7 +264,7 @@ fn check_gradient(model: &Model, h: f32) {
         minus[j] -= h;
         let fd = (logit_at(&plus)[j / dim] - logit_at(&minus)[j / dim]) / (2.0 * h);
         assert!(
-            (fd - grad[j]).abs() < 2e-2 * scale + floor,
+            (fd - grad[j]).abs() < 5e-3 * scale + floor,
             "coordinate {j}: finite difference {fd} vs gradient {}",
             grad[j]
         );
@@ -289,7 +293,7 @@ fn without_spectral_norm(mut bundle: crate::bundle::Bundle) -> Model {
 
 #[test]
 fn latent_gradient_matches_finite_differences_through_real_networks() {
-    check_gradient(&without_spectral_norm(Architecture::toy2d().init_bundle("toy", 1)), 1e-3);
+    check_gradient(&without_spectral_norm(Architecture::toy2d().init_bundle("toy", 1)), 3e-4);
     let text = Architecture::CharCnn {
         latent: 8,
         width: 6,
@@ -297,7 +301,7 @@ fn latent_gradient_matches_finite_differences_through_real_networks() {
         blocks: 2,
         vocab: ["a", "b", " "].map(String::from).to_vec(),
     };
-    check_gradient(&without_spectral_norm(text.init_bundle("text", 2)), 1e-2);
+    check_gradient(&without_spectral_norm(text.init_bundle("text", 2)), 3e-3);
     check_gradient(
         &without_spectral_norm(
             Architecture::Dcgan { latent: 6, width: 2, size: 8 }.init_bundle_with(
@@ -347,7 +351,26 @@ fn data_space_refines_samples_and_keep_selects_steps() {
         t.steps.iter().filter(|s| s.samples.is_some()).map(|s| s.index).collect();
     assert_eq!(kept, [0, 3, 4]);
     assert!(t.steps.iter().all(|s| s.latents.is_none() && s.logits.len() == 2));
-    assert_ne!(t.steps[0].samples, t.steps[4].samples);
+    // Data space moves the samples themselves: with G the identity, x₀ = z₀ and every step
+    // follows the update rule the latent flow follows, noise for noise.
+    let m = [0.5f32, -1.0, 2.0];
+    let config = FlowConfig {
+        space: Space::Data,
+        eta: 0.2,
+        gamma: 0.05,
+        steps: 6,
+        batch: 16,
+        seed: 5,
+        ..FlowConfig::default()
+    };
+    let t = run(config, &m);
+    let reference = host_reference(Method::DgflowKl, 0.2, 0.05, 6, &m, 16, 5);
+    for (step, expected) in t.steps.iter().zip(&reference) {
+        let got = step.samples.as_ref().unwrap();
+        let worst =
+            got.iter().zip(expected).map(|(&a, b)| (a as f64 - b).abs()).fold(0.0, f64::max);
+        assert!(worst < 1e-4, "data space, step {}: max |Δ| = {worst}", step.index);
+    }
 }
 
 #[test]

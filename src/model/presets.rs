@@ -2,6 +2,7 @@
 //! initialised bundles of them (the starting point of training, and the tiny models of tests).
 
 use crate::bundle::{Bundle, FORMAT, Latent, Manifest, Prior, Provenance, WeightsRef};
+use crate::error::{Error, Result};
 use crate::model::network::HostWeights;
 use crate::model::spec::{Layer, NetworkSpec, ParamSpec};
 use crate::rng::{Noise, Stream};
@@ -24,9 +25,55 @@ pub enum Architecture {
 type ManifestParts =
     (SampleKind, usize, Vec<usize>, [f32; 2], NetworkSpec, NetworkSpec, Option<Vec<String>>);
 
+/// The largest channel width multiplier: 64 is the published DCGAN, 512 the text model of
+/// WGAN-GP; beyond this the weights alone outgrow a machine's memory.
+pub const MAX_WIDTH: usize = 1024;
+/// The largest latent, sequence and image sizes an architecture takes, for the same reason.
+pub const MAX_LATENT: usize = 4096;
+pub const MAX_IMAGE_SIDE: usize = 256;
+pub const MAX_LENGTH: usize = 1024;
+pub const MAX_BLOCKS: usize = 64;
+
 impl Architecture {
     pub fn toy2d() -> Architecture {
         Architecture::Toy2d { hidden_g: 256, hidden_d: 512 }
+    }
+
+    /// Rejects sizes that cannot be built (or not in memory), naming the size and its range.
+    pub fn validate(&self) -> Result<()> {
+        let within = |name: &'static str, value: usize, low: usize, high: usize, why: &str| {
+            if (low..=high).contains(&value) {
+                Ok(())
+            } else {
+                Err(Error::parameter(name, value, format!("expected {low} to {high}{why}")))
+            }
+        };
+        match self {
+            Architecture::Toy2d { hidden_g, hidden_d } => {
+                within("hidden units", *hidden_g, 1, 8 * MAX_WIDTH, "")?;
+                within("hidden units", *hidden_d, 1, 8 * MAX_WIDTH, "")
+            }
+            Architecture::Dcgan { latent, width, size } => {
+                within("latent", *latent, 1, MAX_LATENT, "")?;
+                within("width", *width, 1, MAX_WIDTH, " (64 is the published DCGAN)")?;
+                within("size", *size, 8, MAX_IMAGE_SIDE, ", a multiple of 8 (32 for CIFAR-10)")?;
+                if !size.is_multiple_of(8) {
+                    return Err(Error::parameter(
+                        "size",
+                        size,
+                        "expected a multiple of 8: the generator doubles 4×-smaller maps three times",
+                    ));
+                }
+                Ok(())
+            }
+            Architecture::CharCnn { latent, width, length, blocks, vocab } => {
+                within("latent", *latent, 1, MAX_LATENT, "")?;
+                within("width", *width, 1, MAX_WIDTH, " (512 is WGAN-GP's)")?;
+                within("length", *length, 1, MAX_LENGTH, " characters")?;
+                within("blocks", *blocks, 1, MAX_BLOCKS, " residual blocks (WGAN-GP has 5)")?;
+                within("vocabulary", vocab.len(), 2, MAX_LATENT, " characters")
+            }
+        }
     }
 
     fn manifest_parts(&self) -> ManifestParts {
@@ -308,6 +355,24 @@ fn leaky() -> Layer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_that_cannot_be_built_are_refused_by_name() {
+        let dcgan = |latent, width, size| Architecture::Dcgan { latent, width, size }.validate();
+        assert!(dcgan(128, 32, 32).is_ok());
+        let message = |r: Result<()>| r.unwrap_err().to_string();
+        assert!(message(dcgan(128, 0, 32)).contains("invalid width = 0: expected 1 to 1024"));
+        assert!(message(dcgan(128, 1_000_000, 32)).contains("invalid width = 1000000"));
+        assert!(message(dcgan(0, 8, 32)).contains("invalid latent = 0"));
+        assert!(message(dcgan(8, 8, 12)).contains("invalid size = 12: expected a multiple of 8"));
+        let text = |length, blocks| {
+            let vocab = vec!["a".to_string(), "b".to_string()];
+            Architecture::CharCnn { latent: 8, width: 8, length, blocks, vocab }.validate()
+        };
+        assert!(text(32, 5).is_ok());
+        assert!(message(text(0, 5)).contains("invalid length = 0"));
+        assert!(message(text(32, 1000)).contains("invalid blocks = 1000: expected 1 to 64"));
+    }
 
     fn all() -> Vec<Architecture> {
         vec![

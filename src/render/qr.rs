@@ -35,6 +35,26 @@ pub fn qr(text: &str, scale: usize) -> Result<Grid> {
 mod tests {
     use super::*;
 
+    /// The code reads back as the link it was made of, as a phone's camera reads it (decoded
+    /// by an independent reader from the pixels alone).
+    #[test]
+    fn a_qr_code_reads_back_as_its_link() {
+        for link in [
+            "https://example.org/dgflow/?model=25gaussians&method=dgflow-kl&eta=0.01&gamma=0.01&steps=25&batch=64&seed=3&step=25",
+            "http://127.0.0.1:8080/?model=cifar10&method=ddls&eta=0.1&gamma=0.01&steps=200&batch=256&seed=123456789&step=17&embed=1",
+        ] {
+            let g = qr(link, 3).unwrap();
+            let mut image =
+                rqrr::PreparedImage::prepare_from_greyscale(g.width, g.height, |x, y| {
+                    g.rgba[(y * g.width + x) * 4]
+                });
+            let grids = image.detect_grids();
+            assert_eq!(grids.len(), 1, "one code in the picture");
+            let (_, text) = grids[0].decode().expect("the code decodes");
+            assert_eq!(text, link);
+        }
+    }
+
     #[test]
     fn qr_codes_have_finder_patterns_and_a_quiet_zone() {
         let g = qr("https://example.org/dgflow/?model=25gaussians&seed=3&step=25", 2).unwrap();

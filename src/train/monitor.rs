@@ -63,10 +63,8 @@ impl Monitor {
         match self {
             Monitor::Toy { toy, reference } => {
                 let points = base_samples(bundle, TOY_POINTS, device).await?;
-                let metrics = eval::toy_metrics(*toy, &points, reference);
-                let cells: Vec<String> =
-                    metrics.into_iter().map(|(name, value)| format!("{name} {value}")).collect();
-                Ok(Report { summary: cells.join(", "), preview: None })
+                let summary = eval::in_words(&eval::toy_metrics(*toy, &points, reference));
+                Ok(Report { summary, preview: None })
             }
             Monitor::Text { held_out } => {
                 let m = &bundle.manifest;

@@ -122,6 +122,36 @@ try {
       `(${(t('dgflow:step-1-shown') - t('dgflow:model-ready')).toFixed(0)} ms after the model loaded).`);
   say();
 
+  // The phone path as a poster visitor meets it: a plain visit (the page's own model and
+  // settings) on a phone-sized touch screen, the CPU throttled 4× (a mid-range phone), every file
+  // over a 4G-like connection: DevTools' "Fast 4G" profile, 9 Mbit/s down at 60 ms per request
+  // (the server sends each response at that rate after that delay). From the navigation to the
+  // first refined grid, and to the run's last step.
+  const PHONE = { latencyMs: 60, bytesPerSecond: 9e6 / 8 };
+  const { server: phoneServer, url: phoneUrl } = await serve(DIST, '', { throttle: PHONE });
+  const phone = [];
+  for (let run = 0; run < 2; run++) {
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+    const page = await context.newPage();
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Emulation.setCPUThrottlingRate', { rate: 4 });
+    const navigated = Date.now();
+    await page.goto(`${phoneUrl}/`, { timeout: 300_000 });
+    await page.waitForFunction(() => performance.getEntriesByName('dgflow:step-1-shown').length > 0, null, { timeout: 600_000 });
+    const firstRefined = await page.evaluate(() => performance.timeOrigin + performance.getEntriesByName('dgflow:step-1-shown')[0].startTime);
+    await page.waitForFunction(() => /steps in/.test(document.getElementById('note').textContent) || !document.getElementById('error').hidden, null, { timeout: 900_000 });
+    const finished = Date.now();
+    const shown = new URL(page.url()).searchParams;
+    phone.push({ first: firstRefined - navigated, last: finished - navigated, model: shown.get('model'), batch: shown.get('batch'), steps: shown.get('steps') });
+    await context.close();
+  }
+  phoneServer.close();
+  const p = (key) => median(phone.map((x) => x[key]));
+  say(`A plain visit on an emulated phone (390×844 touch screen, CPU throttled 4×, every file at 9 Mbit/s after 60 ms: DevTools' "Fast 4G"), cold, ` +
+      `\`${phone[0].model}\`, ${phone[0].batch} samples, ${phone[0].steps} steps (the page's defaults; median of ${phone.length}): ` +
+      `**first refined grid ${(p('first') / 1000).toFixed(1)} s** after navigation, the last step ${(p('last') / 1000).toFixed(1)} s.`);
+  say();
+
   // ms per step: wasm on each backend against the native CLI, same bundle, batch and seed.
   const { server, url } = await serve(SITE, '', { isolated: true });
   const name = IMAGE_MODEL.split('/').pop();

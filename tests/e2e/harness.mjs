@@ -14,9 +14,12 @@ const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/cs
 const ISOLATION = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
 
 // Serves `root` under `prefix` (e.g. '/project/demo'), as a static host would a sub-path;
-// `isolated` adds the cross-origin isolation headers.
-export async function serve(root, prefix = '', { isolated = false } = {}) {
-  const server = createServer((req, res) => {
+// `isolated` adds the cross-origin isolation headers; `throttle` ({latencyMs, bytesPerSecond})
+// answers each request after its latency and sends its body at that rate, as a slow connection
+// would — every request, the page's, its workers' and its service worker's alike.
+export async function serve(root, prefix = '', { isolated = false, throttle = null } = {}) {
+  const server = createServer(async (req, res) => {
+    if (throttle) await new Promise((resolve) => setTimeout(resolve, throttle.latencyMs));
     const pathname = new URL(req.url, 'http://x').pathname;
     if (!pathname.startsWith(`${prefix}/`)) {
       res.writeHead(404);
@@ -27,7 +30,17 @@ export async function serve(root, prefix = '', { isolated = false } = {}) {
     try {
       const body = readFileSync(join(root, path.endsWith('/') ? `${path}index.html` : path));
       res.writeHead(200, { 'content-type': TYPES[extname(path) || '.html'] || 'application/octet-stream', ...(isolated ? ISOLATION : {}) });
-      res.end(body);
+      if (!throttle) {
+        res.end(body);
+        return;
+      }
+      // 50 ms worth of bytes at a time.
+      const chunk = Math.max(1, Math.round(throttle.bytesPerSecond / 20));
+      for (let at = 0; at < body.length; at += chunk) {
+        res.write(body.subarray(at, at + chunk));
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      res.end();
     } catch {
       res.writeHead(404);
       res.end();

@@ -1,6 +1,7 @@
 // The CPU modules (pkg-cpu; pkg-cpu-mt, on two threads; each also with relaxed SIMD) and the
-// WebGPU module (pkg), as the page loads them. The threaded ones need the cross-origin isolated
-// page the test serves.
+// WebGPU module (pkg), as the page loads them, each refining every case of `?cases=` (a bundle
+// folder and settings apiece). The threaded ones need the cross-origin isolated page the test
+// serves.
 import { MODULES as modules } from './modules.js';
 import { runSteps } from './steps.js';
 
@@ -13,25 +14,39 @@ async function bytes(url) {
   return new Uint8Array(await response.arrayBuffer());
 }
 
-async function refineOn(backend, settings, manifest, weights) {
-  const started = performance.now();
+// Every case on one module: `{backend, cases: {name: {ms, steps} or {error}}}`.
+async function refineOn(backend, cases, files) {
   const core = await import(modules[backend]);
   await core.default();
   if (backend.startsWith('threads')) await core.initThreadPool(2);
   const engine = await core.Engine.open(backend === 'webgpu' ? 'webgpu' : 'cpu');
-  const model = engine.loadModel('tiny', manifest, weights, [], 0);
-  const { steps } = await runSteps(await model.refine(settings));
-  return { backend: engine.backend, ms: performance.now() - started, steps };
+  const out = {};
+  for (const { name, model, settings } of cases) {
+    const started = performance.now();
+    try {
+      const loaded = engine.loadModel(model, files[model].manifest, files[model].weights, [], 0);
+      const { steps } = await runSteps(await loaded.refine(settings));
+      loaded.free();
+      out[name] = { ms: performance.now() - started, steps };
+    } catch (e) {
+      out[name] = { error: String(e && e.message || e) };
+    }
+    say(`${backend} ${name}: ${out[name].error ?? `${out[name].steps.length} steps in ${out[name].ms.toFixed(0)} ms`}`);
+  }
+  return { backend: engine.backend, cases: out };
 }
 
 const results = {};
 try {
-  const settings = JSON.parse(new URLSearchParams(location.search).get('settings'));
-  const [manifest, weights] = await Promise.all([bytes('tiny/manifest.json'), bytes('tiny/weights.safetensors')]);
+  const cases = JSON.parse(new URLSearchParams(location.search).get('cases'));
+  const files = {};
+  for (const model of new Set(cases.map((c) => c.model))) {
+    const [manifest, weights] = await Promise.all([bytes(`${model}/manifest.json`), bytes(`${model}/weights.safetensors`)]);
+    files[model] = { manifest, weights };
+  }
   for (const backend of Object.keys(modules)) {
     try {
-      results[backend] = await refineOn(backend, settings, manifest, weights);
-      say(`${backend}: ${results[backend].steps.length} steps in ${results[backend].ms.toFixed(0)} ms`);
+      results[backend] = await refineOn(backend, cases, files);
     } catch (e) {
       results[backend] = { error: String(e && e.message || e) };
       say(`${backend}: ${results[backend].error}`);

@@ -1,14 +1,19 @@
 // The wasm build, refined in headless Chromium on the CPU backend and on WebGPU (SwiftShader),
-// compared with the native CLI on the same seed. Run by `./build.sh test`, which prepares SITE
-// (pkg/, the tiny bundle, smoke.html/js) and NATIVE (the CLI's trajectory JSON).
+// and in JavaScriptCore, compared with the native CLI on the same seeds. Run by `./build.sh test`,
+// which prepares SITE (the modules, the bundles, smoke.html/js) and NATIVE (cases.json, and each
+// case's trajectory from the CLI): a tiny DCGAN by every method and in data space, and the
+// CIFAR-10 architecture, whose wide layers the browser's modules run in Winograd tiles.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { launch, refineInJavaScriptCore, serve } from './harness.mjs';
 
 const site = process.env.SITE;
-const native = JSON.parse(readFileSync(process.env.NATIVE, 'utf8'));
-const settings = native.config;
+const cases = JSON.parse(readFileSync(join(process.env.NATIVE, 'cases.json'), 'utf8')).map((c) => {
+  const trajectory = JSON.parse(readFileSync(join(process.env.NATIVE, `${c.name}.json`), 'utf8'));
+  return { ...c, settings: trajectory.config, native: trajectory.steps };
+});
 
 // The tolerances README states: native and wasm CPU differ only in f32 summation order (and,
 // in the relaxed-SIMD modules, where the browser fuses a multiply-add); WebGPU kernels reorder
@@ -24,7 +29,8 @@ before(async () => {
   const page = await browser.newPage();
   page.on('console', (m) => console.log('[page]', m.text()));
   page.on('pageerror', (e) => console.log('[page error]', e.message));
-  await page.goto(`${url}/smoke.html?settings=${encodeURIComponent(JSON.stringify(settings))}`);
+  const asked = cases.map(({ name, model, settings }) => ({ name, model, settings }));
+  await page.goto(`${url}/smoke.html?cases=${encodeURIComponent(JSON.stringify(asked))}`);
   await page.waitForFunction(() => window.smokeResults !== undefined, null, { timeout: 540_000 });
   results = await page.evaluate(() => window.smokeResults);
 });
@@ -35,23 +41,26 @@ after(async () => {
 });
 
 function compare(backend) {
-  const run = results[backend];
   assert.ok(!results.fatal, `page failed: ${results.fatal}`);
-  assert.ok(!run.error, `${backend} failed in the browser: ${run.error}`);
-  assert.equal(run.steps.length, native.steps.length, 'same number of steps');
-  let worst = 0;
-  for (const [i, step] of run.steps.entries()) {
-    const reference = native.steps[i];
-    for (const key of ['logits', 'samples']) {
-      reference[key].forEach((want, j) => {
-        const diff = Math.abs(step[key][j] - want) / (1 + Math.abs(want));
-        worst = Math.max(worst, diff);
-        assert.ok(diff <= TOLERANCE[backend], `${backend} step ${i} ${key}[${j}]: ${step[key][j]} vs native ${want}`);
-      });
+  assert.ok(!results[backend].error, `${backend} failed in the browser: ${results[backend].error}`);
+  for (const { name, native } of cases) {
+    const run = results[backend].cases[name];
+    assert.ok(!run.error, `${backend} failed on ${name}: ${run.error}`);
+    assert.equal(run.steps.length, native.length, `${name}: the same number of steps`);
+    let worst = 0;
+    for (const [i, step] of run.steps.entries()) {
+      const reference = native[i];
+      for (const key of ['logits', 'samples']) {
+        reference[key].forEach((want, j) => {
+          const diff = Math.abs(step[key][j] - want) / (1 + Math.abs(want));
+          worst = Math.max(worst, diff);
+          assert.ok(diff <= TOLERANCE[backend], `${backend} ${name} step ${i} ${key}[${j}]: ${step[key][j]} vs native ${want}`);
+        });
+      }
+      assert.ok(step.gridPixels > 0, 'image steps come with an RGBA grid');
     }
-    assert.ok(step.gridPixels > 0, 'image steps come with an RGBA grid');
+    console.log(`${backend} ${name}: ${run.steps.length} steps in ${run.ms.toFixed(0)} ms, max relative difference from native ${worst.toExponential(2)}`);
   }
-  console.log(`${backend}: ${run.steps.length} steps in ${run.ms.toFixed(0)} ms, max relative difference from native ${worst.toExponential(2)}`);
 }
 
 test('wasm on the CPU backend matches the native CLI', () => compare('cpu'));
@@ -76,12 +85,15 @@ test('wasm on WebGPU matches the native CLI', () => {
 // Safari is the one major browser without relaxed SIMD: the page gives it the plain-SIMD module,
 // which nothing else here runs. JavaScriptCore's shell is Safari's engine without Safari.
 test('wasm in JavaScriptCore (Safari\'s engine) runs the module the page picks there and matches the native CLI', () => {
-  const jsc = refineInJavaScriptCore(site, `${site}/tiny`, settings);
-  assert.ok(jsc.probes.simd, 'JavaScriptCore rejects the SIMD probe: the page would refuse to run');
-  assert.ok(jsc.modules['pkg-cpu'], 'JavaScriptCore rejects the plain-SIMD module (an instruction Safari lacks?)');
-  assert.equal(jsc.modules['pkg-cpu-relaxed'], jsc.probes.relaxed, 'the relaxed-SIMD probe must validate exactly where the relaxed module does');
-  assert.ok(!jsc.run.error, `the refinement failed in JavaScriptCore: ${jsc.run.error}`);
-  results.jsc = { ...jsc.run, ms: jsc.run.ms.reduce((a, b) => a + b, 0) };
-  console.log(`JavaScriptCore ran ${jsc.run.module} (relaxed SIMD ${jsc.probes.relaxed ? 'validates' : 'does not validate'} there)`);
+  results.jsc = { cases: {} };
+  for (const { name, model, settings } of cases) {
+    const jsc = refineInJavaScriptCore(site, `${site}/${model}`, settings);
+    assert.ok(jsc.probes.simd, 'JavaScriptCore rejects the SIMD probe: the page would refuse to run');
+    assert.ok(jsc.modules['pkg-cpu'], 'JavaScriptCore rejects the plain-SIMD module (an instruction Safari lacks?)');
+    assert.equal(jsc.modules['pkg-cpu-relaxed'], jsc.probes.relaxed, 'the relaxed-SIMD probe must validate exactly where the relaxed module does');
+    assert.ok(!jsc.run.error, `the refinement of ${name} failed in JavaScriptCore: ${jsc.run.error}`);
+    results.jsc.cases[name] = { ...jsc.run, ms: jsc.run.ms.reduce((a, b) => a + b, 0) };
+    if (name === cases[0].name) console.log(`JavaScriptCore ran ${jsc.run.module} (relaxed SIMD ${jsc.probes.relaxed ? 'validates' : 'does not validate'} there)`);
+  }
   compare('jsc');
 });

@@ -1,6 +1,6 @@
 """PyTorch timings on a bundle's weights (CPU, or CUDA where told), the reference column of `dgflow bench`.
 
-    python bench.py refine BUNDLE --batch 64 --steps 10 [--method dgflow-kl] [--threads 2] [--device cuda]
+    python bench.py refine BUNDLE --batch 64 --steps 10 [--config eager|baked|compiled] [--threads 2] [--device cuda]
     python bench.py train-cifar10 BUNDLE --batch 64 --iterations 5 [--device cuda]
     python bench.py layers BUNDLE --batch 64 --steps 10
 
@@ -8,11 +8,17 @@ Prints one JSON line: {"ms_per_step": …} (refine), {"images_per_s": …} (trai
 "step_ms"}, …]} (each layer of G, then of D, alone: forward, and forward with the input gradient). The work timed is
 what the engine does: for refinement, a DGflow step = G forward, D forward, backward to z only (no
 weight gradients); for training, one critic and one generator Adam step of the SN-DCGAN recipe.
+Every time is the median of `--steps` calls, each timed alone, after two untimed calls, as
+`dgflow bench` times its own side. `--config` tries PyTorch's faster configurations for
+refinement: `baked` computes each spectral norm once into its weight (eager recomputes
+W/σ(W) on every forward), `compiled` runs the networks under `torch.compile` (its compilation
+falls in the untimed calls).
 """
 
 import argparse
 import json
 import math
+import statistics
 import time
 
 import torch
@@ -71,16 +77,35 @@ def layer_timings(generator, critic, latent, batch, steps, device):
     return timings
 
 
+WARM_UP = 2
+
+
 def time_ms(run, steps, device):
-    """Mean ms of `steps` calls of `run`, after one untimed call (first-call allocations);
-    queued GPU work is waited for on both sides of the clock."""
-    run()
-    synchronize(device)
-    start = time.perf_counter()
-    for _ in range(steps):
+    """Median ms of `steps` calls of `run`, each timed alone, after WARM_UP untimed calls
+    (first-call allocations, compilation); queued GPU work is waited for on both sides of each
+    clock."""
+    for _ in range(WARM_UP):
         run()
     synchronize(device)
-    return 1e3 * (time.perf_counter() - start) / steps
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        run()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def configure(generator, critic, config):
+    """The networks as `config` runs them (see the module's docs)."""
+    if config == "baked":
+        for network in (generator, critic):
+            for module in list(network.modules()):
+                if hasattr(module, "weight_orig"):
+                    torch.nn.utils.remove_spectral_norm(module)
+    elif config == "compiled":
+        generator, critic = torch.compile(generator), torch.compile(critic)
+    return generator, critic
 
 
 def train_images_per_s(manifest, weights, batch, iterations, device):
@@ -124,6 +149,7 @@ def main():
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: PyTorch's default)")
     parser.add_argument("--device", default="cpu", help="cpu, or cuda where PyTorch sees a GPU")
+    parser.add_argument("--config", choices=["eager", "baked", "compiled"], default="eager", help="refine: how PyTorch runs the networks")
     args = parser.parse_args()
     device = torch.device(args.device)
     if args.threads:
@@ -131,8 +157,9 @@ def main():
     manifest, weights = load_bundle(args.bundle)
     if args.task == "refine":
         generator, critic = (network.to(device) for network in build_model(manifest, weights))
+        generator, critic = configure(generator, critic, args.config)
         ms = refine_ms_per_step(generator, critic, manifest["latent"]["dim"], args.batch, args.steps, device)
-        print(json.dumps({"ms_per_step": ms, "device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__}))
+        print(json.dumps({"ms_per_step": ms, "config": args.config, "device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__}))
     elif args.task == "layers":
         generator, critic = (network.to(device) for network in build_model(manifest, weights))
         timings = layer_timings(generator, critic, manifest["latent"]["dim"], args.batch, args.steps, device)

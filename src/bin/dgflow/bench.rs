@@ -9,12 +9,13 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use web_time::Instant;
 
+use crate::flags;
 use dgflow::bundle::Bundle;
 use dgflow::device::Backend;
 use dgflow::flow::{FlowConfig, Keep, Refiner};
 use dgflow::model::Model;
 use dgflow::model::network::{self, Network};
-use dgflow::model::presets::Architecture;
+use dgflow::model::presets::{Architecture, MAX_WIDTH};
 use dgflow::model::spec::{Layer, NetworkSpec};
 use dgflow::train::gan::{GanTrainer, TrainConfig};
 use dgflow::train::real_data::RealData;
@@ -25,21 +26,21 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',')]
     models: Vec<PathBuf>,
     /// Batch sizes to time.
-    #[arg(long, value_delimiter = ',', default_value = "1,64,256")]
+    #[arg(long, allow_negative_numbers = true, value_delimiter = ',', default_value = "1,64,256", value_parser = flags::whole(1, MAX_BATCH))]
     batches: Vec<usize>,
     /// Timed refinement steps per run (after one untimed warm-up step), at least: a model whose
     /// steps are quick gets as many as fill ~0.5 s, the same number on both sides.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 10, value_parser = flags::whole(1, MAX_STEPS as u64))]
     steps: usize,
     /// Runs per measurement; the median is reported.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 3, value_parser = flags::whole(1, 100))]
     repeats: usize,
     /// The reference to run beside each measurement, e.g. "python3 tests/reference/bench.py";
     /// it is called as `REFERENCE refine BUNDLE --batch N --steps S --threads T`.
     #[arg(long)]
     reference: Option<String>,
     /// Also time CIFAR-10 SN-DCGAN training (batch 64) at this channel width (0: skip).
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 32, value_parser = flags::whole(0, MAX_WIDTH as u64))]
     train_width: usize,
     /// Where the engine refines and trains: cpu, or gpu (a `--features webgpu` build on a machine
     /// with one). The reference runs where it is told (e.g. `bench.py --device cuda`).
@@ -50,7 +51,7 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',')]
     profile: Vec<PathBuf>,
     /// Batch size of the layer profile.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 64, value_parser = flags::whole(1, MAX_BATCH))]
     profile_batch: usize,
     /// Write the tables (markdown) here as well as to the terminal.
     #[arg(long)]
@@ -58,15 +59,8 @@ pub struct BenchArgs {
 }
 
 pub fn bench(args: BenchArgs) -> Result<()> {
-    if args.batches.is_empty()
-        || args.batches.contains(&0)
-        || args.steps == 0
-        || args.repeats == 0
-        || args.profile_batch == 0
-    {
-        bail!(
-            "--batches must be positive sizes, and --steps, --repeats and --profile-batch positive"
-        );
+    if args.batches.is_empty() {
+        bail!("--batches names no batch size: give one or more, e.g. --batches 1,64,256");
     }
     let models = if args.models.is_empty() { shipped_models()? } else { args.models.clone() };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -78,11 +72,18 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         "## Refinement (DGflow-KL, latent space), native, {}\n\n",
         device_label(args.device)
     );
-    report += "ms per step (median of runs, each at least ~0.5 s of steps); ratio = PyTorch time / Rust time (> 1: Rust is faster); \
-               GFLOP/s counts the forward and the input-gradient pass of G and D.\n\n";
+    report += &format!(
+        "ms per step, the same statistic on both sides: the median of as many steps as fill ~0.5 s (at least {}), each \
+         timed alone after {WARM_UP} untimed ones; then the median of {} runs. PyTorch eager; its faster configurations are \
+         tried below. Ratio = PyTorch time / Rust time (> 1: Rust is faster); GFLOP/s counts the forward and the \
+         input-gradient pass of G and D.\n\n",
+        args.steps, args.repeats
+    );
     report += "| model | batch | Rust ms/step | samples·steps/s | GFLOP/s | % of peak | PyTorch ms/step | ratio |\n";
     report += "|---|---|---|---|---|---|---|---|\n";
     print!("{report}");
+    // (model, batch, timed steps, our ms/step) of each row, for the configurations table.
+    let mut timed = Vec::new();
     for dir in &models {
         let bundle = Bundle::from_dir(dir)?;
         let model = Model::build(&bundle, 0, &device);
@@ -101,11 +102,12 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             for _ in 0..args.repeats {
                 rust.push(refine_ms_per_step(&model, batch, steps, &device)?);
                 if let Some(reference) = &args.reference {
-                    torch.push(reference_ms(reference, dir, batch, steps, threads)?);
+                    torch.push(reference_ms(reference, dir, batch, steps, threads, "eager")?);
                 }
             }
             let (ms, torch_ms) =
                 (median(&mut rust), (!torch.is_empty()).then(|| median(&mut torch)));
+            timed.push((dir.clone(), batch, steps, ms));
             let gflops = 4.0 * macs as f64 * batch as f64 / (ms * 1e-3) / 1e9;
             let row = format!(
                 "| {} | {batch} | {ms:.2} | {:.0} | {gflops:.1} | {} | {} | {} |\n",
@@ -119,6 +121,11 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             print!("{row}");
             report += &row;
         }
+    }
+    if let Some(reference) = &args.reference {
+        let section = configurations_section(&args, reference, &models, &timed, threads)?;
+        print!("{section}");
+        report += &section;
     }
     for dir in &args.profile {
         let section = profile_section(&args, dir, threads, &device)?;
@@ -154,29 +161,50 @@ fn shipped_models() -> Result<Vec<PathBuf>> {
     Ok(dirs)
 }
 
+/// The largest batch timed: the engine's limit.
+const MAX_BATCH: u64 = dgflow::flow::Limits::ENGINE.max_batch as u64;
+
 /// How long a timed run lasts at least, unless it reaches [`MAX_STEPS`] first.
 const MIN_RUN_MS: f64 = 500.0;
 const MAX_STEPS: usize = 1000;
 
-/// Mean time of one DGflow-KL step over `steps` steps, after an untimed first step.
+/// Calls of a timed run that are not timed, on both sides (first-call allocations; PyTorch's
+/// compilation under `torch.compile`): tests/reference/bench.py's `WARM_UP`.
+const WARM_UP: usize = 2;
+
+/// The median time of one DGflow-KL step over `steps` steps, each timed alone, after
+/// [`WARM_UP`] untimed ones (step 0 evaluates the start and its drift, step 1 is the first full
+/// step), as the reference times its side.
 fn refine_ms_per_step(model: &Model, batch: usize, steps: usize, device: &Device) -> Result<f64> {
-    let config =
-        FlowConfig { batch, steps: steps + 1, keep: Keep::Steps(vec![]), ..FlowConfig::default() };
+    // One more step than timed: a flow's last step evaluates no drift, so it is cheaper.
+    let config = FlowConfig {
+        batch,
+        steps: WARM_UP + steps,
+        keep: Keep::Steps(vec![]),
+        ..FlowConfig::default()
+    };
     let mut refiner = pollster::block_on(Refiner::new(model, model, config, device))?;
-    // Step 0 evaluates the start and its drift; step 1 is the first full step (warm-up).
-    pollster::block_on(refiner.next_step())?;
-    pollster::block_on(refiner.next_step())?;
-    let start = Instant::now();
-    while pollster::block_on(refiner.next_step())?.is_some() {}
-    Ok(start.elapsed().as_secs_f64() * 1e3 / steps as f64)
+    for _ in 0..WARM_UP {
+        pollster::block_on(refiner.next_step())?;
+    }
+    let mut times = Vec::with_capacity(steps);
+    for _ in 0..steps {
+        let start = Instant::now();
+        pollster::block_on(refiner.next_step())?;
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok(median(&mut times))
 }
 
+/// The reference's ms per step on the same bundle, batch and steps, run as `config` says
+/// (eager, baked or compiled: see tests/reference/bench.py).
 fn reference_ms(
     reference: &str,
     dir: &Path,
     batch: usize,
     steps: usize,
     threads: usize,
+    config: &str,
 ) -> Result<f64> {
     let json = run_reference(
         reference,
@@ -189,9 +217,67 @@ fn reference_ms(
             &steps.to_string(),
             "--threads",
             &threads.to_string(),
+            "--config",
+            config,
         ],
     )?;
     json["ms_per_step"].as_f64().context("the reference printed no ms_per_step")
+}
+
+/// PyTorch's faster configurations beside its plain (eager) one, at batch 64 on every model, so
+/// that the comparison is with PyTorch at its best on this machine: the median of `repeats`
+/// runs of each, a failed configuration reported as such.
+fn configurations_section(
+    args: &BenchArgs,
+    reference: &str,
+    models: &[PathBuf],
+    steps: &[(PathBuf, usize, usize, f64)],
+    threads: usize,
+) -> Result<String> {
+    let mut section = "\n## PyTorch's configurations, batch 64\n\n\
+         PyTorch eager (the table above), with each spectral norm computed once into its weight (eager recomputes W/σ(W) on every forward), \
+         and under `torch.compile` (its compilation untimed); ms per step, the median of runs; the best against ours.\n\n\
+         | model | eager | baked spectral norm | torch.compile | best | ratio to ours |\n|---|---|---|---|---|---|\n"
+        .to_string();
+    for dir in models {
+        let Some((_, batch, n, ours)) =
+            steps.iter().find(|(d, b, _, _)| d == dir && *b == 64).cloned()
+        else {
+            continue;
+        };
+        let mut cells = Vec::new();
+        let mut best: Option<(f64, &str)> = None;
+        for config in ["eager", "baked", "compiled"] {
+            let mut times = Vec::new();
+            let mut failure = None;
+            for _ in 0..args.repeats {
+                match reference_ms(reference, dir, batch, n, threads, config) {
+                    Ok(ms) => times.push(ms),
+                    Err(e) => {
+                        failure =
+                            Some(format!("{e:#}").lines().next().unwrap_or("failed").to_string());
+                        break;
+                    }
+                }
+            }
+            match failure {
+                Some(reason) => cells.push(format!("failed ({reason})")),
+                None => {
+                    let ms = median(&mut times);
+                    if best.is_none_or(|(b, _)| ms < b) {
+                        best = Some((ms, config));
+                    }
+                    cells.push(format!("{ms:.2}"));
+                }
+            }
+        }
+        let name = Bundle::from_dir(dir)?.manifest.name;
+        let (best_cell, ratio) = best.map_or(("–".into(), "–".into()), |(ms, config)| {
+            (format!("{config} {ms:.2}"), format!("{:.2}×", ms / ours))
+        });
+        section += &format!("| {name} | {} | {best_cell} | {ratio} |\n", cells.join(" | "));
+    }
+    Ok(section)
 }
 
 fn run_reference(reference: &str, args: &[&str]) -> Result<serde_json::Value> {
@@ -340,7 +426,7 @@ fn layer_label(layer: &Layer) -> String {
     }
 }
 
-/// Mean ms of one pass of `network` on a random `[batch, len]` input (see `mean_ms`); with
+/// Median ms of one pass of `network` on a random `[batch, len]` input (see `median_ms`); with
 /// `with_grad`, the pass includes the backward to the input. Reading the result back waits for
 /// the work.
 fn layer_ms(
@@ -361,17 +447,22 @@ fn layer_ms(
             network.forward_flat(x.clone()).into_data();
         }
     };
-    mean_ms(runs, pass)
+    median_ms(runs, pass)
 }
 
-/// Mean ms of `runs` calls of `pass`, after one untimed call (first-call allocations).
-fn mean_ms(runs: usize, mut pass: impl FnMut()) -> f64 {
-    pass();
-    let start = Instant::now();
-    for _ in 0..runs {
+/// The median ms of `runs` calls of `pass`, each timed alone, after [`WARM_UP`] untimed calls.
+fn median_ms(runs: usize, mut pass: impl FnMut()) -> f64 {
+    for _ in 0..WARM_UP {
         pass();
     }
-    start.elapsed().as_secs_f64() * 1e3 / runs as f64
+    let mut times: Vec<f64> = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            pass();
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    median(&mut times)
 }
 
 /// Random images in [−1, 1]: throughput does not depend on the data.
@@ -410,7 +501,7 @@ fn training_section(args: &BenchArgs, threads: usize, device: &Device) -> Result
     let mut torch = Vec::new();
     for _ in 0..args.repeats {
         let mut trainer = GanTrainer::new(&bundle, config.clone(), device);
-        let ms = mean_ms(iterations, || {
+        let ms = median_ms(iterations, || {
             trainer.step(&NoiseImages);
         });
         rust.push(batch as f64 / (ms * 1e-3));

@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
+
+use crate::flags;
 use clap::ValueEnum;
 
 use dgflow::bundle::{Bundle, Encoding};
@@ -21,15 +23,15 @@ pub struct InitArgs {
     /// Bundle name written in the manifest (defaults to the directory name).
     #[arg(long)]
     pub name: Option<String>,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0, value_parser = flags::at_least(0))]
     pub seed: u64,
     /// Channel-width multiplier (dcgan: 64 is the published size; charcnn: residual channels).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 8)]
     pub width: usize,
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 128)]
     pub latent: usize,
     /// Image side (dcgan, a multiple of 8) or sequence length (charcnn).
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 32)]
     pub size: usize,
     /// Characters of the vocabulary (charcnn).
     #[arg(long, default_value = " abcdefghijklmnopqrstuvwxyz.,'")]
@@ -158,9 +160,6 @@ pub fn init(args: InitArgs) -> Result<()> {
     let arch = match args.arch {
         ArchArg::Toy2d => Architecture::toy2d(),
         ArchArg::Dcgan => {
-            if args.size == 0 || !args.size.is_multiple_of(8) {
-                bail!("--size {} must be a positive multiple of 8 for dcgan", args.size);
-            }
             Architecture::Dcgan { latent: args.latent, width: args.width, size: args.size }
         }
         ArchArg::Charcnn => Architecture::CharCnn {
@@ -171,9 +170,7 @@ pub fn init(args: InitArgs) -> Result<()> {
             vocab: args.vocab.chars().map(String::from).collect(),
         },
     };
-    if args.width == 0 || args.latent == 0 || args.size == 0 {
-        bail!("--width, --latent and --size must be positive");
-    }
+    arch.validate()?;
     let name = args.name.unwrap_or_else(|| {
         args.out.file_name().map_or("model".into(), |n| n.to_string_lossy().into_owned())
     });

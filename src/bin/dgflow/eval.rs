@@ -5,13 +5,15 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 
+use crate::flags;
+
 use dgflow::bundle::Bundle;
 use dgflow::data::cifar::{Cifar, Split};
 use dgflow::data::text::{Corpus, Vocab};
 use dgflow::data::toy2d::Toy;
 use dgflow::device;
 use dgflow::eval;
-use dgflow::flow::{FlowConfig, Method, Space};
+use dgflow::flow::{FlowConfig, Limits, Method, Space};
 use dgflow::metrics::classifier::Classifier;
 use dgflow::model::Model;
 use dgflow::rng::{Noise, Stream};
@@ -23,24 +25,26 @@ pub struct EvalArgs {
     #[arg(long)]
     pub model: PathBuf,
     /// Samples per cell of the table.
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 4096, value_parser = flags::whole(1, eval::MAX_SAMPLES as u64))]
     pub samples: usize,
     /// Step size η [default: the bundle's recommendation, else the paper's 0.1].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub eta: Option<f32>,
     /// Noise factor γ [default: the bundle's recommendation, else the paper's 0.01].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub gamma: Option<f32>,
     /// Refine latents or samples (DDLS runs in latent space either way).
     #[arg(long, value_enum, default_value_t = Space::Latent)]
     pub space: Space,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// Seeds to score, each an independent draw of `--samples` (cells give mean ± sd over them).
+    /// Report on seeds no setting was chosen on: the bundled models' settings were chosen on seed 0.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3", allow_negative_numbers = true, value_parser = flags::at_least(0))]
+    pub seeds: Vec<u64>,
     /// Write the table (markdown) here as well as to the terminal.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Samples refined at once (the rest in further chunks, each with the next seed).
-    #[arg(long, default_value_t = 500)]
+    /// Samples refined at once (the rest in further chunks, each with a seed of its own).
+    #[arg(long, allow_negative_numbers = true, default_value_t = 500, value_parser = flags::whole(1, Limits::ENGINE.max_batch as u64))]
     pub chunk: usize,
     /// Methods to compare, in this order [default: all: dgflow-kl, dgflow-js, dgflow-logd, ddls, dot].
     #[arg(long, value_enum, value_delimiter = ',')]
@@ -78,20 +82,29 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         gamma,
         space: args.space,
         batch: args.samples,
-        seed: args.seed,
+        seed: args.seeds[0],
         ..FlowConfig::default()
     };
+    eval::check_samples(bundle.manifest.kind, args.samples)?;
+    // Every chunk runs these settings: check them once, before anything runs.
+    FlowConfig { batch: args.chunk.min(args.samples), ..base.clone() }
+        .validate(bundle.manifest.kind)?;
     let m = &bundle.manifest;
     let (table, against) = match m.kind {
         SampleKind::Points => {
             let toy = Toy::from_name(&m.name).with_context(|| {
                 format!("no 2D data set is named {} (the bundle's name selects it)", m.name)
             })?;
-            let reference =
-                toy.sample(args.samples, &mut Noise::new(args.seed ^ 0x5eed, Stream::Data));
+            let reference = toy.sample(args.samples, &mut Noise::new(0x5eed, Stream::Data));
             (
                 pollster::block_on(eval::toy_table(
-                    &model, toy, base, &methods, &reference, &device,
+                    &model,
+                    toy,
+                    base,
+                    &args.seeds,
+                    &methods,
+                    &reference,
+                    &device,
                 ))?,
                 format!("{} fresh data samples", args.samples),
             )
@@ -99,17 +112,34 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         SampleKind::Text => {
             let vocab =
                 Vocab::from_symbols(m.vocab.clone().context("a text bundle has a vocabulary")?);
-            let held_out: Vec<Vec<u16>> = Corpus::load(&args.data.join("text"))?
-                .held_out
-                .iter()
-                .map(|l| vocab.encode(l))
-                .collect();
+            let corpus = Corpus::load(&args.data.join("text"))?;
+            let held_out: Vec<Vec<u16>> = corpus.held_out.iter().map(|l| vocab.encode(l)).collect();
             let length = m.sample_shape[1];
             let score =
                 |samples: &[f32]| eval::text_metrics(samples, vocab.len(), length, &held_out);
-            let table = pollster::block_on(eval::table(
-                &model, base, &methods, args.chunk, &score, &device,
+            let mut table = pollster::block_on(eval::table(
+                &model,
+                base,
+                &args.seeds,
+                &methods,
+                args.chunk,
+                &score,
+                &device,
             ))?;
+            // What real sentences score at this sample size: training lines, a disjoint stretch
+            // of them per seed, against the same held-out lines.
+            let n = args.samples.min(corpus.train.len() / args.seeds.len());
+            let real: Vec<Vec<_>> = (0..args.seeds.len())
+                .map(|i| {
+                    let lines: Vec<Vec<u16>> =
+                        corpus.train[i * n..(i + 1) * n].iter().map(|l| vocab.encode(l)).collect();
+                    eval::sentence_metrics(&lines, &held_out)
+                })
+                .collect();
+            table += &format!(
+                "\nReal sentences at this sample size ({n} training lines per seed, a different {n} each, scored the same way): {}.\n",
+                eval::real_floor(&real)
+            );
             (
                 table,
                 format!("the {} held-out sentences (every 7th line of the corpus)", held_out.len()),
@@ -125,19 +155,28 @@ pub fn eval(args: EvalArgs) -> Result<()> {
             let score =
                 |samples: &[f32]| eval::image_metrics(&classifier, samples, &reference, &device);
             let mut table = pollster::block_on(eval::table(
-                &model, base, &methods, args.chunk, &score, &device,
+                &model,
+                base,
+                &args.seeds,
+                &methods,
+                args.chunk,
+                &score,
+                &device,
             ))?;
             // What real images score at this sample size: a model that matched the data would
-            // reach these values, not 0 and 1 (precision especially sits well below 1).
-            let n = args.samples.min(train.len());
-            let real: Vec<f32> = (0..n).flat_map(|i| train.image(i)).collect();
-            let cells: Vec<String> = score(&real)
-                .into_iter()
-                .map(|(metric, value)| format!("{metric} {value}"))
+            // reach these values, not 0 and 1 (precision especially sits well below 1). A
+            // disjoint stretch of the training images per seed.
+            let n = args.samples.min(train.len() / args.seeds.len());
+            let real: Vec<Vec<_>> = (0..args.seeds.len())
+                .map(|i| {
+                    let images: Vec<f32> =
+                        (i * n..(i + 1) * n).flat_map(|k| train.image(k)).collect();
+                    score(&images)
+                })
                 .collect();
             table += &format!(
-                "\nReal images at this sample size (the first {n} CIFAR-10 training images, scored the same way): {}.\n",
-                cells.join(", ")
+                "\nReal images at this sample size ({n} CIFAR-10 training images per seed, a different {n} each, scored the same way): {}.\n",
+                eval::real_floor(&real)
             );
             (
                 table,
@@ -155,8 +194,10 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         (true, false) => "",
     };
     let caption = format!(
-        "{} — {} samples per cell against {against}; seed {}, η = {eta}, γ = {gamma}, {space} space{critic} (step 0 is the base model)",
-        m.name, args.samples, args.seed
+        "{} — {} samples per cell against {against}; mean ± sd over seeds {}, η = {eta}, γ = {gamma}, {space} space{critic} (step 0 is the base model)",
+        m.name,
+        args.samples,
+        args.seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
     );
     println!("{caption}\n\n{table}");
     if let Some(path) = args.out {
@@ -172,7 +213,7 @@ pub struct CheckMetricsArgs {
     #[arg(long, default_value = "models/cifar10-classifier")]
     pub classifier: PathBuf,
     /// Training images scored against the 10,000 test images, in each condition.
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 5000, value_parser = flags::whole(1, eval::MAX_SAMPLES as u64))]
     pub samples: usize,
     /// The shared data folder (holding cifar-10-batches-bin/).
     #[arg(long, env = "DGFLOW_DATA", default_value = "../shared/data")]
@@ -183,13 +224,14 @@ pub struct CheckMetricsArgs {
 }
 
 pub fn check_metrics(args: CheckMetricsArgs) -> Result<()> {
+    eval::check_samples(SampleKind::Image, args.samples)?;
     let device = device::cpu();
     let classifier = Classifier::load(&args.classifier, &device)
         .with_context(|| "the metrics live in the features of the project's CIFAR-10 classifier (train one with `dgflow train classifier`)")?;
     let dir = args.data.join("cifar-10-batches-bin");
     let (train, test) = (Cifar::load(&dir, Split::Train)?, Cifar::load(&dir, Split::Test)?);
-    if args.samples == 0 || args.samples > train.len() {
-        bail!("--samples must be between 1 and {}", train.len());
+    if args.samples > train.len() {
+        bail!("--samples {} is more than the {} training images", args.samples, train.len());
     }
     let test_images: Vec<f32> = (0..test.len()).flat_map(|i| test.image(i)).collect();
     let (reference, _) = classifier.run(&test_images, 500, &device);

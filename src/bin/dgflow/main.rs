@@ -7,6 +7,7 @@
 mod bench;
 mod bundle_tools;
 mod eval;
+mod flags;
 mod output;
 mod record;
 mod refine;

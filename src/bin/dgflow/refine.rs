@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
+use crate::flags;
 use crate::output::write_png;
 use crate::record;
 use dgflow::bundle::Bundle;
@@ -26,20 +27,20 @@ pub struct RefineArgs {
     /// Noise factor γ: each step adds √(2ηγ)·ξ [default: the bundle's recommendation, else 0.01].
     #[arg(long, allow_negative_numbers = true)]
     pub gamma: Option<f32>,
-    #[arg(long, default_value_t = 25)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 25)]
     pub steps: usize,
     #[arg(long, value_enum, default_value_t = Space::Latent)]
     pub space: Space,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0, value_parser = flags::at_least(0))]
     pub seed: u64,
     /// Number of samples.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 64)]
     pub batch: usize,
     /// Extra spectral-norm power iterations before refining (the authors' "thermalisation").
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0, value_parser = flags::whole(0, 10_000))]
     pub thermalize: usize,
     /// Keep samples of every n-th step in the trajectory file (0 keeps only the first and last).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1, value_parser = flags::whole(0, u32::MAX as u64))]
     pub keep_every: usize,
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     pub device: Backend,

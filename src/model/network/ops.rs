@@ -105,14 +105,12 @@ pub(super) fn apply(op: &Op, x: Activation, state: &mut TrainingState) -> Activa
         ) => {
             let out_size = transposed_size(&t, weight, *stride, *padding, *output_padding);
             let (strides, paddings) = ([*stride; 2], [*padding; 2]);
-            match (direct, Ops::on(&t.device())) {
-                (Some(packed), _) => {
-                    let out =
-                        cpu::conv_transpose2d(t, packed, bias.clone(), strides, paddings, out_size);
-                    return Activation::Image(out);
+            Activation::Image(match direct {
+                Some(packed) => {
+                    cpu::conv_transpose2d(t, packed, bias.clone(), strides, paddings, out_size)
                 }
-                (None, Some(ops)) => {
-                    let out = ops.conv_transpose2d_trained(
+                None => match Ops::on(&t.device()) {
+                    Some(ops) => ops.conv_transpose2d_trained(
                         t,
                         weight.clone(),
                         bias.clone(),
@@ -120,19 +118,19 @@ pub(super) fn apply(op: &Op, x: Activation, state: &mut TrainingState) -> Activa
                         paddings,
                         out_size,
                         Pointwise::Identity,
-                    );
-                    return Activation::Image(out);
-                }
-                (None, None) => {}
-            }
-            let options = ConvTransposeOptions::new(
-                [*stride; 2],
-                [*padding; 2],
-                [*output_padding; 2],
-                [1, 1],
-                1,
-            );
-            Activation::Image(conv_transpose2d(t, weight.clone(), Some(bias.clone()), options))
+                    ),
+                    None => {
+                        let options = ConvTransposeOptions::new(
+                            strides,
+                            paddings,
+                            [*output_padding; 2],
+                            [1, 1],
+                            1,
+                        );
+                        conv_transpose2d(t, weight.clone(), Some(bias.clone()), options)
+                    }
+                },
+            })
         }
         (op @ Op::Conv1d { .. }, x) => convolve_adding(op, x, None),
         (Op::Affine { scale, shift }, x) => {
@@ -330,16 +328,17 @@ pub(super) fn convolve(
     direct: &Option<PackedConv>,
     residual: Option<Tensor<4>>,
 ) -> Tensor<4> {
-    match (direct, Ops::on(&x.device())) {
-        (Some(packed), _) => cpu::conv2d(x, packed, bias, residual, stride, padding),
-        (None, Some(ops)) => plus(
-            ops.conv2d_trained(x, weight, bias, stride, padding, Pointwise::Identity),
-            residual,
-        ),
-        (None, None) => plus(
-            conv2d(x, weight, Some(bias), ConvOptions::new(stride, padding, [1, 1], 1)),
-            residual,
-        ),
+    match direct {
+        Some(packed) => cpu::conv2d(x, packed, bias, residual, stride, padding),
+        None => {
+            let out = match Ops::on(&x.device()) {
+                Some(ops) => {
+                    ops.conv2d_trained(x, weight, bias, stride, padding, Pointwise::Identity)
+                }
+                None => conv2d(x, weight, Some(bias), ConvOptions::new(stride, padding, [1, 1], 1)),
+            };
+            plus(out, residual)
+        }
     }
 }
 

@@ -3,6 +3,9 @@
 
 use std::path::PathBuf;
 
+use crate::flags;
+use dgflow::flow::Limits;
+use dgflow::model::presets::{MAX_BLOCKS, MAX_LATENT, MAX_WIDTH};
 use dgflow::train::gan::GanLoss;
 use dgflow::train::recipe::Recipe;
 
@@ -20,18 +23,18 @@ pub struct TrainArgs {
     /// CSV log of losses and evaluations (appended to on resume).
     #[arg(long)]
     pub log: Option<PathBuf>,
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 20_000, value_parser = flags::at_least(0))]
     pub iterations: u64,
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 256, value_parser = flags::whole(1, Limits::ENGINE.max_batch as u64))]
     pub batch: usize,
     /// Adam learning rate of the generator.
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1e-4, value_parser = flags::positive(1.0))]
     pub lr: f32,
     /// Adam learning rate of the critic (defaults to --lr).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = flags::positive(1.0))]
     pub lr_critic: Option<f32>,
     /// Critic updates per generator update.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1, value_parser = flags::whole(1, 100))]
     pub critic_steps: usize,
     /// The adversarial loss: logistic (the critic estimates log p_data/p_G, as DGflow needs) or
     /// wasserstein (steadier for text; then fine-tune the critic with --critic-only --loss logistic).
@@ -44,21 +47,21 @@ pub struct TrainArgs {
     /// generator's, or with --critic-only the critic's (the fit's last iterate oscillates too;
     /// 0.99 suits a fit of ~1,000 steps). Given on resuming a run that did not average, the
     /// average starts from the current weights.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = flags::fraction(false))]
     pub average: Option<f32>,
     /// Adam's second-moment decay (β1 is 0.5, as in DCGAN and SN-GAN).
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.9, value_parser = flags::fraction(true))]
     pub beta2: f32,
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1000, value_parser = flags::at_least(1))]
     pub every: u64,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0, value_parser = flags::at_least(0))]
     pub seed: u64,
     /// Channel-width multiplier of the image and text models (cifar10: 64 is the published size;
     /// text: the residual blocks' channels, 512 in WGAN-GP).
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 32, value_parser = flags::whole(1, MAX_WIDTH as u64))]
     pub width: usize,
     /// Residual blocks of the text model (5 in WGAN-GP).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 5, value_parser = flags::whole(1, MAX_BLOCKS as u64))]
     pub blocks: usize,
     /// The shared data folder (holding cifar-10-batches-bin/ and text/).
     #[arg(long, env = "DGFLOW_DATA", default_value = "../shared/data")]
@@ -71,10 +74,10 @@ pub struct TrainArgs {
     #[arg(long)]
     pub base: Option<PathBuf>,
     /// vae: latent dimensions (the paper's VAE uses 64).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 64, value_parser = flags::whole(1, MAX_LATENT as u64))]
     pub latent: usize,
     /// vae: standard deviation of the decoder's Gaussian likelihood, in [-1, 1] pixel units.
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.2, value_parser = flags::positive(10.0))]
     pub sigma: f32,
     /// Start from this bundle's weights instead of fresh ones: a model of the recipe's
     /// networks (same flags), e.g. models/cifar10 to train it on. The optimiser starts afresh;

@@ -9,7 +9,7 @@ mod vae;
 
 pub use args::TrainArgs;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use crate::output::write_png;
 use crate::record;
@@ -21,23 +21,6 @@ use dgflow::train::recipe::{Continuation, GanOptions, Recipe, continue_run};
 use progress::{checkpoint_line, open_log, progress_bar};
 
 pub fn train(args: TrainArgs) -> Result<()> {
-    let rates = [args.lr, args.lr_critic.unwrap_or(args.lr)];
-    if args.batch == 0
-        || args.every == 0
-        || args.critic_steps == 0
-        || args.width == 0
-        || !(0.0..1.0).contains(&args.beta2)
-        || !rates.iter().all(|r| r.is_finite() && *r > 0.0)
-    {
-        bail!(
-            "--batch, --every, --critic-steps, --width, --lr and --lr-critic must be positive, and --beta2 in [0, 1)"
-        );
-    }
-    if args.average.is_some_and(|d| !(d > 0.0 && d < 1.0)) {
-        bail!(
-            "--average is the averaging decay, in (0, 1): 0.999 averages over about the last 1,000 iterations"
-        );
-    }
     let device = device::cpu();
     match args.recipe {
         Recipe::Classifier => return classifier::train_classifier(&args, &device),

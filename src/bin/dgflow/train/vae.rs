@@ -43,9 +43,6 @@ pub fn train_vae(args: &TrainArgs, device: &Device) -> Result<()> {
         "--critic",
         "the GAN bundle whose discriminator the VAE borrows, e.g. models/cifar10",
     )?;
-    if args.latent == 0 || !(args.sigma.is_finite() && args.sigma > 0.0) {
-        bail!("--latent and --sigma must be positive");
-    }
     let images = ImageData {
         images: Cifar::load(&args.data.join("cifar-10-batches-bin"), Split::Train)?,
         seed: args.seed,
