@@ -76,12 +76,17 @@ ensure_wasm_tools() {
 
 ensure_browser() {
   command -v node >/dev/null 2>&1 || apt_install nodejs npm
-  # Chromium, and JavaScriptCore's shell (jsc): Safari's engine, which runs the plain-SIMD module.
-  apt_install chromium libjavascriptcoregtk-4.0-bin
-  if [ ! -d tests/e2e/node_modules/playwright-core ]; then
-    step "installing playwright-core (drives Debian's Chromium; downloads no browser)"
-    (cd tests/e2e && npm install --no-audit --no-fund --silent)
-  fi
+  # Chromium; Firefox ESR, the page's second engine; and JavaScriptCore's shell (jsc): Safari's
+  # engine, which runs the plain-SIMD module.
+  apt_install chromium firefox-esr libjavascriptcoregtk-4.0-bin
+  local package
+  for package in playwright-core puppeteer-core axe-core; do
+    if [ ! -d "tests/e2e/node_modules/$package" ]; then
+      step "installing playwright-core and puppeteer-core (they drive Debian's Chromium and Firefox; no browser is downloaded) and axe-core"
+      (cd tests/e2e && PUPPETEER_SKIP_DOWNLOAD=1 npm install --no-audit --no-fund --silent)
+      break
+    fi
+  done
 }
 
 # A Python with PyTorch, numpy and safetensors: the system's if it has them, else a virtual
@@ -241,7 +246,8 @@ run_tests() {
   build_site
   SITE=$work/site NATIVE=$work/native DIST=$ROOT/dist FIXTURES=$work/fixtures EXPECTED=$work/expected \
     SCREENSHOTS=$CACHE/screenshots \
-    node --test --test-reporter=spec tests/e2e/smoke.test.mjs tests/e2e/page.test.mjs tests/e2e/controls.test.mjs
+    node --test --test-reporter=spec tests/e2e/smoke.test.mjs tests/e2e/page.test.mjs tests/e2e/controls.test.mjs \
+      tests/e2e/screen.test.mjs tests/e2e/firefox.test.mjs
   echo "screenshots of every panel: $CACHE/screenshots/"
 }
 

@@ -3,9 +3,10 @@
 // model's own defaults with `described`.
 import { msg } from './protocol.js';
 import { LIVE_MODEL, SETTINGS, linkTo, linked, state } from './state.js';
-import { drawChart } from './chart.js';
+import { drawChart, drawHistogram } from './chart.js';
 import { drawPicture, drawStep, drawTrajectory, sampleAt } from './samples.js';
 import { reloadIsolated } from './isolation.js';
+import { relaxedChosen, timeModules, trialWanted } from './cpu-choice.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -71,6 +72,8 @@ const handlers = {
     setBusy(false);
     if (Number.isInteger(state.wantedStep) && state.steps[state.wantedStep]) show(state.wantedStep);
     state.wantedStep = null;
+    // Idle on the CPU after a first run: time the two CPU modules for later visits.
+    if (backend === 'cpu' && !state.cpuTrial && trialWanted()) state.cpuTrial = timeModules(state.threads);
   },
   'train-progress'({ id, iteration, total, critic, image }) {
     if (id !== state.training) return;
@@ -78,7 +81,9 @@ const handlers = {
     bar.hidden = false;
     bar.firstElementChild.style.width = `${Math.round((100 * iteration) / total)}%`;
     bar.lastElementChild.textContent = `training: iteration ${iteration} of ${total} · critic loss ${critic.toFixed(3)} (1.386 is chance)`;
+    // The generator so far, the whole picture (no run to compare it with yet).
     drawPicture($('before'), image);
+    drawPicture($('after'), image);
     $('before-logit').textContent = `· the generator while training (iteration ${iteration})`;
   },
   trained({ id, name, iterations, defaults }) {
@@ -135,10 +140,20 @@ function setBusy(busy) {
   $('run').textContent = busy ? 'Stop' : 'Refine';
 }
 
+// A new run with the form's settings, stopping the one in progress first.
+function restart() {
+  if (state.running) {
+    worker.postMessage(msg.cancel(state.running));
+    state.running = null;
+  }
+  start();
+}
+
 // The form's limits are the core's: the largest steps, batch, η and γ a run accepts here, and
 // the range of a live training run.
 function applyLimits() {
   const { maxSteps, maxBatch, maxEta, maxGamma, liveIterations: [fewest, most, suggested] } = state.limits;
+  $('more').disabled = Number($('batch').value) >= maxBatch;
   Object.assign($('steps'), { max: maxSteps });
   Object.assign($('batch'), { max: maxBatch });
   Object.assign($('eta'), { max: maxEta });
@@ -172,6 +187,8 @@ function start() {
     return;
   }
   $('error').hidden = true;
+  // A run has the CPU to itself: a module trial still going is dropped (the next visit retries).
+  state.cpuTrial?.cancel();
   state.steps = [];
   state.shown = 0;
   state.running = state.nextId++;
@@ -192,6 +209,7 @@ function train(toy, iterations) {
     return;
   }
   if (state.running) start(); // stops the refinement in progress
+  state.cpuTrial?.cancel();
   $('error').hidden = true;
   state.training = state.nextId++;
   $('live-train').textContent = 'Stop';
@@ -217,8 +235,15 @@ function show(index) {
   drawStep($('before'), $('before-text'), before, { ...view, reference: null });
   drawStep($('after'), $('after-text'), step, { ...view, reference: before });
   describeSelected();
-  drawChart($('chart'), { steps: state.steps, total: state.total, shown: state.shown, selected: state.selected });
+  drawFigures();
   writeUrl();
+}
+
+// The figures of the flow: the logits' histogram at the step shown (over step 0's) and the mean
+// logit per step.
+function drawFigures() {
+  drawHistogram($('histogram'), { steps: state.steps, shown: state.shown });
+  drawChart($('chart'), { steps: state.steps, total: state.total, shown: state.shown, selected: state.selected });
 }
 
 function logitLine(i) {
@@ -273,6 +298,10 @@ async function readUrl() {
   const named = link.model && state.models.includes(link.model);
   if (named) $('model').value = link.model;
   fillForm({ ...state.defaults, ...link.settings });
+  // A phone's first look: a 4×4 grid, tiles large enough to see, done in seconds (More samples
+  // is one tap away); a link's own batch is kept.
+  if (!link.settings.batch && matchMedia('(max-width: 700px)').matches) $('batch').value = String(state.limits.firstLookBatch);
+  $('more').disabled = Number($('batch').value) >= state.limits.maxBatch;
   await applyModelDefaults({ keep: Object.keys(link.settings) });
   // A shared link names its model: reproduce its picture, down to the step it showed.
   if (named) {
@@ -396,14 +425,67 @@ for (const [id, reference] of [['before', () => state.steps[0]], ['after', () =>
     if (i !== null) select(i);
   });
 }
-window.addEventListener('resize', () => drawChart($('chart'), { steps: state.steps, total: state.total, shown: state.shown, selected: state.selected }));
+window.addEventListener('resize', drawFigures);
 $('download').addEventListener('click', download);
 $('qr-button').addEventListener('click', toggleQr);
-$('controls').addEventListener('submit', (e) => { e.preventDefault(); start(); });
+$('run').addEventListener('click', start);
+$('controls').addEventListener('submit', (e) => { e.preventDefault(); restart(); });
+// The paper's settings for the model shown (η, γ, steps, DGflow-KL), one click away.
+$('paper').addEventListener('click', () => {
+  const { method, eta, gamma, steps } = state.defaults;
+  fillForm({ method, eta, gamma, steps });
+  $('note').textContent = '';
+  restart();
+});
+// More samples: four times as many, up to the page's limit.
+$('more').addEventListener('click', () => {
+  $('batch').value = String(Math.min(state.limits.maxBatch, 4 * Number($('batch').value || 1)));
+  $('more').disabled = Number($('batch').value) >= state.limits.maxBatch;
+  restart();
+});
+// On a phone the settings and the explanation each open from one button.
+for (const [button, panel] of [['settings-button', 'settings'], ['explain-button', 'explain']]) {
+  $(button).addEventListener('click', () => {
+    const open = $(panel).classList.toggle('open');
+    $(button).setAttribute('aria-expanded', String(open));
+    if (open) {
+      drawFigures();
+      $(panel).scrollIntoView({ behavior: 'smooth', block: 'start' });
+    }
+  });
+}
+// The comparison: before on the left of the line, after on its right; drag it with a finger or
+// the mouse, or move it with the arrow keys.
+function setSplit(fraction) {
+  const split = Math.max(0, Math.min(1, fraction));
+  $('compare').style.setProperty('--split', `${(100 * split).toFixed(1)}%`);
+  $('split').setAttribute('aria-valuenow', String(Math.round(100 * split)));
+  $('split').setAttribute('aria-valuetext', `${Math.round(100 * split)} % before, the rest after`);
+}
+const splitAt = (event) => {
+  const rect = $('compare').getBoundingClientRect();
+  return (event.clientX - rect.left) / rect.width;
+};
+$('split').addEventListener('pointerdown', (e) => {
+  e.preventDefault();
+  $('split').setPointerCapture(e.pointerId);
+  setSplit(splitAt(e));
+});
+$('split').addEventListener('pointermove', (e) => {
+  if ($('split').hasPointerCapture(e.pointerId)) setSplit(splitAt(e));
+});
+$('split').addEventListener('keydown', (e) => {
+  const now = Number($('split').getAttribute('aria-valuenow')) / 100;
+  const moves = { ArrowLeft: now - 0.05, ArrowDown: now - 0.05, ArrowRight: now + 0.05, ArrowUp: now + 0.05, Home: 0, End: 1 };
+  if (!(e.key in moves)) return;
+  e.preventDefault();
+  setSplit(moves[e.key]);
+});
+setSplit(0.5);
 $('fresh').addEventListener('click', () => { $('seed').value = String(Math.floor(Math.random() * 1e9)); if (!state.running) start(); });
 $('scrubber').addEventListener('input', (e) => show(Number(e.target.value)));
 $('play').addEventListener('click', togglePlay);
-$('prefer').addEventListener('change', (e) => worker.postMessage(msg.init(e.target.value)));
+$('prefer').addEventListener('change', (e) => worker.postMessage(msg.init(e.target.value, relaxedChosen())));
 $('model').addEventListener('change', () => applyModelDefaults());
 $('live-controls').addEventListener('submit', (e) => {
   e.preventDefault();
@@ -415,5 +497,5 @@ document.body.classList.toggle('embed', state.embed);
 
 if (!(await reloadIsolated())) {
   await loadIndex();
-  worker.postMessage(msg.init('auto'));
+  worker.postMessage(msg.init('auto', relaxedChosen()));
 }

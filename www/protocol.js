@@ -1,7 +1,9 @@
 // Messages between the page (main.js) and the worker (worker.js). Every message has a `type`;
 // every reply carries the `id` of the request it answers.
 export const msg = {
-  init: (prefer) => ({ type: 'init', prefer }),                       // prefer: auto | webgpu | cpu
+  // prefer: auto | webgpu | cpu; relaxed: whether this device measured the relaxed-SIMD CPU
+  // module faster (cpu-choice.js), which the worker then loads where the browser runs it
+  init: (prefer, relaxed) => ({ type: 'init', prefer, relaxed }),
   // reason: why not WebGPU, if so; defaults: the paper's settings and limits: what the form
   // accepts, both from the core; threads: CPU threads
   ready: (backend, reason, defaults, limits, threads) => ({ type: 'ready', backend, reason, defaults, limits, threads }),

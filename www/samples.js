@@ -11,6 +11,8 @@ export function drawStep(canvas, list, step, { kind, reference, selected, onSele
     canvas.removeAttribute('width');
     step.text.forEach((line, i) => {
       const li = textLine(line, reference?.text?.[i], step.logits[i]);
+      // Before and after of each sentence on adjacent lines (the lists share one column).
+      li.style.order = String(2 * i + (reference ? 1 : 0));
       li.classList.toggle('selected', i === selected);
       li.addEventListener('click', () => onSelect(i));
       list.append(li);

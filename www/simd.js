@@ -5,13 +5,17 @@
 // is built with SIMD, which every current browser has; an old one gets a clear message instead.
 export const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
 
-// The smallest module that uses relaxed SIMD (three i32x4.splat, f32x4.relaxed_madd): where it
-// validates (Chromium, Firefox), the CPU module whose convolutions use a fused multiply-add
-// (~20 % faster); elsewhere (Safari) the plain-SIMD one.
+// The smallest module that uses relaxed SIMD (three i32x4.splat, f32x4.relaxed_madd).
 export const RELAXED_SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 19, 1, 17, 0,
   65, 0, 253, 17, 65, 0, 253, 17, 65, 0, 253, 17, 253, 133, 2, 11]);
 
-// The suffix of the CPU module's folder this browser runs: '-relaxed' or ''.
-export function cpuModuleVariant() {
-  return WebAssembly.validate(RELAXED_SIMD_PROBE) ? '-relaxed' : '';
+// Whether this browser runs the relaxed-SIMD modules (Chromium and Firefox do; Safari does not).
+export function relaxedSimd() {
+  return WebAssembly.validate(RELAXED_SIMD_PROBE);
+}
+
+// The suffix of the CPU module's folder to load: '-relaxed' where the browser runs it and this
+// device measured it faster (`chosen`, see cpu-choice.js), '' (plain SIMD) otherwise.
+export function cpuModuleVariant(chosen) {
+  return chosen && relaxedSimd() ? '-relaxed' : '';
 }

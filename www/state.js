@@ -27,6 +27,7 @@ export const state = {
   live: {},             // `live-<toy>` → {iterations, seed, defaults}
   training: null,       // id of the training in progress
   pendingLive: null,    // a shared link's settings, applied once its model is trained again
+  cpuTrial: null,       // the timing of the two CPU modules, once started (cpu-choice.js)
   nextId: 1,            // of the next request to the worker
   initialised: false,   // the first `ready` has read the URL
 };

@@ -7,6 +7,7 @@ let engine = null;
 let core = null;          // the loaded wasm module: a CPU module or ./pkg (WebGPU)
 let cpuCore = null;       // promise of the CPU module: ./pkg-cpu-mt (threads) or ./pkg-cpu, each maybe -relaxed
 let cpuThreads = 1;       // threads the CPU module runs on
+let relaxedChosen = false; // whether this device measured the relaxed-SIMD module faster (cpu-choice.js)
 let gpuEngine = null;     // the WebGPU engine, once opened
 const models = new Map(); // name → LoadedModel on the current engine
 const trainers = new Map(); // `live-<toy>` → LiveTrainer (always of the CPU module)
@@ -26,12 +27,12 @@ async function loadCore(kind) {
 // reloads a first visit once for it) and the device has several cores, the CPU backend runs on
 // all of them: the threaded module, its rayon pool on Web Workers. Elsewhere, or if the threads
 // fail to start, the single-threaded module. Either one's relaxed-SIMD build where the browser
-// validates relaxed SIMD (Chromium, Firefox), the plain-SIMD one elsewhere (Safari).
+// runs it and this device measured it faster, the plain-SIMD one otherwise.
 async function loadCpuCore() {
   if (!WebAssembly.validate(SIMD_PROBE)) {
     throw Object.assign(new Error('This browser lacks WebAssembly SIMD.'), { code: 'simd' });
   }
-  const relaxed = cpuModuleVariant();
+  const relaxed = cpuModuleVariant(relaxedChosen);
   const cores = Math.min(self.navigator.hardwareConcurrency || 1, MAX_THREADS);
   if (self.crossOriginIsolated && cores > 1) {
     try {
@@ -290,6 +291,7 @@ self.onmessage = async ({ data }) => {
     if (data.type === 'init') {
       // Models belong to the old engine; trainers stay (they live in the CPU module).
       models.clear();
+      relaxedChosen = Boolean(data.relaxed);
       self.postMessage(await openEngine(data.prefer));
     } else if (data.type === 'refine') {
       await refine(data);

@@ -12,6 +12,7 @@ use crate::bundle::Bundle;
 use crate::device::{self, Backend};
 use crate::flow::{FlowConfig, Limits, Refiner};
 use crate::model::Model;
+use crate::model::presets::BUNDLED_CIFAR10;
 
 /// A compute backend opened in this worker.
 #[wasm_bindgen]
@@ -65,6 +66,15 @@ impl Engine {
         let bundle = Bundle::from_parts(name, manifest, weights, &shared).map_err(js_error)?;
         let model = Rc::new(Model::build(&bundle, thermalize, &self.device));
         Ok(LoadedModel { model, device: self.device.clone() })
+    }
+
+    /// A model of the bundled CIFAR-10 GAN's shapes with random weights, whose steps the page
+    /// times to pick the faster of its CPU modules on this device.
+    #[wasm_bindgen(js_name = timingModel)]
+    pub fn timing_model(&self) -> LoadedModel {
+        let bundle = BUNDLED_CIFAR10.init_bundle("timing", 0);
+        let model = Rc::new(Model::build(&bundle, 0, &self.device));
+        LoadedModel { model, device: self.device.clone() }
     }
 }
 

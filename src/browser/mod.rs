@@ -15,6 +15,7 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use crate::bundle::Manifest;
+use crate::flow::settings::FIRST_LOOK_BATCH;
 use crate::flow::{FlowConfig, Limits};
 use crate::render;
 use crate::train::live::{ITERATIONS, SUGGESTED_ITERATIONS};
@@ -39,13 +40,20 @@ struct PageLimits {
     refinement: Limits,
     /// Iterations of a 2D GAN trained in the page: the fewest, the most, and a good start.
     live_iterations: [u64; 3],
+    /// Samples of a plain visit on a phone.
+    first_look_batch: usize,
 }
 
-/// `{maxSteps, maxBatch, maxEta, maxGamma, liveIterations: [fewest, most, suggested]}`.
+/// `{maxSteps, maxBatch, maxEta, maxGamma, liveIterations: [fewest, most, suggested],
+/// firstLookBatch}`.
 #[wasm_bindgen]
 pub fn limits() -> Result<JsValue, JsError> {
     let iterations = [*ITERATIONS.start(), *ITERATIONS.end(), SUGGESTED_ITERATIONS];
-    to_js(&PageLimits { refinement: Limits::PAGE, live_iterations: iterations })
+    to_js(&PageLimits {
+        refinement: Limits::PAGE,
+        live_iterations: iterations,
+        first_look_batch: FIRST_LOOK_BATCH,
+    })
 }
 
 /// A model's manifest (validated as the loader does; `name` names it in messages) and the

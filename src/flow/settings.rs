@@ -32,6 +32,11 @@ impl Limits {
     pub const PAGE: Limits = Limits { max_steps: 200, max_batch: 256, ..Limits::ENGINE };
 }
 
+/// Samples a plain visit refines on a phone: a 4×4 grid whose tiles are large enough to see at
+/// phone width, refined in seconds on a phone's CPU; a desktop and a shared link keep the paper's
+/// 64 (or the link's own), and the page's "More samples" is one tap away.
+pub const FIRST_LOOK_BATCH: usize = 16;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Method {

@@ -34,6 +34,10 @@ pub const MAX_IMAGE_SIDE: usize = 256;
 pub const MAX_LENGTH: usize = 1024;
 pub const MAX_BLOCKS: usize = 64;
 
+/// The bundled CIFAR-10 GAN's architecture (`models/cifar10`). The page times its two CPU
+/// modules on it with random weights: a step's time depends on the shapes alone.
+pub const BUNDLED_CIFAR10: Architecture = Architecture::Dcgan { latent: 128, width: 32, size: 32 };
+
 impl Architecture {
     pub fn toy2d() -> Architecture {
         Architecture::Toy2d { hidden_g: 256, hidden_d: 512 }
@@ -396,6 +400,17 @@ mod tests {
             let err = Manifest::parse(&json, "t").err();
             assert!(err.is_none(), "{arch:?}: {err:?}");
         }
+    }
+
+    #[test]
+    fn the_timing_model_has_the_bundled_cifar10_shapes() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/models/cifar10/manifest.json");
+        let bundled = Manifest::parse(&std::fs::read(path).unwrap(), "cifar10").unwrap();
+        let timing = BUNDLED_CIFAR10.init_bundle("timing", 0).manifest;
+        assert_eq!(timing.latent, bundled.latent);
+        assert_eq!(timing.sample_shape, bundled.sample_shape);
+        assert_eq!(timing.generator, bundled.generator);
+        assert_eq!(timing.critic, bundled.critic);
     }
 
     #[test]

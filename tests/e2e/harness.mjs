@@ -1,5 +1,6 @@
 // Shared by the browser tests: a static server on 127.0.0.1 and Debian's headless Chromium with
 // its software WebGPU adapter enabled.
+import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -16,8 +17,10 @@ const ISOLATION = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-e
 // Serves `root` under `prefix` (e.g. '/project/demo'), as a static host would a sub-path;
 // `isolated` adds the cross-origin isolation headers; `throttle` ({latencyMs, bytesPerSecond})
 // answers each request after its latency and sends its body at that rate, as a slow connection
-// would — every request, the page's, its workers' and its service worker's alike.
-export async function serve(root, prefix = '', { isolated = false, throttle = null } = {}) {
+// would — every request, the page's, its workers' and its service worker's alike. `replace` maps
+// a path under the prefix to the {status, body} to answer instead of its file (a broken host, for
+// browsers whose driver cannot intercept requests).
+export async function serve(root, prefix = '', { isolated = false, throttle = null, replace = {} } = {}) {
   const server = createServer(async (req, res) => {
     if (throttle) await new Promise((resolve) => setTimeout(resolve, throttle.latencyMs));
     const pathname = new URL(req.url, 'http://x').pathname;
@@ -27,6 +30,11 @@ export async function serve(root, prefix = '', { isolated = false, throttle = nu
       return;
     }
     const path = normalize(decodeURIComponent(pathname.slice(prefix.length))).replace(/^(\.\.[/\\])+/, '');
+    if (replace[path]) {
+      res.writeHead(replace[path].status);
+      res.end(replace[path].body);
+      return;
+    }
     try {
       const body = readFileSync(join(root, path.endsWith('/') ? `${path}index.html` : path));
       res.writeHead(200, { 'content-type': TYPES[extname(path) || '.html'] || 'application/octet-stream', ...(isolated ? ISOLATION : {}) });
@@ -58,6 +66,17 @@ export function launch() {
   });
 }
 
+// Debian's Firefox ESR, headless, driven over WebDriver BiDi by Puppeteer (Playwright drives
+// only its own patched Firefox builds).
+export async function launchFirefox() {
+  const { default: puppeteer } = await import('puppeteer-core');
+  return puppeteer.launch({
+    browser: 'firefox',
+    executablePath: process.env.FIREFOX || '/usr/bin/firefox-esr',
+    headless: true,
+  });
+}
+
 // Refines `model` (a bundle folder) with `settings` in JavaScriptCore's shell, on the CPU module
 // of `site` that the page would pick there, and returns what jsc-refine.mjs reports (see there).
 export function refineInJavaScriptCore(site, model, settings, { timesOnly = false } = {}) {
@@ -65,4 +84,36 @@ export function refineInJavaScriptCore(site, model, settings, { timesOnly = fals
   const args = ['-m', script, '--', site, model, JSON.stringify(settings), ...(timesOnly ? ['--times'] : [])];
   const output = execFileSync(process.env.JSC || 'jsc', args, { encoding: 'utf8', maxBuffer: 1 << 26 });
   return JSON.parse(output.trim().split('\n').pop());
+}
+
+// The mean logit per step the native CLI gives for the same model and settings (build.sh wrote
+// its trajectory to $EXPECTED).
+function nativeMeans(name) {
+  const trajectory = JSON.parse(readFileSync(join(process.env.EXPECTED, `${name}.json`), 'utf8'));
+  return trajectory.steps.map(({ logits }) => logits.reduce((a, b) => a + b, 0) / logits.length);
+}
+
+// The page's mean logit at each step, as its caption shows it (three decimals), scrubbing there;
+// `page` is Playwright's or Puppeteer's.
+async function pageMeans(page, steps) {
+  const means = [];
+  for (let step = 0; step <= steps; step++) {
+    const caption = await page.evaluate((at) => {
+      const scrubber = document.getElementById('scrubber');
+      scrubber.value = String(at);
+      scrubber.dispatchEvent(new Event('input'));
+      return document.getElementById('after-logit').textContent;
+    }, step);
+    means.push(Number(/mean logit (-?\d+\.\d+)/.exec(caption)[1]));
+  }
+  return means;
+}
+
+// The page refines as the CLI does: every step's mean logit within its three printed decimals
+// (and wasm's rounding, about 1e-5 of it, of the native kernels').
+export async function refinesLikeTheCli(page, name, steps) {
+  const [shown, native] = [await pageMeans(page, steps), nativeMeans(name)];
+  assert.equal(native.length, steps + 1);
+  shown.forEach((mean, step) => assert.ok(Math.abs(mean - native[step]) <= 6e-4 + 1e-4 * Math.abs(native[step]),
+    `${name} step ${step}: the page shows ${mean}, the CLI gives ${native[step]}`));
 }

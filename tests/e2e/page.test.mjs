@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { launch, serve } from './harness.mjs';
+import { launch, refinesLikeTheCli, serve } from './harness.mjs';
 
 let server, url, browser;
 
@@ -53,33 +53,6 @@ async function shot(page, name) {
   await page.screenshot({ path: join(process.env.SCREENSHOTS, `${name}.png`), fullPage: true });
 }
 const pixels = (page, id) => page.evaluate((i) => document.getElementById(i).toDataURL(), id);
-
-// The mean logit per step the native CLI gives for the same model and settings (build.sh wrote
-// its trajectory to $EXPECTED).
-function nativeMeans(name) {
-  const trajectory = JSON.parse(readFileSync(join(process.env.EXPECTED, `${name}.json`), 'utf8'));
-  return trajectory.steps.map(({ logits }) => logits.reduce((a, b) => a + b, 0) / logits.length);
-}
-
-// The page's mean logit at each step, as its caption shows it (three decimals), scrubbing there.
-async function pageMeans(page, steps) {
-  const means = [];
-  for (let step = 0; step <= steps; step++) {
-    await page.fill('#scrubber', String(step));
-    await page.dispatchEvent('#scrubber', 'input');
-    means.push(Number(/mean logit (-?\d+\.\d+)/.exec(await page.textContent('#after-logit'))[1]));
-  }
-  return means;
-}
-
-// The page refines as the CLI does: every step's mean logit within its three printed decimals
-// (and wasm's rounding, about 1e-5 of it, of the native kernels').
-async function refinesLikeTheCli(page, name, steps) {
-  const [shown, native] = [await pageMeans(page, steps), nativeMeans(name)];
-  assert.equal(native.length, steps + 1);
-  shown.forEach((mean, step) => assert.ok(Math.abs(mean - native[step]) <= 6e-4 + 1e-4 * Math.abs(native[step]),
-    `${name} step ${step}: the page shows ${mean}, the CLI gives ${native[step]}`));
-}
 
 test('refines on the CPU, scrubs through the steps and reproduces a shared link', async () => {
   const page = await open('?model=25gaussians&method=dgflow-kl&batch=128&seed=3&steps=10');
@@ -358,33 +331,60 @@ test('the page isolates itself on a first visit (one reload) and the CPU runs on
   await context.close();
 });
 
-test('the CPU module with relaxed SIMD loads where the browser validates it, the plain-SIMD one elsewhere', async () => {
-  const modulesFetched = async (setup) => {
-    const fetched = [];
-    const page = await open('?model=cifar10&batch=4&steps=2&seed=1', async (context) => {
-      context.on('request', (r) => {
-        const module = /\/(pkg[^/]*)\/dgflow_bg\.wasm$/.exec(new URL(r.url()).pathname);
-        if (module) fetched.push(module[1]);
-      });
-      await setup?.(context);
-    }, { serviceWorkers: 'block' });
+test('the page times its two CPU modules after a first run and loads the faster from then on; without relaxed SIMD, the plain one', async () => {
+  const KEY = 'dgflow:cpu-module';
+  const fetched = [];
+  const watch = (context) => context.on('request', (r) => {
+    const module = /\/(pkg[^/]*)\/dgflow_bg\.wasm$/.exec(new URL(r.url()).pathname);
+    if (module) fetched.push(module[1]);
+  });
+  const query = '?model=cifar10&batch=4&steps=2&seed=1';
+  const page = await open(query, watch, { serviceWorkers: 'block' });
+  await finished(page);
+  assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
+  assert.equal(fetched[0], 'pkg-cpu', 'a first visit runs the plain-SIMD module');
+  // Chromium validates relaxed SIMD: once the run has ended, each module is timed and the
+  // choice kept.
+  const choice = await (await page.waitForFunction((key) => JSON.parse(localStorage.getItem(key)), KEY, { timeout: 120_000 })).jsonValue();
+  assert.ok(choice.plain > 0 && choice.relaxed > 0, JSON.stringify(choice));
+  assert.equal(choice.variant, choice.relaxed < 0.98 * choice.plain ? '-relaxed' : '', JSON.stringify(choice));
+  assert.ok(fetched.includes('pkg-cpu-relaxed'), `the trial ran the relaxed module: ${fetched}`);
+  // A later visit loads the module chosen, and times nothing again.
+  for (const variant of ['-relaxed', '']) {
+    await page.evaluate(([key, v]) => localStorage.setItem(key, JSON.stringify({ ...JSON.parse(localStorage.getItem(key)), variant: v })), [KEY, variant]);
+    fetched.length = 0;
+    await page.reload();
     await finished(page);
-    assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
-    await page.context().close();
-    return fetched;
-  };
-  assert.deepEqual(await modulesFetched(), ['pkg-cpu-relaxed'], 'Chromium validates relaxed SIMD');
-  // A browser without relaxed SIMD (Safari today), as the worker sees it: its probe fails.
+    await page.waitForTimeout(1000);
+    assert.deepEqual(fetched, [`pkg-cpu${variant}`]);
+  }
+  await page.context().close();
+
+  // A browser without relaxed SIMD (Safari today), as the page and the worker see it: its probe
+  // fails. No trial, and the plain module even under a stored choice of relaxed.
   const probe = 'WebAssembly.validate(RELAXED_SIMD_PROBE)';
   let rewritten = false;
-  const withoutRelaxedSimd = (context) => context.route('**/simd.js', async (route) => {
-    const source = await (await route.fetch()).text();
-    rewritten = source.includes(probe);
-    await route.fulfill({ body: source.replace(probe, 'false'), contentType: 'text/javascript' });
-  });
-  const fetched = await modulesFetched(withoutRelaxedSimd);
-  assert.ok(rewritten, `simd.js no longer picks the module by ${probe}: update this test`);
+  const withoutRelaxedSimd = async (context) => {
+    watch(context);
+    await context.route('**/simd.js', async (route) => {
+      const source = await (await route.fetch()).text();
+      rewritten = source.includes(probe);
+      await route.fulfill({ body: source.replace(probe, 'false'), contentType: 'text/javascript' });
+    });
+  };
+  fetched.length = 0;
+  const safari = await open(query, withoutRelaxedSimd, { serviceWorkers: 'block' });
+  await finished(safari);
+  assert.equal(await safari.isHidden('#error'), true, await safari.textContent('#error'));
+  await safari.waitForTimeout(1000);
+  assert.ok(rewritten, `simd.js no longer decides by ${probe}: update this test`);
   assert.deepEqual(fetched, ['pkg-cpu']);
+  assert.equal(await safari.evaluate((key) => localStorage.getItem(key), KEY), null, 'nothing was timed');
+  await safari.evaluate(([key, stored]) => localStorage.setItem(key, stored), [KEY, JSON.stringify({ ...choice, variant: '-relaxed' })]);
+  await safari.reload();
+  await finished(safari);
+  assert.deepEqual(fetched, ['pkg-cpu', 'pkg-cpu']);
+  await safari.context().close();
 });
 
 test('after one visit the page refines offline', async () => {
@@ -452,7 +452,8 @@ test('on an emulated phone (narrow, touch, CPU throttled 4×) it loads, refines 
   assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
   const before = await page.locator('#before').boundingBox();
   const after = await page.locator('#after').boundingBox();
-  assert.ok(after.y > before.y + before.height - 1, 'panels stack on a narrow screen');
+  assert.deepEqual([before.x, before.y, before.width].map(Math.round), [after.x, after.y, after.width].map(Math.round),
+    'before and after are one picture, cut by the compare line');
   assert.ok(after.width <= 390, 'nothing overflows the screen');
   // Drag the scrubber's thumb with a finger from the last step to the first.
   await page.locator('#scrubber').scrollIntoViewIfNeeded();
