@@ -117,83 +117,143 @@ pub fn real_floor(per_seed: &[Vec<Score>]) -> String {
         .join(", ")
 }
 
-/// A markdown table: one row per method and metric, one column per fifth step of `base.steps`,
-/// each cell the mean ± sample standard deviation over `seeds` (the value, for one seed).
-/// `base.batch` samples per seed are refined in chunks of at most `chunk` (see [`chunk_seed`]),
-/// so large evaluations fit in memory; every method starts from the same latents. DDLS always
-/// runs in latent space. Rows follow `methods`' order.
+/// The steps a method runs to spend about `budget` critic evaluations (forward and backward)
+/// per sample: step 0 costs one, each flow step two (the logit and its gradient), each DRS or
+/// MH-GAN step one (a proposal's logit).
+pub fn steps_for_budget(method: Method, budget: usize) -> usize {
+    if method.selects() { budget.saturating_sub(1) } else { budget.saturating_sub(1) / 2 }
+}
+
+/// Refuses a budget that buys no step of a flow.
+pub fn check_budget(budget: usize) -> Result<()> {
+    if budget < 3 {
+        return Err(Error::parameter(
+            "budget",
+            budget,
+            "expected at least 3 critic evaluations per sample: step 0 costs 1, each flow step 2 (DGflow's 25 steps cost 51)",
+        ));
+    }
+    Ok(())
+}
+
+/// The steps a table shows for a run of `steps`: every fifth and the last, or with a budget,
+/// the run split in five (so every method's columns spend the same).
+fn checkpoints(steps: usize, budget: bool) -> Vec<usize> {
+    if budget {
+        let mut columns: Vec<usize> = (0..=5).map(|j| steps * j / 5).collect();
+        columns.dedup();
+        return columns;
+    }
+    (0..=steps).step_by(5).chain((!steps.is_multiple_of(5)).then_some(steps)).collect()
+}
+
+/// A markdown table: one row per method and metric, one column per fifth step of `base.steps`
+/// (with a `budget` of critic evaluations per sample, each method runs the steps it pays for,
+/// see [`steps_for_budget`], and the columns are fifths of the budget), each cell the mean ±
+/// sample standard deviation over `seeds` (the value, for one seed). `base.batch` samples per
+/// seed are refined in chunks of at most `chunk` (see [`chunk_seed`]), so large evaluations fit
+/// in memory; every method starts from the same latents. DDLS always runs in latent space. DRS
+/// and MH-GAN are scored on the samples they deliver; where they take part, every method gets
+/// two more rows: the share of samples delivered and the critic evaluations spent per delivered
+/// sample. Rows follow `methods`' order.
+#[allow(clippy::too_many_arguments)]
 pub async fn table(
     model: &Model,
     base: FlowConfig,
     seeds: &[u64],
     methods: &[Method],
     chunk: usize,
+    budget: Option<usize>,
     score: &Scorer<'_>,
     device: &Device,
 ) -> Result<String> {
-    let columns: Vec<usize> = (0..=base.steps)
-        .step_by(5)
-        .chain((!base.steps.is_multiple_of(5)).then_some(base.steps))
-        .collect();
-    let header: Vec<String> = columns.iter().map(|s| format!("step {s}")).collect();
+    let column_count = checkpoints(base.steps, budget.is_some()).len();
+    let header: Vec<String> = match budget {
+        Some(b) => {
+            (0..column_count).map(|j| format!("{} evaluations", 1 + (b - 1) * j / 5)).collect()
+        }
+        None => checkpoints(base.steps, false).iter().map(|s| format!("step {s}")).collect(),
+    };
     let mut table = format!(
         "| method | metric | {} |\n|---|---|{}\n",
         header.join(" | "),
-        "---|".repeat(columns.len())
+        "---|".repeat(column_count)
     );
+    let costs = methods.iter().any(|m| m.selects());
     let chunks: Vec<usize> =
         (0..base.batch).step_by(chunk.max(1)).map(|start| chunk.min(base.batch - start)).collect();
     for &method in methods {
-        let space = if method == Method::Ddls { Space::Latent } else { base.space };
+        let space =
+            if method == Method::Ddls || method.selects() { Space::Latent } else { base.space };
+        let steps = budget.map_or(base.steps, |b| steps_for_budget(method, b));
+        let columns = checkpoints(steps, budget.is_some());
         // scores[seed][column][metric]
         let mut scores: Vec<Vec<Vec<Score>>> = Vec::with_capacity(seeds.len());
         for &seed in seeds {
             let mut per_step: Vec<Vec<f32>> = vec![Vec::new(); columns.len()];
+            let (mut delivered, mut spent) =
+                (vec![0usize; columns.len()], vec![0u64; columns.len()]);
             for (c, &n) in chunks.iter().enumerate() {
                 let config = FlowConfig {
                     method,
                     space,
-                    keep: Keep::Every(5),
+                    steps,
+                    keep: Keep::Steps(columns.clone()),
                     batch: n,
                     seed: chunk_seed(seed, c),
                     ..base.clone()
                 };
                 let trajectory = flow::refine(model, model, config, device).await?;
-                for (column, samples) in per_step
-                    .iter_mut()
-                    .zip(trajectory.steps.iter().filter_map(|s| s.samples.as_deref()))
-                {
-                    column.extend_from_slice(samples);
+                let kept = trajectory.steps.iter().filter(|s| s.samples.is_some());
+                for (column, step) in kept.enumerate() {
+                    let samples = step.samples.as_deref().unwrap_or_default();
+                    let width = samples.len() / n;
+                    match (&step.accepted, method) {
+                        (Some(accepted), Method::Drs) => {
+                            for (row, _) in accepted.iter().enumerate().filter(|(_, a)| **a) {
+                                per_step[column]
+                                    .extend_from_slice(&samples[row * width..(row + 1) * width]);
+                            }
+                        }
+                        _ => per_step[column].extend_from_slice(samples),
+                    }
+                    delivered[column] += step.delivered;
+                    spent[column] += step.spent.critic + step.spent.backward;
                 }
             }
-            scores.push(per_step.iter().map(|samples| score(samples)).collect());
+            let mut seed_scores: Vec<Vec<Score>> = per_step
+                .iter()
+                .map(|samples| if samples.is_empty() { Vec::new() } else { score(samples) })
+                .collect();
+            if costs {
+                for (column, scores) in seed_scores.iter_mut().enumerate() {
+                    let share = 100.0 * delivered[column] as f64 / base.batch as f64;
+                    scores.push(Score::new("delivered %", share, 1));
+                    let per = spent[column] as f64 / delivered[column].max(1) as f64;
+                    scores.push(Score::new("critic evaluations per delivered sample", per, 1));
+                }
+            }
+            scores.push(seed_scores);
         }
-        for (row, first) in scores[0][0].iter().enumerate() {
+        // The metrics' names and decimals, from a cell that has them all.
+        let full = scores.iter().flatten().max_by_key(|s| s.len()).cloned().unwrap_or_default();
+        for first in &full {
             let cells: Vec<String> = (0..columns.len())
                 .map(|column| {
-                    let values: Vec<f64> = scores.iter().map(|s| s[column][row].value).collect();
-                    cell(&values, first.decimals)
+                    // A column where a seed delivered nothing (DRS before any acceptance) has no
+                    // metrics for it: the cell averages the seeds that did, or reads "none".
+                    let values: Vec<f64> = scores
+                        .iter()
+                        .filter_map(|s| s[column].iter().find(|v| v.metric == first.metric))
+                        .map(|v| v.value)
+                        .collect();
+                    if values.is_empty() { "none".into() } else { cell(&values, first.decimals) }
                 })
                 .collect();
             table += &format!("| {} | {} | {} |\n", method.name(), first.metric, cells.join(" | "));
         }
     }
     Ok(table)
-}
-
-/// The 2D toys' table: share of high-quality samples, modes and KDE log-likelihood per step.
-pub async fn toy_table(
-    model: &Model,
-    toy: Toy,
-    base: FlowConfig,
-    seeds: &[u64],
-    methods: &[Method],
-    reference: &[f32],
-    device: &Device,
-) -> Result<String> {
-    let batch = base.batch;
-    let score = |points: &[f32]| toy_metrics(toy, points, reference);
-    table(model, base, seeds, methods, batch, &score, device).await
 }
 
 /// Points of each set that precision and recall compare (the first ones): they cost
@@ -337,21 +397,77 @@ mod tests {
         );
         let reference = Toy::Gaussians25.sample(100, &mut Noise::new(1, Stream::Data));
         let base = FlowConfig { steps: 7, batch: 50, ..FlowConfig::default() };
-        let table = pollster::block_on(toy_table(
+        let score = |points: &[f32]| toy_metrics(Toy::Gaussians25, points, &reference);
+        let table =
+            pollster::block_on(table(&model, base, &[0], &Method::ALL, 50, None, &score, &device))
+                .unwrap();
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines[0], "| method | metric | step 0 | step 5 | step 7 |");
+        // Three metrics per method, and with DRS and MH-GAN in the table, two rows of costs.
+        assert_eq!(lines.len(), 2 + 7 * 5, "{table}");
+        assert!(lines[2].starts_with("| dgflow-kl | % high quality | "));
+        assert!(lines.iter().skip(2).all(|l| l.matches('|').count() == 6), "{table}");
+        // A flow's step k has spent k + 1 logits and as many gradients (the last step none).
+        assert!(
+            table.contains(
+                "| dgflow-kl | critic evaluations per delivered sample | 2.0 | 12.0 | 15.0 |"
+            ),
+            "{table}"
+        );
+        assert!(table.contains("| mh-gan | delivered % | 100.0 | 100.0 | 100.0 |"), "{table}");
+    }
+
+    #[test]
+    fn at_a_budget_every_method_spends_the_same_per_sample() {
+        let device = crate::device::cpu();
+        let model = Model::build(
+            &Architecture::Toy2d { hidden_g: 8, hidden_d: 8 }.init_bundle("t", 1),
+            0,
+            &device,
+        );
+        let base = FlowConfig { batch: 40, ..FlowConfig::default() };
+        let counted = |points: &[f32]| vec![Score::new("count", (points.len() / 2) as f64, 0)];
+        let methods = [Method::DgflowKl, Method::MhGan, Method::Drs];
+        let table = pollster::block_on(table(
             &model,
-            Toy::Gaussians25,
             base,
             &[0],
-            &Method::ALL,
-            &reference,
+            &methods,
+            40,
+            Some(11),
+            &counted,
             &device,
         ))
         .unwrap();
         let lines: Vec<&str> = table.lines().collect();
-        assert_eq!(lines[0], "| method | metric | step 0 | step 5 | step 7 |");
-        assert_eq!(lines.len(), 2 + 5 * 3);
-        assert!(lines[2].starts_with("| dgflow-kl | % high quality | "));
-        assert!(lines.iter().skip(2).all(|l| l.matches('|').count() == 6), "{table}");
+        assert_eq!(
+            lines[0],
+            "| method | metric | 1 evaluations | 3 evaluations | 5 evaluations | 7 evaluations | 9 evaluations | 11 evaluations |"
+        );
+        let row = |method: &str, metric: &str| {
+            let start = format!("| {method} | {metric} | ");
+            lines
+                .iter()
+                .find(|l| l.starts_with(&start))
+                .unwrap_or_else(|| panic!("{table}"))
+                .to_string()
+        };
+        // DGflow: 5 steps; MH-GAN: 10 proposals after the first; both end at 11 per sample.
+        assert!(
+            row("dgflow-kl", "critic evaluations per delivered sample").ends_with("| 11.0 |"),
+            "{table}"
+        );
+        assert!(
+            row("mh-gan", "critic evaluations per delivered sample").ends_with("| 11.0 |"),
+            "{table}"
+        );
+        assert!(row("mh-gan", "count").ends_with("| 40 | 40 | 40 | 40 | 40 | 40 |"), "{table}");
+        // DRS scores only what it accepted, and pays for its burn-in batch too.
+        let drs = row("drs", "count");
+        let counts: Vec<f64> =
+            drs.split('|').skip(3).filter_map(|c| c.trim().parse().ok()).collect();
+        assert!(counts.windows(2).all(|w| w[0] <= w[1]) && counts[5] <= 40.0, "{table}");
+        assert!(check_budget(2).unwrap_err().to_string().contains("at least 3"));
     }
 
     #[test]
@@ -370,6 +486,7 @@ mod tests {
             &[0],
             &[Method::DgflowKl, Method::Dot],
             32,
+            None,
             &counted,
             &device,
         ))
@@ -414,6 +531,7 @@ mod tests {
                 seeds,
                 &[Method::DgflowKl],
                 16,
+                None,
                 &mean_x,
                 &device,
             ))

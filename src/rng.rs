@@ -16,6 +16,11 @@ pub enum Stream {
     Data = 5,
     Training = 6,
     Statistics = 7,
+    /// DRS's and MH-GAN's proposals after step 0, and their accept/reject draws.
+    Proposals = 8,
+    Acceptance = 9,
+    /// DRS's burn-in batch.
+    BurnIn = 10,
 }
 
 pub struct Noise(ChaCha8Rng);

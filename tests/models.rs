@@ -1,5 +1,6 @@
-//! Every bundle shipped in models/ loads, fits its architecture, refines, and has a model card;
-//! so does the classifier behind the image metrics.
+//! Every bundle shipped in models/ loads, fits its architecture, refines, carries MH-GAN's
+//! calibration, and has a model card whose evaluation is the one `./build.sh eval` wrote beside
+//! it; so does the classifier behind the image metrics.
 
 use std::path::{Path, PathBuf};
 
@@ -37,6 +38,12 @@ fn every_shipped_bundle_loads_refines_and_has_a_card() {
         let card = std::fs::read_to_string(dir.join("CARD.md"))
             .unwrap_or_else(|_| panic!("{}: CARD.md is missing", dir.display()));
         assert!(card.contains(&name), "{}: the card should name its model", dir.display());
+        assert!(
+            bundle.manifest.calibration.is_some(),
+            "{}: MH-GAN needs the critic's calibration: run `dgflow calibrate --model {}`",
+            dir.display(),
+            dir.display()
+        );
         let size: u64 =
             std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
         assert!(size < 8 << 20, "{}: {size} bytes is too large to ship to a phone", dir.display());
@@ -99,4 +106,53 @@ fn a_shipped_classifier_loads_and_has_a_card_with_its_accuracy() {
             dir.display()
         );
     }
+}
+
+/// Each card's evaluation tables come from the files `./build.sh eval` writes beside it
+/// (`dgflow eval --out`, on held-out seeds), never by hand: a block between `<!-- eval:FILE -->`
+/// and `<!-- /eval:FILE -->` must be FILE's text. `DGFLOW_WRITE_CARDS=1` rewrites the blocks.
+#[test]
+fn cards_quote_the_evaluations_written_beside_them() {
+    let write = std::env::var_os("DGFLOW_WRITE_CARDS").is_some();
+    let (mut stale, mut unquoted) = (Vec::new(), Vec::new());
+    for dir in shipped(dgflow::bundle::FORMAT) {
+        let path = dir.join("CARD.md");
+        let mut card = std::fs::read_to_string(&path).expect("every bundle has a card");
+        let mut quoted = 0;
+        let mut from = 0;
+        while let Some(at) = card[from..].find("<!-- eval:") {
+            let open_start = from + at;
+            let open_end =
+                open_start + card[open_start..].find(" -->\n").expect("a closed tag") + 5;
+            let file = card[open_start + "<!-- eval:".len()..open_end - 5].to_string();
+            let close = format!("<!-- /eval:{file} -->");
+            let close_at = open_end
+                + card[open_end..]
+                    .find(&close)
+                    .unwrap_or_else(|| panic!("{}: no {close}", path.display()));
+            let want = std::fs::read_to_string(dir.join(&file))
+                .unwrap_or_else(|e| panic!("{}: {file}: {e}", path.display()));
+            let want = format!("{}\n", want.trim_end());
+            if card[open_end..close_at] != want {
+                stale.push(format!("{} ({file})", path.display()));
+                card.replace_range(open_end..close_at, &want);
+            }
+            quoted += 1;
+            from = open_end + want.len() + close.len();
+        }
+        if quoted == 0 {
+            unquoted.push(path.display().to_string());
+        }
+        if write {
+            std::fs::write(&path, card).expect("the card is writable");
+        }
+    }
+    assert!(
+        unquoted.is_empty(),
+        "cards that quote no held-out evaluation (see ./build.sh eval): {unquoted:?}"
+    );
+    assert!(
+        write || stale.is_empty(),
+        "cards disagree with their evaluation files: {stale:?}; run `./build.sh eval`, or `DGFLOW_WRITE_CARDS=1 cargo test --test models cards` to copy them"
+    );
 }

@@ -10,6 +10,8 @@ const KEY = 'dgflow:cpu-module';
 const TRIAL = { batch: 16, steps: 7 };
 // Relaxed SIMD must beat plain SIMD by this much, so that noise does not pick it.
 const MARGIN = 0.98;
+// A trial not done by then is dropped (a thread pool that never started, a starved tab).
+const TRIAL_MS = 120_000;
 
 function stored() {
   try {
@@ -44,8 +46,10 @@ export function timeModules(threads) {
   let cancelled = false;
   const once = (variant) => new Promise((resolve, reject) => {
     worker = new Worker(new URL('cpu-trial.js', import.meta.url), { type: 'module' });
-    worker.onmessage = ({ data }) => { worker.terminate(); data.error ? reject(new Error(data.error)) : resolve(data.ms); };
-    worker.onerror = (e) => { worker.terminate(); reject(new Error(e.message || 'the trial worker failed')); };
+    const end = () => { clearTimeout(timer); worker.terminate(); };
+    const timer = setTimeout(() => { end(); reject(new Error(`no result within ${TRIAL_MS / 1000} s`)); }, TRIAL_MS);
+    worker.onmessage = ({ data }) => { end(); data.error ? reject(new Error(data.error)) : resolve(data.ms); };
+    worker.onerror = (e) => { end(); reject(new Error(e.message || 'the trial worker failed')); };
     worker.postMessage({ folder: `pkg-cpu${threads > 1 ? '-mt' : ''}${variant}`, threads, ...TRIAL });
   });
   const done = (async () => {
@@ -58,7 +62,7 @@ export function timeModules(threads) {
       localStorage.setItem(KEY, JSON.stringify(choice));
       return choice;
     } catch (e) {
-      console.warn(`CPU module trial: ${e.message}`);
+      if (!cancelled) console.warn(`CPU module trial: ${e.message}`);
       return null;
     }
   })();

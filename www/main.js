@@ -73,7 +73,8 @@ const handlers = {
     if (Number.isInteger(state.wantedStep) && state.steps[state.wantedStep]) show(state.wantedStep);
     state.wantedStep = null;
     // Idle on the CPU after a first run: time the two CPU modules for later visits.
-    if (backend === 'cpu' && !state.cpuTrial && trialWanted()) state.cpuTrial = timeModules(state.threads);
+    // Not from a tab in the background: the trial would compete with what the visitor looks at.
+    if (backend === 'cpu' && !state.cpuTrial && !document.hidden && trialWanted()) state.cpuTrial = timeModules(state.threads);
   },
   'train-progress'({ id, iteration, total, critic, image }) {
     if (id !== state.training) return;
@@ -177,6 +178,7 @@ function formSettings() {
 
 function fillForm(settings) {
   for (const f of SETTINGS) if (settings[f] !== undefined) $(f).value = tidy(settings[f]);
+  methodChanged();
 }
 
 // Starts a refinement with the form's settings, or stops the one in progress.
@@ -192,6 +194,7 @@ function start() {
   state.steps = [];
   state.shown = 0;
   state.running = state.nextId++;
+  state.runMethod = $('method').value;
   state.total = Number($('steps').value);
   $('scrubber').max = '0';
   setBusy(true);
@@ -230,13 +233,25 @@ function show(index) {
   $('step-label').textContent = String(index);
   const before = state.steps[0];
   $('before-logit').textContent = `· mean logit ${before.meanLogit.toFixed(3)}`;
-  $('after-logit').textContent = `· mean logit ${step.meanLogit.toFixed(3)}`;
+  $('after-logit').textContent = `· mean logit ${step.meanLogit.toFixed(3)}${spentLine(step)}`;
   const view = { kind: state.manifest.kind, selected: state.selected, onSelect: select };
+  // DRS shows a slot's latest proposal until one is accepted: the rest are greyed out.
+  const rejected = state.runMethod === 'drs' && step.index > 0 ? step.accepted : null;
   drawStep($('before'), $('before-text'), before, { ...view, reference: null });
-  drawStep($('after'), $('after-text'), step, { ...view, reference: before });
+  drawStep($('after'), $('after-text'), step, { ...view, reference: before, rejected });
   describeSelected();
   drawFigures();
   writeUrl();
+}
+
+// What a step has cost: DRS and MH-GAN spend forward passes on proposals, the flows a forward
+// and a backward pass per step, so methods compare at equal compute.
+function spentLine(step) {
+  if (!step.spent || step.index === 0) return '';
+  const n = step.logits.length;
+  const delivered = step.accepted && step.delivered < n ? ` · ${step.delivered} of ${n} accepted` : '';
+  const per = step.spent.perDelivered;
+  return `${delivered} · ${Number.isInteger(per) ? per : per.toFixed(1)} critic evaluations per sample`;
 }
 
 // The figures of the flow: the logits' histogram at the step shown (over step 0's) and the mean
@@ -426,9 +441,18 @@ for (const [id, reference] of [['before', () => state.steps[0]], ['after', () =>
   });
 }
 window.addEventListener('resize', drawFigures);
+// A tab sent to the background drops a module trial still going (the next visit retries): it
+// would compete with the tab in front, which may be this site's too.
+document.addEventListener('visibilitychange', () => { if (document.hidden) state.cpuTrial?.cancel(); });
 $('download').addEventListener('click', download);
 $('qr-button').addEventListener('click', toggleQr);
 $('run').addEventListener('click', start);
+// DRS and MH-GAN select among the generator's samples: no step size, no noise.
+function methodChanged() {
+  const selects = ['drs', 'mh-gan'].includes($('method').value);
+  for (const f of ['eta', 'gamma']) $(f).disabled = selects;
+}
+$('method').addEventListener('change', methodChanged);
 $('controls').addEventListener('submit', (e) => { e.preventDefault(); restart(); });
 // The paper's settings for the model shown (η, γ, steps, DGflow-KL), one click away.
 $('paper').addEventListener('click', () => {

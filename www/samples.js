@@ -3,10 +3,12 @@
 
 // A step's samples: into `canvas` (pictures) or `list` (sentences, with the characters that
 // differ from `reference`'s marked and the sample `selected` outlined; `onSelect(i)` on a tap).
-export function drawStep(canvas, list, step, { kind, reference, selected, onSelect }) {
+// Where `rejected` is given (DRS: 1 for each accepted sample), the others are greyed out.
+export function drawStep(canvas, list, step, { kind, reference, selected, onSelect, rejected = null }) {
   list.replaceChildren();
   if ((kind === 'image' || kind === 'points') && step.rgba) {
     drawPicture(canvas, step);
+    if (rejected && step.columns) greyTiles(canvas, step, rejected);
   } else if (kind === 'text' && step.text) {
     canvas.removeAttribute('width');
     step.text.forEach((line, i) => {
@@ -14,10 +16,20 @@ export function drawStep(canvas, list, step, { kind, reference, selected, onSele
       // Before and after of each sentence on adjacent lines (the lists share one column).
       li.style.order = String(2 * i + (reference ? 1 : 0));
       li.classList.toggle('selected', i === selected);
+      li.classList.toggle('rejected', Boolean(rejected && !rejected[i]));
       li.addEventListener('click', () => onSelect(i));
       list.append(li);
     });
   }
+}
+
+// Veils the tiles of the samples not accepted.
+function greyTiles(canvas, { tile, gap, columns }, accepted) {
+  const g = canvas.getContext('2d');
+  g.fillStyle = 'rgba(128, 128, 128, 0.75)';
+  accepted.forEach((a, i) => {
+    if (!a) g.fillRect(gap + (i % columns) * (tile + gap), gap + Math.floor(i / columns) * (tile + gap), tile, tile);
+  });
 }
 
 // `{rgba, width, height}` into a canvas of that size.

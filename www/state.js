@@ -20,6 +20,7 @@ export const state = {
   shown: 0,             // the step on screen
   total: 0,             // the steps the run will have
   running: null,        // id of the refinement in progress
+  runMethod: null,      // the method it runs (DRS greys out the samples it has not accepted)
   wantedStep: null,     // the step a shared link shows, once the run has it
   selected: null,       // the sample followed through the flow
   playing: false,       // ▶ is stepping through the flow

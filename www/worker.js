@@ -14,6 +14,15 @@ const trainers = new Map(); // `live-<toy>` → LiveTrainer (always of the CPU m
 const MAX_THREADS = 8;
 let current = null;       // id of the refinement in progress
 const MODEL_CACHE = 'dgflow-models-v1';
+// A thread pool that has not started by then never will (a worker of it failed to load, which
+// nothing reports): the single-threaded module takes over instead of leaving the page waiting.
+const THREAD_START_MS = 30_000;
+
+function withTimeout(promise, ms, message) {
+  let timer;
+  const late = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(message)), ms); });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
 
 async function loadCore(kind) {
   // One CPU module per worker (a thread pool starts once); a failed load is tried again next time.
@@ -38,7 +47,7 @@ async function loadCpuCore() {
     try {
       const module = await import(`./pkg-cpu-mt${relaxed}/dgflow.js`);
       await module.default();
-      await module.initThreadPool(cores);
+      await withTimeout(module.initThreadPool(cores), THREAD_START_MS, `${cores} threads did not start within ${THREAD_START_MS / 1000} s`);
       cpuThreads = cores;
       return module;
     } catch (e) {

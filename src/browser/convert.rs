@@ -1,7 +1,7 @@
 //! Conversions between the core's values and JS: errors into `JsError` with the core's message,
 //! plain result objects, and a refinement step with its view.
 
-use js_sys::{Float32Array, Object, Reflect, Uint8ClampedArray};
+use js_sys::{Float32Array, Object, Reflect, Uint8Array, Uint8ClampedArray};
 use wasm_bindgen::prelude::*;
 
 use crate::flow::Step;
@@ -45,13 +45,26 @@ fn set_picture(out: &Object, grid: &Grid) -> Result<(), JsError> {
     set(out, "height", (grid.height as u32).into())
 }
 
-/// `{index, logits, meanLogit, latents?, samples?, rgba?, width?, height?, columns?, tile?,
-/// gap?, text?}` with typed arrays: the step, and where it kept its samples, their view.
+/// `{index, logits, meanLogit, delivered, spent, accepted?, latents?, samples?, rgba?, width?,
+/// height?, columns?, tile?, gap?, text?}` with typed arrays: the step, what the run has spent
+/// (`{generator, critic, backward, perDelivered}`), which samples a selection method accepted
+/// (1 or 0 each), and where it kept its samples, their view.
 pub(super) fn step(step: &Step, model: &Model) -> Result<JsValue, JsError> {
     let out = Object::new();
     set(&out, "index", (step.index as u32).into())?;
     set(&out, "meanLogit", step.mean_logit().into())?;
     set(&out, "logits", Float32Array::from(step.logits.as_slice()).into())?;
+    set(&out, "delivered", (step.delivered as u32).into())?;
+    let spent = Object::new();
+    set(&spent, "generator", (step.spent.generator as f64).into())?;
+    set(&spent, "critic", (step.spent.critic as f64).into())?;
+    set(&spent, "backward", (step.spent.backward as f64).into())?;
+    set(&spent, "perDelivered", step.spent.per_sample(step.delivered).into())?;
+    set(&out, "spent", spent.into())?;
+    if let Some(accepted) = &step.accepted {
+        let flags: Vec<u8> = accepted.iter().map(|&a| u8::from(a)).collect();
+        set(&out, "accepted", Uint8Array::from(flags.as_slice()).into())?;
+    }
     if let Some(latents) = &step.latents {
         set(&out, "latents", Float32Array::from(latents.as_slice()).into())?;
     }

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::flow::select::Calibration;
 use crate::flow::settings::{FlowConfig, Recommended};
 use crate::model::spec::{NetworkSpec, ParamSpec};
 use crate::sample::SampleKind;
@@ -121,6 +122,10 @@ pub struct Manifest {
     pub provenance: Provenance,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recommended: Option<Recommended>,
+    /// Platt scaling of the critic's logit for MH-GAN, fitted by `dgflow calibrate` on held-out
+    /// real samples against the model's own; without it MH-GAN uses the logit as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
 }
 
 impl Manifest {
@@ -192,6 +197,9 @@ impl Manifest {
             && let Err(e) = FlowConfig::for_model(Some(r)).validate(self.kind)
         {
             return fail(format!("field `recommended`: {e}"));
+        }
+        if let Some(Err(e)) = self.calibration.map(Calibration::check) {
+            return fail(format!("field `calibration`: {e}"));
         }
         match self.generator.output_shape(&[self.latent.dim]) {
             Ok(s) if s == self.sample_shape => {}

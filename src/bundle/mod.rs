@@ -170,6 +170,12 @@ impl Bundle {
 
     /// Writes the bundle as f16 weights (the shipping format) and a manifest with their digest;
     /// self-contained: every tensor in its own file.
+    /// Rewrites `dir/manifest.json` only (e.g. with a fitted calibration); the weights it
+    /// names stay as they are, so the manifest must still describe them.
+    pub fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<()> {
+        weights::write_manifest(dir, manifest)
+    }
+
     pub fn write_dir(&self, dir: &Path) -> Result<()> {
         self.write_dir_sharing(dir, &[])
     }

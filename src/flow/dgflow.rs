@@ -24,6 +24,8 @@ pub fn drift_scale(method: Method, d: Tensor<1>) -> Tensor<1> {
         Method::DgflowKl => d.ones_like(),
         Method::DgflowJs => sigmoid(d),
         Method::DgflowLogD => sigmoid(d.neg()),
-        Method::Ddls | Method::Dot => unreachable!("only DGflow methods have a drift scale"),
+        Method::Ddls | Method::Dot | Method::Drs | Method::MhGan => {
+            unreachable!("only DGflow methods have a drift scale")
+        }
     }
 }

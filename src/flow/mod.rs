@@ -1,12 +1,15 @@
-//! Refinement flows: DGflow (KL, JS, log D) and the baselines DDLS and DOT, behind one stepper.
+//! Refinement flows: DGflow (KL, JS, log D) and the baselines DDLS and DOT, and the selection
+//! methods DRS and MH-GAN, behind one stepper.
 //!
 //! [`Refiner`] advances one step per call so a caller (the CLI's loop, the browser worker's
 //! awaits) can show progress, stream steps and cancel. Only gradients with respect to the refined
-//! state (z, or x in data space) are computed: the model's weights are constants.
+//! state (z, or x in data space) are computed: the model's weights are constants. Every step
+//! reports the evaluations spent so far, so methods compare at equal compute.
 
 pub mod ddls;
 pub mod dgflow;
 pub mod dot;
+pub mod select;
 pub mod settings;
 
 use burn::prelude::*;
@@ -15,6 +18,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::model::{Critic, Generator};
 use crate::rng::{Noise, Stream};
+use select::{DRS_BURN_IN, Proposals, Rule, Slots};
 pub use settings::{FlowConfig, Keep, Limits, Method, Recommended, Space};
 
 /// Size of the reference batch DOT estimates k_eff on (drawn from its own seed stream).
@@ -31,6 +35,35 @@ pub struct Step {
     pub latents: Option<Vec<f32>>,
     /// `[batch, prod(sample_shape)]`, when this step is kept.
     pub samples: Option<Vec<f32>>,
+    /// Selection methods only, per sample — DRS: it is an accepted proposal (the others show their
+    /// latest rejected one); MH-GAN: its chain accepted this step's proposal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<Vec<bool>>,
+    /// How many of the samples the method delivers: all of them, but for DRS the accepted ones.
+    pub delivered: usize,
+    /// What the run has spent up to and including this step.
+    pub spent: Spent,
+}
+
+/// Evaluations a run has spent, counted in samples over the whole batch, setup included (DOT's
+/// reference batch, DRS's burn-in). A step of a DGflow method in latent space costs each sample
+/// one forward pass through generator and critic and one backward pass through both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Spent {
+    /// Samples through the generator.
+    pub generator: u64,
+    /// Samples through the critic.
+    pub critic: u64,
+    /// Samples back through the critic (and the generator in latent space) for ∇ of the logit.
+    pub backward: u64,
+}
+
+impl Spent {
+    /// Critic evaluations, forward and backward, per delivered sample: the cost a budget counts
+    /// (every method runs the critic once per forward pass, the generator with it in latent space).
+    pub fn per_sample(&self, delivered: usize) -> f64 {
+        (self.critic + self.backward) as f64 / delivered.max(1) as f64
+    }
 }
 
 impl Step {
@@ -63,6 +96,16 @@ pub struct Refiner<G: Generator, C: Critic> {
     /// Drift at the current state, computed with its logits; `None` before step 0 is evaluated.
     drift: Option<Tensor<2>>,
     next_index: usize,
+    spent: Spent,
+    /// Selection methods: how they decide, what each sample's slot holds (from step 0 on), and
+    /// the streams of their proposals and accept/reject draws.
+    rule: Option<Rule>,
+    slots: Option<Slots>,
+    proposals: Noise,
+    acceptance: Noise,
+    /// What the latest selection step drew: fresh latents for every slot (none at step 0, whose
+    /// proposals are the starting latents) and one uniform per slot, for recording a run.
+    drawn: Option<(Option<Vec<f32>>, Vec<f32>)>,
 }
 
 impl<G: Generator, C: Critic> Refiner<G, C> {
@@ -79,19 +122,37 @@ impl<G: Generator, C: Critic> Refiner<G, C> {
             TensorData::new(starting_latents(&config, dim), [config.batch, dim]),
             device,
         );
+        let mut spent = Spent::default();
         let state = match config.space {
             Space::Latent => z0,
-            Space::Data => generator.generate(z0),
+            Space::Data => {
+                spent.generator += config.batch as u64;
+                generator.generate(z0)
+            }
         };
         let k_eff = if config.method == Method::Dot {
+            spent.generator += DOT_CALIBRATION as u64;
+            spent.critic += DOT_CALIBRATION as u64;
             estimate_k_eff(&generator, &critic, &config, device).await?
         } else {
             1.0
+        };
+        let rule = match config.method {
+            Method::Drs => {
+                spent.generator += DRS_BURN_IN as u64;
+                spent.critic += DRS_BURN_IN as u64;
+                let burn_in = burn_in_logits(&generator, &critic, config.seed, device).await?;
+                Some(Rule::rejection(&burn_in, config.percentile)?)
+            }
+            Method::MhGan => Some(Rule::Chain { calibration: critic.calibration() }),
+            _ => None,
         };
         Ok(Refiner {
             generator,
             critic,
             noise: Noise::new(config.seed, Stream::StepNoise),
+            proposals: Noise::new(config.seed, Stream::Proposals),
+            acceptance: Noise::new(config.seed, Stream::Acceptance),
             added_noise: None,
             origin: state.clone(),
             state,
@@ -100,7 +161,23 @@ impl<G: Generator, C: Critic> Refiner<G, C> {
             k_eff,
             drift: None,
             next_index: 0,
+            spent,
+            rule,
+            slots: None,
+            drawn: None,
         })
+    }
+
+    /// The fresh latents (`[batch, latent_dim]`; `None` at step 0) and the uniforms (one per
+    /// sample) that the latest step of a selection method drew.
+    pub fn drawn(&self) -> Option<(Option<&[f32]>, &[f32])> {
+        self.drawn.as_ref().map(|(fresh, uniforms)| (fresh.as_deref(), uniforms.as_slice()))
+    }
+
+    /// How a selection method decides now (DRS's d* rises as larger logits turn up); `None` for
+    /// the flows.
+    pub fn rule(&self) -> Option<Rule> {
+        self.slots.as_ref().map(|s| s.rule).or(self.rule)
     }
 
     pub fn config(&self) -> &FlowConfig {
@@ -125,6 +202,10 @@ impl<G: Generator, C: Critic> Refiner<G, C> {
         if index > self.config.steps {
             return Ok(None);
         }
+        if self.config.method.selects() {
+            self.next_index += 1;
+            return self.select(index).await.map(Some);
+        }
         if let Some(drift) = self.drift.take() {
             self.advance(drift);
         }
@@ -144,11 +225,85 @@ impl<G: Generator, C: Critic> Refiner<G, C> {
             None
         };
         let samples = if kept { Some(read(samples).await?) } else { None };
-        Ok(Some(Step { index, logits, latents, samples }))
+        let (accepted, delivered, spent) = (None, self.config.batch, self.spent);
+        Ok(Some(Step { index, logits, latents, samples, accepted, delivered, spent }))
+    }
+
+    /// Step `index` of a selection method: the proposals of the slots still proposing (all of
+    /// them at step 0), evaluated and judged.
+    async fn select(&mut self, index: usize) -> Result<Step> {
+        let (batch, dim) = (self.config.batch, self.generator.latent_dim());
+        // Drawn for the whole batch at every step, so that a seed gives each slot the same
+        // proposals whatever the other slots did.
+        let uniforms = self.acceptance.uniform(batch);
+        let (proposing, latents, fresh) = match &self.slots {
+            None => ((0..batch).collect::<Vec<_>>(), read(self.state.clone()).await?, None),
+            Some(slots) => {
+                let fresh = self.proposals.normal(batch * dim, 1.0);
+                let proposing = slots.proposing();
+                let rows = proposing.iter().flat_map(|&i| fresh[i * dim..(i + 1) * dim].to_vec());
+                let rows = rows.collect();
+                (proposing, rows, Some(fresh))
+            }
+        };
+        let (samples, logits) = if proposing.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            let z = Tensor::<2>::from_data(
+                TensorData::new(latents.clone(), [proposing.len(), dim]),
+                &self.device,
+            );
+            let x = self.generator.generate(z);
+            let d = self.critic.logit(x.clone());
+            self.spent.generator += proposing.len() as u64;
+            self.spent.critic += proposing.len() as u64;
+            let (samples, logits) = (read(x).await?, read(d).await?);
+            if let Some(row) = logits.iter().position(|d| !d.is_finite()) {
+                return Err(Error::Diverged {
+                    step: index,
+                    sample: proposing[row],
+                    logit: logits[row],
+                });
+            }
+            (samples, logits)
+        };
+        let proposals =
+            Proposals { slots: &proposing, latents: &latents, samples: &samples, logits: &logits };
+        let slots = match self.slots.take() {
+            Some(mut slots) => {
+                slots.judge(proposals, &uniforms);
+                slots
+            }
+            None => {
+                let rule = self.rule.expect("a selection method has its rule from `new`");
+                Slots::start(rule, proposals, &uniforms)
+            }
+        };
+        let kept = self.config.keeps(index);
+        let step = Step {
+            index,
+            logits: slots.logits.clone(),
+            latents: kept.then(|| slots.latents.clone()),
+            samples: kept.then(|| slots.samples.clone()),
+            accepted: Some(slots.accepted.clone()),
+            delivered: slots.delivered(),
+            spent: self.spent,
+        };
+        self.slots = Some(slots);
+        self.drawn = Some((fresh, uniforms));
+        Ok(step)
     }
 
     /// Samples, logits and (unless `with_drift` is false) the drift at the current state.
-    fn evaluate(&self, with_drift: bool) -> (Tensor<2>, Tensor<1>, Option<Tensor<2>>) {
+    fn evaluate(&mut self, with_drift: bool) -> (Tensor<2>, Tensor<1>, Option<Tensor<2>>) {
+        let batch = self.config.batch as u64;
+        if self.config.space == Space::Latent {
+            self.spent.generator += batch;
+        }
+        self.spent.critic += batch;
+        if with_drift {
+            self.spent.backward += batch;
+        }
         if !with_drift {
             let samples = self.samples_of(self.state.clone());
             let logits = self.critic.logit(samples.clone());
@@ -165,6 +320,7 @@ impl<G: Generator, C: Critic> Refiner<G, C> {
                 logits * dgflow::drift_scale(self.config.method, detached.clone())
             }
             Method::Ddls | Method::Dot => logits,
+            Method::Drs | Method::MhGan => unreachable!("selection methods have no drift"),
         };
         let gradients = objective.sum().backward();
         let grad = input.grad(&gradients).expect("the refined state requires a gradient");
@@ -172,6 +328,7 @@ impl<G: Generator, C: Critic> Refiner<G, C> {
             Method::DgflowKl | Method::DgflowJs | Method::DgflowLogD => grad,
             Method::Ddls => ddls::drift(self.state.clone(), grad),
             Method::Dot => dot::drift(self.state.clone(), self.origin.clone(), grad, self.k_eff),
+            Method::Drs | Method::MhGan => unreachable!("selection methods have no drift"),
         };
         (samples.without_autodiff(), detached, Some(drift))
     }
@@ -238,6 +395,26 @@ pub fn calibration_latents(seed: u64, dim: usize) -> Vec<f32> {
     Noise::new(seed, Stream::Calibration).normal(DOT_CALIBRATION * dim, 1.0)
 }
 
+/// DRS's burn-in latents (`[DRS_BURN_IN, dim]`), from their own stream of `seed`.
+pub fn burn_in_latents(seed: u64, dim: usize) -> Vec<f32> {
+    Noise::new(seed, Stream::BurnIn).normal(DRS_BURN_IN * dim, 1.0)
+}
+
+/// The critic's logits of DRS's burn-in batch.
+async fn burn_in_logits(
+    generator: &impl Generator,
+    critic: &impl Critic,
+    seed: u64,
+    device: &Device,
+) -> Result<Vec<f32>> {
+    let dim = generator.latent_dim();
+    let z = Tensor::<2>::from_data(
+        TensorData::new(burn_in_latents(seed, dim), [DRS_BURN_IN, dim]),
+        device,
+    );
+    read(critic.logit(generator.generate(z))).await
+}
+
 async fn estimate_k_eff(
     generator: &impl Generator,
     critic: &impl Critic,
@@ -274,5 +451,7 @@ pub async fn read<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
         .map_err(|e| Error::Backend { backend: "readback", reason: format!("{e:?}") })
 }
 
+#[cfg(test)]
+mod selection_tests;
 #[cfg(test)]
 mod tests;

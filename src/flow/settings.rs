@@ -51,11 +51,25 @@ pub enum Method {
     Ddls,
     #[serde(rename = "dot")]
     Dot,
+    /// Discriminator rejection sampling: selects, does not move (see [`super::select`]).
+    #[serde(rename = "drs")]
+    Drs,
+    /// MH-GAN: an independent Metropolis–Hastings chain per sample (see [`super::select`]).
+    #[serde(rename = "mh-gan")]
+    #[cfg_attr(feature = "cli", value(name = "mh-gan"))]
+    MhGan,
 }
 
 impl Method {
-    pub const ALL: [Method; 5] =
-        [Method::DgflowKl, Method::DgflowJs, Method::DgflowLogD, Method::Ddls, Method::Dot];
+    pub const ALL: [Method; 7] = [
+        Method::DgflowKl,
+        Method::DgflowJs,
+        Method::DgflowLogD,
+        Method::Ddls,
+        Method::Dot,
+        Method::Drs,
+        Method::MhGan,
+    ];
 
     /// The name used on the command line, in URLs and in the worker protocol.
     pub fn name(self) -> &'static str {
@@ -65,7 +79,15 @@ impl Method {
             Method::DgflowLogD => "dgflow-logd",
             Method::Ddls => "ddls",
             Method::Dot => "dot",
+            Method::Drs => "drs",
+            Method::MhGan => "mh-gan",
         }
+    }
+
+    /// Whether the method selects among the generator's samples instead of moving them (η and γ
+    /// do not apply; each step is one more proposal per sample).
+    pub fn selects(self) -> bool {
+        matches!(self, Method::Drs | Method::MhGan)
     }
 
     pub fn from_name(name: &str) -> Result<Method> {
@@ -124,6 +146,8 @@ pub struct FlowConfig {
     pub seed: u64,
     pub batch: usize,
     pub keep: Keep,
+    /// DRS: the percentile of the burn-in batch's F accepted with probability ½ (its shift γ).
+    pub percentile: f32,
 }
 
 impl Default for FlowConfig {
@@ -138,6 +162,7 @@ impl Default for FlowConfig {
             seed: 0,
             batch: 64,
             keep: Keep::All,
+            percentile: super::select::DRS_PERCENTILE,
         }
     }
 }
@@ -203,6 +228,20 @@ impl FlowConfig {
             }
             _ => {}
         }
+        if !(self.percentile.is_finite() && self.percentile > 0.0 && self.percentile < 100.0) {
+            return Err(Error::parameter(
+                "percentile",
+                self.percentile,
+                "expected a percentile strictly between 0 and 100; DRS's authors' code uses 95",
+            ));
+        }
+        if self.space == Space::Data && self.method.selects() {
+            return Err(Error::parameter(
+                "space",
+                "data",
+                "DRS and MH-GAN select among the generator's own samples and have no data-space form; use space latent",
+            ));
+        }
         if self.space == Space::Data && self.method == Method::Ddls {
             return Err(Error::parameter(
                 "space",
@@ -235,7 +274,7 @@ mod tests {
 
     #[test]
     fn absurd_parameters_are_refused_with_a_reason() {
-        let cases: [(FlowConfig, &str); 7] = [
+        let cases: [(FlowConfig, &str); 10] = [
             (
                 FlowConfig { eta: -0.1, ..FlowConfig::default() },
                 "invalid eta = -0.1: expected a step size in (0, 10]",
@@ -258,6 +297,18 @@ mod tests {
                 FlowConfig { method: Method::Ddls, space: Space::Data, ..FlowConfig::default() },
                 "DDLS is defined in latent space",
             ),
+            (
+                FlowConfig { percentile: 100.0, ..FlowConfig::default() },
+                "invalid percentile = 100: expected a percentile strictly between 0 and 100",
+            ),
+            (
+                FlowConfig { percentile: f32::NAN, ..FlowConfig::default() },
+                "invalid percentile = NaN",
+            ),
+            (
+                FlowConfig { method: Method::MhGan, space: Space::Data, ..FlowConfig::default() },
+                "DRS and MH-GAN select among the generator's own samples",
+            ),
         ];
         for (config, message) in cases {
             let err = config.validate(SampleKind::Image).unwrap_err().to_string();
@@ -265,10 +316,9 @@ mod tests {
         }
         assert!(Method::from_name("dgflow-kl").is_ok());
         assert!(
-            Method::from_name("kl")
-                .unwrap_err()
-                .to_string()
-                .contains("expected one of dgflow-kl, dgflow-js, dgflow-logd, ddls, dot")
+            Method::from_name("kl").unwrap_err().to_string().contains(
+                "expected one of dgflow-kl, dgflow-js, dgflow-logd, ddls, dot, drs, mh-gan"
+            )
         );
     }
 

@@ -9,6 +9,7 @@ pub mod spectral;
 use burn::prelude::*;
 
 use crate::bundle::{Bundle, Manifest};
+use crate::flow::select::Calibration;
 use crate::sample::SampleKind;
 use network::Network;
 
@@ -24,6 +25,10 @@ pub trait Generator {
 /// (non-saturating) loss estimates log p_data(x) / p_G(x), which is what DGflow-KL follows.
 pub trait Critic {
     fn logit(&self, x: Tensor<2>) -> Tensor<1>;
+    /// The map from this logit to a calibrated one, which MH-GAN's acceptance needs.
+    fn calibration(&self) -> Calibration {
+        Calibration::IDENTITY
+    }
 }
 
 impl<T: Generator + ?Sized> Generator for &T {
@@ -42,6 +47,9 @@ impl<T: Critic + ?Sized> Critic for &T {
     fn logit(&self, x: Tensor<2>) -> Tensor<1> {
         (**self).logit(x)
     }
+    fn calibration(&self) -> Calibration {
+        (**self).calibration()
+    }
 }
 
 impl<T: Generator + ?Sized> Generator for std::rc::Rc<T> {
@@ -59,6 +67,9 @@ impl<T: Generator + ?Sized> Generator for std::rc::Rc<T> {
 impl<T: Critic + ?Sized> Critic for std::rc::Rc<T> {
     fn logit(&self, x: Tensor<2>) -> Tensor<1> {
         (**self).logit(x)
+    }
+    fn calibration(&self) -> Calibration {
+        (**self).calibration()
     }
 }
 
@@ -131,6 +142,9 @@ impl Critic for Model {
                 sum + term.forward_flat(x.clone())
             });
         logit.squeeze_dim(1)
+    }
+    fn calibration(&self) -> Calibration {
+        self.manifest.calibration.unwrap_or(Calibration::IDENTITY)
     }
 }
 

@@ -190,6 +190,7 @@ impl Architecture {
             },
             shared_weights: Vec::new(),
             recommended: None,
+            calibration: None,
             provenance: Provenance {
                 trained_by: "not trained".into(),
                 data: "none".into(),

@@ -39,6 +39,10 @@ impl RealData for ImageData {
     }
 }
 
+/// How much of each real one-hot the text GAN's critic was trained with spread to uniform (see
+/// [`TextData::smoothing`]): real text is shown to that critic this way wherever it judges it.
+pub const TEXT_SMOOTHING: f32 = 0.1;
+
 /// Real data for the language GAN: random training lines, one-hot encoded, drawn from the
 /// iteration's own noise so a resumed run sees the same batches.
 pub struct TextData {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::gan::{GanLoss, GanTrainer, TrainConfig};
-use super::real_data::{ImageData, RealData, TextData, ToyData};
+use super::real_data::{ImageData, RealData, TEXT_SMOOTHING, TextData, ToyData};
 use crate::bundle::{Bundle, Provenance};
 use crate::data::cifar::{Cifar, Split};
 use crate::data::text::{self, Corpus, Vocab};
@@ -134,7 +134,7 @@ impl Recipe {
                     vocab: vocab.symbols.clone(),
                 };
                 GanRecipe {
-                    data: Box::new(TextData { lines, vocab, smoothing: 0.1, seed }),
+                    data: Box::new(TextData { lines, vocab, smoothing: TEXT_SMOOTHING, seed }),
                     architecture,
                     name: "text",
                     description: format!(

@@ -47,14 +47,36 @@ const setField = (page, id, value) => page.fill(`#${id}`, String(value));
 test('every method of the menu refines, and the link names it', async () => {
   const page = await opened('?model=swissroll&batch=16&steps=3&seed=2');
   const before = await pixels(page, 'before');
-  for (const method of ['dgflow-kl', 'dgflow-js', 'dgflow-logd', 'ddls', 'dot']) {
+  const methods = await page.$$eval('#method option', (options) => options.map((o) => o.value));
+  assert.deepEqual(methods, ['dgflow-kl', 'dgflow-js', 'dgflow-logd', 'ddls', 'dot', 'drs', 'mh-gan']);
+  for (const method of methods) {
     await page.selectOption('#method', method);
     assert.match(await refine(page), /^3 steps in /, method);
     assert.equal(await page.getAttribute('#scrubber', 'max'), '3', method);
     assert.equal(await pixels(page, 'before'), before, `${method} starts from the same samples`);
-    assert.notEqual(await pixels(page, 'after'), before, `${method} moves the samples`);
+    assert.notEqual(await pixels(page, 'after'), before, `${method} changes the samples`);
     assert.match(page.url(), new RegExp(`method=${method}(&|$)`));
   }
+  await page.context().close();
+});
+
+test('DRS and MH-GAN select instead of moving: the page shows what they accepted and what each method spent', async () => {
+  const page = await opened('?model=cifar10&batch=16&steps=4&seed=5&method=drs');
+  assert.equal(await page.isDisabled('#eta'), true, 'no step size for a method that only selects');
+  assert.equal(await page.isDisabled('#gamma'), true);
+  // DRS: its burn-in batch (256) and every proposal count, over the samples it accepted.
+  const drs = await page.textContent('#after-logit');
+  const [, accepted, perSample] = drs.match(/· (\d+) of 16 accepted · ([\d.]+) critic evaluations per sample/) ?? [];
+  assert.ok(Number(accepted) >= 1 && Number(perSample) > (256 + 16) / 16, drs);
+  await page.selectOption('#method', 'mh-gan');
+  await refine(page);
+  // MH-GAN: one proposal per chain and step, 4 after the first.
+  assert.match(await page.textContent('#after-logit'), /· 5 critic evaluations per sample$/);
+  await page.selectOption('#method', 'dgflow-kl');
+  assert.equal(await page.isDisabled('#eta'), false);
+  await refine(page);
+  // DGflow: 5 logits and 4 gradients per sample for 4 steps.
+  assert.match(await page.textContent('#after-logit'), /· 9 critic evaluations per sample$/);
   await page.context().close();
 });
 

@@ -1,6 +1,6 @@
 """Step-by-step parity between the Rust engine and an independent PyTorch implementation.
 
-    python parity.py refine BUNDLE RECORD   # a `dgflow refine --record` run, replayed
+    python parity.py refine BUNDLE RECORD   # a `dgflow refine --record` run (any method), replayed
     python parity.py train RECORD           # a `dgflow train --record` run, replayed
 
 The record holds everything random the Rust run drew (starting latents, each step's noise ξ, DOT's
@@ -108,6 +108,85 @@ def per_sample(ours, reference):
     return rows / max(float(np.abs(reference).max()), 1e-12)
 
 
+# ---------------------------------------------------------------- selection: DRS and MH-GAN
+DRS_EPSILON = 1e-8  # Azadi et al.'s code
+
+
+def drs_score(d, d_max):
+    """DRS's F(d) = d − d* − log(1 − exp(d − d* − ε)) (Azadi et al. 2019, eq. 8)."""
+    delta = d - d_max
+    return delta - np.log1p(-np.exp(delta - DRS_EPSILON))
+
+
+def select(args, meta, rec, manifest, weights):
+    """Replays a DRS or MH-GAN run from its recorded draws (burn-in latents, each step's fresh
+    latents and uniforms) with PyTorch's networks in float64 and the papers' rules written here
+    afresh, and compares every decision, sample and logit with the engine's."""
+    config = meta["config"]
+    method, batch = config["method"], config["batch"]
+    generator, critic = build_model(manifest, weights, 1 + meta["thermalize"], torch.float64)
+
+    def evaluate(latents):
+        with torch.no_grad():
+            x = generator(torch.from_numpy(latents.astype(np.float64)))
+            return x.numpy(), critic(x).squeeze(1).numpy()
+
+    failures = []
+    dim = meta["latent_dim"]
+    z0 = rec["z0"].reshape(batch, dim)
+    if method == "drs":
+        _, burn = evaluate(rec["burn_in"].reshape(-1, dim))
+        d_max = float(burn.max())
+        shift = float(np.percentile(drs_score(burn, d_max), config["percentile"]))
+        ours = meta["rule"]
+        for name, mine, theirs in (("d*", d_max, ours["d_max"]), ("γ", shift, ours["shift"])):
+            if abs(mine - theirs) > args.tolerance * (1 + abs(mine)):
+                failures.append(f"{name} {theirs:.6g} (Rust) vs {mine:.6g}")
+    else:
+        calibration = manifest.get("calibration") or {"scale": 1.0, "shift": 0.0}
+        scale = calibration["scale"]
+    latents, samples, logits = z0.copy(), *evaluate(z0)
+    accepted = np.zeros(batch, bool)
+    mismatched, errors = 0, []
+    for k in range(config["steps"] + 1):
+        u = rec[f"uniforms/{k}"]
+        if k == 0:
+            proposing, new_latents, new_samples, new_logits = np.arange(batch), latents, samples, logits
+        else:
+            proposing = np.flatnonzero(~accepted) if method == "drs" else np.arange(batch)
+            new_latents = rec[f"fresh/{k}"].reshape(batch, dim)[proposing]
+            new_samples, new_logits = evaluate(new_latents) if len(proposing) else (samples[:0], logits[:0])
+        if method == "drs":
+            d_max = max(d_max, float(new_logits.max())) if len(new_logits) else d_max
+            p = 1 / (1 + np.exp(-(drs_score(new_logits, d_max) - shift)))
+            take = u[proposing] < p
+            if k == 0:
+                latents, samples, logits = new_latents.copy(), new_samples.copy(), new_logits.copy()
+            else:  # DRS shows a slot's latest proposal, accepted or not
+                latents[proposing], samples[proposing], logits[proposing] = new_latents, new_samples, new_logits
+            accepted[proposing] = take
+        elif k > 0:  # an independent Metropolis–Hastings chain: min(1, exp(a(d′ − d)))
+            take = u < np.minimum(1.0, np.exp(scale * (new_logits - logits)))
+            latents[take], samples[take], logits[take] = new_latents[take], new_samples[take], new_logits[take]
+            accepted = take
+        ours_accepted = rec[f"accepted/{k}"].astype(bool)
+        mismatched += int((ours_accepted != accepted).sum())
+        # Each sample's error this step: the largest over its sample, logit and latent.
+        errors.append(np.max([per_sample(rec[f"{key}/{k}"].reshape(mine.shape), mine)
+                              for mine, key in ((samples, "samples"), (logits, "logits"), (latents, "latents"))], axis=0))
+    errors = np.concatenate(errors)
+    p99, worst = float(np.quantile(errors, 0.99)), float(errors.max())
+    print(f"\n{manifest['name']} · {method} · batch {batch}, {config['steps']} steps: {mismatched} accept/reject "
+          f"decisions differ; per step, per sample: 99th percentile {p99:.1e}, worst {worst:.1e}")
+    if mismatched:
+        failures.append(f"{mismatched} accept/reject decisions differ")
+    if p99 > args.tolerance:
+        failures.append(f"99th percentile {p99:.1e} > {args.tolerance:.0e}")
+    # Nothing is differentiated or stepped: no float32 comparison and no free run to show.
+    print(f"row: | {Path(args.bundle).name} | {method} | latent | {p99:.1e} | {worst:.1e} | – | – | {'FAIL' if failures else 'ok'} |")
+    return failures
+
+
 def refine(args):
     """Each step is recomputed from the engine's own state of that step, in float64 (the reference)
     and in float32 (PyTorch's own rounding, to tell ill-conditioned steps from wrong ones); then
@@ -115,6 +194,8 @@ def refine(args):
     meta, rec = read_record(args.record)
     config = meta["config"]
     manifest, weights = load_bundle(args.bundle)
+    if config["method"] in ("drs", "mh-gan"):
+        return select(args, meta, rec, manifest, weights)
     iterations = 1 + meta["thermalize"]
     flows = {dtype: Flow(*build_model(manifest, weights, iterations, dtype), config, rec, dtype)
              for dtype in (torch.float64, torch.float32)}

@@ -46,9 +46,21 @@ pub struct EvalArgs {
     /// Samples refined at once (the rest in further chunks, each with a seed of its own).
     #[arg(long, allow_negative_numbers = true, default_value_t = 500, value_parser = flags::whole(1, Limits::ENGINE.max_batch as u64))]
     pub chunk: usize,
-    /// Methods to compare, in this order [default: all: dgflow-kl, dgflow-js, dgflow-logd, ddls, dot].
+    /// Methods to compare, in this order [default: all: dgflow-kl, dgflow-js, dgflow-logd, ddls,
+    /// dot, drs, mh-gan].
     #[arg(long, value_enum, value_delimiter = ',')]
     pub methods: Vec<Method>,
+    /// Compare at equal compute: each method runs the steps that spend about this many critic
+    /// evaluations (forward and backward) per sample (DGflow's 25 steps spend 51), and the
+    /// columns are fifths of it [default: every method runs --steps].
+    #[arg(long, allow_negative_numbers = true)]
+    pub budget: Option<usize>,
+    /// Flow steps (and DRS/MH-GAN proposals after the first) when no --budget is given.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 25, value_parser = flags::whole(1, Limits::ENGINE.max_steps as u64))]
+    pub steps: usize,
+    /// DRS: the percentile of its burn-in batch's F accepted with probability ½.
+    #[arg(long, allow_negative_numbers = true, default_value_t = dgflow::flow::select::DRS_PERCENTILE)]
+    pub percentile: f32,
     /// Drop the bundle's critic terms (a VAE's corrector) and refine with its own critic alone:
     /// the ablation that measures what the corrector adds.
     #[arg(long)]
@@ -83,9 +95,14 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         space: args.space,
         batch: args.samples,
         seed: args.seeds[0],
+        steps: args.steps,
+        percentile: args.percentile,
         ..FlowConfig::default()
     };
     eval::check_samples(bundle.manifest.kind, args.samples)?;
+    if let Some(budget) = args.budget {
+        eval::check_budget(budget)?;
+    }
     // Every chunk runs these settings: check them once, before anything runs.
     FlowConfig { batch: args.chunk.min(args.samples), ..base.clone() }
         .validate(bundle.manifest.kind)?;
@@ -96,18 +113,33 @@ pub fn eval(args: EvalArgs) -> Result<()> {
                 format!("no 2D data set is named {} (the bundle's name selects it)", m.name)
             })?;
             let reference = toy.sample(args.samples, &mut Noise::new(0x5eed, Stream::Data));
-            (
-                pollster::block_on(eval::toy_table(
-                    &model,
-                    toy,
-                    base,
-                    &args.seeds,
-                    &methods,
-                    &reference,
-                    &device,
-                ))?,
-                format!("{} fresh data samples", args.samples),
-            )
+            let score = |points: &[f32]| eval::toy_metrics(toy, points, &reference);
+            let mut table = pollster::block_on(eval::table(
+                &model,
+                base,
+                &args.seeds,
+                &methods,
+                args.chunk,
+                args.budget,
+                &score,
+                &device,
+            ))?;
+            // What the data itself scores at this sample size: fresh draws per seed (never the
+            // reference's), scored the same way.
+            let real: Vec<Vec<_>> = args
+                .seeds
+                .iter()
+                .map(|&seed| {
+                    let points = toy.sample(args.samples, &mut Noise::new(seed + 1, Stream::Data));
+                    eval::toy_metrics(toy, &points, &reference)
+                })
+                .collect();
+            table += &format!(
+                "\nThe data itself at this sample size ({} fresh draws per seed, scored the same way): {}.\n",
+                args.samples,
+                eval::real_floor(&real)
+            );
+            (table, format!("{} fresh data samples", args.samples))
         }
         SampleKind::Text => {
             let vocab =
@@ -123,6 +155,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
                 &args.seeds,
                 &methods,
                 args.chunk,
+                args.budget,
                 &score,
                 &device,
             ))?;
@@ -160,6 +193,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
                 &args.seeds,
                 &methods,
                 args.chunk,
+                args.budget,
                 &score,
                 &device,
             ))?;
@@ -201,8 +235,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     );
     println!("{caption}\n\n{table}");
     if let Some(path) = args.out {
-        std::fs::write(&path, format!("{caption}\n\n{table}"))
-            .with_context(|| format!("writing {}", path.display()))?;
+        write_table(&path, &caption, &table)?;
     }
     Ok(())
 }
@@ -245,8 +278,25 @@ pub fn check_metrics(args: CheckMetricsArgs) -> Result<()> {
     );
     println!("{caption}\n\n{table}");
     if let Some(path) = args.out {
-        std::fs::write(&path, format!("{caption}\n\n{table}"))
-            .with_context(|| format!("writing {}", path.display()))?;
+        write_table(&path, &caption, &table)?;
     }
     Ok(())
+}
+
+/// A table written with `--out`, under the command that wrote it (less `--out`), so that the
+/// file says how to reproduce it.
+fn write_table(path: &std::path::Path, caption: &str, table: &str) -> Result<()> {
+    let mut words = std::env::args().skip(1);
+    let mut command = vec!["dgflow".to_string()];
+    while let Some(word) = words.next() {
+        match word.as_str() {
+            "--out" => {
+                words.next();
+            }
+            w if w.starts_with("--out=") => {}
+            _ => command.push(word),
+        }
+    }
+    let text = format!("Written by `{}`:\n\n{caption}\n\n{table}", command.join(" "));
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }

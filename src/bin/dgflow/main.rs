@@ -1,11 +1,12 @@
 //! `dgflow`, the native command line. One file per subcommand: `refine` (refine a bundle's
 //! samples), `train` (the training recipes' loop; the recipes themselves are the library's),
-//! `eval` (the paper's tables, and `check-metrics`), `bundle_tools` (`info`, `init`, `pack`) and
-//! `bench` (timings beside PyTorch); `record` writes runs for the PyTorch reference and `output`
-//! the PNGs. This file parses the command line and sets up the process.
+//! `eval` (the paper's tables, and `check-metrics`), `calibrate` (MH-GAN's calibration of a
+//! critic), `bundle_tools` (`info`, `init`, `pack`) and `bench` (timings beside PyTorch);
+//! `record` writes runs for the PyTorch reference and `output` the PNGs. This file parses the command line and sets up the process.
 
 mod bench;
 mod bundle_tools;
+mod calibrate;
 mod eval;
 mod flags;
 mod output;
@@ -43,6 +44,9 @@ enum Command {
     Train(train::TrainArgs),
     /// Evaluate a bundle: base samples against every refinement method, as in the paper's tables.
     Eval(eval::EvalArgs),
+    /// Fit the calibration of a bundle's critic that MH-GAN uses (Platt scaling on real samples
+    /// no evaluation uses, against the model's own) and write it into its manifest.
+    Calibrate(calibrate::CalibrateArgs),
     /// Time refinement and training on this machine's CPU, beside a reference implementation.
     Bench(bench::BenchArgs),
     /// Rewrite a bundle's weights file in another encoding (int8 halves the page's download).
@@ -106,6 +110,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Init(args) => bundle_tools::init(args),
         Command::Train(args) => train::train(args),
         Command::Eval(args) => eval::eval(args),
+        Command::Calibrate(args) => calibrate::calibrate(args),
         Command::Bench(args) => bench::bench(args),
         Command::Pack { model, encoding } => bundle_tools::pack(&model, encoding),
         Command::CheckMetrics(args) => eval::check_metrics(args),

@@ -7,31 +7,63 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use dgflow::flow::{FlowConfig, Space, Step, calibration_latents, starting_latents};
+use dgflow::flow::select::Rule;
+use dgflow::flow::{
+    FlowConfig, Method, Space, Step, burn_in_latents, calibration_latents, starting_latents,
+};
 use dgflow::model::network::HostWeights;
 use dgflow::train::checkpoint;
 use dgflow::train::gan::{IterationInputs, Losses, TrainConfig};
 
 /// A refinement as it ran: the starting latents, the noise of every step, DOT's reference batch,
 /// and every step's state, samples and logits.
+/// DRS and MH-GAN add DRS's burn-in latents and the rule it started with (or MH-GAN's
+/// calibration), and per step the fresh latents drawn for every slot, the uniforms and which
+/// samples were accepted.
 pub struct RefineRecord {
     tensors: Vec<(String, Vec<f32>)>,
     config: FlowConfig,
     latent_dim: usize,
+    rule: serde_json::Value,
 }
 
 impl RefineRecord {
-    pub fn new(config: &FlowConfig, latent_dim: usize) -> RefineRecord {
+    /// `rule`: the selection method's rule as the run starts (`Refiner::rule`).
+    pub fn new(config: &FlowConfig, latent_dim: usize, rule: Option<Rule>) -> RefineRecord {
         let mut tensors = vec![("z0".to_string(), starting_latents(config, latent_dim))];
         tensors.push(("calibration".into(), calibration_latents(config.seed, latent_dim)));
-        RefineRecord { tensors, config: config.clone(), latent_dim }
+        if config.method == Method::Drs {
+            tensors.push(("burn_in".into(), burn_in_latents(config.seed, latent_dim)));
+        }
+        let rule = match rule {
+            Some(Rule::Rejection { d_max, shift }) => json!({ "d_max": d_max, "shift": shift }),
+            Some(Rule::Chain { calibration }) => json!({ "calibration": calibration }),
+            None => serde_json::Value::Null,
+        };
+        RefineRecord { tensors, config: config.clone(), latent_dim, rule }
     }
 
-    /// Adds a step, and the noise that led to it. Every step must be kept (`Keep::All`).
-    pub fn push(&mut self, step: &Step, noise: Option<&[f32]>) -> Result<()> {
+    /// Adds a step, and the noise (flows) or the draws (selection methods) that led to it.
+    /// Every step must be kept (`Keep::All`).
+    pub fn push(
+        &mut self,
+        step: &Step,
+        noise: Option<&[f32]>,
+        drawn: Option<(Option<&[f32]>, &[f32])>,
+    ) -> Result<()> {
         let k = step.index;
         if let Some(xi) = noise {
             self.tensors.push((format!("noise/{k}"), xi.to_vec()));
+        }
+        if let Some((fresh, uniforms)) = drawn {
+            if let Some(fresh) = fresh {
+                self.tensors.push((format!("fresh/{k}"), fresh.to_vec()));
+            }
+            self.tensors.push((format!("uniforms/{k}"), uniforms.to_vec()));
+        }
+        if let Some(accepted) = &step.accepted {
+            let flags = accepted.iter().map(|&a| f32::from(u8::from(a))).collect();
+            self.tensors.push((format!("accepted/{k}"), flags));
         }
         let samples = step.samples.clone().context("a recorded run keeps every step's samples")?;
         if self.config.space == Space::Latent {
@@ -46,7 +78,7 @@ impl RefineRecord {
     }
 
     pub fn write(self, path: &Path, k_eff: f32, thermalize: usize) -> Result<()> {
-        let meta = json!({ "config": self.config, "latent_dim": self.latent_dim, "k_eff": k_eff, "thermalize": thermalize });
+        let meta = json!({ "config": self.config, "latent_dim": self.latent_dim, "k_eff": k_eff, "thermalize": thermalize, "rule": self.rule });
         checkpoint::write(path, self.tensors, meta)
             .with_context(|| format!("writing {}", path.display()))
     }

@@ -10,6 +10,7 @@ use crate::output::write_png;
 use crate::record;
 use dgflow::bundle::Bundle;
 use dgflow::device::{self, Backend};
+use dgflow::flow::select::{DRS_PERCENTILE, Rule};
 use dgflow::flow::{self, FlowConfig, Keep, Method, Space, Trajectory};
 use dgflow::model::Model;
 use dgflow::render::{self, View};
@@ -31,6 +32,9 @@ pub struct RefineArgs {
     pub steps: usize,
     #[arg(long, value_enum, default_value_t = Space::Latent)]
     pub space: Space,
+    /// DRS: the percentile of its burn-in batch's F accepted with probability ½ (its shift γ).
+    #[arg(long, allow_negative_numbers = true, default_value_t = DRS_PERCENTILE)]
+    pub percentile: f32,
     #[arg(long, allow_negative_numbers = true, default_value_t = 0, value_parser = flags::at_least(0))]
     pub seed: u64,
     /// Number of samples.
@@ -75,6 +79,7 @@ pub fn refine(args: RefineArgs) -> Result<()> {
         seed: args.seed,
         batch: args.batch,
         keep,
+        percentile: args.percentile,
     };
     config.validate(bundle.manifest.kind)?;
     let device = pollster::block_on(device::open(args.device))?;
@@ -86,6 +91,23 @@ pub fn refine(args: RefineArgs) -> Result<()> {
     if method == Method::Dot {
         println!("DOT k_eff = {:.4}", refiner.k_eff());
     }
+    match refiner.rule() {
+        Some(Rule::Rejection { d_max, shift }) => println!(
+            "DRS: largest logit of the burn-in batch d* = {d_max:.4}, shift γ = {shift:.4} (percentile {})",
+            config.percentile
+        ),
+        Some(Rule::Chain { calibration }) => println!(
+            "MH-GAN: calibrated logit = {} · d + {}{}",
+            calibration.scale,
+            calibration.shift,
+            if model.manifest.calibration.is_none() {
+                " (no calibration in the bundle)"
+            } else {
+                ""
+            }
+        ),
+        None => {}
+    }
     println!(
         "{} on {} ({} samples, η = {}, γ = {}, seed {})",
         method.name(),
@@ -95,14 +117,34 @@ pub fn refine(args: RefineArgs) -> Result<()> {
         config.gamma,
         config.seed
     );
-    println!("step  mean logit");
+    let selects = method.selects();
+    println!(
+        "step  mean logit{}",
+        if selects {
+            "  delivered  accepted now  critic evaluations per delivered sample"
+        } else {
+            ""
+        }
+    );
     let mut steps = Vec::new();
-    let mut record =
-        args.record.as_ref().map(|_| record::RefineRecord::new(&config, model.manifest.latent.dim));
+    let mut record = args
+        .record
+        .as_ref()
+        .map(|_| record::RefineRecord::new(&config, model.manifest.latent.dim, refiner.rule()));
     while let Some(step) = pollster::block_on(refiner.next_step())? {
-        println!("{:>4}  {:+.4}", step.index, step.mean_logit());
+        match &step.accepted {
+            Some(accepted) => println!(
+                "{:>4}  {:+10.4}  {:>9}  {:>12}  {:.1}",
+                step.index,
+                step.mean_logit(),
+                step.delivered,
+                accepted.iter().filter(|&&a| a).count(),
+                step.spent.per_sample(step.delivered)
+            ),
+            None => println!("{:>4}  {:+.4}", step.index, step.mean_logit()),
+        }
         if let Some(r) = record.as_mut() {
-            r.push(&step, refiner.added_noise())?;
+            r.push(&step, refiner.added_noise(), refiner.drawn())?;
         }
         steps.push(step);
     }
