@@ -10,8 +10,9 @@ const KEY = 'dgflow:cpu-module';
 const TRIAL = { batch: 16, steps: 7 };
 // Relaxed SIMD must beat plain SIMD by this much, so that noise does not pick it.
 const MARGIN = 0.98;
-// A trial not done by then is dropped (a thread pool that never started, a starved tab).
-const TRIAL_MS = 120_000;
+// A trial not done by then is dropped (a worker or thread pool that never started); a few
+// seconds is usual.
+const TRIAL_MS = 45_000;
 
 function stored() {
   try {
@@ -44,13 +45,19 @@ export function trialWanted() {
 export function timeModules(threads) {
   let worker = null;
   let cancelled = false;
-  const once = (variant) => new Promise((resolve, reject) => {
+  const attempt = (variant) => new Promise((resolve, reject) => {
     worker = new Worker(new URL('cpu-trial.js', import.meta.url), { type: 'module' });
     const end = () => { clearTimeout(timer); worker.terminate(); };
     const timer = setTimeout(() => { end(); reject(new Error(`no result within ${TRIAL_MS / 1000} s`)); }, TRIAL_MS);
     worker.onmessage = ({ data }) => { end(); data.error ? reject(new Error(data.error)) : resolve(data.ms); };
     worker.onerror = (e) => { end(); reject(new Error(e.message || 'the trial worker failed')); };
     worker.postMessage({ folder: `pkg-cpu${threads > 1 ? '-mt' : ''}${variant}`, threads, ...TRIAL });
+  });
+  // A worker that never starts (seen in Firefox) gets one fresh try.
+  const once = (variant) => attempt(variant).catch((e) => {
+    if (cancelled) throw e;
+    console.warn(`CPU module trial: ${e.message}; trying once more`);
+    return attempt(variant);
   });
   const done = (async () => {
     try {

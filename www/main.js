@@ -10,9 +10,32 @@ import { relaxedChosen, timeModules, trialWanted } from './cpu-choice.js';
 
 const $ = (id) => document.getElementById(id);
 
-const worker = new Worker(new URL('worker.js', import.meta.url), { type: 'module' });
-worker.onerror = (e) => showError({ message: `The compute worker failed to start (${e.message || 'unknown error'}).`, hint: 'Reload the page; this browser may not support module workers.' });
-worker.onmessage = ({ data }) => handlers[data.type]?.(data);
+let worker = newWorker();
+
+function newWorker() {
+  const w = new Worker(new URL('worker.js', import.meta.url), { type: 'module' });
+  w.onerror = (e) => showError({ message: `The compute worker failed to start (${e.message || 'unknown error'}).`, hint: 'Reload the page; this browser may not support module workers.' });
+  w.onmessage = ({ data }) => handlers[data.type]?.(data);
+  return w;
+}
+
+// A worker that has not reported ready by then is stuck (seen in Firefox: a fresh context's
+// worker that never answered): a fresh worker gets one more try, then the page says so.
+const STARTUP_MS = 30_000;
+function watchStartup(tries = 1) {
+  setTimeout(() => {
+    if (state.backend) return;
+    if (tries > 0) {
+      console.warn(`the compute worker did not start within ${STARTUP_MS / 1000} s; starting another`);
+      worker.terminate();
+      worker = newWorker();
+      worker.postMessage(msg.init('auto', relaxedChosen()));
+      watchStartup(tries - 1);
+    } else {
+      showError({ message: `The compute engine did not start within ${(2 * STARTUP_MS) / 1000} s.`, hint: 'Reload the page; if it happens again, try another browser.' });
+    }
+  }, STARTUP_MS);
+}
 
 // Requests answered by a single reply (`describe`): id → {resolve, reject}.
 const pending = new Map();
@@ -378,7 +401,7 @@ function describeModel(manifest) {
 
 async function loadIndex() {
   try {
-    const response = await fetch('models/index.json');
+    const response = await fetch('models/index.json', { signal: AbortSignal.timeout(STARTUP_MS) });
     if (!response.ok) throw new Error(`models/index.json: HTTP ${response.status}`);
     state.models = (await response.json()).models;
   } catch (e) {
@@ -522,4 +545,5 @@ document.body.classList.toggle('embed', state.embed);
 if (!(await reloadIsolated())) {
   await loadIndex();
   worker.postMessage(msg.init('auto', relaxedChosen()));
+  watchStartup();
 }

@@ -17,6 +17,8 @@ const MODEL_CACHE = 'dgflow-models-v1';
 // A thread pool that has not started by then never will (a worker of it failed to load, which
 // nothing reports): the single-threaded module takes over instead of leaving the page waiting.
 const THREAD_START_MS = 30_000;
+// Asking for a GPU adapter takes milliseconds where a GPU answers at all.
+const ADAPTER_MS = 10_000;
 
 function withTimeout(promise, ms, message) {
   let timer;
@@ -45,9 +47,13 @@ async function loadCpuCore() {
   const cores = Math.min(self.navigator.hardwareConcurrency || 1, MAX_THREADS);
   if (self.crossOriginIsolated && cores > 1) {
     try {
-      const module = await import(`./pkg-cpu-mt${relaxed}/dgflow.js`);
-      await module.default();
-      await withTimeout(module.initThreadPool(cores), THREAD_START_MS, `${cores} threads did not start within ${THREAD_START_MS / 1000} s`);
+      const start = async () => {
+        const module = await import(`./pkg-cpu-mt${relaxed}/dgflow.js`);
+        await module.default();
+        await module.initThreadPool(cores);
+        return module;
+      };
+      const module = await withTimeout(start(), THREAD_START_MS, `${cores} threads did not start within ${THREAD_START_MS / 1000} s`);
       cpuThreads = cores;
       return module;
     } catch (e) {
@@ -81,7 +87,13 @@ if (self.GPUAdapter) {
 async function openEngine(prefer) {
   let reason = '';
   if (prefer !== 'cpu') {
-    const adapter = self.navigator.gpu ? await self.navigator.gpu.requestAdapter() : null;
+    // A browser whose GPU process does not answer must not keep the page waiting.
+    const adapter = self.navigator.gpu
+      ? await withTimeout(self.navigator.gpu.requestAdapter(), ADAPTER_MS, 'no answer').catch((e) => {
+        console.warn(`WebGPU adapter: ${e.message}; using the CPU`);
+        return null;
+      })
+      : null;
     // A fallback adapter is a software rasteriser: far slower than our CPU path, so "auto"
     // skips it; asking for WebGPU explicitly still uses it.
     const software = adapter && (adapter.isFallbackAdapter || adapter.info?.isFallbackAdapter);

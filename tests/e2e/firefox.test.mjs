@@ -54,8 +54,9 @@ async function until(page, condition, timeout = 180_000) {
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }
-const finished = (page) => until(page,
-  () => /steps in/.test(document.getElementById('note')?.textContent) || document.getElementById('error')?.hidden === false);
+// Once isolated: a first visit reloads itself, and what it showed before is gone.
+const finished = (page) => until(page, () => self.crossOriginIsolated
+  && (/steps in/.test(document.getElementById('note')?.textContent) || document.getElementById('error')?.hidden === false));
 const text = (page, id) => page.evaluate((i) => document.getElementById(i).textContent, id);
 const error = (page) => page.evaluate(() => {
   const box = document.getElementById('error');
