@@ -77,16 +77,7 @@ impl Calibration {
             [(real, 1.0, 1.0 / real.len() as f64), (generated, 0.0, 1.0 / generated.len() as f64)];
         let points =
             || sets.iter().flat_map(|&(d, y, w)| d.iter().map(move |&d| (f64::from(d), y, w)));
-        let loss = |a: f64, b: f64| -> f64 {
-            points()
-                .map(|(d, y, w)| {
-                    let t = a * d + b;
-                    // −log σ(t) for y = 1, −log σ(−t) for y = 0, without overflow.
-                    let margin = if y == 1.0 { t } else { -t };
-                    w * ((-margin.abs()).exp().ln_1p() + (-margin).max(0.0))
-                })
-                .sum()
-        };
+        let loss = |a: f64, b: f64| logistic_loss(a, b, real, generated);
         let (mut a, mut b) = (1.0f64, 0.0f64);
         let mut current = loss(a, b);
         for _ in 0..100 {
@@ -112,7 +103,7 @@ impl Calibration {
             }
             (a, b) = (a - t * step[0], b - t * step[1]);
             let next = loss(a, b);
-            let converged = current - next < 1e-12;
+            let converged = current - next < 0.5e-12;
             current = next;
             if converged {
                 break;
@@ -125,17 +116,7 @@ impl Calibration {
 
     /// The logistic loss (nats, the two sets weighing equally) of this calibration.
     pub fn loss(self, real: &[f32], generated: &[f32]) -> f64 {
-        let mean = |logits: &[f32], sign: f32| {
-            logits
-                .iter()
-                .map(|&d| {
-                    let margin = f64::from(sign * self.apply(d));
-                    (-margin.abs()).exp().ln_1p() + (-margin).max(0.0)
-                })
-                .sum::<f64>()
-                / logits.len() as f64
-        };
-        (mean(real, 1.0) + mean(generated, -1.0)) / 2.0
+        logistic_loss(f64::from(self.scale), f64::from(self.shift), real, generated)
     }
 
     /// Refuses what would make MH-GAN's acceptance meaningless.
@@ -148,6 +129,18 @@ impl Calibration {
         }
         Ok(())
     }
+}
+
+/// The mean logistic loss of σ(a · d + b) on real logits (label 1) and on generated ones
+/// (label 0), averaged over the two sets.
+fn logistic_loss(a: f64, b: f64, real: &[f32], generated: &[f32]) -> f64 {
+    // −log σ(m) for a margin m, without overflow.
+    let softplus_of_minus = |m: f64| (-m.abs()).exp().ln_1p() + (-m).max(0.0);
+    let mean = |logits: &[f32], sign: f64| {
+        logits.iter().map(|&d| softplus_of_minus(sign * (a * f64::from(d) + b))).sum::<f64>()
+            / logits.len() as f64
+    };
+    (mean(real, 1.0) + mean(generated, -1.0)) / 2.0
 }
 
 /// DRS's F(d) = d − d* − log(1 − exp(d − d* − ε)) for a logit `d` and the largest seen `d_max`.

@@ -107,6 +107,19 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     FlowConfig { batch: args.chunk.min(args.samples), ..base.clone() }
         .validate(bundle.manifest.kind)?;
     let m = &bundle.manifest;
+    // The table of every method, with the kind's scorer.
+    let run = |score: &eval::Scorer| {
+        pollster::block_on(eval::table(
+            &model,
+            base.clone(),
+            &args.seeds,
+            &methods,
+            args.chunk,
+            args.budget,
+            score,
+            &device,
+        ))
+    };
     let (table, against) = match m.kind {
         SampleKind::Points => {
             let toy = Toy::from_name(&m.name).with_context(|| {
@@ -114,16 +127,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
             })?;
             let reference = toy.sample(args.samples, &mut Noise::new(0x5eed, Stream::Data));
             let score = |points: &[f32]| eval::toy_metrics(toy, points, &reference);
-            let mut table = pollster::block_on(eval::table(
-                &model,
-                base,
-                &args.seeds,
-                &methods,
-                args.chunk,
-                args.budget,
-                &score,
-                &device,
-            ))?;
+            let mut table = run(&score)?;
             // What the data itself scores at this sample size: fresh draws per seed (never the
             // reference's), scored the same way.
             let real: Vec<Vec<_>> = args
@@ -149,16 +153,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
             let length = m.sample_shape[1];
             let score =
                 |samples: &[f32]| eval::text_metrics(samples, vocab.len(), length, &held_out);
-            let mut table = pollster::block_on(eval::table(
-                &model,
-                base,
-                &args.seeds,
-                &methods,
-                args.chunk,
-                args.budget,
-                &score,
-                &device,
-            ))?;
+            let mut table = run(&score)?;
             // What real sentences score at this sample size: training lines, a disjoint stretch
             // of them per seed, against the same held-out lines.
             let n = args.samples.min(corpus.train.len() / args.seeds.len());
@@ -187,16 +182,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
             let (reference, _) = classifier.run(&images, 500, &device);
             let score =
                 |samples: &[f32]| eval::image_metrics(&classifier, samples, &reference, &device);
-            let mut table = pollster::block_on(eval::table(
-                &model,
-                base,
-                &args.seeds,
-                &methods,
-                args.chunk,
-                args.budget,
-                &score,
-                &device,
-            ))?;
+            let mut table = run(&score)?;
             // What real images score at this sample size: a model that matched the data would
             // reach these values, not 0 and 1 (precision especially sits well below 1). A
             // disjoint stretch of the training images per seed.
