@@ -248,7 +248,7 @@ run_tests() {
   build_site
   SITE=$work/site NATIVE=$work/native DIST=$ROOT/dist FIXTURES=$work/fixtures EXPECTED=$work/expected \
     SCREENSHOTS=$CACHE/screenshots \
-    node --test --test-reporter=spec tests/e2e/smoke.test.mjs tests/e2e/page.test.mjs tests/e2e/controls.test.mjs \
+    node --test --test-reporter=spec tests/e2e/smoke.test.mjs tests/e2e/page.test.mjs tests/e2e/controls.test.mjs tests/e2e/matched.test.mjs \
       tests/e2e/screen.test.mjs tests/e2e/firefox.test.mjs
   echo "screenshots of every panel: $CACHE/screenshots/"
 }

@@ -60,19 +60,24 @@ export function histogram(logits, lo, hi, bins) {
   return counts;
 }
 
-// The logits of the samples at the step shown, over step 0's in grey (the ghost): the whole
-// distribution moving, not only its mean.
-export function drawHistogram(canvas, { steps, shown }) {
-  const { g, scale } = sized(canvas, 140);
-  const [start, now] = [steps[0], steps[shown]];
-  if (!start || !now) return;
-  const all = [...start.logits, ...now.logits].filter(Number.isFinite);
-  let [lo, hi] = [Math.min(...all), Math.max(...all)];
+// The range that holds every one of `sets` of logits (never empty).
+export function logitRange(...sets) {
+  const all = sets.flatMap((set) => [...set]).filter(Number.isFinite);
+  let [lo, hi] = all.length ? [Math.min(...all), Math.max(...all)] : [0, 1];
   if (hi - lo < 1e-6) [lo, hi] = [lo - 0.5, hi + 0.5];
-  const bins = Math.max(8, Math.min(40, Math.round(Math.sqrt(start.logits.length) * 2)));
-  const ghost = histogram(start.logits, lo, hi, bins);
-  const current = histogram(now.logits, lo, hi, bins);
-  const tallest = Math.max(...ghost, ...current, 1);
+  return [lo, hi];
+}
+
+// The logits of the samples shown (`current`), over the starting samples' in grey (`ghost`):
+// the whole distribution moving, not only its mean. Figures that sit side by side share a
+// `range`; `label` names what is shown.
+export function drawHistogram(canvas, { ghost, current, label, range = logitRange(ghost, current), height = 140 }) {
+  const { g, scale } = sized(canvas, height);
+  const [lo, hi] = range;
+  const bins = Math.max(8, Math.min(40, Math.round(Math.sqrt(ghost.length) * 2)));
+  const before = histogram(ghost, lo, hi, bins);
+  const now = histogram(current, lo, hi, bins);
+  const tallest = Math.max(...before, ...now, 1);
   const pad = 16 * scale;
   const width = (canvas.width - 2 * pad) / bins;
   const bar = (counts, fill, inset) => {
@@ -82,11 +87,11 @@ export function drawHistogram(canvas, { steps, shown }) {
       g.fillRect(pad + b * width + inset, canvas.height - pad - h, Math.max(1, width - 2 * inset), h);
     });
   };
-  bar(ghost, 'rgba(128, 128, 128, 0.45)', 0);
-  bar(current, colour('--after'), width * 0.2);
+  bar(before, 'rgba(128, 128, 128, 0.45)', 0);
+  bar(now, colour('--after'), width * 0.2);
   g.fillStyle = colour('--muted');
   g.fillText(lo.toFixed(1), pad, canvas.height - 2 * scale);
-  const label = hi.toFixed(1);
-  g.fillText(label, canvas.width - pad - g.measureText(label).width, canvas.height - 2 * scale);
-  g.fillText(`step ${now.index}`, pad, 11 * scale);
+  const high = hi.toFixed(1);
+  g.fillText(high, canvas.width - pad - g.measureText(high).width, canvas.height - 2 * scale);
+  g.fillText(label, pad, 11 * scale);
 }

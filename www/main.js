@@ -5,6 +5,7 @@ import { msg } from './protocol.js';
 import { LIVE_MODEL, SETTINGS, linkTo, linked, state } from './state.js';
 import { drawChart, drawHistogram } from './chart.js';
 import { drawPicture, drawStep, drawTrajectory, sampleAt } from './samples.js';
+import { layOut, reached, showMatched } from './matched.js';
 import { reloadIsolated } from './isolation.js';
 import { relaxedChosen, timeModules, trialWanted } from './cpu-choice.js';
 
@@ -69,17 +70,27 @@ const handlers = {
     bar.hidden = false;
     const fraction = total ? done / total : 0;
     bar.firstElementChild.style.width = `${Math.round(100 * fraction)}%`;
+    const stages = { refine: `refining: step ${done} of ${total}`, compare: `refining and selecting: step ${done} of ${total}` };
     bar.lastElementChild.textContent = stage.startsWith('download') && total
       ? `${stage}: ${(done / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB`
-      : stage === 'refine' ? `refining: step ${done} of ${total}` : `${stage}…`;
+      : stages[stage] ?? `${stage}…`;
   },
   manifest({ id, manifest }) {
     if (id !== state.running) return;
     state.manifest = manifest;
     performance.mark('dgflow:model-ready');
   },
-  step({ id, step }) {
+  contenders({ id, runs, total }) {
     if (id !== state.running) return;
+    const kept = runs.map((r) => ({ ...r, steps: [] }));
+    state.matched = { runs: kept, panels: layOut($('matched'), kept, methodNames()) };
+    // The flow's steps are the view's: the figures below and the scrubber follow them.
+    state.steps = kept[0].steps;
+    state.total = total;
+  },
+  step({ id, step, run }) {
+    if (id !== state.running) return;
+    if (run !== undefined) { matchedStep(run, step); return; }
     state.steps[step.index] = step;
     const follow = state.shown === step.index - 1 || step.index === 0;
     $('scrubber').max = String(step.index);
@@ -91,7 +102,10 @@ const handlers = {
     if (id !== state.running) return;
     state.running = null;
     $('progress').hidden = true;
-    $('note').textContent = `${state.steps.length - 1} steps in ${(ms / 1000).toFixed(1)} s on ${backend === 'webgpu' ? 'WebGPU' : 'the CPU'}.`;
+    const where = `${(ms / 1000).toFixed(1)} s on ${backend === 'webgpu' ? 'WebGPU' : 'the CPU'}`;
+    $('note').textContent = state.matched
+      ? `${state.matched.runs.map((r) => `${r.steps.length - 1} steps of ${methodNames()[r.method]}`).join(', ')} in ${where}.`
+      : `${state.steps.length - 1} steps in ${where}.`;
     setBusy(false);
     if (Number.isInteger(state.wantedStep) && state.steps[state.wantedStep]) show(state.wantedStep);
     state.wantedStep = null;
@@ -176,8 +190,10 @@ function restart() {
 // The form's limits are the core's: the largest steps, batch, η and γ a run accepts here, and
 // the range of a live training run.
 function applyLimits() {
-  const { maxSteps, maxBatch, maxEta, maxGamma, liveIterations: [fewest, most, suggested] } = state.limits;
+  const { maxSteps, maxBatch, maxEta, maxGamma, maxBudget, defaultBudget, liveIterations: [fewest, most, suggested] } = state.limits;
   $('more').disabled = Number($('batch').value) >= maxBatch;
+  Object.assign($('budget'), { max: maxBudget });
+  if (!$('budget').value) $('budget').value = String(defaultBudget);
   Object.assign($('steps'), { max: maxSteps });
   Object.assign($('batch'), { max: maxBatch });
   Object.assign($('eta'), { max: maxEta });
@@ -219,10 +235,43 @@ function start() {
   state.running = state.nextId++;
   state.runMethod = $('method').value;
   state.total = Number($('steps').value);
+  state.matched = null;
+  $('matched').replaceChildren();
+  $('matched-legend').textContent = '';
   $('scrubber').max = '0';
   setBusy(true);
   writeUrl();
-  worker.postMessage(msg.refine(state.running, $('model').value, formSettings()));
+  const showRejected = $('show-rejected').checked;
+  worker.postMessage(state.view === 'matched'
+    ? msg.compare(state.running, $('model').value, formSettings(), Number($('budget').value), showRejected)
+    : msg.refine(state.running, $('model').value, formSettings(), true));
+}
+
+// The method names the form shows.
+function methodNames() {
+  return Object.fromEntries([...$('method').options].map((o) => [o.value, o.textContent]));
+}
+
+// A step of one of the "reject or refine" runs; the view moves on once all of them have it.
+function matchedStep(run, step) {
+  const { runs } = state.matched;
+  runs[run].steps[step.index] = step;
+  if (run !== runs.length - 1 || step.index % runs[run].stride !== 0) return;
+  const k = step.index / runs[run].stride;
+  $('scrubber').max = String(reached(runs) - 1);
+  if (state.shown === k - 1 || k === 0) show(k);
+}
+
+// Between the two views: before and after of one method, or reject or refine at one budget.
+function setView(view) {
+  state.view = view;
+  const matched = view === 'matched';
+  $('stage').classList.toggle('matched-mode', matched);
+  $('matched-view').hidden = !matched;
+  $('matched-button').setAttribute('aria-pressed', String(matched));
+  $('matched-button').textContent = matched ? 'Back to before and after' : 'Reject or refine?';
+  $('scrubber').setAttribute('aria-label', matched ? 'Budget spent' : 'Flow step');
+  methodChanged();
 }
 
 // Trains a small 2D GAN in the worker (deterministic for a seed), then refines it.
@@ -249,6 +298,7 @@ function liveIterations(iterations) {
 }
 
 function show(index) {
+  if (state.matched) { showMatchedStep(index); return; }
   const step = state.steps[index];
   if (!step || !state.manifest) return;
   state.shown = index;
@@ -259,10 +309,24 @@ function show(index) {
   $('after-logit').textContent = `· mean logit ${step.meanLogit.toFixed(3)}${spentLine(step)}`;
   const view = { kind: state.manifest.kind, selected: state.selected, onSelect: select };
   // DRS shows a slot's latest proposal until one is accepted: the rest are greyed out.
-  const rejected = state.runMethod === 'drs' && step.index > 0 ? step.accepted : null;
+  const accepted = state.runMethod === 'drs' && step.index > 0 ? step.accepted : null;
   drawStep($('before'), $('before-text'), before, { ...view, reference: null });
-  drawStep($('after'), $('after-text'), step, { ...view, reference: before, rejected });
+  drawStep($('after'), $('after-text'), step, { ...view, reference: before, accepted });
   describeSelected();
+  drawFigures();
+  writeUrl();
+}
+
+// View step `k` of reject or refine: every run where it has spent the same.
+function showMatchedStep(k) {
+  const { runs, panels } = state.matched;
+  const options = { kind: state.manifest?.kind, names: methodNames(), hideRejected: !$('show-rejected').checked };
+  if (!state.manifest || !showMatched(panels, runs, k, options)) return;
+  state.shown = k;
+  $('scrubber').value = String(k);
+  const [flow, ...selecting] = runs;
+  const proposals = selecting[0].stride * k;
+  $('matched-legend').textContent = `Each at the same budget: ${k} step${k === 1 ? '' : 's'} of ${methodNames()[flow.method]}, ${proposals} more proposal${proposals === 1 ? '' : 's'} per sample for DRS and MH-GAN. Grey in each histogram: the starting samples' logits.`;
   drawFigures();
   writeUrl();
 }
@@ -280,7 +344,8 @@ function spentLine(step) {
 // The figures of the flow: the logits' histogram at the step shown (over step 0's) and the mean
 // logit per step.
 function drawFigures() {
-  drawHistogram($('histogram'), { steps: state.steps, shown: state.shown });
+  const [start, now] = [state.steps[0], state.steps[state.shown]];
+  if (start && now) drawHistogram($('histogram'), { ghost: start.logits, current: now.logits, label: `step ${now.index}` });
   drawChart($('chart'), { steps: state.steps, total: state.total, shown: state.shown, selected: state.selected });
 }
 
@@ -313,7 +378,7 @@ function describeSelected() {
 // The URL holds model, settings and step, so a shared link reproduces the same picture.
 function writeUrl() {
   const model = $('model').value;
-  const view = { model, settings: formSettings(), step: state.shown, train: state.live[model]?.iterations };
+  const view = { model, settings: formSettings(), step: state.shown, train: state.live[model]?.iterations, view: state.view, budget: $('budget').value };
   $('full').href = linkTo(view);
   history.replaceState(null, '', linkTo(view, state.embed));
   if (!$('qr').hidden) worker.postMessage(msg.qr(state.nextId++, location.href));
@@ -336,6 +401,8 @@ async function readUrl() {
   const named = link.model && state.models.includes(link.model);
   if (named) $('model').value = link.model;
   fillForm({ ...state.defaults, ...link.settings });
+  if (link.budget !== null) $('budget').value = link.budget;
+  setView(link.view);
   // A phone's first look: a 4×4 grid, tiles large enough to see, done in seconds (More samples
   // is one tap away); a link's own batch is kept.
   if (!link.settings.batch && matchMedia('(max-width: 700px)').matches) $('batch').value = String(state.limits.firstLookBatch);
@@ -424,21 +491,28 @@ function togglePlay() {
   }, 150);
 }
 
-// The before and after pictures side by side, as the visitor sees them, in one PNG.
+// The pictures as the visitor sees them, side by side in one PNG: before and after, or in the
+// reject-or-refine view the start and every run.
 function download() {
-  const [a, b] = [$('before'), $('after')];
-  if (!a.width || !b.width) return;
+  const pictures = state.matched
+    ? state.matched.panels.map((p) => p.canvas)
+    : [$('before'), $('after')];
+  if (pictures.some((c) => !c.width)) return;
   const gap = 8;
   const out = document.createElement('canvas');
-  out.width = a.width + gap + b.width;
-  out.height = Math.max(a.height, b.height);
+  out.width = pictures.reduce((w, c) => w + c.width, 0) + gap * (pictures.length - 1);
+  out.height = Math.max(...pictures.map((c) => c.height));
   const g = out.getContext('2d');
   g.fillStyle = '#fff';
   g.fillRect(0, 0, out.width, out.height);
-  g.drawImage(a, 0, 0);
-  g.drawImage(b, a.width + gap, 0);
+  let x = 0;
+  for (const c of pictures) {
+    g.drawImage(c, x, 0);
+    x += c.width + gap;
+  }
+  const what = state.matched ? `reject-or-refine-budget${$('budget').value}` : $('method').value;
   const link = document.createElement('a');
-  link.download = `dgflow-${$('model').value}-${$('method').value}-seed${$('seed').value}-step${state.shown}.png`;
+  link.download = `dgflow-${$('model').value}-${what}-seed${$('seed').value}-step${state.shown}.png`;
   link.href = out.toDataURL('image/png');
   link.click();
 }
@@ -470,10 +544,15 @@ document.addEventListener('visibilitychange', () => { if (document.hidden) state
 $('download').addEventListener('click', download);
 $('qr-button').addEventListener('click', toggleQr);
 $('run').addEventListener('click', start);
-// DRS and MH-GAN select among the generator's samples: no step size, no noise.
+// DRS and MH-GAN select among the generator's samples: no step size, no noise; only DRS has a
+// percentile. Reject or refine runs the form's flow (DGflow-KL where it names DRS or MH-GAN)
+// beside both, at the budget.
 function methodChanged() {
+  const matched = state.view === 'matched';
   const selects = ['drs', 'mh-gan'].includes($('method').value);
-  for (const f of ['eta', 'gamma']) $(f).disabled = selects;
+  for (const f of ['eta', 'gamma']) $(f).disabled = selects && !matched;
+  $('percentile').disabled = !(matched || $('method').value === 'drs');
+  $('steps').disabled = matched;
 }
 $('method').addEventListener('change', methodChanged);
 $('controls').addEventListener('submit', (e) => { e.preventDefault(); restart(); });
@@ -529,6 +608,16 @@ $('split').addEventListener('keydown', (e) => {
   setSplit(moves[e.key]);
 });
 setSplit(0.5);
+$('matched-button').addEventListener('click', () => {
+  setView(state.view === 'matched' ? 'single' : 'matched');
+  restart();
+});
+// Grey the proposals DRS has not accepted, or leave their places empty: the page veils tiles and
+// sentences itself; a plot is drawn by the core as asked, so a 2D model's runs are made again.
+$('show-rejected').addEventListener('change', () => {
+  if (state.manifest?.kind === 'points' && state.matched) restart();
+  else show(state.shown);
+});
 $('fresh').addEventListener('click', () => { $('seed').value = String(Math.floor(Math.random() * 1e9)); if (!state.running) start(); });
 $('scrubber').addEventListener('input', (e) => show(Number(e.target.value)));
 $('play').addEventListener('click', togglePlay);

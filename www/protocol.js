@@ -10,7 +10,13 @@ export const msg = {
   // A bundled model's manifest and the settings a run of it starts from, as the core reads them.
   describe: (id, model) => ({ type: 'describe', id, model }),
   described: (id, model, manifest, defaults) => ({ type: 'described', id, model, manifest, defaults }),
-  refine: (id, model, settings) => ({ type: 'refine', id, model, settings }),
+  // showRejected: whether a DRS plot greys the samples it rejected (or leaves them out)
+  refine: (id, model, settings, showRejected) => ({ type: 'refine', id, model, settings, showRejected }),
+  // "Reject or refine": the flow of `settings`, DRS and MH-GAN at `budget` critic evaluations per
+  // sample; answered by `contenders` (each run's method and stride, and the view's steps), then
+  // steps that name their run.
+  compare: (id, model, settings, budget, showRejected) => ({ type: 'compare', id, model, settings, budget, showRejected }),
+  contenders: (id, runs, total) => ({ type: 'contenders', id, runs, total }),
   cancel: (id) => ({ type: 'cancel', id }),
   // Live training of a small 2D GAN (toy: 25gaussians | swissroll); its model is then `live-<toy>`.
   train: (id, toy, iterations, seed) => ({ type: 'train', id, toy, iterations, seed }),
@@ -22,7 +28,7 @@ export const msg = {
   qrImage: (id, image) => ({ type: 'qr-image', id, image }),          // image: {rgba, width, height}
   progress: (id, stage, done, total) => ({ type: 'progress', id, stage, done, total }),
   manifest: (id, manifest) => ({ type: 'manifest', id, manifest }),
-  step: (id, step) => ({ type: 'step', id, step }),
+  step: (id, step, run) => ({ type: 'step', id, step, run }),
   done: (id, ms, backend) => ({ type: 'done', id, ms, backend }),
   cancelled: (id) => ({ type: 'cancelled', id }),
   // code: fetch | model | settings | refine | train | qr | init | simd, each with its own hint

@@ -3,30 +3,34 @@
 
 // A step's samples: into `canvas` (pictures) or `list` (sentences, with the characters that
 // differ from `reference`'s marked and the sample `selected` outlined; `onSelect(i)` on a tap).
-// Where `rejected` is given (DRS: 1 for each accepted sample), the others are greyed out.
-export function drawStep(canvas, list, step, { kind, reference, selected, onSelect, rejected = null }) {
+// Where `accepted` is given (DRS: 1 for each accepted sample), the others are greyed out, or
+// with `hideRejected` left empty (a plot the core has drawn so already).
+export function drawStep(canvas, list, step, { kind, reference, selected, onSelect, accepted = null, hideRejected = false }) {
   list.replaceChildren();
   if ((kind === 'image' || kind === 'points') && step.rgba) {
     drawPicture(canvas, step);
-    if (rejected && step.columns) greyTiles(canvas, step, rejected);
+    if (accepted && step.columns) veilTiles(canvas, step, accepted, hideRejected);
   } else if (kind === 'text' && step.text) {
     canvas.removeAttribute('width');
     step.text.forEach((line, i) => {
-      const li = textLine(line, reference?.text?.[i], step.logits[i]);
+      const rejected = Boolean(accepted && !accepted[i]);
+      const li = rejected && hideRejected
+        ? Object.assign(document.createElement('li'), { className: 'empty', textContent: 'not accepted yet' })
+        : textLine(line, reference?.text?.[i], step.logits[i]);
       // Before and after of each sentence on adjacent lines (the lists share one column).
       li.style.order = String(2 * i + (reference ? 1 : 0));
       li.classList.toggle('selected', i === selected);
-      li.classList.toggle('rejected', Boolean(rejected && !rejected[i]));
+      li.classList.toggle('rejected', rejected);
       li.addEventListener('click', () => onSelect(i));
       list.append(li);
     });
   }
 }
 
-// Veils the tiles of the samples not accepted.
-function greyTiles(canvas, { tile, gap, columns }, accepted) {
+// Veils the tiles of the samples not accepted, or (`hide`) empties them.
+function veilTiles(canvas, { tile, gap, columns }, accepted, hide) {
   const g = canvas.getContext('2d');
-  g.fillStyle = 'rgba(128, 128, 128, 0.75)';
+  g.fillStyle = hide ? 'rgb(214, 214, 214)' : 'rgba(128, 128, 128, 0.75)';
   accepted.forEach((a, i) => {
     if (!a) g.fillRect(gap + (i % columns) * (tile + gap), gap + Math.floor(i / columns) * (tile + gap), tile, tile);
   });

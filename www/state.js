@@ -2,7 +2,7 @@
 // model, its settings and the step shown, so that a link reproduces the same picture.
 
 // The settings the form edits; a run takes the rest of its settings from the core's defaults.
-export const SETTINGS = ['method', 'eta', 'gamma', 'steps', 'batch', 'seed'];
+export const SETTINGS = ['method', 'eta', 'gamma', 'steps', 'batch', 'seed', 'percentile'];
 
 export const state = {
   embed: new URLSearchParams(location.search).get('embed') === '1',
@@ -21,6 +21,8 @@ export const state = {
   total: 0,             // the steps the run will have
   running: null,        // id of the refinement in progress
   runMethod: null,      // the method it runs (DRS greys out the samples it has not accepted)
+  view: 'single',       // 'single': before and after; 'matched': reject or refine (matched.js)
+  matched: null,        // that view's runs ({method, stride, steps}) and panels, once known
   wantedStep: null,     // the step a shared link shows, once the run has it
   selected: null,       // the sample followed through the flow
   playing: false,       // ▶ is stepping through the flow
@@ -36,21 +38,26 @@ export const state = {
 // A live model's name: `live-<toy>`.
 export const LIVE_MODEL = /^live-(25gaussians|swissroll)$/;
 
-// What a link asks for: its model, settings, step and training iterations, as given (strings;
-// what it leaves out is absent).
+// What a link asks for: its model, settings, step, training iterations and view (with its
+// budget), as given (strings; what it leaves out is absent).
 export function linked(search = location.search) {
   const p = new URLSearchParams(search);
   const settings = Object.fromEntries(SETTINGS.filter((f) => p.has(f)).map((f) => [f, p.get(f)]));
   const number = (key) => (p.has(key) && Number.isFinite(Number(p.get(key))) ? Number(p.get(key)) : null);
-  return { model: p.get('model'), settings, step: number('step'), train: number('train') };
+  const view = p.get('view') === 'matched' ? 'matched' : 'single';
+  return { model: p.get('model'), settings, step: number('step'), train: number('train'), view, budget: p.get('budget') };
 }
 
 // The link to a view: its query string, with the embed flag if asked.
-export function linkTo({ model, settings, step, train }, embed = false) {
+export function linkTo({ model, settings, step, train, view, budget }, embed = false) {
   const p = new URLSearchParams();
   p.set('model', model);
   if (train) p.set('train', String(train));
   for (const f of SETTINGS) p.set(f, String(settings[f]));
+  if (view === 'matched') {
+    p.set('view', view);
+    p.set('budget', String(budget));
+  }
   p.set('step', String(step));
   if (embed) p.set('embed', '1');
   return `?${p}`;

@@ -215,11 +215,11 @@ async function loadModel(id, name) {
   }
 }
 
-// A GPU can fail mid-run (device lost, out of memory, a driver reset): the refinement then starts
+// A GPU can fail mid-run (device lost, out of memory, a driver reset): the run then starts
 // again on the CPU module, which runs in its own wasm instance, and the page is told why.
-async function refine(request) {
+async function withCpuFallback(run) {
   try {
-    await runRefinement(request);
+    await run();
   } catch (e) {
     if (engine?.backend !== 'webgpu' || e.code) throw e; // fetch and model errors are not the GPU's
     // The first line of wgpu's message names the failure; the rest is its cause chain.
@@ -228,7 +228,7 @@ async function refine(request) {
     core = await loadCore('cpu');
     engine = await core.Engine.open('cpu');
     self.postMessage(msg.ready('cpu', reason, core.defaults(), core.limits(), cpuThreads));
-    await runRefinement(request);
+    await run();
   }
 }
 
@@ -245,24 +245,69 @@ function nextTask() {
   });
 }
 
-async function runRefinement({ id, model: name, settings }) {
+const asSettingsError = (e) => { throw Object.assign(e, { code: 'settings' }); };
+
+// One step of a refinement, or null after its last; throws where the GPU was lost meanwhile.
+async function nextStep(refinement) {
+  const step = await refinement.next();
+  if (engine.backend === 'webgpu' && gpuLost) throw new Error(gpuLost);
+  return step;
+}
+
+function postStep(id, step, run) {
+  const transfer = ['rgba', 'samples', 'logits', 'latents'].filter((k) => step[k]).map((k) => step[k].buffer);
+  self.postMessage(msg.step(id, step, run), transfer);
+}
+
+async function runRefinement({ id, model: name, settings, showRejected }) {
   current = id;
   const started = performance.now();
   const model = await loadModel(id, name);
   self.postMessage(msg.manifest(id, model.manifest()));
-  const refinement = await model.refine(settings).catch((e) => { throw Object.assign(e, { code: 'settings' }); });
+  const refinement = await model.refine(settings, Boolean(showRejected)).catch(asSettingsError);
   for (;;) {
     if (current !== id) return self.postMessage(msg.cancelled(id));
-    const step = await refinement.next();
-    if (engine.backend === 'webgpu' && gpuLost) throw new Error(gpuLost);
+    const step = await nextStep(refinement);
     if (step === null) break;
-    const transfer = ['rgba', 'samples', 'logits', 'latents'].filter((k) => step[k]).map((k) => step[k].buffer);
-    self.postMessage(msg.step(id, step), transfer);
+    postStep(id, step);
     self.postMessage(msg.progress(id, 'refine', step.index, settings.steps));
     // A task boundary per step: GPU reads resolve as microtasks, which would otherwise keep a
     // cancel from the page, and the news of a lost GPU device, waiting until the run ends.
     await nextTask();
   }
+  self.postMessage(msg.done(id, performance.now() - started, engine.backend));
+}
+
+// "Reject or refine": the core's runs at one budget (a flow, DRS and MH-GAN, from the same
+// starting samples), advanced together, `stride` steps of each per step of the view, so that
+// all three fill in as the budget is spent.
+async function runComparison({ id, model: name, settings, budget, showRejected }) {
+  current = id;
+  const started = performance.now();
+  let runs;
+  try {
+    runs = core.rejectOrRefine(settings, budget);
+  } catch (e) {
+    asSettingsError(e);
+  }
+  const model = await loadModel(id, name);
+  self.postMessage(msg.manifest(id, model.manifest()));
+  const refinements = [];
+  for (const run of runs) refinements.push(await model.refine(run.settings, Boolean(showRejected)).catch(asSettingsError));
+  const total = runs[0].settings.steps;
+  self.postMessage(msg.contenders(id, runs.map((r) => ({ method: r.settings.method, stride: r.stride })), total));
+  for (let k = 0; k <= total; k++) {
+    for (const [r, refinement] of refinements.entries()) {
+      for (let i = 0; i < (k === 0 ? 1 : runs[r].stride); i++) {
+        if (current !== id) return self.postMessage(msg.cancelled(id));
+        const step = await nextStep(refinement);
+        if (step !== null) postStep(id, step, r);
+      }
+    }
+    self.postMessage(msg.progress(id, 'compare', k, total));
+    await nextTask();
+  }
+  for (const refinement of refinements) refinement.free();
   self.postMessage(msg.done(id, performance.now() - started, engine.backend));
 }
 
@@ -315,7 +360,9 @@ self.onmessage = async ({ data }) => {
       relaxedChosen = Boolean(data.relaxed);
       self.postMessage(await openEngine(data.prefer));
     } else if (data.type === 'refine') {
-      await refine(data);
+      await withCpuFallback(() => runRefinement(data));
+    } else if (data.type === 'compare') {
+      await withCpuFallback(() => runComparison(data));
     } else if (data.type === 'train') {
       await train(data);
     } else if (data.type === 'describe') {

@@ -4,9 +4,9 @@
 use js_sys::{Float32Array, Object, Reflect, Uint8Array, Uint8ClampedArray};
 use wasm_bindgen::prelude::*;
 
-use crate::flow::Step;
+use crate::flow::{FlowConfig, Method, Step};
 use crate::model::Model;
-use crate::render::{Grid, View};
+use crate::render::{Grid, Rejections, View};
 
 pub(super) fn js_error(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
@@ -31,6 +31,15 @@ pub(super) fn to_js(value: &impl serde::Serialize) -> Result<JsValue, JsError> {
     value.serialize(&objects).map_err(js_error)
 }
 
+/// Refinement settings from the page: any of FlowConfig's fields (the rest the paper's
+/// defaults), or the defaults where none are given.
+pub(super) fn settings(value: JsValue) -> Result<FlowConfig, String> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(FlowConfig::default());
+    }
+    serde_wasm_bindgen::from_value(value).map_err(|e| format!("refinement settings: {e}"))
+}
+
 /// `{rgba, width, height}`.
 pub(super) fn picture(grid: &Grid) -> Result<JsValue, JsError> {
     let out = Object::new();
@@ -48,8 +57,15 @@ fn set_picture(out: &Object, grid: &Grid) -> Result<(), JsError> {
 /// `{index, logits, meanLogit, delivered, spent, accepted?, latents?, samples?, rgba?, width?,
 /// height?, columns?, tile?, gap?, text?}` with typed arrays: the step, what the run has spent
 /// (`{generator, critic, backward, perDelivered}`), which samples a selection method accepted
-/// (1 or 0 each), and where it kept its samples, their view.
-pub(super) fn step(step: &Step, model: &Model) -> Result<JsValue, JsError> {
+/// (1 or 0 each), and where it kept its samples, their view. A DRS plot after step 0 (whose
+/// starting samples every method shares) greys its rejected samples where `greyed`, or leaves
+/// them out.
+pub(super) fn step(
+    step: &Step,
+    model: &Model,
+    method: Method,
+    greyed: bool,
+) -> Result<JsValue, JsError> {
     let out = Object::new();
     set(&out, "index", (step.index as u32).into())?;
     set(&out, "meanLogit", step.mean_logit().into())?;
@@ -70,7 +86,13 @@ pub(super) fn step(step: &Step, model: &Model) -> Result<JsValue, JsError> {
     }
     if let Some(samples) = &step.samples {
         set(&out, "samples", Float32Array::from(samples.as_slice()).into())?;
-        let view = View::of(&model.manifest, samples, step.logits.len());
+        let rejections = match &step.accepted {
+            Some(accepted) if method == Method::Drs && step.index > 0 => {
+                Some(Rejections { accepted, greyed })
+            }
+            _ => None,
+        };
+        let view = View::with_rejections(&model.manifest, samples, step.logits.len(), rejections);
         if let Some(grid) = view.picture() {
             set_picture(&out, grid)?;
         }

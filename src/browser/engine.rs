@@ -100,20 +100,17 @@ impl LoadedModel {
     /// Starts a refinement; `settings` holds any of FlowConfig's fields (`method`, `eta`, `gamma`,
     /// `steps`, `space`, `seed`, `batch`, `keep`), the rest take the paper's defaults. They are
     /// checked against the page's limits and the model's kind before anything runs.
-    pub fn refine(&self, settings: JsValue) -> js_sys::Promise {
+    /// `show_rejected`: whether a DRS plot greys the samples it rejected or leaves them out.
+    pub fn refine(&self, settings: JsValue, show_rejected: bool) -> js_sys::Promise {
         let (model, device) = (self.model.clone(), self.device.clone());
         wasm_bindgen_futures::future_to_promise(async move {
-            let config: FlowConfig = if settings.is_undefined() || settings.is_null() {
-                FlowConfig::default()
-            } else {
-                serde_wasm_bindgen::from_value(settings)
-                    .map_err(|e| rejection(format!("refinement settings: {e}")))?
-            };
+            let config = convert::settings(settings).map_err(rejection)?;
             config.validate_within(model.manifest.kind, &Limits::PAGE).map_err(rejection)?;
             let refiner = Refiner::new(model.clone(), model.clone(), config, &device)
                 .await
                 .map_err(rejection)?;
-            Ok(Refinement { refiner: Rc::new(RefCell::new(refiner)), model }.into())
+            let refiner = Rc::new(RefCell::new(refiner));
+            Ok(Refinement { refiner, model, show_rejected }.into())
         })
     }
 }
@@ -123,19 +120,22 @@ impl LoadedModel {
 pub struct Refinement {
     refiner: Rc<RefCell<Refiner<Rc<Model>, Rc<Model>>>>,
     model: Rc<Model>,
+    show_rejected: bool,
 }
 
 #[wasm_bindgen]
 impl Refinement {
     /// Resolves to the next step (see `convert::step`), or to `null` after the last step.
     pub fn next(&self) -> js_sys::Promise {
-        let (refiner, model) = (self.refiner.clone(), self.model.clone());
+        let (refiner, model, greyed) =
+            (self.refiner.clone(), self.model.clone(), self.show_rejected);
         wasm_bindgen_futures::future_to_promise(async move {
             // The worker awaits each step before asking for the next, so the borrow is never shared.
             let step = refiner.borrow_mut().next_step().await.map_err(rejection)?;
+            let method = refiner.borrow().config().method;
             match step {
                 None => Ok(JsValue::NULL),
-                Some(step) => convert::step(&step, &model).map_err(JsValue::from),
+                Some(step) => convert::step(&step, &model, method, greyed).map_err(JsValue::from),
             }
         })
     }

@@ -16,7 +16,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::bundle::Manifest;
 use crate::flow::settings::FIRST_LOOK_BATCH;
-use crate::flow::{FlowConfig, Limits};
+use crate::flow::{FlowConfig, Limits, Method, budget};
 use crate::render;
 use crate::train::live::{ITERATIONS, SUGGESTED_ITERATIONS};
 use convert::{js_error, picture, to_js};
@@ -42,10 +42,14 @@ struct PageLimits {
     live_iterations: [u64; 3],
     /// Samples of a plain visit on a phone.
     first_look_batch: usize,
+    /// The largest budget (critic evaluations per sample) of the "reject or refine" view, and
+    /// the one it starts at: what the paper's 25 DGflow steps cost.
+    max_budget: usize,
+    default_budget: usize,
 }
 
 /// `{maxSteps, maxBatch, maxEta, maxGamma, liveIterations: [fewest, most, suggested],
-/// firstLookBatch}`.
+/// firstLookBatch, maxBudget, defaultBudget}`.
 #[wasm_bindgen]
 pub fn limits() -> Result<JsValue, JsError> {
     let iterations = [*ITERATIONS.start(), *ITERATIONS.end(), SUGGESTED_ITERATIONS];
@@ -53,7 +57,33 @@ pub fn limits() -> Result<JsValue, JsError> {
         refinement: Limits::PAGE,
         live_iterations: iterations,
         first_look_batch: FIRST_LOOK_BATCH,
+        max_budget: budget::max_budget(&Limits::PAGE),
+        default_budget: budget::budget_for(Method::DgflowKl, FlowConfig::default().steps),
     })
+}
+
+/// The runs of the "reject or refine" view at `budget` critic evaluations per sample:
+/// `[{settings, stride}]` for the flow of `settings` (DGflow-KL where they name DRS or MH-GAN),
+/// DRS and MH-GAN, from the same seed and batch; `stride` of a run's steps make one step of the
+/// view (see `flow::budget::reject_or_refine`).
+#[wasm_bindgen(js_name = rejectOrRefine)]
+pub fn reject_or_refine(settings: JsValue, budget: f64) -> Result<JsValue, JsError> {
+    let flow = convert::settings(settings).map_err(js_error)?;
+    // A budget from a form: anything but a whole number ≥ 0 is named as it came.
+    if !(budget.is_finite() && budget >= 0.0 && budget.fract() == 0.0) {
+        return Err(js_error(crate::error::Error::parameter(
+            "budget",
+            budget,
+            "expected a whole number of critic evaluations per sample, at least 3",
+        )));
+    }
+    #[derive(Serialize)]
+    struct Run {
+        settings: FlowConfig,
+        stride: usize,
+    }
+    let runs = budget::reject_or_refine(&flow, budget as usize, &Limits::PAGE).map_err(js_error)?;
+    to_js(&runs.map(|c| Run { settings: c.config, stride: c.stride }))
 }
 
 /// A model's manifest (validated as the loader does; `name` names it in messages) and the

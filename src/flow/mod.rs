@@ -6,6 +6,7 @@
 //! state (z, or x in data space) are computed: the model's weights are constants. Every step
 //! reports the evaluations spent so far, so methods compare at equal compute.
 
+pub mod budget;
 pub mod ddls;
 pub mod dgflow;
 pub mod dot;

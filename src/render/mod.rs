@@ -12,4 +12,4 @@ pub use grid::{GAP, Grid, columns_for, image_grid, side_by_side};
 pub use qr::qr;
 pub use scatter::{SCATTER_SIZE, scatter};
 pub use text::decode_text;
-pub use view::View;
+pub use view::{Rejections, View};

@@ -6,9 +6,10 @@ use super::grid::Grid;
 pub const SCATTER_SIZE: usize = 480;
 
 /// Plots 2D points (flattened `[x0, y0, …]`) in `range` on both axes, y pointing up: `data`
-/// (samples of the target distribution, where known) as small grey dots behind, then `points` as
-/// larger blue dots, blended so that density shows and a phone screen still shows each one.
-pub fn scatter(points: &[f32], data: &[f32], range: [f32; 2]) -> Grid {
+/// (samples of the target distribution, where known) as small grey dots behind, `greyed` (samples
+/// a method turned down) as larger grey dots, then `points` as larger blue dots, blended so that
+/// density shows and a phone screen still shows each one.
+pub fn scatter(points: &[f32], greyed: &[f32], data: &[f32], range: [f32; 2]) -> Grid {
     let size = SCATTER_SIZE;
     let mut rgba = vec![255u8; size * size * 4];
     let to_pixel = |v: f32| ((v - range[0]) / (range[1] - range[0]) * size as f32).floor() as i64;
@@ -30,6 +31,7 @@ pub fn scatter(points: &[f32], data: &[f32], range: [f32; 2]) -> Grid {
         }
     };
     plot(data, 1, [150.0, 150.0, 150.0], 0.35);
+    plot(greyed, 3, [110.0, 110.0, 110.0], 0.45);
     plot(points, 3, [29.0, 78.0, 216.0], 0.55);
     Grid { width: size, height: size, rgba }
 }
@@ -40,7 +42,7 @@ mod tests {
 
     #[test]
     fn scatter_puts_points_where_they_belong_over_grey_data() {
-        let g = scatter(&[0.0, 0.0, -1.9, 1.9, 5.0, 5.0], &[1.0, -1.0], [-2.0, 2.0]);
+        let g = scatter(&[0.0, 0.0, -1.9, 1.9, 5.0, 5.0], &[1.0, 1.0], &[1.0, -1.0], [-2.0, 2.0]);
         let px = |x: usize, y: usize| &g.rgba[(y * g.width + x) * 4..(y * g.width + x) * 4 + 3];
         let c = SCATTER_SIZE / 2;
         let blue = |p: &[u8]| p[2] > p[0] + 50;
@@ -48,6 +50,11 @@ mod tests {
         assert!(blue(px(12, 12)), "(-1.9, 1.9) is near the top left");
         let data = px(3 * SCATTER_SIZE / 4, 3 * SCATTER_SIZE / 4 - 1);
         assert!(data[0] < 255 && data[0] == data[2], "the data point (1, −1) is grey: {data:?}");
+        let greyed = px(3 * SCATTER_SIZE / 4, SCATTER_SIZE / 4 - 1);
+        assert!(
+            greyed[0] < data[0] && greyed[0] == greyed[2],
+            "the greyed point (1, 1) is grey and darker than data: {greyed:?}"
+        );
         assert_eq!(
             px(SCATTER_SIZE - 1, 0),
             &[255, 255, 255],

@@ -23,6 +23,18 @@ pub enum View {
 impl View {
     /// The view of `n` samples (flattened, as the flow returns them) of the model of `manifest`.
     pub fn of(manifest: &Manifest, samples: &[f32], n: usize) -> View {
+        View::with_rejections(manifest, samples, n, None)
+    }
+
+    /// As [`View::of`], for a method that delivers only the samples it `accepted` (DRS): a plot
+    /// greys the others or leaves them out. Images and text show every sample: a page veils a
+    /// rejected tile or line itself, at once and without a new run, from the step's flags.
+    pub fn with_rejections(
+        manifest: &Manifest,
+        samples: &[f32],
+        n: usize,
+        rejections: Option<Rejections>,
+    ) -> View {
         let m = manifest;
         match m.kind {
             SampleKind::Image => {
@@ -35,7 +47,16 @@ impl View {
                 View::Text { lines: decode_text(samples, n, &m.sample_shape, vocab) }
             }
             SampleKind::Points => {
-                View::Points { plot: scatter(samples, &Toy::backdrop(&m.name), m.value_range) }
+                let (mut delivered, mut greyed) = (Vec::new(), Vec::new());
+                for (i, point) in samples.chunks_exact(2).enumerate() {
+                    match rejections {
+                        Some(r) if !r.accepted[i] && r.greyed => greyed.extend_from_slice(point),
+                        Some(r) if !r.accepted[i] => {}
+                        _ => delivered.extend_from_slice(point),
+                    }
+                }
+                let plot = scatter(&delivered, &greyed, &Toy::backdrop(&m.name), m.value_range);
+                View::Points { plot }
             }
         }
     }
@@ -48,6 +69,13 @@ impl View {
             View::Text { .. } => None,
         }
     }
+}
+
+/// Which samples a selection method delivers, and whether the rest are drawn greyed.
+#[derive(Debug, Clone, Copy)]
+pub struct Rejections<'a> {
+    pub accepted: &'a [bool],
+    pub greyed: bool,
 }
 
 #[cfg(test)]
@@ -78,5 +106,37 @@ mod tests {
         assert!(
             matches!(&view, View::Points { plot } if plot.width == super::super::scatter::SCATTER_SIZE)
         );
+    }
+
+    #[test]
+    fn a_plot_greys_or_leaves_out_the_samples_not_accepted() {
+        let points = Architecture::toy2d().init_bundle("plain", 1);
+        // Two points far apart: (−1, 1) accepted, (1, −1) not.
+        let samples = [-1.0, 1.0, 1.0, -1.0];
+        let accepted = [true, false];
+        let plot =
+            |rejections| match View::with_rejections(&points.manifest, &samples, 2, rejections) {
+                View::Points { plot } => plot,
+                other => panic!("{other:?}"),
+            };
+        let range = points.manifest.value_range;
+        let pixel = |g: &Grid, x: f32, y: f32| {
+            let size = g.width as f32;
+            let col = ((x - range[0]) / (range[1] - range[0]) * size) as usize;
+            let row = g.height - 1 - ((y - range[0]) / (range[1] - range[0]) * size) as usize;
+            g.rgba[(row * g.width + col) * 4..(row * g.width + col) * 4 + 3].to_vec()
+        };
+        let blue = |p: &[u8]| p[2] > p[0] + 50;
+        let white = |p: &[u8]| p == [255, 255, 255];
+        let all = plot(None);
+        assert!(blue(&pixel(&all, -1.0, 1.0)) && blue(&pixel(&all, 1.0, -1.0)));
+        let greyed = plot(Some(Rejections { accepted: &accepted, greyed: true }));
+        let grey = pixel(&greyed, 1.0, -1.0);
+        assert!(
+            blue(&pixel(&greyed, -1.0, 1.0)) && grey[0] == grey[2] && !white(&grey),
+            "{grey:?}"
+        );
+        let hidden = plot(Some(Rejections { accepted: &accepted, greyed: false }));
+        assert!(blue(&pixel(&hidden, -1.0, 1.0)) && white(&pixel(&hidden, 1.0, -1.0)));
     }
 }

@@ -45,7 +45,7 @@ async function visit(query, options, setup) {
   const page = await context.newPage();
   page.on('pageerror', (e) => console.log('[page error]', e.message));
   await page.goto(`${url}/${query}`);
-  await page.waitForFunction(() => /steps in/.test(document.getElementById('note').textContent) || !document.getElementById('error').hidden,
+  await page.waitForFunction(() => /steps .*in /.test(document.getElementById('note').textContent) || !document.getElementById('error').hidden,
     null, { timeout: 180_000 });
   assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
   return page;
@@ -135,6 +135,8 @@ const VIEWS = [
   ['image', '?model=cifar10&batch=16&steps=3&seed=2'],
   ['points', '?model=25gaussians&batch=256&steps=5&seed=2'],
   ['text', '?model=tiny-text&batch=8&steps=3&seed=2'],
+  ['reject-or-refine-image', '?model=cifar10&batch=16&seed=2&view=matched&budget=7'],
+  ['reject-or-refine-points', '?model=25gaussians&batch=256&seed=2&view=matched&budget=7'],
 ];
 for (const [kind, query] of VIEWS) {
   for (const [device, options] of [['desktop', DESKTOP], ['phone', PHONE]]) {

@@ -101,7 +101,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     };
     eval::check_samples(bundle.manifest.kind, args.samples)?;
     if let Some(budget) = args.budget {
-        eval::check_budget(budget)?;
+        dgflow::flow::budget::check_budget(budget)?;
     }
     // Every chunk runs these settings: check them once, before anything runs.
     FlowConfig { batch: args.chunk.min(args.samples), ..base.clone() }
