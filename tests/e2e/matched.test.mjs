@@ -190,5 +190,6 @@ test('on WebGPU the view fills in the same way', async () => {
   assert.match(drs.caption, /\d+ of 16 accepted/);
   assert.match(mh.caption, /of 64 proposals accepted/);
   assert.notEqual(flow.picture, start.picture);
+  for (const p of [start, flow, drs, mh]) assert.ok(p.verdict > 0, `a histogram under ${p.caption}`);
   await page.context().close();
 });
