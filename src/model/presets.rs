@@ -176,7 +176,7 @@ impl Architecture {
             name: name.into(),
             description: format!("untrained {name}: randomly initialised weights (seed {seed})"),
             kind,
-            latent: Latent { dim: latent_dim, prior: Prior::Normal },
+            latent: Latent { dim: latent_dim, prior: Prior::STANDARD },
             sample_shape,
             value_range,
             vocab,

@@ -88,7 +88,7 @@ pub fn info(dir: &Path) -> Result<()> {
         "kind:        {:?}, sample shape {:?}, values in [{}, {}]",
         m.kind, m.sample_shape, m.value_range[0], m.value_range[1]
     );
-    println!("latent:      {} dimensions, {:?} prior", m.latent.dim, m.latent.prior);
+    println!("latent:      {} dimensions, prior {}", m.latent.dim, m.latent.prior);
     println!(
         "generator:   {} layers, {} parameters",
         m.generator.layers.len(),
