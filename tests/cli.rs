@@ -751,3 +751,56 @@ fn a_run_given_recorded_latents_and_noise_reproduces_it_and_wrong_shapes_are_nam
     let e = fails(&["refine", "--model", "toy", "--latents", "nothing.npy"], d);
     assert!(e.contains("nothing.npy"), "{e}");
 }
+
+#[test]
+fn an_sn_resnet_gan_initialises_refines_and_trains_on_cifar10() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(
+        &[
+            "init", "--arch", "snresnet", "--width", "4", "--latent", "8", "--size", "8", "--out",
+            "res",
+        ],
+        d,
+    );
+    let info = ok(&["info", "res"], d);
+    assert!(info.contains("sample shape [3, 8, 8]"), "{info}");
+    let out =
+        ok(&["refine", "--model", "res", "--batch", "4", "--steps", "2", "--out", "g.png"], d);
+    assert!(out.contains("2 steps in"), "{out}");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let data = std::env::var_os("DGFLOW_DATA")
+        .map_or_else(|| root.join("../shared/data"), std::path::PathBuf::from);
+    let classifier = root.join("models/cifar10-classifier");
+    let train = [
+        "train",
+        "cifar10",
+        "--arch",
+        "snresnet",
+        "--width",
+        "2",
+        "--batch",
+        "4",
+        "--every",
+        "2",
+        "--iterations",
+        "2",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        "trained",
+        "--checkpoint",
+        "r.ckpt",
+        "--classifier",
+        classifier.to_str().unwrap(),
+    ];
+    ok(&train, d);
+    let manifest = std::fs::read_to_string(d.join("trained/manifest.json")).unwrap();
+    assert!(
+        manifest.contains("\"global_sum_pool\"") && manifest.contains("SN-ResNet-GAN"),
+        "{manifest}"
+    );
+    let e =
+        fails(&["train", "text", "--arch", "snresnet", "--out", "x", "--checkpoint", "x.ckpt"], d);
+    assert!(e.contains("only the cifar10 recipe has a choice of networks"), "{e}");
+}

@@ -155,7 +155,11 @@ fn every_shipped_manifest_follows_the_schema() {
     }
     assert!(checked >= 5, "only {checked} bundles in models/");
     // And every architecture the engine builds, with a uniform prior too.
-    for arch in [Architecture::toy2d(), Architecture::Dcgan { latent: 4, width: 2, size: 8 }] {
+    for arch in [
+        Architecture::toy2d(),
+        Architecture::Dcgan { latent: 4, width: 2, size: 8 },
+        Architecture::SnResnet { latent: 4, width: 2, size: 8 },
+    ] {
         let mut manifest = written(arch);
         assert_eq!(validate(&manifest), None);
         manifest["latent"]["prior"] = json!({"kind": "uniform", "low": -1.0, "high": 1.0});
