@@ -212,6 +212,7 @@ run_tests() {
   # wide layers go in Winograd tiles in the browser's modules; trained weights, so that its
   # values are of order one and the tolerance, relative to 1 + |value|, holds them closely.
   "$DGFLOW" init --arch dcgan --width 2 --latent 8 --size 8 --seed 3 --out "$work/site/tiny" >/dev/null
+  "$DGFLOW" init --arch snresnet --width 2 --latent 8 --size 8 --seed 3 --out "$work/site/tiny-resnet" >/dev/null
   cp -r models/cifar10 "$work/site/cifar10"
   mkdir -p "$work/native"
   local cases=()
@@ -226,6 +227,9 @@ run_tests() {
     smoke_case "tiny-$method" tiny --method "$method" --seed 8 --batch 4 --steps 3
   done
   smoke_case tiny-data-space tiny --space data --seed 9 --batch 4 --steps 3
+  # SN-ResNet-GAN's blocks: upsampling, average and sum pooling, convolution shortcuts.
+  smoke_case tiny-resnet-kl tiny-resnet --seed 7 --batch 4 --steps 3
+  smoke_case tiny-resnet-data-space tiny-resnet --space data --seed 9 --batch 4 --steps 3
   # One step: the forward pass, the gradient through the tiles and the update agree within
   # 7.5e-6 on every module; from the next step on a trained critic's flow is chaotic and free
   # runs on different kernels part (5.8e-4 at step 2, WebGPU's too, which has no tiles).
@@ -268,6 +272,8 @@ run_parity() {
     --checkpoint "$work/t.ckpt" --out "$work/tiny-text" --record "$work/train-text.st" >/dev/null
   "$DGFLOW" train 25gaussians --batch 64 --critic-steps 2 --iterations 3 --seed 1 \
     --checkpoint "$work/g.ckpt" --out "$work/tiny-toy" --record "$work/train-toy.st" >/dev/null
+  "$DGFLOW" train cifar10 --arch snresnet --width 8 --batch 16 --iterations 3 --lr 2e-4 --lr-critic 4e-4 --beta2 0.999 \
+    --seed 1 --checkpoint "$work/r.ckpt" --out "$work/tiny-snresnet" --record "$work/train-snresnet.st" >/dev/null
   # A model refined through a borrowed critic plus a corrector (critic terms add their logits).
   "$DGFLOW" init --arch dcgan --width 8 --latent 16 --size 32 --seed 1 --name gan --out "$work/gan" >/dev/null
   "$DGFLOW" init --arch dcgan --width 8 --latent 8 --size 32 --seed 2 --name base --out "$work/base" >/dev/null
@@ -276,10 +282,10 @@ run_parity() {
   local failed=0
   local log=$work/log.txt
   : > "$log"
-  for kind in cifar10 text toy; do
+  for kind in cifar10 text toy snresnet; do
     (cd tests/reference && "$py" parity.py train "$work/train-$kind.st") >> "$log" || failed=1
   done
-  for dir in models/*/ "$work/tiny-cifar10/" "$work/tiny-text/" "$work/tiny-corrected/"; do
+  for dir in models/*/ "$work/tiny-cifar10/" "$work/tiny-text/" "$work/tiny-corrected/" "$work/tiny-snresnet/"; do
     grep -q '"format": *"dgflow-bundle/' "$dir/manifest.json" 2>/dev/null || continue
     case $dir in /*) ;; *) dir=$ROOT/$dir ;; esac
     local spaces="latent"

@@ -13,8 +13,8 @@
 //! - `metrics`, `eval`: sample-quality metrics and the evaluation tables built from them
 //! - `render`: how samples are shown — image grids, scatter plots, text, QR codes
 //! - `data`: CIFAR-10, the text corpus, the 2D toys
-//! - `device`, `error`, `rng`, `sample`: backends, the error type, seeded random streams, what a
-//!   sample is
+//! - `device`, `error`, `rng`, `sample`, `prior`: backends, the error type, seeded random
+//!   streams, what a sample is, where latents come from
 //!
 //! `browser` (wasm only) converts at the page's boundary; the CLI is `src/bin/dgflow/`.
 
@@ -27,6 +27,7 @@ pub mod eval;
 pub mod flow;
 pub mod metrics;
 pub mod model;
+pub mod prior;
 pub mod render;
 pub mod rng;
 pub mod sample;

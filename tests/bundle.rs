@@ -132,6 +132,23 @@ fn missing_files_are_named() {
 }
 
 #[test]
+fn a_manifest_of_the_first_format_still_loads_with_its_standard_normal_prior() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny().write_dir(dir.path()).unwrap();
+    let path = dir.path().join(MANIFEST_FILE);
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(json["format"], "dgflow-bundle/2");
+    // As dgflow-bundle/1 wrote it: the prior a bare name.
+    json["format"] = serde_json::json!("dgflow-bundle/1");
+    json["latent"]["prior"] = serde_json::json!("normal");
+    std::fs::write(&path, json.to_string()).unwrap();
+    let loaded = Bundle::from_dir(dir.path()).unwrap();
+    assert_eq!(loaded.manifest.latent.prior, dgflow::prior::Prior::STANDARD);
+    assert_eq!(loaded.manifest.format, "dgflow-bundle/2", "upgraded as it was read");
+}
+
+#[test]
 fn manifest_errors_name_the_field() {
     let dir = tempfile::tempdir().unwrap();
     tiny().write_dir(dir.path()).unwrap();
@@ -154,7 +171,60 @@ fn manifest_errors_name_the_field() {
     let mut json: serde_json::Value = serde_json::from_str(&original).unwrap();
     json["format"] = serde_json::json!("dgflow-bundle/9");
     std::fs::write(&path, json.to_string()).unwrap();
-    assert_mentions(&load_error(dir.path()), &["field `format`", "dgflow-bundle/1"]);
+    assert_mentions(
+        &load_error(dir.path()),
+        &[
+            "field `format`",
+            "newer than this build reads",
+            "dgflow-bundle/1, dgflow-bundle/2",
+            "update dgflow-web",
+        ],
+    );
+    json["format"] = serde_json::json!("keras/2");
+    std::fs::write(&path, json.to_string()).unwrap();
+    assert_mentions(
+        &load_error(dir.path()),
+        &["field `format` is \"keras/2\"", "docs/bundle-format.md"],
+    );
+
+    // Each field is named by its path, whatever is wrong with it.
+    for (field, value, parts) in [
+        (
+            "/latent/prior",
+            serde_json::json!({"kind": "uniform", "low": 1.0, "high": 1.0}),
+            &["field `latent.prior`", "low < high"][..],
+        ),
+        (
+            "/latent/prior",
+            serde_json::json!({"kind": "normal", "sigma": -2.0}),
+            &["field `latent.prior`", "`sigma` is -2"],
+        ),
+        (
+            "/latent/prior",
+            serde_json::json!({"kind": "cauchy"}),
+            &["field `latent.prior.kind`", "unknown variant `cauchy`"],
+        ),
+        (
+            "/latent/prior",
+            serde_json::json!({"kind": "normal"}),
+            &["field `latent.prior`", "missing field `sigma`"],
+        ),
+        (
+            "/generator/layers/0",
+            serde_json::json!({"op": "upsample_cubic"}),
+            &["field `generator.layers[0]", "unknown variant `upsample_cubic`"],
+        ),
+        (
+            "/critic/layers/0/kernel",
+            serde_json::json!("three"),
+            &["field `critic.layers[0]`", "invalid type: string \"three\", expected usize"],
+        ),
+    ] {
+        let mut json: serde_json::Value = serde_json::from_str(&original).unwrap();
+        *json.pointer_mut(field).unwrap_or_else(|| panic!("{field}")) = value;
+        std::fs::write(&path, json.to_string()).unwrap();
+        assert_mentions(&load_error(dir.path()), parts);
+    }
 
     let mut json: serde_json::Value = serde_json::from_str(&original).unwrap();
     json["recommended"] = serde_json::json!({"eta": -1.0, "gamma": 0.01});

@@ -42,7 +42,9 @@ fn refine_an_image_model_writes_a_before_after_grid() {
         ],
         d,
     );
-    assert!(ok(&["info", "tiny"], d).contains("kind:        Image, sample shape [3, 8, 8]"));
+    let info = ok(&["info", "tiny"], d);
+    assert!(info.contains("kind:        Image, sample shape [3, 8, 8]"), "{info}");
+    assert!(info.contains("latent:      8 dimensions, prior N(0, 1² I)"), "{info}");
     let stdout = ok(
         &[
             "refine",
@@ -671,4 +673,134 @@ fn every_numeric_flag_refuses_what_it_cannot_take() {
         let message = fails(args, d);
         assert!(message.contains(expected), "dgflow {args:?} should say {expected:?}: {message}");
     }
+}
+
+#[test]
+fn a_run_given_recorded_latents_and_noise_reproduces_it_and_wrong_shapes_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&["init", "--arch", "toy2d", "--out", "toy"], d);
+    let run = |extra: &[&str], out: &str| {
+        let mut args = vec![
+            "refine",
+            "--model",
+            "toy",
+            "--batch",
+            "6",
+            "--steps",
+            "4",
+            "--gamma",
+            "0.5",
+            "--out",
+            "plot.csv",
+            "--trajectory",
+            out,
+        ];
+        args.extend_from_slice(extra);
+        ok(&args, d);
+        let t: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(d.join(out)).unwrap()).unwrap();
+        t["steps"].clone()
+    };
+    let first = run(&["--seed", "3", "--record", "run.safetensors"], "a.json");
+    // Another seed, given the first run's latents and noise from its record: the same run.
+    let given = ["--latents", "run.safetensors", "--noise", "run.safetensors"];
+    let replayed = run(&[&["--seed", "77"][..], &given].concat(), "b.json");
+    assert_eq!(replayed, first);
+    assert_ne!(run(&["--seed", "77"], "c.json"), first, "the seed alone draws other latents");
+
+    // The same latents as a .npy file of shape [6, 2].
+    let z0: Vec<f64> =
+        first[0]["latents"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let header = "{'descr': '<f8', 'fortran_order': False, 'shape': (6, 2), }";
+    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+    let padded = format!("{header:<117}\n");
+    npy.extend((padded.len() as u16).to_le_bytes());
+    npy.extend(padded.as_bytes());
+    npy.extend(z0.iter().flat_map(|v| v.to_le_bytes()));
+    std::fs::write(d.join("z0.npy"), &npy).unwrap();
+    let from_npy = run(&["--seed", "77", "--latents", "z0.npy"], "d.json");
+    assert_eq!(from_npy[0]["latents"], first[0]["latents"]);
+
+    // A batch the file does not hold, and a step count its noise does not cover.
+    let e = fails(&["refine", "--model", "toy", "--batch", "5", "--latents", "z0.npy"], d);
+    assert!(
+        e.contains("--latents in z0.npy has shape [6, 2] (12 values)") && e.contains("[5, 2]"),
+        "{e}"
+    );
+    let e = fails(
+        &[
+            "refine",
+            "--model",
+            "toy",
+            "--batch",
+            "6",
+            "--steps",
+            "5",
+            "--gamma",
+            "0.5",
+            "--noise",
+            "run.safetensors",
+        ],
+        d,
+    );
+    assert!(
+        e.contains("--noise in run.safetensors has shape [4, 12]") && e.contains("[5, 6, 2]"),
+        "{e}"
+    );
+    let e = fails(&["refine", "--model", "toy", "--latents", "nothing.npy"], d);
+    assert!(e.contains("nothing.npy"), "{e}");
+}
+
+#[test]
+fn an_sn_resnet_gan_initialises_refines_and_trains_on_cifar10() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(
+        &[
+            "init", "--arch", "snresnet", "--width", "4", "--latent", "8", "--size", "8", "--out",
+            "res",
+        ],
+        d,
+    );
+    let info = ok(&["info", "res"], d);
+    assert!(info.contains("sample shape [3, 8, 8]"), "{info}");
+    let out =
+        ok(&["refine", "--model", "res", "--batch", "4", "--steps", "2", "--out", "g.png"], d);
+    assert!(out.contains("2 steps in"), "{out}");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let data = std::env::var_os("DGFLOW_DATA")
+        .map_or_else(|| root.join("../shared/data"), std::path::PathBuf::from);
+    let classifier = root.join("models/cifar10-classifier");
+    let train = [
+        "train",
+        "cifar10",
+        "--arch",
+        "snresnet",
+        "--width",
+        "2",
+        "--batch",
+        "4",
+        "--every",
+        "2",
+        "--iterations",
+        "2",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        "trained",
+        "--checkpoint",
+        "r.ckpt",
+        "--classifier",
+        classifier.to_str().unwrap(),
+    ];
+    ok(&train, d);
+    let manifest = std::fs::read_to_string(d.join("trained/manifest.json")).unwrap();
+    assert!(
+        manifest.contains("\"global_sum_pool\"") && manifest.contains("SN-ResNet-GAN"),
+        "{manifest}"
+    );
+    let e =
+        fails(&["train", "text", "--arch", "snresnet", "--out", "x", "--checkpoint", "x.ckpt"], d);
+    assert!(e.contains("only the cifar10 recipe has a choice of networks"), "{e}");
 }

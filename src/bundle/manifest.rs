@@ -6,18 +6,17 @@ use crate::error::{Error, Result};
 use crate::flow::select::Calibration;
 use crate::flow::settings::{FlowConfig, Recommended};
 use crate::model::spec::{NetworkSpec, ParamSpec};
+pub use crate::prior::Prior;
 use crate::sample::SampleKind;
 
-pub const FORMAT: &str = "dgflow-bundle/1";
+/// The format this build writes. docs/bundle-format.md describes it, and
+/// docs/bundle-manifest.schema.json is its machine-readable schema.
+pub const FORMAT: &str = "dgflow-bundle/2";
+
+/// Formats this build reads: older ones are upgraded as they are read (see [`upgrade`]).
+pub const READS: [&str; 2] = ["dgflow-bundle/1", FORMAT];
 
 pub const MANIFEST_FILE: &str = "manifest.json";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Prior {
-    /// z ~ N(0, I)
-    Normal,
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -128,6 +127,55 @@ pub struct Manifest {
     pub calibration: Option<Calibration>,
 }
 
+/// Brings a manifest of an older format this build reads up to [`FORMAT`], in place; refuses
+/// one it does not read, saying what to do.
+///
+/// - `dgflow-bundle/1` → `/2`: `latent.prior` was the string `"normal"` (N(0, I)); it is now an
+///   object, `{"kind": "normal", "sigma": 1}` (or a uniform prior).
+pub fn upgrade(manifest: &mut serde_json::Value) -> std::result::Result<(), String> {
+    let Some(object) = manifest.as_object_mut() else {
+        return Err("expected a JSON object with `format`, `name`, `latent`, …".into());
+    };
+    let format = match object.get("format") {
+        Some(serde_json::Value::String(f)) => f.clone(),
+        Some(other) => {
+            return Err(format!("field `format` is {other}, expected a string like {FORMAT:?}"));
+        }
+        None => {
+            return Err(format!(
+                "field `format` is missing; a bundle manifest names its format, e.g. {FORMAT:?}"
+            ));
+        }
+    };
+    if format == READS[0] {
+        if let Some(latent) = object.get_mut("latent").and_then(|l| l.as_object_mut())
+            && latent.get("prior") == Some(&serde_json::json!("normal"))
+        {
+            latent.insert("prior".into(), serde_json::json!({ "kind": "normal", "sigma": 1.0 }));
+        }
+        object.insert("format".into(), serde_json::json!(FORMAT));
+        return Ok(());
+    }
+    if format == FORMAT {
+        return Ok(());
+    }
+    let newer = format
+        .strip_prefix("dgflow-bundle/")
+        .and_then(|v| v.parse::<u32>().ok())
+        .is_some_and(|v| v > 2);
+    Err(if newer {
+        format!(
+            "field `format` is {format:?}, newer than this build reads ({}): update dgflow-web (git pull, then ./build.sh), or export the model again with this version's exporter",
+            READS.join(", ")
+        )
+    } else {
+        format!(
+            "field `format` is {format:?}: not a dgflow bundle manifest this build reads ({}); see docs/bundle-format.md",
+            READS.join(", ")
+        )
+    })
+}
+
 impl Manifest {
     /// Every parameter the architecture needs: the generator's, the critic's and each critic term's.
     pub fn params(&self) -> Vec<ParamSpec> {
@@ -139,10 +187,20 @@ impl Manifest {
         params
     }
 
-    /// Parses and checks a manifest; `path` is only used in messages.
+    /// Parses and checks a manifest of any format this build reads, upgraded to [`FORMAT`];
+    /// `path` is only used in messages.
     pub fn parse(bytes: &[u8], path: &str) -> Result<Manifest> {
-        let manifest: Manifest =
-            serde_json::from_slice(bytes).map_err(|e| Error::manifest(path, e.to_string()))?;
+        let mut value: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| Error::manifest(path, format!("not valid JSON ({e})")))?;
+        upgrade(&mut value).map_err(|e| Error::manifest(path, e))?;
+        let manifest: Manifest = serde_path_to_error::deserialize(value).map_err(|e| {
+            let field = e.path().to_string();
+            let inner = e.into_inner();
+            Error::manifest(
+                path,
+                if field == "." { inner.to_string() } else { format!("field `{field}`: {inner}") },
+            )
+        })?;
         manifest.check(path)?;
         Ok(manifest)
     }
@@ -150,13 +208,13 @@ impl Manifest {
     fn check(&self, path: &str) -> Result<()> {
         let fail = |reason: String| Err(Error::manifest(path, reason));
         if self.format != FORMAT {
-            return fail(format!(
-                "field `format` is {:?}, this build reads {FORMAT:?}",
-                self.format
-            ));
+            return fail(format!("field `format` is {:?}, expected {FORMAT:?}", self.format));
         }
         if self.latent.dim == 0 {
             return fail("field `latent.dim` must be positive".into());
+        }
+        if let Err(e) = self.latent.prior.check() {
+            return fail(format!("field `latent.prior`: {e}"));
         }
         if self.sample_shape.is_empty() || self.sample_shape.contains(&0) {
             return fail(format!(
@@ -215,6 +273,19 @@ impl Manifest {
             Ok(s) if s == [1] => {}
             Ok(s) => return fail(format!("field `critic` must end in one logit, it gives {s:?}")),
             Err(e) => return fail(format!("field `critic`: {e}")),
+        }
+        let digests = std::iter::once(("weights.sha256".to_string(), &self.weights.sha256)).chain(
+            self.shared_weights
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (format!("shared_weights[{i}].sha256"), &s.sha256)),
+        );
+        for (field, digest) in digests {
+            if digest.len() != 64 || !digest.chars().all(|c| c.is_ascii_hexdigit()) {
+                return fail(format!(
+                    "field `{field}` {digest:?} is not a SHA-256 (64 hexadecimal digits); write the bundle again with `dgflow` or the exporter"
+                ));
+            }
         }
         let params = self.params();
         for (i, shared) in self.shared_weights.iter().enumerate() {

@@ -10,6 +10,7 @@ pub mod budget;
 pub mod ddls;
 pub mod dgflow;
 pub mod dot;
+mod given;
 pub mod select;
 pub mod settings;
 
@@ -18,7 +19,9 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::model::{Critic, Generator};
+use crate::prior::Prior;
 use crate::rng::{Noise, Stream};
+pub use given::Given;
 use select::{DRS_BURN_IN, Proposals, Rule, Slots};
 pub use settings::{FlowConfig, Keep, Limits, Method, Recommended, Space};
 
@@ -107,6 +110,9 @@ pub struct Refiner<G: Generator, C: Critic> {
     /// What the latest selection step drew: fresh latents for every slot (none at step 0, whose
     /// proposals are the starting latents) and one uniform per slot, for recording a run.
     drawn: Option<(Option<Vec<f32>>, Vec<f32>)>,
+    start: Vec<f32>,
+    /// Noise to add instead of drawing it (`[steps, batch, dim]`), see [`Given`].
+    given_noise: Option<Vec<f32>>,
 }
 
 impl<G: Generator, C: Critic> Refiner<G, C> {
@@ -117,12 +123,24 @@ impl<G: Generator, C: Critic> Refiner<G, C> {
         config: FlowConfig,
         device: &Device,
     ) -> Result<Refiner<G, C>> {
+        Refiner::with_given(generator, critic, config, Given::default(), device).await
+    }
+
+    /// As [`Refiner::new`], starting from the latents and adding the noise of `given` where it
+    /// has them (the seed still draws everything else).
+    pub async fn with_given(
+        generator: G,
+        critic: C,
+        config: FlowConfig,
+        given: Given,
+        device: &Device,
+    ) -> Result<Refiner<G, C>> {
         config.validate(generator.sample_kind())?;
-        let dim = generator.latent_dim();
-        let z0 = Tensor::<2>::from_data(
-            TensorData::new(starting_latents(&config, dim), [config.batch, dim]),
-            device,
-        );
+        let (dim, prior) = (generator.latent_dim(), generator.prior());
+        given.check_latents(&config, dim)?;
+        let start = given.latents.clone().unwrap_or_else(|| starting_latents(&config, dim, prior));
+        let z0 =
+            Tensor::<2>::from_data(TensorData::new(start.clone(), [config.batch, dim]), device);
         let mut spent = Spent::default();
         let state = match config.space {
             Space::Latent => z0,
@@ -131,6 +149,7 @@ impl<G: Generator, C: Critic> Refiner<G, C> {
                 generator.generate(z0)
             }
         };
+        given.check_noise(&config, state.dims()[1])?;
         let k_eff = if config.method == Method::Dot {
             spent.generator += DOT_CALIBRATION as u64;
             spent.critic += DOT_CALIBRATION as u64;
@@ -166,7 +185,14 @@ impl<G: Generator, C: Critic> Refiner<G, C> {
             rule,
             slots: None,
             drawn: None,
+            start,
+            given_noise: given.noise,
         })
+    }
+
+    /// The latents the run started from (`[batch, latent_dim]`): drawn from the seed or given.
+    pub fn start(&self) -> &[f32] {
+        &self.start
     }
 
     /// The fresh latents (`[batch, latent_dim]`; `None` at step 0) and the uniforms (one per
@@ -208,7 +234,7 @@ impl<G: Generator, C: Critic> Refiner<G, C> {
             return self.select(index).await.map(Some);
         }
         if let Some(drift) = self.drift.take() {
-            self.advance(drift);
+            self.advance(drift, index);
         }
         let last = index == self.config.steps;
         let (samples, logits, drift) = self.evaluate(!last);
@@ -240,7 +266,7 @@ impl<G: Generator, C: Critic> Refiner<G, C> {
         let (proposing, latents, fresh) = match &self.slots {
             None => ((0..batch).collect::<Vec<_>>(), read(self.state.clone()).await?, None),
             Some(slots) => {
-                let fresh = self.proposals.normal(batch * dim, 1.0);
+                let fresh = self.generator.prior().sample(&mut self.proposals, batch * dim);
                 let proposing = slots.proposing();
                 let rows = proposing.iter().flat_map(|&i| fresh[i * dim..(i + 1) * dim].to_vec());
                 let rows = rows.collect();
@@ -327,7 +353,7 @@ impl<G: Generator, C: Critic> Refiner<G, C> {
         let grad = input.grad(&gradients).expect("the refined state requires a gradient");
         let drift = match self.config.method {
             Method::DgflowKl | Method::DgflowJs | Method::DgflowLogD => grad,
-            Method::Ddls => ddls::drift(self.state.clone(), grad),
+            Method::Ddls => ddls::drift(self.state.clone(), grad, self.generator.prior()),
             Method::Dot => dot::drift(self.state.clone(), self.origin.clone(), grad, self.k_eff),
             Method::Drs | Method::MhGan => unreachable!("selection methods have no drift"),
         };
@@ -341,18 +367,24 @@ impl<G: Generator, C: Critic> Refiner<G, C> {
         }
     }
 
-    /// `state ← state + η · drift + √(2ηγ) ξ` (DOT is plain gradient descent: no noise).
-    fn advance(&mut self, drift: Tensor<2>) {
+    /// Step `index`: `state ← state + η · drift + √(2ηγ) ξ` (DOT is plain gradient descent: no
+    /// noise).
+    fn advance(&mut self, drift: Tensor<2>, index: usize) {
         let FlowConfig { eta, gamma, method, .. } = self.config;
         let mut next = self.state.clone() + drift.mul_scalar(eta);
         if method != Method::Dot && gamma > 0.0 {
             let [batch, dim] = self.state.dims();
-            let xi = self.noise.normal(batch * dim, 1.0);
+            let xi = match &self.given_noise {
+                Some(all) => all[(index - 1) * batch * dim..index * batch * dim].to_vec(),
+                None => self.noise.normal(batch * dim, 1.0),
+            };
             self.added_noise = Some(xi.clone());
             let xi = Tensor::<2>::from_data(TensorData::new(xi, [batch, dim]), &self.device);
             next = next + xi.mul_scalar((2.0 * eta * gamma).sqrt());
         }
-        self.state = next;
+        // DDLS samples a density over the prior's support: it stays there.
+        self.state =
+            if method == Method::Ddls { self.generator.prior().confine(next) } else { next };
     }
 }
 
@@ -372,8 +404,8 @@ pub async fn refine(
 }
 
 /// The latents a refinement starts from (`[batch, dim]`, row-major), drawn from the seed.
-pub fn starting_latents(config: &FlowConfig, dim: usize) -> Vec<f32> {
-    Noise::new(config.seed, Stream::Latents).normal(config.batch * dim, 1.0)
+pub fn starting_latents(config: &FlowConfig, dim: usize, prior: Prior) -> Vec<f32> {
+    prior.sample(&mut Noise::new(config.seed, Stream::Latents), config.batch * dim)
 }
 
 /// `n` samples of the base model from the starting latents of `seed`: what step 0 of any flow
@@ -384,21 +416,21 @@ pub async fn base_samples(
     seed: u64,
     device: &Device,
 ) -> Result<Vec<f32>> {
-    let dim = generator.latent_dim();
+    let (dim, prior) = (generator.latent_dim(), generator.prior());
     let config = FlowConfig { batch: n, seed, ..FlowConfig::default() };
-    let z =
-        Tensor::<2>::from_data(TensorData::new(starting_latents(&config, dim), [n, dim]), device);
+    let z = starting_latents(&config, dim, prior);
+    let z = Tensor::<2>::from_data(TensorData::new(z, [n, dim]), device);
     read(generator.generate(z)).await
 }
 
 /// DOT's reference batch (`[DOT_CALIBRATION, dim]`), from its own stream of the seed.
-pub fn calibration_latents(seed: u64, dim: usize) -> Vec<f32> {
-    Noise::new(seed, Stream::Calibration).normal(DOT_CALIBRATION * dim, 1.0)
+pub fn calibration_latents(seed: u64, dim: usize, prior: Prior) -> Vec<f32> {
+    prior.sample(&mut Noise::new(seed, Stream::Calibration), DOT_CALIBRATION * dim)
 }
 
 /// DRS's burn-in latents (`[DRS_BURN_IN, dim]`), from their own stream of `seed`.
-pub fn burn_in_latents(seed: u64, dim: usize) -> Vec<f32> {
-    Noise::new(seed, Stream::BurnIn).normal(DRS_BURN_IN * dim, 1.0)
+pub fn burn_in_latents(seed: u64, dim: usize, prior: Prior) -> Vec<f32> {
+    prior.sample(&mut Noise::new(seed, Stream::BurnIn), DRS_BURN_IN * dim)
 }
 
 /// The critic's logits of DRS's burn-in batch.
@@ -410,7 +442,7 @@ async fn burn_in_logits(
 ) -> Result<Vec<f32>> {
     let dim = generator.latent_dim();
     let z = Tensor::<2>::from_data(
-        TensorData::new(burn_in_latents(seed, dim), [DRS_BURN_IN, dim]),
+        TensorData::new(burn_in_latents(seed, dim, generator.prior()), [DRS_BURN_IN, dim]),
         device,
     );
     read(critic.logit(generator.generate(z))).await
@@ -423,10 +455,8 @@ async fn estimate_k_eff(
     device: &Device,
 ) -> Result<f32> {
     let dim = generator.latent_dim();
-    let z = Tensor::<2>::from_data(
-        TensorData::new(calibration_latents(config.seed, dim), [DOT_CALIBRATION, dim]),
-        device,
-    );
+    let z = calibration_latents(config.seed, dim, generator.prior());
+    let z = Tensor::<2>::from_data(TensorData::new(z, [DOT_CALIBRATION, dim]), device);
     let x = generator.generate(z.clone());
     let logits = read(critic.logit(x.clone())).await?;
     let (points, width) = match config.space {

@@ -24,6 +24,9 @@ impl Generator for Doubling {
     fn latent_dim(&self) -> usize {
         2
     }
+    fn prior(&self) -> Prior {
+        Prior::STANDARD
+    }
     fn sample_kind(&self) -> SampleKind {
         SampleKind::Points
     }

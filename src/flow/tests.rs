@@ -13,12 +13,15 @@ fn device() -> Device {
     crate::device::cpu()
 }
 
-/// G(z) = z.
+/// G(z) = z, with latents from N(0, I).
 struct Identity(usize);
 
 impl Generator for Identity {
     fn latent_dim(&self) -> usize {
         self.0
+    }
+    fn prior(&self) -> Prior {
+        Prior::STANDARD
     }
     fn sample_kind(&self) -> SampleKind {
         SampleKind::Points
@@ -189,6 +192,143 @@ fn ddls_takes_a_langevin_step_on_prior_plus_critic() {
         let expected = a + 0.1 * (m[i % 2] - 2.0 * a);
         assert!((b - expected).abs() < 1e-6, "{b} vs {expected}");
     }
+}
+
+/// G(z) = z in the plane, with latents from `prior`.
+struct IdentityFrom(Prior);
+
+impl Generator for IdentityFrom {
+    fn latent_dim(&self) -> usize {
+        2
+    }
+    fn prior(&self) -> Prior {
+        self.0
+    }
+    fn sample_kind(&self) -> SampleKind {
+        SampleKind::Points
+    }
+    fn generate(&self, z: Tensor<2>) -> Tensor<2> {
+        z
+    }
+}
+
+fn run_from(prior: Prior, config: FlowConfig, target: &[f32]) -> Trajectory {
+    pollster::block_on(refine(IdentityFrom(prior), Quadratic(target.to_vec()), config, &device()))
+        .unwrap()
+}
+
+#[test]
+fn every_method_starts_from_the_prior_and_ddls_follows_its_energy() {
+    let m = [1.0f32, -0.5];
+    let ddls = FlowConfig {
+        method: Method::Ddls,
+        eta: 0.1,
+        gamma: 0.0,
+        steps: 1,
+        batch: 64,
+        ..FlowConfig::default()
+    };
+    // N(0, σ²I): E(z) = ‖z‖²/(2σ²) + ‖z − m‖²/2, so z₁ = z₀ + η(m − z₀ − z₀/σ²).
+    let sigma = 0.5f32;
+    let t = run_from(Prior::Normal { sigma }, ddls.clone(), &m);
+    let (z0, z1) = (t.steps[0].latents.as_ref().unwrap(), t.steps[1].latents.as_ref().unwrap());
+    assert_eq!(z0, &Prior::Normal { sigma }.sample(&mut Noise::new(0, Stream::Latents), 128));
+    for (i, (a, b)) in z0.iter().zip(z1).enumerate() {
+        let expected = a + 0.1 * (m[i % 2] - a - a / (sigma * sigma));
+        assert!((b - expected).abs() < 1e-6, "{b} vs {expected}");
+    }
+    // uniform(−1, 1)²: a flat prior inside its box, whose walls reflect. With m far outside the
+    // box and a long step, every latent hits a wall: z₁ = reflect(z₀ + η(m − z₀)).
+    let boxed = Prior::Uniform { low: -1.0, high: 1.0 };
+    let far = [5.0f32, -5.0];
+    let t = run_from(boxed, FlowConfig { eta: 0.5, ..ddls }, &far);
+    let (z0, z1) = (t.steps[0].latents.as_ref().unwrap(), t.steps[1].latents.as_ref().unwrap());
+    assert!(z0.iter().all(|&z| boxed.contains(z)), "starting latents in the box");
+    for (i, (a, b)) in z0.iter().zip(z1).enumerate() {
+        let free = a + 0.5 * (far[i % 2] - a);
+        let reflected = if free > 1.0 { 2.0 - free } else { -2.0 - free };
+        assert!(
+            free.abs() > 1.0 && (b - reflected).abs() < 1e-5,
+            "{a} → {b}, expected {reflected}"
+        );
+    }
+    // DGflow has no prior term: its latents may leave the box.
+    let kl = FlowConfig {
+        method: Method::DgflowKl,
+        eta: 0.5,
+        gamma: 0.0,
+        steps: 1,
+        batch: 64,
+        ..FlowConfig::default()
+    };
+    let t = run_from(boxed, kl, &far);
+    assert!(t.steps[1].latents.as_ref().unwrap().iter().any(|&z| !boxed.contains(z)));
+    // DRS and MH-GAN propose from the prior too.
+    let mh = FlowConfig { method: Method::MhGan, steps: 3, batch: 64, ..FlowConfig::default() };
+    let t = run_from(boxed, mh, &m);
+    assert!(t.steps.iter().all(|s| s.latents.as_ref().unwrap().iter().all(|&z| boxed.contains(z))));
+}
+
+#[test]
+fn a_run_given_its_latents_and_noise_is_replayed_exactly_and_wrong_lengths_are_refused() {
+    let m = [1.0f32, -0.5];
+    let device = device();
+    let config =
+        FlowConfig { eta: 0.1, gamma: 0.5, steps: 3, batch: 8, seed: 4, ..FlowConfig::default() };
+    let mut first = pollster::block_on(Refiner::new(
+        Identity(2),
+        Quadratic(m.to_vec()),
+        config.clone(),
+        &device,
+    ))
+    .unwrap();
+    let start = first.start().to_vec();
+    let (mut steps, mut noise) = (Vec::new(), Vec::new());
+    while let Some(step) = pollster::block_on(first.next_step()).unwrap() {
+        noise.extend_from_slice(first.added_noise().unwrap_or_default());
+        steps.push(step);
+    }
+    assert_eq!(noise.len(), 3 * 8 * 2);
+    // Another seed, given what the first run drew: the same run, bit for bit.
+    let given = Given { latents: Some(start.clone()), noise: Some(noise.clone()) };
+    let other = FlowConfig { seed: 99, ..config.clone() };
+    let replay =
+        Refiner::with_given(Identity(2), Quadratic(m.to_vec()), other.clone(), given, &device);
+    let mut replay = pollster::block_on(replay).unwrap();
+    for step in &steps {
+        let again = pollster::block_on(replay.next_step()).unwrap().unwrap();
+        assert_eq!(
+            (&again.latents, &again.logits),
+            (&step.latents, &step.logits),
+            "step {}",
+            step.index
+        );
+    }
+    // Without the noise, the other seed's noise: another run from the same start.
+    let given = Given { latents: Some(start.clone()), noise: None };
+    let t = Refiner::with_given(Identity(2), Quadratic(m.to_vec()), other.clone(), given, &device);
+    let mut t = pollster::block_on(t).unwrap();
+    assert_eq!(pollster::block_on(t.next_step()).unwrap().unwrap().latents, steps[0].latents);
+    assert_ne!(pollster::block_on(t.next_step()).unwrap().unwrap().latents, steps[1].latents);
+
+    let refused = |given: Given, config: &FlowConfig| {
+        let r =
+            Refiner::with_given(Identity(2), Quadratic(m.to_vec()), config.clone(), given, &device);
+        pollster::block_on(r).err().expect("refused").to_string()
+    };
+    let e = refused(Given { latents: Some(start[..15].to_vec()), noise: None }, &config);
+    assert!(e.contains("latents") && e.contains("15 values") && e.contains("8 × 2 = 16"), "{e}");
+    let e = refused(Given { latents: None, noise: Some(noise[..40].to_vec()) }, &config);
+    assert!(e.contains("noise") && e.contains("3 × 8 × 2 = 48"), "{e}");
+    let mut nan = start.clone();
+    nan[3] = f32::NAN;
+    assert!(
+        refused(Given { latents: Some(nan), noise: None }, &config)
+            .contains("value 3 is not finite")
+    );
+    let quiet = FlowConfig { gamma: 0.0, ..config };
+    let e = refused(Given { latents: None, noise: Some(noise) }, &quiet);
+    assert!(e.contains("adds no noise"), "{e}");
 }
 
 #[test]

@@ -10,12 +10,15 @@ use burn::prelude::*;
 
 use crate::bundle::{Bundle, Manifest};
 use crate::flow::select::Calibration;
+use crate::prior::Prior;
 use crate::sample::SampleKind;
 use network::Network;
 
 /// Maps latents `[batch, latent_dim]` to flattened samples `[batch, prod(sample_shape)]`.
 pub trait Generator {
     fn latent_dim(&self) -> usize;
+    /// Where its latents come from.
+    fn prior(&self) -> Prior;
     /// What the samples are, which decides the spaces they can be refined in.
     fn sample_kind(&self) -> SampleKind;
     fn generate(&self, z: Tensor<2>) -> Tensor<2>;
@@ -34,6 +37,9 @@ pub trait Critic {
 impl<T: Generator + ?Sized> Generator for &T {
     fn latent_dim(&self) -> usize {
         (**self).latent_dim()
+    }
+    fn prior(&self) -> Prior {
+        (**self).prior()
     }
     fn sample_kind(&self) -> SampleKind {
         (**self).sample_kind()
@@ -55,6 +61,9 @@ impl<T: Critic + ?Sized> Critic for &T {
 impl<T: Generator + ?Sized> Generator for std::rc::Rc<T> {
     fn latent_dim(&self) -> usize {
         (**self).latent_dim()
+    }
+    fn prior(&self) -> Prior {
+        (**self).prior()
     }
     fn sample_kind(&self) -> SampleKind {
         (**self).sample_kind()
@@ -125,6 +134,9 @@ impl Model {
 impl Generator for Model {
     fn latent_dim(&self) -> usize {
         self.manifest.latent.dim
+    }
+    fn prior(&self) -> Prior {
+        self.manifest.latent.prior
     }
     fn sample_kind(&self) -> SampleKind {
         self.manifest.kind

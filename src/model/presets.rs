@@ -16,6 +16,12 @@ pub enum Architecture {
     /// DCGAN generator and the SN-DCGAN discriminator of Miyato et al. 2018, channel widths
     /// scaled by `width` (64 is the published size), for `size`×`size` RGB images (size % 8 == 0).
     Dcgan { latent: usize, width: usize, size: usize },
+    /// The ResNet generator and discriminator of Miyato et al. 2018 (SN-ResNet-GAN) for
+    /// `size`×`size` RGB images (size % 8 == 0): three upsampling residual blocks of 2·`width`
+    /// channels, and the discriminator's optimised first block, a downsampling block and two
+    /// plain blocks of `width` channels, global sum pooling and a spectrally normalised linear
+    /// layer. `width` 128 is the published CIFAR-10 size (generator 256).
+    SnResnet { latent: usize, width: usize, size: usize },
     /// The residual 1D-conv language GAN of Gulrajani et al. 2017 over `length` characters.
     CharCnn { latent: usize, width: usize, length: usize, blocks: usize, vocab: Vec<String> },
 }
@@ -56,6 +62,15 @@ impl Architecture {
             Architecture::Toy2d { hidden_g, hidden_d } => {
                 within("hidden units", *hidden_g, 1, 8 * MAX_WIDTH, "")?;
                 within("hidden units", *hidden_d, 1, 8 * MAX_WIDTH, "")
+            }
+            Architecture::SnResnet { latent, width, size } => {
+                within("latent", *latent, 1, MAX_LATENT, "")?;
+                within("width", *width, 1, MAX_WIDTH, " (128 is the published SN-ResNet)")?;
+                within("size", *size, 8, MAX_IMAGE_SIDE, ", a multiple of 8 (32 for CIFAR-10)")?;
+                if size % 8 != 0 {
+                    return Err(Error::parameter("size", size, "expected a multiple of 8"));
+                }
+                Ok(())
             }
             Architecture::Dcgan { latent, width, size } => {
                 within("latent", *latent, 1, MAX_LATENT, "")?;
@@ -117,6 +132,15 @@ impl Architecture {
                     None,
                 )
             }
+            Architecture::SnResnet { latent, width, size } => (
+                SampleKind::Image,
+                *latent,
+                vec![3, *size, *size],
+                [-1.0, 1.0],
+                sn_resnet_generator(*latent, 2 * width, *size),
+                sn_resnet_critic(*width),
+                None,
+            ),
             Architecture::CharCnn { latent, width, length, blocks, vocab } => {
                 let (w, l, v) = (*width, *length, vocab.len());
                 let block = |prefix: &str, i: usize, sn: bool| Layer::Residual {
@@ -127,6 +151,7 @@ impl Architecture {
                         conv1d(&format!("{prefix}{i}b"), w, w, 5, 2, sn),
                     ],
                     scale: 0.3,
+                    shortcut: Vec::new(),
                 };
                 let mut generator =
                     vec![linear("fc", *latent, w * l, false), Layer::Reshape { shape: vec![w, l] }];
@@ -156,7 +181,9 @@ impl Architecture {
     pub fn init_bundle(&self, name: &str, seed: u64) -> Bundle {
         let init = match self {
             Architecture::Dcgan { .. } => WeightInit::Normal(0.02),
-            Architecture::Toy2d { .. } | Architecture::CharCnn { .. } => WeightInit::HeNormal,
+            Architecture::Toy2d { .. }
+            | Architecture::CharCnn { .. }
+            | Architecture::SnResnet { .. } => WeightInit::HeNormal,
         };
         self.init_bundle_with(name, init, seed)
     }
@@ -176,7 +203,7 @@ impl Architecture {
             name: name.into(),
             description: format!("untrained {name}: randomly initialised weights (seed {seed})"),
             kind,
-            latent: Latent { dim: latent_dim, prior: Prior::Normal },
+            latent: Latent { dim: latent_dim, prior: Prior::STANDARD },
             sample_shape,
             value_range,
             vocab,
@@ -271,6 +298,87 @@ pub fn dcgan_generator(latent: usize, width: usize, size: usize) -> NetworkSpec 
     }
     layers.push(conv2d("out", w, 3, 3, 1, 1));
     layers.push(Layer::Tanh {});
+    net(layers)
+}
+
+/// SN-ResNet-GAN's generator (Miyato et al. 2018, after Gulrajani et al. 2017): a linear layer
+/// to `channels`×s/8×s/8, three blocks of BN, ReLU, ×2 nearest upsampling, 3×3 convolution, BN,
+/// ReLU, 3×3 convolution beside a shortcut of upsampling and a 1×1 convolution, then BN, ReLU,
+/// a 3×3 convolution to RGB and tanh.
+pub fn sn_resnet_generator(latent: usize, channels: usize, size: usize) -> NetworkSpec {
+    let (c, s0) = (channels, size / 8);
+    let mut layers =
+        vec![linear("fc", latent, c * s0 * s0, false), Layer::Reshape { shape: vec![c, s0, s0] }];
+    let up = || Layer::Upsample2d { factor: 2 };
+    for b in 1..=3 {
+        let name = |part: &str| format!("b{b}_{part}");
+        layers.push(Layer::Residual {
+            layers: vec![
+                batch_norm(&name("bn1"), c),
+                Layer::Relu {},
+                up(),
+                conv2d(&name("conv1"), c, c, 3, 1, 1),
+                batch_norm(&name("bn2"), c),
+                Layer::Relu {},
+                conv2d(&name("conv2"), c, c, 3, 1, 1),
+            ],
+            scale: 1.0,
+            shortcut: vec![up(), conv2d(&name("shortcut"), c, c, 1, 1, 0)],
+        });
+    }
+    layers.extend([
+        batch_norm("bn_out", c),
+        Layer::Relu {},
+        conv2d("out", c, 3, 3, 1, 1),
+        Layer::Tanh {},
+    ]);
+    net(layers)
+}
+
+/// SN-ResNet-GAN's discriminator (Miyato et al. 2018): the optimised first block (3×3
+/// convolution, ReLU, 3×3 convolution, 2×2 average pooling, beside pooling and a 1×1
+/// convolution), a downsampling block (ReLU, convolution, ReLU, convolution, pooling, beside a
+/// 1×1 convolution and pooling), two blocks at that size with identity shortcuts, then ReLU,
+/// global sum pooling and a linear layer to one logit, every weight spectrally normalised.
+pub fn sn_resnet_critic(channels: usize) -> NetworkSpec {
+    let c = channels;
+    let sn = |mut layer: Layer| {
+        if let Layer::Conv2d { spectral_norm, .. } | Layer::Linear { spectral_norm, .. } =
+            &mut layer
+        {
+            *spectral_norm = true;
+        }
+        layer
+    };
+    let conv = |name: String, cin, cout, k| sn(conv2d(&name, cin, cout, k, 1, k / 2));
+    let pool = || Layer::AvgPool2d { kernel: 2 };
+    let mut layers = vec![Layer::Residual {
+        layers: vec![
+            conv("b1_conv1".into(), 3, c, 3),
+            Layer::Relu {},
+            conv("b1_conv2".into(), c, c, 3),
+            pool(),
+        ],
+        scale: 1.0,
+        shortcut: vec![pool(), conv("b1_shortcut".into(), 3, c, 1)],
+    }];
+    for b in 2..=4 {
+        let name = |part: &str| format!("b{b}_{part}");
+        let mut branch = vec![
+            Layer::Relu {},
+            conv(name("conv1"), c, c, 3),
+            Layer::Relu {},
+            conv(name("conv2"), c, c, 3),
+        ];
+        let shortcut = if b == 2 {
+            branch.push(pool());
+            vec![conv(name("shortcut"), c, c, 1), pool()]
+        } else {
+            Vec::new()
+        };
+        layers.push(Layer::Residual { layers: branch, scale: 1.0, shortcut });
+    }
+    layers.extend([Layer::Relu {}, Layer::GlobalSumPool {}, sn(linear("out", c, 1, false))]);
     net(layers)
 }
 

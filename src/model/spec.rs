@@ -78,15 +78,32 @@ pub enum Layer {
     },
     /// The mean over every position of an image or sequence: `[C, …]` → `[C]`.
     GlobalAvgPool {},
+    /// The sum over every position of an image or sequence: `[C, …]` → `[C]` (the SN-ResNet
+    /// discriminator's pooling before its last linear layer).
+    GlobalSumPool {},
+    /// Nearest-neighbour upsampling of an image: each pixel repeated `factor`×`factor` times, as
+    /// PyTorch's `Upsample(scale_factor=factor)` (SN-ResNet's generator blocks use 2).
+    Upsample2d {
+        factor: usize,
+    },
+    /// The mean over non-overlapping `kernel`×`kernel` windows of an image whose sides are
+    /// multiples of `kernel`, as PyTorch's `AvgPool2d(kernel)`.
+    AvgPool2d {
+        kernel: usize,
+    },
     /// Reshape to `shape` (batch axis excluded).
     Reshape {
         shape: Vec<usize>,
     },
-    /// `x + scale · f(x)`: the residual blocks of the WGAN-GP language model.
+    /// `shortcut(x) + scale · f(x)`, `f` the `layers`: with no shortcut layers (the identity),
+    /// the residual blocks of the WGAN-GP language model; with a 1×1 convolution and an
+    /// upsampling or pooling there, SN-ResNet-GAN's blocks.
     Residual {
         layers: Vec<Layer>,
         #[serde(default = "unit")]
         scale: f32,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        shortcut: Vec<Layer>,
     },
 }
 
@@ -123,7 +140,9 @@ impl NetworkSpec {
         fn independent(layers: &[Layer]) -> bool {
             layers.iter().all(|layer| match layer {
                 Layer::BatchNorm { .. } => false,
-                Layer::Residual { layers, .. } => independent(layers),
+                Layer::Residual { layers, shortcut, .. } => {
+                    independent(layers) && independent(shortcut)
+                }
                 _ => true,
             })
         }
@@ -133,7 +152,7 @@ impl NetworkSpec {
     /// Checks every layer against the shape flowing into it and returns the output shape.
     /// Errors name the layer by position and name, so a manifest typo is easy to find.
     pub fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, String> {
-        propagate(&self.layers, input.to_vec(), "")
+        propagate(&self.layers, input.to_vec(), "layers")
     }
 
     /// Multiply-accumulates of one forward pass of one sample of `input` shape, counting the
@@ -153,7 +172,7 @@ impl NetworkSpec {
 
 fn propagate(layers: &[Layer], mut shape: Vec<usize>, path: &str) -> Result<Vec<usize>, String> {
     for (i, layer) in layers.iter().enumerate() {
-        let at = format!("{path}layers[{i}]");
+        let at = format!("{path}[{i}]");
         shape = layer_output(layer, &shape, &at)?;
     }
     Ok(shape)
@@ -243,13 +262,37 @@ fn layer_output(layer: &Layer, shape: &[usize], at: &str) -> Result<Vec<usize>, 
             }
             Ok(vec![shape[0], shape[1] / kernel, shape[2] / kernel])
         }
-        Layer::GlobalAvgPool {} => {
+        Layer::GlobalAvgPool {} | Layer::GlobalSumPool {} => {
             if shape.len() < 2 {
                 return Err(format!(
-                    "{at} (global_avg_pool) expects an image or a sequence, got shape {shape:?}"
+                    "{at} (global pooling) expects an image or a sequence, got shape {shape:?}"
                 ));
             }
             Ok(vec![shape[0]])
+        }
+        Layer::Upsample2d { factor } => {
+            positive(*factor, "factor")?;
+            if shape.len() != 3 {
+                return Err(format!("{at} (upsample2d) expects an image, got shape {shape:?}"));
+            }
+            let grow = |n: usize| {
+                n.checked_mul(*factor)
+                    .filter(|&v| v <= 1 << 16)
+                    .ok_or_else(|| format!("{at}: upsampling {shape:?} by {factor} is too large"))
+            };
+            Ok(vec![shape[0], grow(shape[1])?, grow(shape[2])?])
+        }
+        Layer::AvgPool2d { kernel } => {
+            positive(*kernel, "kernel")?;
+            if shape.len() != 3
+                || !shape[1].is_multiple_of(*kernel)
+                || !shape[2].is_multiple_of(*kernel)
+            {
+                return Err(format!(
+                    "{at} (avg_pool2d) expects an image whose sides are multiples of {kernel}, got shape {shape:?}"
+                ));
+            }
+            Ok(vec![shape[0], shape[1] / kernel, shape[2] / kernel])
         }
         Layer::LeakyRelu { slope } => {
             if slope.is_finite() {
@@ -268,14 +311,15 @@ fn layer_output(layer: &Layer, shape: &[usize], at: &str) -> Result<Vec<usize>, 
                 Ok(to.clone())
             }
         }
-        Layer::Residual { layers, scale } => {
+        Layer::Residual { layers, scale, shortcut } => {
             if !scale.is_finite() {
                 return Err(format!("{at}: residual scale must be finite"));
             }
-            let inner = propagate(layers, shape.to_vec(), &format!("{at}."))?;
-            if inner != shape {
+            let inner = propagate(layers, shape.to_vec(), &format!("{at}.layers"))?;
+            let skipped = propagate(shortcut, shape.to_vec(), &format!("{at}.shortcut"))?;
+            if inner != skipped {
                 return Err(format!(
-                    "{at}: residual branch maps {shape:?} to {inner:?}; they must match"
+                    "{at}: residual branch maps {shape:?} to {inner:?} but its shortcut to {skipped:?}; they must match"
                 ));
             }
             Ok(inner)
@@ -300,7 +344,9 @@ fn count_macs(layers: &[Layer], mut shape: Vec<usize>) -> Option<(u64, Vec<usize
             Layer::Conv1d { inputs, kernel, .. } => {
                 positions(&out) * (out[0] * inputs * kernel) as u64
             }
-            Layer::Residual { layers, .. } => count_macs(layers, shape.clone())?.0,
+            Layer::Residual { layers, shortcut, .. } => {
+                count_macs(layers, shape.clone())?.0 + count_macs(shortcut, shape.clone())?.0
+            }
             _ => 0,
         };
         shape = out;
@@ -361,7 +407,10 @@ fn collect_params(layers: &[Layer], prefix: &str, out: &mut Vec<ParamSpec>) {
                     push(name, field, vec![*channels], 0);
                 }
             }
-            Layer::Residual { layers, .. } => collect_params(layers, prefix, out),
+            Layer::Residual { layers, shortcut, .. } => {
+                collect_params(layers, prefix, out);
+                collect_params(shortcut, prefix, out);
+            }
             Layer::Relu {}
             | Layer::LeakyRelu { .. }
             | Layer::Tanh {}
@@ -369,7 +418,10 @@ fn collect_params(layers: &[Layer], prefix: &str, out: &mut Vec<ParamSpec>) {
             | Layer::Softmax {}
             | Layer::Reshape { .. }
             | Layer::MaxPool2d { .. }
-            | Layer::GlobalAvgPool {} => {}
+            | Layer::GlobalAvgPool {}
+            | Layer::GlobalSumPool {}
+            | Layer::Upsample2d { .. }
+            | Layer::AvgPool2d { .. } => {}
         }
     }
 }
@@ -471,5 +523,32 @@ mod tests {
         let err =
             serde_json::from_str::<NetworkSpec>(r#"{"layers":[{"op":"relu","x":1}]}"#).unwrap_err();
         assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn resnet_layers_check_their_input_and_name_where_it_fails() {
+        let spec = |json: &str| serde_json::from_str::<NetworkSpec>(json).unwrap();
+        let block = spec(
+            r#"{"layers":[{"op":"residual","layers":[
+                {"op":"upsample2d","factor":2},
+                {"op":"conv2d","name":"c","inputs":2,"outputs":4,"kernel":3,"padding":1}],
+              "shortcut":[{"op":"upsample2d","factor":2},{"op":"conv2d","name":"s","inputs":2,"outputs":4,"kernel":1}]},
+              {"op":"avg_pool2d","kernel":2},{"op":"global_sum_pool"}]}"#,
+        );
+        assert_eq!(block.output_shape(&[2, 3, 5]).unwrap(), [4]);
+        assert_eq!(block.params("g").iter().filter(|p| p.name.ends_with(".weight")).count(), 2);
+        assert_eq!(block.macs(&[2, 3, 5]), Some(6 * 10 * (4 * 2 * 9 + 4 * 2)));
+        let err = block.output_shape(&[2, 3]).unwrap_err();
+        assert!(err.contains("layers[0].layers[0] (upsample2d) expects an image"), "{err}");
+        let pooled = spec(r#"{"layers":[{"op":"avg_pool2d","kernel":2}]}"#);
+        let err = pooled.output_shape(&[2, 5, 4]).unwrap_err();
+        assert!(err.contains("multiples of 2"), "{err}");
+        let uneven = spec(
+            r#"{"layers":[{"op":"residual","layers":[{"op":"relu"}],"shortcut":[{"op":"avg_pool2d","kernel":2}]}]}"#,
+        );
+        let err = uneven.output_shape(&[2, 4, 4]).unwrap_err();
+        assert!(err.contains("maps [2, 4, 4] to [2, 4, 4] but its shortcut to [2, 2, 2]"), "{err}");
+        let huge = spec(r#"{"layers":[{"op":"upsample2d","factor":100000}]}"#);
+        assert!(huge.output_shape(&[1, 4, 4]).unwrap_err().contains("too large"));
     }
 }

@@ -67,7 +67,8 @@ pub fn averaged_params(
     // per layer: Σ count·mean, Σ count·(var + mean²), Σ count
     let mut sums: BTreeMap<String, (Tensor<1>, Tensor<1>, usize)> = BTreeMap::new();
     for batch in 0..batches {
-        let z = Noise::at(seed, Stream::Statistics, batch as u64).normal(n * latent, 1.0);
+        let mut noise = Noise::at(seed, Stream::Statistics, batch as u64);
+        let z = manifest.latent.prior.sample(&mut noise, n * latent);
         let mut state = TrainingState::default();
         let generator =
             Network::training(&manifest.generator, &[latent], "generator", &out, &mut state);

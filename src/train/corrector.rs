@@ -95,7 +95,8 @@ impl CorrectorTrainer {
         let mut noise = Noise::at(self.state.config.seed, Stream::Training, self.state.iteration);
         let latents = |g: &dyn Generator, noise: &mut Noise| {
             let d = g.latent_dim();
-            Tensor::<2>::from_data(TensorData::new(noise.normal(n * d, 1.0), [n, d]), &self.device)
+            let z = g.prior().sample(noise, n * d);
+            Tensor::<2>::from_data(TensorData::new(z, [n, d]), &self.device)
         };
         let (z_positive, z_negative) =
             (latents(positive, &mut noise), latents(negative, &mut noise));
@@ -165,6 +166,7 @@ impl CorrectorTrainer {
 mod tests {
     use super::*;
     use crate::model::spec::Layer;
+    use crate::prior::Prior;
     use crate::sample::SampleKind;
 
     /// Samples of N(0, s²I) in the plane, as a generator of latent z ~ N(0, I): x = s·z.
@@ -173,6 +175,9 @@ mod tests {
     impl Generator for Scaled {
         fn latent_dim(&self) -> usize {
             2
+        }
+        fn prior(&self) -> Prior {
+            Prior::STANDARD
         }
         fn sample_kind(&self) -> SampleKind {
             SampleKind::Points

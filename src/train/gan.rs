@@ -116,11 +116,14 @@ impl GanTrainer {
     pub fn inputs(&self, data: &dyn RealData) -> IterationInputs {
         let (n, latent, steps) =
             (self.config.batch, self.manifest.latent.dim, self.config.critic_steps as u64);
+        let prior = self.manifest.latent.prior;
         let mut noise = Noise::at(self.config.seed, Stream::Training, self.iteration);
         let critic = (0..steps)
-            .map(|k| (data.batch(n, self.iteration * steps + k), noise.normal(n * latent, 1.0)))
+            .map(|k| {
+                (data.batch(n, self.iteration * steps + k), prior.sample(&mut noise, n * latent))
+            })
             .collect();
-        IterationInputs { critic, generator: noise.normal(n * latent, 1.0) }
+        IterationInputs { critic, generator: prior.sample(&mut noise, n * latent) }
     }
 
     pub fn step(&mut self, data: &dyn RealData) -> Losses {

@@ -48,6 +48,17 @@ impl Recipe {
     }
 }
 
+/// The networks of the cifar10 recipe.
+#[derive(Debug, Copy, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum ImageNetworks {
+    /// SN-DCGAN (Miyato et al. 2018's CNN), the bundled model's.
+    #[default]
+    Dcgan,
+    /// SN-ResNet-GAN (Miyato et al. 2018's ResNet).
+    Snresnet,
+}
+
 /// The flags a GAN recipe reads.
 #[derive(Debug, Clone)]
 pub struct GanOptions<'a> {
@@ -57,6 +68,8 @@ pub struct GanOptions<'a> {
     pub width: usize,
     /// Residual blocks of the text networks.
     pub blocks: usize,
+    /// The cifar10 recipe's networks.
+    pub networks: ImageNetworks,
     pub seed: u64,
 }
 
@@ -78,7 +91,14 @@ impl Recipe {
     /// The data, networks and descriptions of a GAN recipe; reads its data set from
     /// `options.data`. The classifier, VAE and corrector have trainers of their own.
     pub fn gan(self, options: &GanOptions) -> Result<GanRecipe> {
-        let GanOptions { data, width, blocks, seed } = *options;
+        let GanOptions { data, width, blocks, networks, seed } = *options;
+        if networks != ImageNetworks::Dcgan && self != Recipe::Cifar10 {
+            return Err(Error::parameter(
+                "arch",
+                "snresnet",
+                "only the cifar10 recipe has a choice of networks; leave --arch out",
+            ));
+        }
         let recipe = match self {
             Recipe::Gaussians25 | Recipe::Swissroll => {
                 let toy = self.toy().expect("a toy recipe names its data set");
@@ -107,11 +127,22 @@ impl Recipe {
                     images: Cifar::load(&data.join("cifar-10-batches-bin"), Split::Train)?,
                     seed,
                 }),
-                architecture: Architecture::Dcgan { latent: 128, width, size: 32 },
+                architecture: match networks {
+                    ImageNetworks::Dcgan => Architecture::Dcgan { latent: 128, width, size: 32 },
+                    ImageNetworks::Snresnet => {
+                        Architecture::SnResnet { latent: 128, width, size: 32 }
+                    }
+                },
                 name: "cifar10",
-                description: format!(
-                    "SN-DCGAN on CIFAR-10 (32×32 RGB), channel width {width} (64 is Miyato et al.'s)"
-                ),
+                description: match networks {
+                    ImageNetworks::Dcgan => format!(
+                        "SN-DCGAN on CIFAR-10 (32×32 RGB), channel width {width} (64 is Miyato et al.'s)"
+                    ),
+                    ImageNetworks::Snresnet => format!(
+                        "SN-ResNet-GAN on CIFAR-10 (32×32 RGB), critic width {width}, generator {} (128 and 256 are Miyato et al.'s)",
+                        2 * width
+                    ),
+                },
                 data_note: "CIFAR-10 training set (50,000 images), random left-right flips".into(),
                 held_out: Vec::new(),
             },

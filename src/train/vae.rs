@@ -172,7 +172,7 @@ impl VaeTrainer {
         }
         let mut manifest = m.clone();
         manifest.name = name.into();
-        manifest.latent = Latent { dim: c.latent, prior: Prior::Normal };
+        manifest.latent = Latent { dim: c.latent, prior: Prior::STANDARD };
         manifest.generator = c.decoder();
         manifest.critic_terms.clear();
         manifest.recommended = None;

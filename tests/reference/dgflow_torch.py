@@ -41,12 +41,14 @@ def dequantised(weights):
 
 
 class Residual(nn.Module):
-    def __init__(self, inner, scale):
+    """shortcut(x) + scale * inner(x); an empty shortcut is the identity."""
+
+    def __init__(self, inner, scale, shortcut):
         super().__init__()
-        self.inner, self.scale = inner, scale
+        self.inner, self.scale, self.shortcut = inner, scale, shortcut
 
     def forward(self, x):
-        return x + self.scale * self.inner(x)
+        return self.shortcut(x) + self.scale * self.inner(x)
 
 
 class Lambda(nn.Module):
@@ -104,10 +106,18 @@ def build_layers(layers, power_iterations=1):
             m = nn.MaxPool2d(layer["kernel"])
         elif op == "global_avg_pool":
             m = Lambda(lambda x: x.flatten(2).mean(2), "global average pool")
+        elif op == "global_sum_pool":
+            m = Lambda(lambda x: x.flatten(2).sum(2), "global sum pool")
+        elif op == "upsample2d":
+            m = nn.Upsample(scale_factor=layer["factor"], mode="nearest")
+        elif op == "avg_pool2d":
+            m = nn.AvgPool2d(layer["kernel"])
         elif op == "residual":
             inner, inner_named = build_layers(layer["layers"], power_iterations)
-            m = Residual(inner, layer.get("scale", 1.0))
+            shortcut, shortcut_named = build_layers(layer.get("shortcut", []), power_iterations)
+            m = Residual(inner, layer.get("scale", 1.0), shortcut)
             named.update(inner_named)
+            named.update(shortcut_named)
         else:
             raise ValueError(f"unknown layer op {op}")
         if "name" in layer:

@@ -25,12 +25,13 @@ pub struct InitArgs {
     pub name: Option<String>,
     #[arg(long, allow_negative_numbers = true, default_value_t = 0, value_parser = flags::at_least(0))]
     pub seed: u64,
-    /// Channel-width multiplier (dcgan: 64 is the published size; charcnn: residual channels).
+    /// Channel-width multiplier (dcgan: 64 is the published size; snresnet: the discriminator's
+    /// channels, 128 published, the generator's twice that; charcnn: residual channels).
     #[arg(long, allow_negative_numbers = true, default_value_t = 8)]
     pub width: usize,
     #[arg(long, allow_negative_numbers = true, default_value_t = 128)]
     pub latent: usize,
-    /// Image side (dcgan, a multiple of 8) or sequence length (charcnn).
+    /// Image side (dcgan, snresnet: a multiple of 8) or sequence length (charcnn).
     #[arg(long, allow_negative_numbers = true, default_value_t = 32)]
     pub size: usize,
     /// Characters of the vocabulary (charcnn).
@@ -42,6 +43,7 @@ pub struct InitArgs {
 pub enum ArchArg {
     Toy2d,
     Dcgan,
+    Snresnet,
     Charcnn,
 }
 
@@ -88,7 +90,7 @@ pub fn info(dir: &Path) -> Result<()> {
         "kind:        {:?}, sample shape {:?}, values in [{}, {}]",
         m.kind, m.sample_shape, m.value_range[0], m.value_range[1]
     );
-    println!("latent:      {} dimensions, {:?} prior", m.latent.dim, m.latent.prior);
+    println!("latent:      {} dimensions, prior {}", m.latent.dim, m.latent.prior);
     println!(
         "generator:   {} layers, {} parameters",
         m.generator.layers.len(),
@@ -161,6 +163,9 @@ pub fn init(args: InitArgs) -> Result<()> {
         ArchArg::Toy2d => Architecture::toy2d(),
         ArchArg::Dcgan => {
             Architecture::Dcgan { latent: args.latent, width: args.width, size: args.size }
+        }
+        ArchArg::Snresnet => {
+            Architecture::SnResnet { latent: args.latent, width: args.width, size: args.size }
         }
         ArchArg::Charcnn => Architecture::CharCnn {
             latent: args.latent,

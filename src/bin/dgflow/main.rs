@@ -4,6 +4,7 @@
 //! critic), `bundle_tools` (`info`, `init`, `pack`) and `bench` (timings beside PyTorch);
 //! `record` writes runs for the PyTorch reference and `output` the PNGs. This file parses the command line and sets up the process.
 
+mod arrays;
 mod bench;
 mod bundle_tools;
 mod calibrate;

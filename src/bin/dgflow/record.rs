@@ -7,10 +7,9 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde_json::json;
 
+use dgflow::bundle::Latent;
 use dgflow::flow::select::Rule;
-use dgflow::flow::{
-    FlowConfig, Method, Space, Step, burn_in_latents, calibration_latents, starting_latents,
-};
+use dgflow::flow::{FlowConfig, Method, Space, Step, burn_in_latents, calibration_latents};
 use dgflow::model::network::HostWeights;
 use dgflow::train::checkpoint;
 use dgflow::train::gan::{IterationInputs, Losses, TrainConfig};
@@ -28,12 +27,19 @@ pub struct RefineRecord {
 }
 
 impl RefineRecord {
-    /// `rule`: the selection method's rule as the run starts (`Refiner::rule`).
-    pub fn new(config: &FlowConfig, latent_dim: usize, rule: Option<Rule>) -> RefineRecord {
-        let mut tensors = vec![("z0".to_string(), starting_latents(config, latent_dim))];
-        tensors.push(("calibration".into(), calibration_latents(config.seed, latent_dim)));
+    /// `z0`: the latents the run started from; `rule`: the selection method's rule as the run
+    /// starts (`Refiner::rule`).
+    pub fn new(
+        config: &FlowConfig,
+        latent: &Latent,
+        z0: Vec<f32>,
+        rule: Option<Rule>,
+    ) -> RefineRecord {
+        let (latent_dim, prior) = (latent.dim, latent.prior);
+        let mut tensors = vec![("z0".to_string(), z0)];
+        tensors.push(("calibration".into(), calibration_latents(config.seed, latent_dim, prior)));
         if config.method == Method::Drs {
-            tensors.push(("burn_in".into(), burn_in_latents(config.seed, latent_dim)));
+            tensors.push(("burn_in".into(), burn_in_latents(config.seed, latent_dim, prior)));
         }
         let rule = match rule {
             Some(Rule::Rejection { d_max, shift }) => json!({ "d_max": d_max, "shift": shift }),

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
+use crate::arrays;
 use crate::flags;
 use crate::output::write_png;
 use crate::record;
@@ -59,6 +60,15 @@ pub struct RefineArgs {
     /// step's noise, state, samples and logits, as safetensors. Keeps every step.
     #[arg(long)]
     pub record: Option<PathBuf>,
+    /// Start from these latents instead of the seed's: a .npy or safetensors file of shape
+    /// [batch, latent dimension] (in safetensors, a tensor named `latents` or `z0`, or the only
+    /// one; a --record file works).
+    #[arg(long)]
+    pub latents: Option<PathBuf>,
+    /// Add this noise ξ at each step instead of the seed's: shape [steps, batch, dimension of
+    /// the refined state] (a tensor named `noise`, the only one, or a --record file's).
+    #[arg(long)]
+    pub noise: Option<PathBuf>,
 }
 
 pub fn refine(args: RefineArgs) -> Result<()> {
@@ -82,12 +92,13 @@ pub fn refine(args: RefineArgs) -> Result<()> {
         percentile: args.percentile,
     };
     config.validate(bundle.manifest.kind)?;
+    let given = given(&args, &config, &bundle)?;
     let device = pollster::block_on(device::open(args.device))?;
     let model = Model::build(&bundle, args.thermalize, &device);
 
     let start = web_time::Instant::now();
-    let mut refiner =
-        pollster::block_on(flow::Refiner::new(&model, &model, config.clone(), &device))?;
+    let refiner = flow::Refiner::with_given(&model, &model, config.clone(), given, &device);
+    let mut refiner = pollster::block_on(refiner)?;
     if method == Method::Dot {
         println!("DOT k_eff = {:.4}", refiner.k_eff());
     }
@@ -127,10 +138,10 @@ pub fn refine(args: RefineArgs) -> Result<()> {
         }
     );
     let mut steps = Vec::new();
-    let mut record = args
-        .record
-        .as_ref()
-        .map(|_| record::RefineRecord::new(&config, model.manifest.latent.dim, refiner.rule()));
+    let mut record = args.record.as_ref().map(|_| {
+        let latent = &model.manifest.latent;
+        record::RefineRecord::new(&config, latent, refiner.start().to_vec(), refiner.rule())
+    });
     while let Some(step) = pollster::block_on(refiner.next_step())? {
         match &step.accepted {
             Some(accepted) => println!(
@@ -168,6 +179,29 @@ pub fn refine(args: RefineArgs) -> Result<()> {
         println!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// The latents and noise of `--latents` and `--noise`, checked against the run's shapes.
+fn given(args: &RefineArgs, config: &FlowConfig, bundle: &Bundle) -> Result<flow::Given> {
+    let m = &bundle.manifest;
+    let (batch, latent) = (config.batch, m.latent.dim);
+    let latents = match &args.latents {
+        Some(path) => {
+            Some(arrays::read_shaped(path, "--latents", &["latents", "z0"], &[batch, latent])?)
+        }
+        None => None,
+    };
+    let noise = match &args.noise {
+        Some(path) => {
+            let dim = match config.space {
+                Space::Latent => latent,
+                Space::Data => m.sample_shape.iter().product(),
+            };
+            Some(arrays::read_shaped(path, "--noise", &["noise"], &[config.steps, batch, dim])?)
+        }
+        None => None,
+    };
+    Ok(flow::Given { latents, noise })
 }
 
 /// Writes the first and last kept steps side by side, as the core shows samples of their kind:

@@ -195,16 +195,17 @@ pub(super) fn build_op(
             let (scale, shift) = batch_norm_affine(|field| take(name, field).1, *eps);
             Op::Affine { scale: vec1(scale), shift: vec1(shift) }
         }
-        Layer::Residual { layers, scale } => {
-            let mut ops = build_ops(layers, prefix, weights, sn_iterations, device);
-            match (layers.last(), ops.pop()) {
+        Layer::Residual { layers, scale, shortcut } => {
+            let mut branch = build_ops(layers, prefix, weights, sn_iterations, device);
+            let shortcut = build_ops(shortcut, prefix, weights, sn_iterations, device);
+            match (layers.last(), branch.pop()) {
                 (Some(Layer::Conv2d { .. } | Layer::Conv1d { .. }), Some(last)) => {
-                    ops.push(scaled(last, *scale));
-                    Op::ConvResidual(ops)
+                    branch.push(scaled(last, *scale));
+                    Op::ConvResidual { branch, shortcut }
                 }
                 (_, last) => {
-                    ops.extend(last);
-                    Op::Residual(ops, *scale)
+                    branch.extend(last);
+                    Op::Residual { branch, scale: *scale, shortcut }
                 }
             }
         }

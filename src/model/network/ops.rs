@@ -3,8 +3,11 @@
 
 use burn::prelude::*;
 use burn::tensor::activation;
-use burn::tensor::module::{conv_transpose2d, conv1d, conv2d, max_pool2d};
-use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
+use burn::tensor::module::{avg_pool2d, conv_transpose2d, conv1d, conv2d, interpolate, max_pool2d};
+use burn::tensor::ops::{
+    AvgPoolOptions, ConvOptions, ConvTransposeOptions, InterpolateMode, InterpolateOptions,
+    MaxPoolOptions,
+};
 
 use super::activation::Activation;
 use super::params::TrainingState;
@@ -63,11 +66,22 @@ pub(super) enum Op {
     Softmax,
     Reshape(Vec<usize>),
     MaxPool2d(usize),
+    AvgPool2d(usize),
+    Upsample2d(usize),
     GlobalAvgPool,
-    Residual(Vec<Op>, f32),
+    GlobalSumPool,
+    /// `shortcut(x) + scale · branch(x)`; an empty shortcut is the identity.
+    Residual {
+        branch: Vec<Op>,
+        scale: f32,
+        shortcut: Vec<Op>,
+    },
     /// A residual block whose branch ends in a convolution, its scale folded into that
-    /// convolution's weights and bias, which adds the block's input to its output.
-    ConvResidual(Vec<Op>),
+    /// convolution's weights and bias, which adds the shortcut's output to its own.
+    ConvResidual {
+        branch: Vec<Op>,
+        shortcut: Vec<Op>,
+    },
     /// A convolution or batch norm being trained on the CPU backend's own operations, with the
     /// activation after it fused into its output and its derivative into the gradients.
     Activated(Box<Op>, Pointwise, Ops),
@@ -179,14 +193,33 @@ pub(super) fn apply(op: &Op, x: Activation, state: &mut TrainingState) -> Activa
             let [n, c, _] = t.dims();
             Activation::Flat(t.mean_dim(2).reshape([n, c]))
         }
-        (Op::Residual(inner, scale), x) => {
-            let branch = run(inner, x.clone(), state);
-            x.add_scaled(branch, *scale)
+        (Op::GlobalSumPool, Activation::Image(t)) => {
+            let [n, c, h, w] = t.dims();
+            Activation::Flat(t.reshape([n, c, h * w]).sum_dim(2).reshape([n, c]))
         }
-        (Op::ConvResidual(inner), x) => {
-            let (last, first) = inner.split_last().expect("a residual branch has layers");
-            let branch = run(first, x.clone(), state);
-            convolve_adding(last, branch, Some(x))
+        (Op::GlobalSumPool, Activation::Seq(t)) => {
+            let [n, c, _] = t.dims();
+            Activation::Flat(t.sum_dim(2).reshape([n, c]))
+        }
+        (Op::AvgPool2d(k), Activation::Image(t)) => {
+            Activation::Image(avg_pool2d(t, AvgPoolOptions::new([*k; 2])))
+        }
+        (Op::Upsample2d(factor), Activation::Image(t)) => {
+            let [_, _, h, w] = t.dims();
+            // PyTorch's nearest: source pixel ⌊out · in / out_size⌋ (no corner alignment).
+            let options = InterpolateOptions::new(InterpolateMode::Nearest)
+                .with_align_corners(false)
+                .with_output_size([h * factor, w * factor]);
+            Activation::Image(interpolate(t, options))
+        }
+        (Op::Residual { branch, scale, shortcut }, x) => {
+            let out = run(branch, x.clone(), state);
+            run(shortcut, x, state).add_scaled(out, *scale)
+        }
+        (Op::ConvResidual { branch, shortcut }, x) => {
+            let (last, first) = branch.split_last().expect("a residual branch has layers");
+            let out = run(first, x.clone(), state);
+            convolve_adding(last, out, Some(run(shortcut, x, state)))
         }
         (Op::Activated(op, pointwise, ops), x) => match (&**op, x) {
             (Op::Conv2d { weight, bias, stride, padding, .. }, Activation::Image(t)) => {
@@ -431,7 +464,10 @@ pub(super) fn parameterless_op(layer: &Layer) -> Op {
         Layer::Softmax {} => Op::Softmax,
         Layer::Reshape { shape } => Op::Reshape(shape.clone()),
         Layer::MaxPool2d { kernel } => Op::MaxPool2d(*kernel),
+        Layer::AvgPool2d { kernel } => Op::AvgPool2d(*kernel),
+        Layer::Upsample2d { factor } => Op::Upsample2d(*factor),
         Layer::GlobalAvgPool {} => Op::GlobalAvgPool,
+        Layer::GlobalSumPool {} => Op::GlobalSumPool,
         _ => unreachable!("layers with parameters are built by their own arm"),
     }
 }

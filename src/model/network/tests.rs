@@ -162,7 +162,7 @@ fn residual_blocks_fuse_and_match_the_layers_one_by_one() {
     }
     let network = Network::build(&NetworkSpec { layers }, &[3, 32], "d", &weights, 0, &device);
     assert!(
-        matches!(&network.ops[1..], [Op::ConvResidual(_), Op::Residual(_, _)]),
+        matches!(&network.ops[1..], [Op::ConvResidual { .. }, Op::Residual { .. }]),
         "the first block's skip is fused, the second's is not"
     );
     let conv = |x: Tensor<3>, name: &str, padding: usize| {
@@ -224,4 +224,116 @@ fn linear_layers_fuse_their_activations_and_match_the_layers_one_by_one() {
     let x = Tensor::<2>::random([70, 2], Distribution::Normal(0.0, 1.0), &device);
     // The gradient of the outputs' sum.
     assert_matches_one_by_one(&network, &one_by_one, x, Tensor::ones([70, 1], &device));
+}
+
+/// SN-ResNet-GAN's blocks: a generator block (batch norm, ReLU, ×2 nearest upsampling,
+/// convolutions, beside an upsampling 1×1-convolution shortcut, its skip fused into the last
+/// convolution), a discriminator block (ending in 2×2 average pooling, beside a 1×1 convolution
+/// and pooling) and global sum pooling give what the layers give one by one, written here
+/// with reshapes (nearest upsampling as repetition, pooling as a mean over windows): the output
+/// and the input gradient.
+#[test]
+fn resnet_blocks_with_shortcuts_upsampling_and_pooling_match_the_layers_one_by_one() {
+    let device = Device::flex();
+    let layers: Vec<Layer> = serde_json::from_str(
+        r#"[
+            {"op": "residual", "layers": [
+                {"op": "batch_norm", "name": "bn", "channels": 4},
+                {"op": "relu"},
+                {"op": "upsample2d", "factor": 2},
+                {"op": "conv2d", "name": "g1", "inputs": 4, "outputs": 4, "kernel": 3, "padding": 1},
+                {"op": "relu"},
+                {"op": "conv2d", "name": "g2", "inputs": 4, "outputs": 4, "kernel": 3, "padding": 1}
+            ], "shortcut": [
+                {"op": "upsample2d", "factor": 2},
+                {"op": "conv2d", "name": "gs", "inputs": 4, "outputs": 4, "kernel": 1}
+            ]},
+            {"op": "residual", "layers": [
+                {"op": "relu"},
+                {"op": "conv2d", "name": "d1", "inputs": 4, "outputs": 6, "kernel": 3, "padding": 1},
+                {"op": "relu"},
+                {"op": "conv2d", "name": "d2", "inputs": 6, "outputs": 6, "kernel": 3, "padding": 1},
+                {"op": "avg_pool2d", "kernel": 2}
+            ], "shortcut": [
+                {"op": "conv2d", "name": "ds", "inputs": 4, "outputs": 6, "kernel": 1},
+                {"op": "avg_pool2d", "kernel": 2}
+            ]},
+            {"op": "relu"},
+            {"op": "global_sum_pool"},
+            {"op": "linear", "name": "out", "inputs": 6, "outputs": 2}
+        ]"#,
+    )
+    .expect("a valid spec");
+    let spec = NetworkSpec { layers };
+    assert_eq!(spec.output_shape(&[4, 3, 5]).unwrap(), [2]);
+    let mut weights = HostWeights::new();
+    let convs = [
+        ("g1", 4, 4, 3),
+        ("g2", 4, 4, 3),
+        ("gs", 4, 4, 1),
+        ("d1", 6, 4, 3),
+        ("d2", 6, 6, 3),
+        ("ds", 6, 4, 1),
+    ];
+    for (name, cout, cin, k) in convs {
+        weights
+            .insert(format!("n.{name}.weight"), random(&[cout, cin, k, k], (-0.3, 0.3), &device));
+        weights.insert(format!("n.{name}.bias"), random(&[cout], (-0.1, 0.1), &device));
+    }
+    weights.insert("n.out.weight".into(), random(&[2, 6], (-0.3, 0.3), &device));
+    weights.insert("n.out.bias".into(), random(&[2], (-0.1, 0.1), &device));
+    for (field, range) in [
+        ("weight", (0.5, 1.5)),
+        ("bias", (-0.2, 0.2)),
+        ("running_mean", (-0.2, 0.2)),
+        ("running_var", (0.5, 1.5)),
+    ] {
+        weights.insert(format!("n.bn.{field}"), random(&[4], range, &device));
+    }
+    let network = Network::build(&spec, &[4, 3, 5], "n", &weights, 0, &device);
+    assert!(
+        matches!(&network.ops[..2], [Op::ConvResidual { .. }, Op::Residual { .. }]),
+        "the generator block's shortcut is added in its last convolution"
+    );
+    let w = |name: &str| tensor::<4>(&weights[&format!("n.{name}.weight")], &device);
+    let b = |name: &str| tensor::<1>(&weights[&format!("n.{name}.bias")], &device);
+    let conv = |x: Tensor<4>, name: &str, padding: usize| {
+        module::conv2d(x, w(name), Some(b(name)), ConvOptions::new([1, 1], [padding; 2], [1, 1], 1))
+    };
+    let upsample = |x: Tensor<4>| {
+        let [n, c, h, wd] = x.dims();
+        x.reshape([n, c, h, 1, wd, 1]).expand([n, c, h, 2, wd, 2]).reshape([n, c, 2 * h, 2 * wd])
+    };
+    let pool = |x: Tensor<4>| {
+        let [n, c, h, wd] = x.dims();
+        x.reshape([n, c, h / 2, 2, wd / 2, 2]).mean_dim(5).mean_dim(3).reshape([
+            n,
+            c,
+            h / 2,
+            wd / 2,
+        ])
+    };
+    let vec =
+        |name: &str| tensor::<1>(&weights[&format!("n.bn.{name}")], &device).reshape([1, 4, 1, 1]);
+    let bn = |x: Tensor<4>| {
+        (x - vec("running_mean")) / vec("running_var").add_scalar(1e-5).sqrt() * vec("weight")
+            + vec("bias")
+    };
+    let one_by_one = |x: Tensor<4>| {
+        let g = conv(
+            activation::relu(conv(upsample(activation::relu(bn(x.clone()))), "g1", 1)),
+            "g2",
+            1,
+        );
+        let x = g + conv(upsample(x), "gs", 0);
+        let d = pool(conv(activation::relu(conv(activation::relu(x.clone()), "d1", 1)), "d2", 1));
+        let x = d + pool(conv(x, "ds", 0));
+        let [n, c, h, wd] = x.dims();
+        let pooled = activation::relu(x).reshape([n, c, h * wd]).sum_dim(2).reshape([n, c]);
+        pooled.matmul(tensor::<2>(&weights["n.out.weight"], &device).transpose())
+            + b("out").unsqueeze()
+    };
+    let x = Tensor::<2>::random([3, 4 * 3 * 5], Distribution::Normal(0.0, 1.0), &device);
+    let seed = Tensor::<2>::random([3, 2], Distribution::Normal(0.0, 1.0), &device);
+    assert_matches_one_by_one(&network, &|x| one_by_one(x.reshape([3, 4, 3, 5])), x, seed);
 }

@@ -121,10 +121,12 @@ pub(super) fn training_op(
             beta: get(name, "bias"),
             eps: *eps,
         },
-        Layer::Residual { layers, scale } => Op::Residual(
-            layers.iter().map(|l| training_op(l, prefix, params, state)).collect(),
-            *scale,
-        ),
+        Layer::Residual { layers, scale, shortcut } => {
+            let mut build = |layers: &[Layer]| -> Vec<Op> {
+                layers.iter().map(|l| training_op(l, prefix, params, state)).collect()
+            };
+            Op::Residual { branch: build(layers), scale: *scale, shortcut: build(shortcut) }
+        }
         other => parameterless_op(other),
     }
 }

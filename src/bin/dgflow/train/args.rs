@@ -7,7 +7,7 @@ use crate::flags;
 use dgflow::flow::Limits;
 use dgflow::model::presets::{MAX_BLOCKS, MAX_LATENT, MAX_WIDTH};
 use dgflow::train::gan::GanLoss;
-use dgflow::train::recipe::Recipe;
+use dgflow::train::recipe::{ImageNetworks, Recipe};
 
 #[derive(clap::Args)]
 pub struct TrainArgs {
@@ -60,6 +60,10 @@ pub struct TrainArgs {
     /// text: the residual blocks' channels, 512 in WGAN-GP).
     #[arg(long, allow_negative_numbers = true, default_value_t = 32, value_parser = flags::whole(1, MAX_WIDTH as u64))]
     pub width: usize,
+    /// cifar10: the networks, SN-DCGAN or SN-ResNet-GAN (then --width is the critic's channels,
+    /// 128 published, the generator's twice that).
+    #[arg(long, value_enum, default_value_t = ImageNetworks::Dcgan)]
+    pub arch: ImageNetworks,
     /// Residual blocks of the text model (5 in WGAN-GP).
     #[arg(long, allow_negative_numbers = true, default_value_t = 5, value_parser = flags::whole(1, MAX_BLOCKS as u64))]
     pub blocks: usize,

@@ -41,8 +41,13 @@ pub fn train(args: TrainArgs) -> Result<()> {
         )),
         _ => None,
     };
-    let options =
-        GanOptions { data: &args.data, width: args.width, blocks: args.blocks, seed: args.seed };
+    let options = GanOptions {
+        data: &args.data,
+        width: args.width,
+        blocks: args.blocks,
+        networks: args.arch,
+        seed: args.seed,
+    };
     let recipe = args.recipe.gan(&options)?;
     let monitor = match args.recipe.toy() {
         Some(toy) => Monitor::toy(toy, args.seed),
