@@ -351,7 +351,16 @@ run_bench() {
   # The layer-by-layer profile of the bundled CIFAR-10 model shows where the CPU path loses time.
   local profile=()
   [ -d models/cifar10 ] && profile=(--profile models/cifar10)
-  "$DGFLOW" bench --reference "$py tests/reference/bench.py" "${profile[@]}" --out "$work/native.md"
+  # An untrained SN-ResNet-GAN at the bundled SN-DCGAN's width: its upsampling, pooling and
+  # shortcuts beside the DCGAN's layers (weights do not change the speed).
+  local resnet=$work/snresnet32
+  "$DGFLOW" init --arch snresnet --width 32 --latent 128 --size 32 --seed 1 --out "$resnet" >/dev/null
+  local models=""
+  for dir in models/*/; do
+    grep -q '"format": *"dgflow-bundle/' "$dir/manifest.json" 2>/dev/null && models+="${dir%/},"
+  done
+  models+=$resnet
+  "$DGFLOW" bench --models "$models" --reference "$py tests/reference/bench.py" "${profile[@]}" --out "$work/native.md"
   step "in headless Chromium"
   mkdir -p "$work/site"
   cp tests/e2e/bench.html tests/e2e/bench-page.js tests/e2e/bench-worker.js tests/e2e/steps.js tests/e2e/modules.js "$work/site/"
