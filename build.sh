@@ -167,10 +167,14 @@ build_site() {
       dir=${dir%/}
       [ -f "$dir/manifest.json" ] || { echo "build.sh: $dir has no manifest.json: give bundle folders (e.g. models/25gaussians)" >&2; exit 2; }
       "$DGFLOW" info "$dir" >/dev/null || { echo "build.sh: $dir is not a bundle this engine loads (above)" >&2; exit 1; }
-      # A borrowed file (`shared_weights`, e.g. ../cifar10/weights.safetensors) must be on the site too.
-      for lender in $(grep -o '"file": *"\.\./[^/"]*/' "$dir/manifest.json" | sed 's:.*\.\./::; s:/$::'); do
-        printf '%s\n' "${given[@]%/}" | grep -q "/$lender\$\|^$lender\$" ||
-          { echo "build.sh: $dir borrows weights from ../$lender: give that folder too" >&2; exit 2; }
+      # A borrowed file (`shared_weights`) is on the site only as ../NAME/FILE, NAME a given folder.
+      for file in $(grep -o '"file": *"\.\./[^"]*"' "$dir/manifest.json" | sed 's#^"file": *"##; s#"$##'); do
+        local lender; lender=$(echo "$file" | sed -n 's:^\.\./\([^/]*\)/[^/]*$:\1:p')
+        if [ -z "$lender" ] || [ "$lender" = ".." ] ||
+          ! printf '%s\n' "${given[@]%/}" | grep -q "\(^\|/\)$lender\$"; then
+          echo "build.sh: $dir borrows weights from $file: give that bundle's folder too (a site serves it as ../NAME/FILE)" >&2
+          exit 2
+        fi
       done
       dirs+=("$dir")
     done
@@ -300,10 +304,15 @@ run_tests() {
   # weights without its lender is refused.
   build_site "$work/own-site" models/swissroll > "$work/own-site.log"
   grep -q '<iframe src="https://YOUR.HOST/PATH/?embed=1"' "$work/own-site.log"
-  if (build_site "$work/lonely-site" models/cifar10-vae) 2> "$work/lonely.log"; then
-    echo "build.sh: a site of cifar10-vae without cifar10 should be refused" >&2; exit 1
+  # A VAE borrowing a GAN's critic (two iterations: only its manifest counts) without that GAN.
+  mkdir -p "$work/borrowing" && cp -r models/cifar10 "$work/borrowing/cifar10"
+  "$DGFLOW" train vae --critic "$work/borrowing/cifar10" --width 2 --latent 4 --batch 8 --iterations 2 \
+    --checkpoint "$work/vae.ckpt" --out "$work/borrowing/tiny-vae" >/dev/null
+  if (build_site "$work/lonely-site" "$work/borrowing/tiny-vae") 2> "$work/lonely.log"; then
+    echo "build.sh: a site of a borrowing VAE without its lender should be refused" >&2; exit 1
   fi
-  grep -q "borrows weights from ../cifar10: give that folder too" "$work/lonely.log"
+  grep -q "borrows weights from ../cifar10/weights.safetensors: give that bundle's folder too" "$work/lonely.log"
+  build_site "$work/pair-site" "$work/borrowing/tiny-vae" "$work/borrowing/cifar10" > /dev/null
   SITE=$work/site NATIVE=$work/native DIST=$ROOT/dist FIXTURES=$work/fixtures EXPECTED=$work/expected \
     OWN_SITE=$work/own-site SCREENSHOTS=$CACHE/screenshots \
     node --test --test-reporter=spec tests/e2e/smoke.test.mjs tests/e2e/page.test.mjs tests/e2e/controls.test.mjs tests/e2e/matched.test.mjs \
