@@ -6,6 +6,9 @@
 #   ./build.sh test     run every test: formatting, Rust unit/integration tests, clippy, then
 #                       the wasm build in headless Chromium (CPU and WebGPU) against the native CLI
 #   ./build.sh dist     write the static site (page, wasm, models) to dist/
+#   ./build.sh dist --models DIR... [--out SITE]
+#                       a site of just these bundles (yours), ready for a static host, and
+#                       the <iframe> that embeds it
 #   ./build.sh wasm     build only the wasm modules into www/pkg*/
 #   ./build.sh parity   compare every step with an independent PyTorch implementation
 #                       (installs PyTorch from PyPI, ~2 GB, into the cache; writes bench/PARITY.md)
@@ -27,7 +30,7 @@ PORT=${PORT:-8080}
 NATIVE_TARGET=$CACHE/target
 WASM_TARGET=$CACHE/target-wasm
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; }
 step() { printf '\n==> %s\n' "$*" >&2; }
 
 # ---------------------------------------------------------------- installing what is missing
@@ -152,28 +155,75 @@ wasm_module() {
   echo "www/$out: $(stat -c %s "www/$out/dgflow_bg.wasm") bytes, $(gzip -9c "www/$out/dgflow_bg.wasm" | wc -c) gzipped"
 }
 
-# The static site: the page, the wasm module and every bundle in models/, plus an index of them.
+# The static site: the page, the wasm modules and bundles, plus an index of them, in `$1`
+# (default dist/); with model folders after it, just those (checked by the CLI first, lenders of
+# shared weights required beside their borrowers), else every bundle in models/.
 build_site() {
-  step "writing the static site to dist/"
-  rm -rf dist && mkdir -p dist/models
-  cp -r www/. dist/
+  local out=${1:-dist}; shift || true
+  local given=("$@")
+  local dirs=()
+  if [ ${#given[@]} -gt 0 ]; then
+    for dir in "${given[@]}"; do
+      dir=${dir%/}
+      [ -f "$dir/manifest.json" ] || { echo "build.sh: $dir has no manifest.json: give bundle folders (e.g. models/25gaussians)" >&2; exit 2; }
+      "$DGFLOW" info "$dir" >/dev/null || { echo "build.sh: $dir is not a bundle this engine loads (above)" >&2; exit 1; }
+      # A borrowed file (`shared_weights`) is on the site only as ../NAME/FILE, NAME a given folder.
+      for file in $(grep -o '"file": *"\.\./[^"]*"' "$dir/manifest.json" | sed 's#^"file": *"##; s#"$##'); do
+        local lender; lender=$(echo "$file" | sed -n 's:^\.\./\([^/]*\)/[^/]*$:\1:p')
+        if [ -z "$lender" ] || [ "$lender" = ".." ] ||
+          ! printf '%s\n' "${given[@]%/}" | grep -q "\(^\|/\)$lender\$"; then
+          echo "build.sh: $dir borrows weights from $file: give that bundle's folder too (a site serves it as ../NAME/FILE)" >&2
+          exit 2
+        fi
+      done
+      dirs+=("$dir")
+    done
+  else
+    # By folder name, so that cifar10 comes before cifar10-vae (a glob puts "-" before "/").
+    for dir in $(printf '%s\n' models/*/ | sed 's:/$::' | LC_ALL=C sort); do
+      # Model bundles only: the classifier behind the image metrics is the CLI's, not the page's.
+      grep -q '"format": *"dgflow-bundle/' "$dir/manifest.json" 2>/dev/null && dirs+=("$dir")
+    done
+  fi
+  step "writing the static site to $out/"
+  rm -rf "$out" && mkdir -p "$out/models"
+  cp -r www/. "$out/"
   local names=()
   # Image models first: the page opens on the first one, and the paper's headline is images.
   for kind in image text points; do
-    # By folder name, so that cifar10 comes before cifar10-vae (a glob puts "-" before "/").
-    for dir in $(printf '%s\n' models/*/ | sed 's:/$::' | LC_ALL=C sort); do
-      local manifest=$dir/manifest.json
-      # Model bundles only: the classifier behind the image metrics is the CLI's, not the page's.
-      grep -q '"format": *"dgflow-bundle/' "$manifest" 2>/dev/null || continue
-      grep -q "\"kind\": *\"$kind\"" "$manifest" || continue
-      # What the page fetches: the manifest and the weights (cards and pictures stay in the repo).
-      mkdir -p "dist/models/$(basename "$dir")"
-      cp "$dir"/manifest.json "$dir"/*.safetensors "dist/models/$(basename "$dir")/"
+    for dir in "${dirs[@]}"; do
+      grep -q "\"kind\": *\"$kind\"" "$dir/manifest.json" || continue
+      # What the page fetches: the manifest and the weights (cards and pictures stay behind).
+      mkdir -p "$out/models/$(basename "$dir")"
+      cp "$dir"/manifest.json "$dir"/*.safetensors "$out/models/$(basename "$dir")/"
       names+=("\"$(basename "$dir")\"")
     done
   done
-  (IFS=,; echo "{\"models\":[${names[*]}]}") > dist/models/index.json
-  echo "site: dist/ (${#names[@]} models)"
+  (IFS=,; echo "{\"models\":[${names[*]}]}") > "$out/models/index.json"
+  echo "site: $out/ (${#names[@]} models)"
+  if [ ${#given[@]} -gt 0 ]; then
+    echo "Put $out/ on any static host (a repository's pages site works; it needs no special headers)."
+    echo "Embed it in a project page with:"
+    echo "  <iframe src=\"https://YOUR.HOST/PATH/?embed=1\" width=\"100%\" height=\"640\" style=\"border:0\" loading=\"lazy\" title=\"DGflow demo\"></iframe>"
+  fi
+}
+
+# `dist [--models DIR...] [--out SITE]`.
+build_dist() {
+  local out=dist models=()
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --out) out=${2:?--out needs a folder}; shift 2 ;;
+      --models)
+        shift
+        while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do models+=("$1"); shift; done
+        [ ${#models[@]} -gt 0 ] || { echo "build.sh: --models needs bundle folders" >&2; exit 2; } ;;
+      *) echo "build.sh dist: unknown flag $1 (use --models DIR... and --out SITE)" >&2; exit 2 ;;
+    esac
+  done
+  build_native
+  build_wasm
+  build_site "$out" "${models[@]}"
 }
 
 serve() {
@@ -250,8 +300,21 @@ run_tests() {
   "$DGFLOW" refine --model "$work/fixtures/tiny-corrected" --batch 9 --steps 3 --seed 4 \
     --out "$work/expected/tiny-corrected.png" --trajectory "$work/expected/tiny-corrected.json" >/dev/null
   build_site
+  # A site of one's own models (`./build.sh dist --models`): just those; a borrower of shared
+  # weights without its lender is refused.
+  build_site "$work/own-site" models/swissroll > "$work/own-site.log"
+  grep -q '<iframe src="https://YOUR.HOST/PATH/?embed=1"' "$work/own-site.log"
+  # A VAE borrowing a GAN's critic (two iterations: only its manifest counts) without that GAN.
+  mkdir -p "$work/borrowing" && cp -r models/cifar10 "$work/borrowing/cifar10"
+  "$DGFLOW" train vae --critic "$work/borrowing/cifar10" --width 2 --latent 4 --batch 8 --iterations 2 \
+    --checkpoint "$work/vae.ckpt" --out "$work/borrowing/tiny-vae" >/dev/null
+  if (build_site "$work/lonely-site" "$work/borrowing/tiny-vae") 2> "$work/lonely.log"; then
+    echo "build.sh: a site of a borrowing VAE without its lender should be refused" >&2; exit 1
+  fi
+  grep -q "borrows weights from ../cifar10/weights.safetensors: give that bundle's folder too" "$work/lonely.log"
+  build_site "$work/pair-site" "$work/borrowing/tiny-vae" "$work/borrowing/cifar10" > /dev/null
   SITE=$work/site NATIVE=$work/native DIST=$ROOT/dist FIXTURES=$work/fixtures EXPECTED=$work/expected \
-    SCREENSHOTS=$CACHE/screenshots \
+    OWN_SITE=$work/own-site SCREENSHOTS=$CACHE/screenshots \
     node --test --test-reporter=spec tests/e2e/smoke.test.mjs tests/e2e/page.test.mjs tests/e2e/controls.test.mjs tests/e2e/matched.test.mjs \
       tests/e2e/screen.test.mjs tests/e2e/firefox.test.mjs
   echo "screenshots of every panel: $CACHE/screenshots/"
@@ -438,7 +501,7 @@ run_evals() {
 case "${1:-}" in
   "") build_native; build_wasm; build_site; serve ;;
   test) run_tests ;;
-  dist) build_native; build_wasm; build_site ;;
+  dist) shift; build_dist "$@" ;;
   wasm) build_wasm ;;
   parity) run_parity ;;
   bench) run_bench ;;

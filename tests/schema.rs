@@ -223,3 +223,30 @@ fn the_schema_and_the_loader_refuse_the_same_broken_manifests() {
         assert!(!parses(broken), "case {i}: the loader lets it pass: {broken}");
     }
 }
+
+#[test]
+fn the_format_document_quotes_the_engines_limits() {
+    let doc = std::fs::read_to_string(root().join("docs/bundle-format.md")).unwrap();
+    let with_commas = |n: usize| {
+        let digits = n.to_string();
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    };
+    for (name, value) in [
+        ("MAX_SAMPLE_VALUES", dgflow::model::spec::MAX_SAMPLE_VALUES),
+        ("MAX_PARAMETERS", dgflow::bundle::MAX_PARAMETERS),
+    ] {
+        let quoted = format!("{} values per sample (`{name}`)", with_commas(value));
+        let quoted_params = format!("{} parameters (`{name}`", with_commas(value));
+        assert!(
+            doc.contains(&quoted) || doc.contains(&quoted_params),
+            "docs/bundle-format.md should quote {name} = {value}"
+        );
+    }
+}

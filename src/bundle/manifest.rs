@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::flow::select::Calibration;
 use crate::flow::settings::{FlowConfig, Recommended};
-use crate::model::spec::{NetworkSpec, ParamSpec};
+use crate::model::spec::{NetworkSpec, ParamSpec, values_of};
 pub use crate::prior::Prior;
 use crate::sample::SampleKind;
 
@@ -17,6 +17,11 @@ pub const FORMAT: &str = "dgflow-bundle/2";
 pub const READS: [&str; 2] = ["dgflow-bundle/1", FORMAT];
 
 pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// The most parameter values a bundle may declare: 64M (256 MB as f32), over ten times the
+/// published SN-ResNet-GAN for CIFAR-10; a manifest asking for more is refused before its
+/// weights are read, so that a stranger's link cannot make the page allocate gigabytes.
+pub const MAX_PARAMETERS: usize = 1 << 26;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -288,6 +293,15 @@ impl Manifest {
             }
         }
         let params = self.params();
+        let total = params
+            .iter()
+            .try_fold(0usize, |sum, p| values_of(&p.shape).and_then(|n| sum.checked_add(n)));
+        if total.is_none_or(|n| n > MAX_PARAMETERS) {
+            let total = total.map_or("more than 2^64".into(), |n| n.to_string());
+            return fail(format!(
+                "the architecture needs {total} parameters; this engine loads at most {MAX_PARAMETERS} (small GANs), so it is refused before its weights are read"
+            ));
+        }
         for (i, shared) in self.shared_weights.iter().enumerate() {
             let file = &shared.file;
             if file.is_empty()

@@ -11,6 +11,7 @@
 mod manifest;
 mod weights;
 
+pub use manifest::MAX_PARAMETERS;
 pub use manifest::{
     CriticTerm, Encoding, FORMAT, Latent, MANIFEST_FILE, Manifest, Prior, Provenance,
     SharedWeights, WeightsRef,
@@ -27,7 +28,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::model::network::HostWeights;
 use crate::model::spec::ParamSpec;
-use weights::{check_critic_terms_present, hex, manifest_json};
+use weights::{check_critic_terms_present, check_file_size, hex, largest_file, manifest_json};
 
 /// A bundle read into memory and fully validated, ready to be built on a device.
 #[derive(Debug, Clone)]
@@ -61,12 +62,23 @@ impl Bundle {
             ));
         }
         let weights_path = format!("{dir}/{}", manifest.weights.file);
+        let params = manifest.params();
+        check_file_size(&weights_path, weights_bytes.len(), largest_file(&params))?;
+        for (entry, bytes) in manifest.shared_weights.iter().zip(shared) {
+            // A shared file holds another model's tensors too: bounded by the engine's limit.
+            let everything = largest_file(&[ParamSpec {
+                name: String::new(),
+                shape: vec![MAX_PARAMETERS],
+                fan_in: 0,
+            }]);
+            check_file_size(&format!("{dir}/{}", entry.file), bytes.len(), everything)?;
+        }
         verify_digest(&weights_path, weights_bytes, &manifest.weights.sha256)?;
         check_critic_terms_present(&weights_path, weights_bytes, &manifest)?;
         let is_shared =
             |name: &str| manifest.shared_weights.iter().any(|s| name.starts_with(&s.prefix));
         let (borrowed, own): (Vec<ParamSpec>, Vec<ParamSpec>) =
-            manifest.params().into_iter().partition(|p| is_shared(&p.name));
+            params.into_iter().partition(|p| is_shared(&p.name));
         let mut weights = read_weights(&weights_path, weights_bytes, &own, false)?;
         for (entry, bytes) in manifest.shared_weights.iter().zip(shared) {
             let path = format!("{dir}/{}", entry.file);

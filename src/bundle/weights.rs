@@ -19,6 +19,32 @@ pub(super) const INT8_MIN_LEN: usize = 1024;
 /// The scale tensor of an int8 tensor is named `<name>` followed by this.
 pub(super) const SCALE_SUFFIX: &str = ":scale";
 
+/// The largest a weights file holding `params` can honestly be: every value as f32, a scale per
+/// slice of the first axis, and room for the header's entry of each tensor.
+pub(super) fn largest_file(params: &[ParamSpec]) -> usize {
+    params
+        .iter()
+        .map(|p| {
+            let values = p.shape.iter().product::<usize>();
+            values.saturating_mul(4).saturating_add(4 * p.shape.first().copied().unwrap_or(0) + 512)
+        })
+        .fold(4096usize, usize::saturating_add)
+}
+
+/// Refuses a file far larger than its manifest's tensors (padded, or the wrong file) before it
+/// is hashed or parsed.
+pub(super) fn check_file_size(path: &str, len: usize, largest: usize) -> Result<()> {
+    if len > largest {
+        return Err(Error::weights(
+            path,
+            format!(
+                "is {len} bytes, larger than the {largest} bytes the manifest's tensors can take even as f32; it is the wrong file or was padded — download or export it again"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a weights file against the SHA-256 its manifest records.
 pub(crate) fn verify_digest(path: &str, bytes: &[u8], sha256: &str) -> Result<()> {
     let digest = hex(&Sha256::digest(bytes));

@@ -152,6 +152,11 @@ impl NetworkSpec {
     /// Checks every layer against the shape flowing into it and returns the output shape.
     /// Errors name the layer by position and name, so a manifest typo is easy to find.
     pub fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, String> {
+        if values_of(input).is_none_or(|n| n > MAX_SAMPLE_VALUES) {
+            return Err(format!(
+                "its input {input:?} has more than {MAX_SAMPLE_VALUES} values per sample; this engine runs small GANs"
+            ));
+        }
         propagate(&self.layers, input.to_vec(), "layers")
     }
 
@@ -170,10 +175,25 @@ impl NetworkSpec {
     }
 }
 
+/// The most values one sample may have at any layer: 4M (16 MB as f32), far beyond the small
+/// GANs this engine runs (CIFAR-10's largest is 256×32×32 = 262,144), and far below what would
+/// exhaust a page's memory at its batch limit before anything could say why.
+pub const MAX_SAMPLE_VALUES: usize = 1 << 22;
+
+/// The number of values of `shape`, or `None` past `usize`.
+pub fn values_of(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
+}
+
 fn propagate(layers: &[Layer], mut shape: Vec<usize>, path: &str) -> Result<Vec<usize>, String> {
     for (i, layer) in layers.iter().enumerate() {
         let at = format!("{path}[{i}]");
         shape = layer_output(layer, &shape, &at)?;
+        if values_of(&shape).is_none_or(|n| n > MAX_SAMPLE_VALUES) {
+            return Err(format!(
+                "{at} gives shape {shape:?}, more than {MAX_SAMPLE_VALUES} values per sample; this engine runs small GANs"
+            ));
+        }
     }
     Ok(shape)
 }
@@ -202,8 +222,10 @@ fn layer_output(layer: &Layer, shape: &[usize], at: &str) -> Result<Vec<usize>, 
             positive(*outputs, "outputs")?;
             positive(*stride, "stride")?;
             let out = |n: usize| -> Result<usize, String> {
-                (n + 2 * padding)
-                    .checked_sub(*kernel)
+                padding
+                    .checked_mul(2)
+                    .and_then(|p| p.checked_add(n))
+                    .and_then(|padded| padded.checked_sub(*kernel))
                     .map(|v| v / stride + 1)
                     .ok_or_else(|| format!("{at}: kernel {kernel} larger than padded input {n}"))
             };
@@ -223,18 +245,27 @@ fn layer_output(layer: &Layer, shape: &[usize], at: &str) -> Result<Vec<usize>, 
             positive(*outputs, "outputs")?;
             positive(*stride, "stride")?;
             let out = |n: usize| -> Result<usize, String> {
-                ((n - 1) * stride + kernel + output_padding)
-                    .checked_sub(2 * padding)
+                n.checked_sub(1)
+                    .and_then(|v| v.checked_mul(*stride))
+                    .and_then(|v| v.checked_add(*kernel))
+                    .and_then(|v| v.checked_add(*output_padding))
+                    .and_then(|v| v.checked_sub(padding.checked_mul(2)?))
                     .filter(|&v| v > 0)
-                    .ok_or_else(|| format!("{at}: padding {padding} leaves no output"))
+                    .ok_or_else(|| {
+                        format!("{at}: padding {padding} leaves no output, or the sizes overflow")
+                    })
             };
             Ok(vec![*outputs, out(shape[1])?, out(shape[2])?])
         }
         Layer::Conv1d { inputs, outputs, kernel, padding, name, .. } => {
             expect(2, *inputs, &format!("conv1d `{name}`"))?;
             positive(*outputs, "outputs")?;
-            let len =
-                (shape[1] + 2 * padding).checked_sub(*kernel).map(|v| v + 1).ok_or_else(|| {
+            let len = padding
+                .checked_mul(2)
+                .and_then(|p| p.checked_add(shape[1]))
+                .and_then(|padded| padded.checked_sub(*kernel))
+                .map(|v| v + 1)
+                .ok_or_else(|| {
                     format!("{at}: kernel {kernel} larger than padded input {}", shape[1])
                 })?;
             Ok(vec![*outputs, len])
@@ -277,7 +308,6 @@ fn layer_output(layer: &Layer, shape: &[usize], at: &str) -> Result<Vec<usize>, 
             }
             let grow = |n: usize| {
                 n.checked_mul(*factor)
-                    .filter(|&v| v <= 1 << 16)
                     .ok_or_else(|| format!("{at}: upsampling {shape:?} by {factor} is too large"))
             };
             Ok(vec![shape[0], grow(shape[1])?, grow(shape[2])?])
@@ -302,14 +332,14 @@ fn layer_output(layer: &Layer, shape: &[usize], at: &str) -> Result<Vec<usize>, 
             }
         }
         Layer::Reshape { shape: to } => {
-            let (from_n, to_n): (usize, usize) = (shape.iter().product(), to.iter().product());
-            if to.is_empty() || to.len() > 3 || from_n != to_n {
-                Err(format!(
+            let (from_n, to_n) = (values_of(shape), values_of(to));
+            if to.is_empty() || to.len() > 3 || to_n.is_none() || from_n != to_n {
+                let from_n = from_n.unwrap_or(usize::MAX);
+                return Err(format!(
                     "{at}: cannot reshape {shape:?} ({from_n} values) to {to:?} (rank 1 to 3 allowed)"
-                ))
-            } else {
-                Ok(to.clone())
+                ));
             }
+            Ok(to.clone())
         }
         Layer::Residual { layers, scale, shortcut } => {
             if !scale.is_finite() {
@@ -328,27 +358,29 @@ fn layer_output(layer: &Layer, shape: &[usize], at: &str) -> Result<Vec<usize>, 
 }
 
 fn count_macs(layers: &[Layer], mut shape: Vec<usize>) -> Option<(u64, Vec<usize>)> {
+    // Products of sizes, `None` past u64 (only for shapes no valid manifest has).
+    let product = |sizes: &[usize]| sizes.iter().try_fold(1u64, |n, &d| n.checked_mul(d as u64));
     let mut total = 0u64;
     for layer in layers {
         let out = layer_output(layer, &shape, "").ok()?;
-        let positions = |s: &[usize]| s[1..].iter().product::<usize>() as u64;
-        total += match layer {
-            Layer::Linear { inputs, outputs, .. } => (inputs * outputs) as u64,
+        let macs = match layer {
+            Layer::Linear { inputs, outputs, .. } => product(&[*inputs, *outputs])?,
             Layer::Conv2d { inputs, kernel, .. } => {
-                positions(&out) * (out[0] * inputs * kernel * kernel) as u64
+                product(&[&out[..], &[*inputs, *kernel, *kernel]].concat())?
             }
             // Every input pixel scatters into k×k outputs of every output channel.
             Layer::ConvTranspose2d { outputs, kernel, .. } => {
-                positions(&shape) * (shape[0] * outputs * kernel * kernel) as u64
+                product(&[&shape[..], &[*outputs, *kernel, *kernel]].concat())?
             }
             Layer::Conv1d { inputs, kernel, .. } => {
-                positions(&out) * (out[0] * inputs * kernel) as u64
+                product(&[&out[..], &[*inputs, *kernel]].concat())?
             }
-            Layer::Residual { layers, shortcut, .. } => {
-                count_macs(layers, shape.clone())?.0 + count_macs(shortcut, shape.clone())?.0
-            }
+            Layer::Residual { layers, shortcut, .. } => count_macs(layers, shape.clone())?
+                .0
+                .checked_add(count_macs(shortcut, shape.clone())?.0)?,
             _ => 0,
         };
+        total = total.checked_add(macs)?;
         shape = out;
     }
     Some((total, shape))
@@ -372,7 +404,7 @@ fn collect_params(layers: &[Layer], prefix: &str, out: &mut Vec<ParamSpec>) {
                     name,
                     "weight",
                     vec![*outputs, *inputs, *kernel, *kernel],
-                    inputs * kernel * kernel,
+                    inputs.saturating_mul(kernel.saturating_mul(*kernel)),
                 );
                 push(name, "bias", vec![*outputs], 0);
                 if *spectral_norm {
@@ -387,7 +419,7 @@ fn collect_params(layers: &[Layer], prefix: &str, out: &mut Vec<ParamSpec>) {
                     name,
                     "weight",
                     vec![*inputs, *outputs, *kernel, *kernel],
-                    inputs * (kernel / stride).max(1).pow(2),
+                    inputs.saturating_mul((kernel / stride).max(1).saturating_pow(2)),
                 );
                 push(name, "bias", vec![*outputs], 0);
                 if *spectral_norm {
@@ -396,7 +428,12 @@ fn collect_params(layers: &[Layer], prefix: &str, out: &mut Vec<ParamSpec>) {
                 }
             }
             Layer::Conv1d { name, inputs, outputs, kernel, spectral_norm, .. } => {
-                push(name, "weight", vec![*outputs, *inputs, *kernel], inputs * kernel);
+                push(
+                    name,
+                    "weight",
+                    vec![*outputs, *inputs, *kernel],
+                    inputs.saturating_mul(*kernel),
+                );
                 push(name, "bias", vec![*outputs], 0);
                 if *spectral_norm {
                     push(name, "u", vec![*outputs], 0);
@@ -549,6 +586,7 @@ mod tests {
         let err = uneven.output_shape(&[2, 4, 4]).unwrap_err();
         assert!(err.contains("maps [2, 4, 4] to [2, 4, 4] but its shortcut to [2, 2, 2]"), "{err}");
         let huge = spec(r#"{"layers":[{"op":"upsample2d","factor":100000}]}"#);
-        assert!(huge.output_shape(&[1, 4, 4]).unwrap_err().contains("too large"));
+        let err = huge.output_shape(&[1, 4, 4]).unwrap_err();
+        assert!(err.contains("layers[0] gives shape [1, 400000, 400000], more than"), "{err}");
     }
 }

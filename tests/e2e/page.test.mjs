@@ -284,6 +284,25 @@ test('the site works from a sub-path of a static host', async () => {
   }
 });
 
+test('a site of one\'s own models (./build.sh dist --models) serves just those and refines the first at once', async () => {
+  const own = await serve(process.env.OWN_SITE, '/lab/paper/demo');
+  try {
+    const context = await browser.newContext({ serviceWorkers: 'block' });
+    const page = await context.newPage();
+    await page.goto(`${own.url}/?embed=1`);
+    await finished(page);
+    assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
+    assert.deepEqual(await page.$$eval('#model option', (o) => o.map((x) => x.value)), ['swissroll']);
+    assert.match(page.url(), /model=swissroll/);
+    const index = await (await fetch(`${own.url}/models/index.json`)).json();
+    assert.deepEqual(index, { models: ['swissroll'] });
+    assert.equal((await fetch(`${own.url}/models/cifar10/manifest.json`)).status, 404);
+    await context.close();
+  } finally {
+    own.server.close();
+  }
+});
+
 test('a manifest without a weights file is named as the problem', async () => {
   const page = await open('?model=swissroll&batch=16&steps=2', (context) =>
     context.route('**/models/swissroll/manifest.json', async (route) => {
