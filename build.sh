@@ -381,7 +381,9 @@ run_parity() {
     echo "\`tiny-cifar10\` (the shipped CIFAR-10 recipe's size: width 32, batch 64) and \`tiny-text\` are trained"
     echo "for 3 iterations by the parity run itself (conv, transposed conv, batch norm, 1D conv, residual"
     echo "blocks, softmax), so every layer kind is checked whatever models are bundled; \`tiny-corrected\`"
-    echo "(untrained DCGAN with a corrector trained for 3 iterations) checks a critic summed with its terms."
+    echo "(untrained DCGAN with a corrector trained for 3 iterations) checks a critic summed with its terms;"
+    echo "\`tiny-snresnet\` (SN-ResNet-GAN, width 8, 3 iterations) checks nearest upsampling, average and sum"
+    echo "pooling and residual shortcuts."
     echo
     echo "| model | method | space | p99 | worst | PyTorch f32 p99 | free-running | |"
     echo "|---|---|---|---|---|---|---|---|"
