@@ -804,3 +804,90 @@ fn an_sn_resnet_gan_initialises_refines_and_trains_on_cifar10() {
         fails(&["train", "text", "--arch", "snresnet", "--out", "x", "--checkpoint", "x.ckpt"], d);
     assert!(e.contains("only the cifar10 recipe has a choice of networks"), "{e}");
 }
+
+#[test]
+fn probe_writes_samples_logits_and_the_gradient_that_refine_steps_along() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&["init", "--arch", "toy2d", "--out", "toy"], d);
+    // Five latents as an f32 .npy of shape [5, 2].
+    let z: Vec<f32> = vec![0.3, -1.2, 1.5, 0.2, -0.7, 0.9, 0.0, 0.0, 2.0, -2.0];
+    let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (5, 2), }";
+    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+    let padded = format!("{header:<117}\n");
+    npy.extend((padded.len() as u16).to_le_bytes());
+    npy.extend(padded.as_bytes());
+    npy.extend(z.iter().flat_map(|v| v.to_le_bytes()));
+    std::fs::write(d.join("z.npy"), &npy).unwrap();
+    let out = ok(&["probe", "--model", "toy", "--latents", "z.npy", "--out", "p.safetensors"], d);
+    assert!(out.contains("5 latents through toy"), "{out}");
+    let bytes = std::fs::read(d.join("p.safetensors")).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let tensor = |name: &str| {
+        let view = file.tensor(name).unwrap();
+        let values: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        (view.shape().to_vec(), values)
+    };
+    assert_eq!(tensor("latents"), (vec![5, 2], z.clone()));
+    assert_eq!(tensor("samples").0, [5, 2]);
+    let (shape, logits) = tensor("logits");
+    assert_eq!(shape, [5]);
+    let (_, gradient) = tensor("gradient");
+    // The gradient is the drift DGflow-KL steps along: one noiseless step of η from the same
+    // latents moves them by η ∇d, and step 0 has the same logits.
+    let eta = 1e-2f32;
+    ok(
+        &[
+            "refine",
+            "--model",
+            "toy",
+            "--batch",
+            "5",
+            "--steps",
+            "1",
+            "--gamma",
+            "0",
+            "--eta",
+            "0.01",
+            "--latents",
+            "z.npy",
+            "--out",
+            "r.csv",
+            "--trajectory",
+            "t.json",
+        ],
+        d,
+    );
+    let t: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("t.json")).unwrap()).unwrap();
+    let floats = |v: &serde_json::Value| -> Vec<f32> {
+        v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+    };
+    assert_eq!(floats(&t["steps"][0]["logits"]), logits);
+    let z1 = floats(&t["steps"][1]["latents"]);
+    for i in 0..z.len() {
+        let moved = (z1[i] - z[i]) / eta;
+        assert!(
+            (moved - gradient[i]).abs() <= 1e-3 * (1.0 + gradient[i].abs()),
+            "{i}: {moved} vs {}",
+            gradient[i]
+        );
+    }
+    // Its own output holds `latents`: probing it again gives the same.
+    ok(&["probe", "--model", "toy", "--latents", "p.safetensors", "--out", "again.safetensors"], d);
+    assert_eq!(std::fs::read(d.join("again.safetensors")).unwrap(), bytes);
+    // Rows of the wrong width, and a file cut short.
+    let mut wide = npy.clone();
+    let at = wide.windows(6).position(|w| w == b"(5, 2)").unwrap();
+    wide[at..at + 6].copy_from_slice(b"(2, 5)");
+    std::fs::write(d.join("wide.npy"), &wide).unwrap();
+    let e = fails(&["probe", "--model", "toy", "--latents", "wide.npy"], d);
+    assert!(e.contains("wide.npy has shape [2, 5]") && e.contains("needs [n, 2]"), "{e}");
+    std::fs::write(d.join("bad.npy"), &npy[..npy.len() - 4]).unwrap();
+    let e = fails(&["probe", "--model", "toy", "--latents", "bad.npy"], d);
+    assert!(e.contains("bad.npy") && e.contains("bytes of data"), "{e}");
+}

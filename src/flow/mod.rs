@@ -11,6 +11,7 @@ pub mod ddls;
 pub mod dgflow;
 pub mod dot;
 mod given;
+pub mod probe;
 pub mod select;
 pub mod settings;
 

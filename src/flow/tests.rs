@@ -537,3 +537,23 @@ fn a_diverging_flow_stops_with_a_clear_error() {
     assert!(matches!(err, crate::Error::Diverged { .. }), "{err:?}");
     assert!(err.to_string().contains("the flow diverged at step"), "{err}");
 }
+
+#[test]
+fn a_probe_gives_the_samples_logits_and_their_latent_gradient() {
+    // G(z) = z and d(x) = −‖x − m‖²/2: ∇_z d = m − z.
+    let m = [1.0f32, -0.5];
+    let z = vec![0.0f32, 0.0, 2.0, 1.0, -1.0, 0.5];
+    let p = pollster::block_on(probe::probe(
+        &Identity(2),
+        &Quadratic(m.to_vec()),
+        z.clone(),
+        &device(),
+    ))
+    .unwrap();
+    assert_eq!(p.samples, z);
+    let logits: Vec<f32> =
+        z.chunks(2).map(|x| -((x[0] - m[0]).powi(2) + (x[1] - m[1]).powi(2)) / 2.0).collect();
+    assert_eq!(p.logits, logits);
+    let gradient: Vec<f32> = z.iter().enumerate().map(|(i, v)| m[i % 2] - v).collect();
+    assert_eq!(p.gradient, gradient);
+}

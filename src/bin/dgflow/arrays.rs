@@ -35,6 +35,11 @@ pub fn read_shaped(path: &Path, what: &str, names: &[&str], shape: &[usize]) -> 
     Ok(array.values)
 }
 
+/// The array of `path` as the file holds it (see [`read_shaped`]), `what` naming it in messages.
+pub fn read_any(path: &Path, what: &str, names: &[&str]) -> Result<Array> {
+    read(path, names).with_context(|| format!("reading {what} from {}", path.display()))
+}
+
 fn read(path: &Path, names: &[&str]) -> Result<Array> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     if bytes.starts_with(b"\x93NUMPY") { npy(&bytes) } else { safetensors(&bytes, names) }

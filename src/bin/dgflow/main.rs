@@ -2,7 +2,8 @@
 //! samples), `train` (the training recipes' loop; the recipes themselves are the library's),
 //! `eval` (the paper's tables, and `check-metrics`), `calibrate` (MH-GAN's calibration of a
 //! critic), `bundle_tools` (`info`, `init`, `pack`) and `bench` (timings beside PyTorch);
-//! `record` writes runs for the PyTorch reference and `output` the PNGs. This file parses the command line and sets up the process.
+//! `probe` writes a model's values at given latents; `record` writes runs for the PyTorch reference
+//! and `output` the PNGs. This file parses the command line and sets up the process.
 
 mod arrays;
 mod bench;
@@ -11,6 +12,7 @@ mod calibrate;
 mod eval;
 mod flags;
 mod output;
+mod probe;
 mod record;
 mod refine;
 mod train;
@@ -34,6 +36,9 @@ struct Cli {
 enum Command {
     /// Refine a batch of samples and write a before/after comparison.
     Refine(refine::RefineArgs),
+    /// The model at given latents: samples, logits and their gradient, for comparing another
+    /// implementation of it (an exported PyTorch model) value by value.
+    Probe(probe::ProbeArgs),
     /// Describe a model bundle.
     Info {
         /// Bundle directory (holding manifest.json).
@@ -107,6 +112,7 @@ fn keep_freed_memory() {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Refine(args) => refine::refine(args),
+        Command::Probe(args) => probe::probe(args),
         Command::Info { model } => bundle_tools::info(&model),
         Command::Init(args) => bundle_tools::init(args),
         Command::Train(args) => train::train(args),
