@@ -373,7 +373,7 @@ impl<G: Generator, C: Critic> Refiner<G, C> {
     fn advance(&mut self, drift: Tensor<2>, index: usize) {
         let FlowConfig { eta, gamma, method, .. } = self.config;
         let mut next = self.state.clone() + drift.mul_scalar(eta);
-        if method != Method::Dot && gamma > 0.0 {
+        if self.config.adds_noise() {
             let [batch, dim] = self.state.dims();
             let xi = match &self.given_noise {
                 Some(all) => all[(index - 1) * batch * dim..index * batch * dim].to_vec(),

@@ -259,6 +259,12 @@ impl FlowConfig {
         Ok(())
     }
 
+    /// Whether each step adds noise √(2ηγ) ξ: a flow with γ > 0, but not DOT (plain gradient
+    /// descent) nor DRS and MH-GAN (which only select).
+    pub fn adds_noise(&self) -> bool {
+        !self.method.selects() && self.method != Method::Dot && self.gamma > 0.0
+    }
+
     pub fn keeps(&self, step: usize) -> bool {
         match &self.keep {
             Keep::All => true,
