@@ -31,6 +31,18 @@ fn fails(args: &[&str], dir: &Path) -> String {
     stderr
 }
 
+/// A NumPy `.npy` file (format 1.0) of `data` with dtype `descr` and `shape`, e.g. "(5, 2)".
+fn npy(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
+    let header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    // Magic, version and length take 10 bytes; the header pads the whole to 128.
+    let padded = format!("{header:<117}\n");
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((padded.len() as u16).to_le_bytes());
+    out.extend(padded.as_bytes());
+    out.extend(data);
+    out
+}
+
 #[test]
 fn refine_an_image_model_writes_a_before_after_grid() {
     let dir = tempfile::tempdir().unwrap();
@@ -712,13 +724,8 @@ fn a_run_given_recorded_latents_and_noise_reproduces_it_and_wrong_shapes_are_nam
     // The same latents as a .npy file of shape [6, 2].
     let z0: Vec<f64> =
         first[0]["latents"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-    let header = "{'descr': '<f8', 'fortran_order': False, 'shape': (6, 2), }";
-    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
-    let padded = format!("{header:<117}\n");
-    npy.extend((padded.len() as u16).to_le_bytes());
-    npy.extend(padded.as_bytes());
-    npy.extend(z0.iter().flat_map(|v| v.to_le_bytes()));
-    std::fs::write(d.join("z0.npy"), &npy).unwrap();
+    let data: Vec<u8> = z0.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(d.join("z0.npy"), npy("<f8", "(6, 2)", &data)).unwrap();
     let from_npy = run(&["--seed", "77", "--latents", "z0.npy"], "d.json");
     assert_eq!(from_npy[0]["latents"], first[0]["latents"]);
 
@@ -812,12 +819,8 @@ fn probe_writes_samples_logits_and_the_gradient_that_refine_steps_along() {
     ok(&["init", "--arch", "toy2d", "--out", "toy"], d);
     // Five latents as an f32 .npy of shape [5, 2].
     let z: Vec<f32> = vec![0.3, -1.2, 1.5, 0.2, -0.7, 0.9, 0.0, 0.0, 2.0, -2.0];
-    let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (5, 2), }";
-    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
-    let padded = format!("{header:<117}\n");
-    npy.extend((padded.len() as u16).to_le_bytes());
-    npy.extend(padded.as_bytes());
-    npy.extend(z.iter().flat_map(|v| v.to_le_bytes()));
+    let data: Vec<u8> = z.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let npy = npy("<f4", "(5, 2)", &data);
     std::fs::write(d.join("z.npy"), &npy).unwrap();
     let out = ok(&["probe", "--model", "toy", "--latents", "z.npy", "--out", "p.safetensors"], d);
     assert!(out.contains("5 latents through toy"), "{out}");
