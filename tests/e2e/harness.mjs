@@ -58,6 +58,22 @@ export async function serve(root, prefix = '', { isolated = false, throttle = nu
   return { server, url: `http://127.0.0.1:${server.address().port}${prefix}` };
 }
 
+// A context setup that serves the untrained tiny bundles `names` of FIXTURES (written by
+// build.sh) as if they were bundled, listed after the bundled ones. Routing sees only what no
+// service worker answers: contexts that use it block the page's.
+export function servingFixtures(...names) {
+  return async (context) => {
+    await context.route('**/models/index.json', async (route) => {
+      const bundled = await (await route.fetch()).json();
+      await route.fulfill({ json: { models: [...bundled.models, ...names] } });
+    });
+    await context.route(new RegExp(`/models/(${names.join('|')})/[^/]+$`), (route) => {
+      const path = new URL(route.request().url()).pathname.split('/models/')[1];
+      route.fulfill({ body: readFileSync(join(process.env.FIXTURES, path)) });
+    });
+  };
+}
+
 export function launch() {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',

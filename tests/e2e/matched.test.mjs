@@ -3,9 +3,7 @@
 // on WebGPU. Run by `./build.sh test` (DIST, FIXTURES).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { launch, serve } from './harness.mjs';
+import { launch, serve, servingFixtures } from './harness.mjs';
 
 let server, url, browser;
 
@@ -20,16 +18,7 @@ after(async () => {
 });
 
 // The untrained tiny text bundle of FIXTURES, served as if it were bundled.
-async function withText(context) {
-  await context.route('**/models/index.json', async (route) => {
-    const bundled = await (await route.fetch()).json();
-    await route.fulfill({ json: { models: [...bundled.models, 'tiny-text'] } });
-  });
-  await context.route(/\/models\/tiny-text\/[^/]+$/, (route) => {
-    const path = new URL(route.request().url()).pathname.split('/models/')[1];
-    route.fulfill({ body: readFileSync(join(process.env.FIXTURES, path)) });
-  });
-}
+const withText = servingFixtures('tiny-text');
 
 // The note after a run, or an error shown.
 const ended = (page) => page.waitForFunction(

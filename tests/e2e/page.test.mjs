@@ -3,10 +3,10 @@
 // the built site (page, wasm and the bundled models).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { launch, refinesLikeTheCli, serve } from './harness.mjs';
+import { launch, refinesLikeTheCli, serve, servingFixtures } from './harness.mjs';
 
 let server, url, browser;
 
@@ -29,19 +29,8 @@ async function open(query, setup, options = {}) {
   return page;
 }
 
-// Serves the untrained tiny bundles of FIXTURES (written by build.sh) as if they were bundled.
-// Routing sees only what no service worker answers, so these contexts block the page's.
-async function withFixtures(context) {
-  const fixtures = ['tiny-image', 'tiny-text', 'tiny-corrected'];
-  await context.route('**/models/index.json', async (route) => {
-    const bundled = await (await route.fetch()).json();
-    await route.fulfill({ json: { models: [...bundled.models, ...fixtures] } });
-  });
-  await context.route(/\/models\/tiny-(image|text|corrected)\/[^/]+$/, (route) => {
-    const path = new URL(route.request().url()).pathname.split('/models/')[1];
-    route.fulfill({ body: readFileSync(join(process.env.FIXTURES, path)) });
-  });
-}
+// The untrained tiny bundles of FIXTURES, served as if they were bundled.
+const withFixtures = servingFixtures('tiny-image', 'tiny-text', 'tiny-corrected');
 
 const finished = (page) => page.waitForFunction(
   () => /steps in/.test(document.getElementById('note').textContent) || !document.getElementById('error').hidden,

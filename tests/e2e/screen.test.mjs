@@ -5,10 +5,10 @@
 // SCREENSHOTS).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { launch, serve } from './harness.mjs';
+import { launch, serve, servingFixtures } from './harness.mjs';
 
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
@@ -27,16 +27,7 @@ after(async () => {
 });
 
 // The untrained tiny text bundle of FIXTURES, served as if it were bundled.
-async function withText(context) {
-  await context.route('**/models/index.json', async (route) => {
-    const bundled = await (await route.fetch()).json();
-    await route.fulfill({ json: { models: [...bundled.models, 'tiny-text'] } });
-  });
-  await context.route(/\/models\/tiny-text\/[^/]+$/, (route) => {
-    const path = new URL(route.request().url()).pathname.split('/models/')[1];
-    route.fulfill({ body: readFileSync(join(process.env.FIXTURES, path)) });
-  });
-}
+const withText = servingFixtures('tiny-text');
 
 // A page at `query` (no service worker), once its first run has ended.
 async function visit(query, options, setup) {
