@@ -248,6 +248,10 @@ run_tests() {
   step "lints (clippy, warnings as errors)"
   CARGO_TARGET_DIR=$NATIVE_TARGET "$(native_cargo)" clippy --release --all-targets -- -D warnings
   build_native
+  step "the PyTorch exporter (python/): small GANs of every layer kind exported, reloaded by the CLI and checked"
+  local py; py=$(reference_python)
+  "$py" -m pip install --quiet ./python
+  DGFLOW=$DGFLOW "$py" -m unittest discover -s python/tests
   build_wasm
   ensure_browser
 

@@ -53,6 +53,8 @@ pub enum Encoding {
     /// batch-norm statistics, spectral-norm vectors) in f16. Half the bytes of f16, for the page's
     /// transfer size.
     Int8,
+    /// Every tensor in f32: exact, as the PyTorch exporter writes (python/); twice f16's bytes.
+    F32,
 }
 
 impl Encoding {

@@ -241,6 +241,9 @@ pub fn encode(weights: &HostWeights, encoding: Encoding) -> Vec<u8> {
                 name.clone(),
                 (Dtype::I8, shape.clone(), quantised.iter().map(|&q| q as u8).collect()),
             );
+        } else if encoding == Encoding::F32 {
+            let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            encoded.insert(name.clone(), (Dtype::F32, shape.clone(), bytes));
         } else {
             encoded.insert(name.clone(), (Dtype::F16, shape.clone(), f16_bytes(values)));
         }
