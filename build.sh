@@ -319,7 +319,7 @@ run_tests() {
   build_site "$work/pair-site" "$work/borrowing/tiny-vae" "$work/borrowing/cifar10" > /dev/null
   SITE=$work/site NATIVE=$work/native DIST=$ROOT/dist FIXTURES=$work/fixtures EXPECTED=$work/expected \
     OWN_SITE=$work/own-site SCREENSHOTS=$CACHE/screenshots \
-    node --test --test-reporter=spec tests/e2e/smoke.test.mjs tests/e2e/page.test.mjs tests/e2e/controls.test.mjs tests/e2e/matched.test.mjs \
+    node --test --test-reporter=spec tests/e2e/smoke.test.mjs tests/e2e/page.test.mjs tests/e2e/controls.test.mjs tests/e2e/matched.test.mjs tests/e2e/bring.test.mjs \
       tests/e2e/screen.test.mjs tests/e2e/firefox.test.mjs
   echo "screenshots of every panel: $CACHE/screenshots/"
 }

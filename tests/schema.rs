@@ -241,11 +241,15 @@ fn the_format_document_quotes_the_engines_limits() {
     for (name, value) in [
         ("MAX_SAMPLE_VALUES", dgflow::model::spec::MAX_SAMPLE_VALUES),
         ("MAX_PARAMETERS", dgflow::bundle::MAX_PARAMETERS),
+        ("MAX_MANIFEST_BYTES", dgflow::bundle::MAX_MANIFEST_BYTES),
     ] {
-        let quoted = format!("{} values per sample (`{name}`)", with_commas(value));
-        let quoted_params = format!("{} parameters (`{name}`", with_commas(value));
+        let quoted = [
+            format!("{} values per sample (`{name}`)", with_commas(value)),
+            format!("{} parameters (`{name}`", with_commas(value)),
+            format!("{} bytes (`{name}`", with_commas(value)),
+        ];
         assert!(
-            doc.contains(&quoted) || doc.contains(&quoted_params),
+            quoted.iter().any(|q| doc.contains(q.as_str())),
             "docs/bundle-format.md should quote {name} = {value}"
         );
     }

@@ -71,6 +71,11 @@ fn asking_for_gigabytes_is_refused_before_anything_is_allocated() {
     let nested = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     let e = load(nested.as_bytes(), &weights).unwrap_err();
     assert!(e.contains("not valid JSON") && e.contains("recursion"), "{e}");
+    // A valid manifest padded with 5 MiB of spaces: refused by its size, before it is parsed.
+    let mut bloated = manifest.to_string().into_bytes();
+    bloated.resize(bloated.len() + (5 << 20), b' ');
+    let e = load(&bloated, &weights).unwrap_err();
+    assert!(e.contains("at most 4194304 bytes"), "{e}");
     let mut latin1 = manifest.to_string().into_bytes();
     latin1.insert(20, 0xE9);
     let e = load(&latin1, &weights).unwrap_err();

@@ -59,13 +59,29 @@ const handlers = {
     if (!state.initialised) { state.initialised = true; readUrl(); }
     $('run').disabled = state.models.length === 0;
   },
+  opened({ id, model, manifest, defaults, source }) {
+    pending.delete(id);
+    state.described.set(model, { manifest, defaults });
+    state.brought.set(model, { source, url: state.opening?.url ?? null });
+    state.opening = null;
+    const label = `${manifest.name} (yours)`;
+    const option = [...$('model').options].find((o) => o.value === model) ?? $('model').appendChild(new Option(label, model));
+    option.textContent = label;
+    $('model').value = model;
+    $('progress').hidden = true;
+    $('run').disabled = false;
+    applyModelDefaults({ keep: state.pendingOwn ?? [] }).then(() => {
+      state.pendingOwn = null;
+      start();
+    });
+  },
   described({ id, model, manifest, defaults }) {
     state.described.set(model, { manifest, defaults });
     pending.get(id)?.resolve(state.described.get(model));
     pending.delete(id);
   },
   progress({ id, stage, done, total }) {
-    if (id !== state.running) return;
+    if (id !== state.running && id !== state.opening?.id) return;
     const bar = $('progress');
     bar.hidden = false;
     const fraction = total ? done / total : 0;
@@ -159,6 +175,13 @@ const handlers = {
       return;
     }
     if (e.code === 'qr') { showError(e); return; }
+    if (state.opening?.id === e.id) {
+      // A bundle that could not be opened: the page carries on with the model it had.
+      state.opening = null;
+      $('progress').hidden = true;
+      showError(e);
+      return;
+    }
     state.running = null;
     state.training = null;
     $('live-train').textContent = 'Train';
@@ -176,6 +199,33 @@ function showError({ message, hint }) {
 
 function setBusy(busy) {
   $('run').textContent = busy ? 'Stop' : 'Refine';
+}
+
+// Opens a bundle the visitor brings (files, or a URL from `?bundle=`) in the worker, which
+// validates it as it does the page's own; `opened` then selects and refines it.
+function openOwn(source) {
+  if (state.running) start(); // stops the refinement in progress
+  $('error').hidden = true;
+  state.opening = { id: state.nextId++, url: source.url ?? null };
+  state.running = null;
+  const bar = $('progress');
+  bar.hidden = false;
+  bar.lastElementChild.textContent = 'opening your model…';
+  worker.postMessage(msg.open(state.opening.id, source));
+}
+
+// Whose model is shown: a visitor's own says so, with where it came from.
+function showWhose() {
+  const name = $('model').value;
+  const own = state.brought.get(name);
+  const manifest = state.described.get(name)?.manifest;
+  $('whose').hidden = !own;
+  if (!own || !manifest) return;
+  const by = manifest.provenance?.trained_by;
+  const from = own.source === 'url'
+    ? `opened from ${own.url}`
+    : 'opened from your files; nothing was uploaded, so a link cannot bring it along: put the bundle online and share ?bundle= its address';
+  $('whose').textContent = `Showing ${manifest.name}${by && by !== 'unknown' ? `, by ${by}` : ''} — not one of this page's models (${from}).`;
 }
 
 // A new run with the form's settings, stopping the one in progress first.
@@ -378,7 +428,8 @@ function describeSelected() {
 // The URL holds model, settings and step, so a shared link reproduces the same picture.
 function writeUrl() {
   const model = $('model').value;
-  const view = { model, settings: formSettings(), step: state.shown, train: state.live[model]?.iterations, view: state.view, budget: $('budget').value };
+  const own = state.brought.get(model);
+  const view = { model, settings: formSettings(), step: state.shown, train: state.live[model]?.iterations, view: state.view, budget: $('budget').value, bundle: own?.url };
   $('full').href = linkTo(view);
   history.replaceState(null, '', linkTo(view, state.embed));
   if (!$('qr').hidden) worker.postMessage(msg.qr(state.nextId++, location.href));
@@ -396,6 +447,16 @@ async function readUrl() {
     $('live-toy').value = live[1];
     $('live-iterations').value = String(liveIterations(link.train));
     train(live[1], Number($('live-iterations').value));
+    return;
+  }
+  // A link to a bundle elsewhere opens it (and then refines it, down to the step it showed).
+  if (link.bundle) {
+    fillForm({ ...state.defaults, ...link.settings });
+    if (link.budget !== null) $('budget').value = link.budget;
+    setView(link.view);
+    state.wantedStep = link.step;
+    state.pendingOwn = Object.keys(link.settings);
+    openOwn({ url: link.bundle });
     return;
   }
   const named = link.model && state.models.includes(link.model);
@@ -437,6 +498,7 @@ function startWhenSeen() {
 async function applyModelDefaults({ keep = [] } = {}) {
   const name = $('model').value;
   if (!name) return;
+  showWhose();
   let defaults = state.live[name]?.defaults;
   $('about').textContent = defaults ? 'A 2D GAN trained in this page.' : '';
   if (!defaults) {
@@ -455,6 +517,7 @@ async function applyModelDefaults({ keep = [] } = {}) {
   $('note').textContent = defaults.eta !== paper.eta || defaults.gamma !== paper.gamma
     ? `${name} recommends η = ${tidy(defaults.eta)}, γ = ${tidy(defaults.gamma)} (the paper's defaults are η = ${tidy(paper.eta)}, γ = ${tidy(paper.gamma)}).`
     : '';
+
 }
 
 // One line on what the model is and what judges its samples.
@@ -623,6 +686,32 @@ $('scrubber').addEventListener('input', (e) => show(Number(e.target.value)));
 $('play').addEventListener('click', togglePlay);
 $('prefer').addEventListener('change', (e) => worker.postMessage(msg.init(e.target.value, relaxedChosen())));
 $('model').addEventListener('change', () => applyModelDefaults());
+$('open-own').addEventListener('click', () => $('own-files').click());
+$('own-files').addEventListener('change', (e) => {
+  const files = [...e.target.files];
+  e.target.value = '';
+  if (files.length) openOwn({ files });
+});
+// Drag and drop anywhere on the page: the zone shows while files are held over it.
+let dragDepth = 0;
+const holdsFiles = (e) => [...(e.dataTransfer?.types ?? [])].includes('Files');
+document.addEventListener('dragenter', (e) => {
+  if (!holdsFiles(e) || state.embed) return;
+  dragDepth++;
+  $('drop-zone').hidden = false;
+});
+document.addEventListener('dragleave', () => {
+  dragDepth = Math.max(0, dragDepth - 1);
+  if (dragDepth === 0) $('drop-zone').hidden = true;
+});
+document.addEventListener('dragover', (e) => { if (holdsFiles(e)) e.preventDefault(); });
+document.addEventListener('drop', (e) => {
+  if (!e.dataTransfer?.files?.length) return;
+  e.preventDefault();
+  dragDepth = 0;
+  $('drop-zone').hidden = true;
+  if (!state.embed) openOwn({ files: [...e.dataTransfer.files] });
+});
 $('live-controls').addEventListener('submit', (e) => {
   e.preventDefault();
   $('live-iterations').value = String(liveIterations($('live-iterations').value));

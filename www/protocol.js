@@ -10,6 +10,11 @@ export const msg = {
   // A bundled model's manifest and the settings a run of it starts from, as the core reads them.
   describe: (id, model) => ({ type: 'describe', id, model }),
   described: (id, model, manifest, defaults) => ({ type: 'described', id, model, manifest, defaults }),
+  // A bundle the visitor brings: `files` (File objects: manifest.json and its weights, or a .zip)
+  // or `url` (its folder, manifest.json or .zip); answered by `opened` with the name the model
+  // now has (`yours:<name>`), its manifest and defaults, and where it came from ('files' | 'url').
+  open: (id, { files, url }) => ({ type: 'open', id, files, url }),
+  opened: (id, model, manifest, defaults, source) => ({ type: 'opened', id, model, manifest, defaults, source }),
   // showRejected: whether a DRS plot greys the samples it rejected (or leaves them out)
   refine: (id, model, settings, showRejected) => ({ type: 'refine', id, model, settings, showRejected }),
   // "Reject or refine": the flow of `settings`, DRS and MH-GAN at `budget` critic evaluations per
@@ -31,6 +36,6 @@ export const msg = {
   step: (id, step, run) => ({ type: 'step', id, step, run }),
   done: (id, ms, backend) => ({ type: 'done', id, ms, backend }),
   cancelled: (id) => ({ type: 'cancelled', id }),
-  // code: fetch | model | settings | refine | train | qr | init | simd, each with its own hint
+  // code: fetch | model | bundle | settings | refine | train | qr | init | simd, each with its own hint
   error: (id, code, message, hint) => ({ type: 'error', id, code, message, hint }),
 };

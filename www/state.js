@@ -13,6 +13,9 @@ export const state = {
   defaults: null,       // the paper's settings
   limits: null,         // what the form accepts: {maxSteps, maxBatch, maxEta, maxGamma, liveIterations}
   described: new Map(), // model → {manifest, defaults}: the core's reading of its manifest
+  brought: new Map(),   // `yours:<name>` → {source: 'files' | 'url', url}: models the visitor opened
+  opening: null,        // {id, url} of a bundle being opened
+  pendingOwn: null,     // the settings a `?bundle=` link set, kept once its model is open
   // The models and the run shown:
   models: [],           // the bundled models, from models/index.json
   manifest: null,       // of the run shown
@@ -38,20 +41,21 @@ export const state = {
 // A live model's name: `live-<toy>`.
 export const LIVE_MODEL = /^live-(25gaussians|swissroll)$/;
 
-// What a link asks for: its model, settings, step, training iterations and view (with its
-// budget), as given (strings; what it leaves out is absent).
+// What a link asks for: its model (or the URL of a bundle to open), settings, step, training
+// iterations and view (with its budget), as given (strings; what it leaves out is absent).
 export function linked(search = location.search) {
   const p = new URLSearchParams(search);
   const settings = Object.fromEntries(SETTINGS.filter((f) => p.has(f)).map((f) => [f, p.get(f)]));
   const number = (key) => (p.has(key) && Number.isFinite(Number(p.get(key))) ? Number(p.get(key)) : null);
   const view = p.get('view') === 'matched' ? 'matched' : 'single';
-  return { model: p.get('model'), settings, step: number('step'), train: number('train'), view, budget: p.get('budget') };
+  return { model: p.get('model'), settings, step: number('step'), train: number('train'), view, budget: p.get('budget'), bundle: p.get('bundle') };
 }
 
 // The link to a view: its query string, with the embed flag if asked.
-export function linkTo({ model, settings, step, train, view, budget }, embed = false) {
+export function linkTo({ model, settings, step, train, view, budget, bundle }, embed = false) {
   const p = new URLSearchParams();
-  p.set('model', model);
+  if (bundle) p.set('bundle', bundle);
+  else p.set('model', model);
   if (train) p.set('train', String(train));
   for (const f of SETTINGS) p.set(f, String(settings[f]));
   if (view === 'matched') {

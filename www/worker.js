@@ -2,6 +2,7 @@
 // refinements one step per call so steps stream to the page and a cancel gets through.
 import { msg } from './protocol.js';
 import { SIMD_PROBE, cpuModuleVariant } from './simd.js';
+import { unzipEntry, zipEntries } from './unzip.js';
 
 let engine = null;
 let core = null;          // the loaded wasm module: a CPU module or ./pkg (WebGPU)
@@ -11,6 +12,9 @@ let relaxedChosen = false; // whether this device measured the relaxed-SIMD modu
 let gpuEngine = null;     // the WebGPU engine, once opened
 const models = new Map(); // name → LoadedModel on the current engine
 const trainers = new Map(); // `live-<toy>` → LiveTrainer (always of the CPU module)
+// `yours:<name>` → a bundle the visitor opened (files or a URL): its bytes, kept so that the
+// model can be built again on another backend.
+const brought = new Map();
 const MAX_THREADS = 8;
 let current = null;       // id of the refinement in progress
 const MODEL_CACHE = 'dgflow-models-v1';
@@ -123,14 +127,27 @@ async function openEngine(prefer) {
 }
 
 // Fetches with byte progress, keeping ok responses in Cache Storage under a key that holds the
-// file's digest, so a new model version is never served from an old cache entry.
-async function fetchBytes(id, url, cacheKey, label) {
+// file's digest, so a new model version is never served from an old cache entry. `limit`: the
+// most bytes the file may have (a stranger's bundle is stopped past it, before it is all read);
+// `fallback`: a cache key the response is kept under and served from when the network fails
+// (a brought bundle's manifest, which no digest names: offline after a visit).
+async function fetchBytes(id, url, cacheKey, label, { limit = Infinity, fallback = null } = {}) {
   const cache = self.caches ? await self.caches.open(MODEL_CACHE) : null;
   const hit = cache && cacheKey ? await cache.match(cacheKey) : null;
   if (hit) return new Uint8Array(await hit.arrayBuffer());
-  const response = await fetch(url);
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (e) {
+    const kept = cache && fallback ? await cache.match(fallback) : null;
+    if (kept) return new Uint8Array(await kept.arrayBuffer());
+    const why = new URL(url).origin === self.location.origin ? 'offline?' : 'offline, or its host does not let other sites read it (CORS)?';
+    throw Object.assign(new Error(`${url} could not be fetched (${e.message || e}: ${why})`), { code: 'fetch' });
+  }
   if (!response.ok) throw Object.assign(new Error(`${url}: HTTP ${response.status}`), { code: 'fetch' });
   const total = Number(response.headers.get('content-length')) || 0;
+  const tooLarge = () => Object.assign(new Error(`${url} is larger than the ${limit} bytes its part of a bundle can have; the download was stopped`), { code: 'bundle' });
+  if (total > limit) throw tooLarge();
   const reader = response.body.getReader();
   const chunks = [];
   let done = 0;
@@ -139,12 +156,16 @@ async function fetchBytes(id, url, cacheKey, label) {
     if (end) break;
     chunks.push(value);
     done += value.length;
+    if (done > limit) {
+      await reader.cancel();
+      throw tooLarge();
+    }
     self.postMessage(msg.progress(id, `download ${label}`, done, total));
   }
   const bytes = new Uint8Array(done);
   let at = 0;
   for (const c of chunks) { bytes.set(c, at); at += c.length; }
-  if (cache && cacheKey) await cache.put(cacheKey, new Response(bytes));
+  if (cache && (cacheKey || fallback)) await cache.put(cacheKey || fallback, new Response(bytes));
   return bytes;
 }
 
@@ -181,6 +202,12 @@ async function describe({ id, model: name }) {
 
 async function loadModel(id, name) {
   if (models.has(name)) return models.get(name);
+  if (brought.has(name)) {
+    const { label, manifestBytes, weights, shared } = brought.get(name);
+    const model = engine.loadModel(label, manifestBytes, weights, shared, 0);
+    models.set(name, model);
+    return model;
+  }
   if (trainers.has(name)) {
     // As bundle files, which any module's engine loads (the trainer lives in the CPU module).
     const { manifest, weights } = trainers.get(name).files();
@@ -341,9 +368,116 @@ async function train({ id, toy, iterations, seed }) {
   self.postMessage(msg.trained(id, name, done, defaults));
 }
 
+// A bundle the visitor brings: files (manifest.json and its weights, or one .zip of them) or the
+// URL of its folder, manifest or .zip. Validated by the core as a bundled one is, kept in this
+// worker only (nothing is uploaded), and answered with `opened`.
+async function openBundle({ id, files, url }) {
+  const limits = core.limits();
+  const found = await (url ? bundleFromUrl(id, url, limits) : bundleFromFiles(files, limits)).catch((e) => {
+    throw Object.assign(e, { code: 'bundle' }); // a failed download too: the hint is about bundles
+  });
+  const { label, manifestBytes, weights, shared } = found;
+  self.postMessage(msg.progress(id, 'build model', 0, 0));
+  let description, model;
+  try {
+    description = core.describeModel(label, manifestBytes);
+    model = engine.loadModel(label, manifestBytes, weights, shared, 0);
+  } catch (e) {
+    throw Object.assign(e, { code: 'bundle' });
+  }
+  const name = `yours:${description.manifest.name}`;
+  models.get(name)?.free();
+  models.set(name, model);
+  brought.set(name, found);
+  self.postMessage(msg.opened(id, name, description.manifest, description.defaults, url ? 'url' : 'files'));
+}
+
+const bundleError = (message) => Object.assign(new Error(message), { code: 'bundle' });
+const baseName = (path) => path.split('/').pop();
+
+// The core's reading of a manifest's bytes, with the byte limits of the files it names.
+function describeBytes(label, manifestBytes) {
+  try {
+    return core.describeModel(label, manifestBytes);
+  } catch (e) {
+    throw Object.assign(e, { code: 'bundle' });
+  }
+}
+
+// Files picked or dropped: by their base names, a .zip's entries as files of their own.
+async function bundleFromFiles(files, limits) {
+  const named = new Map();
+  for (const file of files) {
+    if (/\.zip$/i.test(file.name)) {
+      if (file.size > limits.maxManifestBytes + limits.maxWeightsBytes) throw bundleError(`${file.name} is ${file.size} bytes, larger than any bundle this page loads`);
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      for (const entry of zipEntries(bytes, file.name)) {
+        named.set(baseName(entry.name), { size: entry.size, label: `${file.name}: ${entry.name}`, read: (limit) => unzipEntry(bytes, entry, limit, file.name) });
+      }
+    } else {
+      named.set(file.name, { size: file.size, label: file.name, read: async () => new Uint8Array(await file.arrayBuffer()) });
+    }
+  }
+  const manifestFile = named.get('manifest.json');
+  if (!manifestFile) {
+    throw bundleError(`none of ${[...named.keys()].join(', ') || 'the files'} is a manifest.json`);
+  }
+  const take = async (file, limit, what) => {
+    if (file.size > limit) throw bundleError(`${file.label} is ${file.size} bytes, more than the ${limit} ${what} can have; it was not read`);
+    return file.read(limit);
+  };
+  const manifestBytes = await take(manifestFile, limits.maxManifestBytes, 'a manifest');
+  const label = manifestFile.label.replace(/\/?manifest\.json$/, '') || 'your bundle';
+  const description = describeBytes(label, manifestBytes);
+  const wanted = (path, limit, what) => {
+    const file = named.get(baseName(path));
+    if (!file) {
+      throw bundleError(`${label}'s manifest names ${what} ${path}, which is not among the files you chose: choose it together with manifest.json (or one .zip of both)`);
+    }
+    return take(file, limit, what);
+  };
+  const weights = await wanted(description.manifest.weights.file, description.largestWeightsFile, 'its weights file');
+  const shared = [];
+  for (const entry of description.manifest.shared_weights ?? []) {
+    shared.push(await wanted(entry.file, description.largestSharedFile, 'a shared weights file'));
+  }
+  return { label, manifestBytes, weights, shared };
+}
+
+// `?bundle=URL`: a folder (…/), its manifest.json, or a .zip, on this site or any CORS-enabled
+// host. Weights are cached by their digest and the manifest by its URL, for offline visits.
+async function bundleFromUrl(id, url, limits) {
+  let address;
+  try {
+    address = new URL(url, self.location.href);
+  } catch {
+    throw bundleError(`${url} is not a URL`);
+  }
+  if (/\.zip$/i.test(address.pathname)) {
+    const bytes = await fetchBytes(id, address, null, 'bundle', { limit: limits.maxManifestBytes + limits.maxWeightsBytes, fallback: `${address}` });
+    const zip = new File([bytes], baseName(address.pathname));
+    return { ...(await bundleFromFiles([zip], limits)), label: `${address}` };
+  }
+  const manifestUrl = address.pathname.endsWith('.json') ? address : new URL('manifest.json', address.href.endsWith('/') ? address : `${address}/`);
+  const base = new URL('.', manifestUrl);
+  const manifestBytes = await fetchBytes(id, manifestUrl, null, 'manifest', { limit: limits.maxManifestBytes, fallback: `${manifestUrl}` });
+  const label = base.href.replace(/\/$/, '');
+  const description = describeBytes(label, manifestBytes);
+  const { weights: ref, shared_weights: lent = [] } = description.manifest;
+  const file = (path, sha256, limit, what) => {
+    const fileUrl = new URL(path, base);
+    return fetchBytes(id, fileUrl, `${fileUrl}?sha256=${sha256}`, what, { limit });
+  };
+  const weights = await file(ref.file, ref.sha256, description.largestWeightsFile, 'weights');
+  const shared = [];
+  for (const entry of lent) shared.push(await file(entry.file, entry.sha256, description.largestSharedFile, 'shared weights'));
+  return { label, manifestBytes, weights, shared };
+}
+
 const HINTS = {
   fetch: 'Check your connection and reload; the page needs its own models/ folder.',
   model: 'The model file is damaged or does not match this version of the page: reload to fetch it again.',
+  bundle: 'Bring a bundle as dgflow or its PyTorch exporter writes it: manifest.json and its weights file together, or one .zip of both (a link: ?bundle= the folder, its manifest.json or the .zip, on a host that allows other sites to read it). The page\'s own models still work.',
   settings: 'Change the setting named above and refine again.',
   refine: 'Try a smaller step size or fewer samples, or reload the page.',
   qr: 'Copy the link from the address bar instead.',
@@ -367,6 +501,8 @@ self.onmessage = async ({ data }) => {
       await train(data);
     } else if (data.type === 'describe') {
       await describe(data);
+    } else if (data.type === 'open') {
+      await openBundle(data);
     } else if (data.type === 'qr') {
       const image = core.qrCode(data.text, 4);
       self.postMessage(msg.qrImage(data.id, image), [image.rgba.buffer]);
@@ -374,7 +510,7 @@ self.onmessage = async ({ data }) => {
       if (current === data.id) current = null;
     }
   } catch (e) {
-    const codes = { init: 'init', train: 'train', qr: 'qr', describe: 'model' };
+    const codes = { init: 'init', train: 'train', qr: 'qr', describe: 'model', open: 'bundle' };
     const code = e.code || codes[data.type] || 'refine';
     self.postMessage(msg.error(data.id, code, String(e.message || e), HINTS[code]));
   }

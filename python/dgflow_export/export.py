@@ -32,6 +32,7 @@ def export(
     kind=None,
     value_range=None,
     vocab=None,
+    toy=None,
     description="",
     trained_by="",
     data="",
@@ -50,8 +51,10 @@ def export(
 
     `prior` is `Normal(sigma)` (default N(0, I)) or `Uniform(low, high)`; `latent_shape` is the
     shape the generator takes per sample if not `(latent_dim,)` (e.g. `(128, 1, 1)`);
-    `critic_terms` are `(name, description, module)` whose logits add to the critic's (a VAE's
-    corrector). Returns the check's differences (empty without a check); raises ExportError with a
+    `toy` names the 2D data set a points model learned (`25gaussians` or `swissroll`), which the
+    page draws behind its samples and `dgflow eval` scores against; `critic_terms` are
+    `(name, description, module)` whose logits add to the critic's (a VAE's
+    corrector). Returns the check's result (see check.compare; empty without a check); raises ExportError with a
     message naming the module or op it cannot map, or a failed check."""
     prior = prior or Normal(1.0)
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name or ""):
@@ -102,6 +105,7 @@ def export(
         "sample_shape": sample_shape,
         "value_range": [float(v) for v in value_range],
         **({"vocab": list(vocab)} if vocab is not None else {}),
+        **({"toy": toy} if toy is not None else {}),
         "generator": {"layers": generator_layers},
         "critic": specs["critic"],
         **(
@@ -121,13 +125,13 @@ def export(
         return {}
     latents = prior.sample(check_samples, latent_dim, torch.Generator().manual_seed(check_seed + 1)).float().double()
     critics = list(networks.values())
-    differences = check.compare(out, generator, critics, latents, latent_shape, dgflow)
-    within, line = check.report(differences, check_samples)
+    result = check.compare(out, generator, critics, latents, latent_shape, dgflow)
+    within, line = check.report(result, check_samples)
     if verbose or not within:
         print(line)
     if not within:
         raise ExportError(f"{line}. The bundle in {out} is left for inspection; please report the model's layers")
-    return differences
+    return result
 
 
 def _kind(sample_shape, vocab):

@@ -173,10 +173,10 @@ class Tests(unittest.TestCase):
     def export(self, generator, critic, **kwargs):
         return export(generator, critic, self.dir / "bundle", name="test", verbose=False, **kwargs)
 
-    def assert_agrees(self, differences):
-        self.assertEqual(set(differences), {"samples", "logits", "gradient"})
-        for quantity, difference in differences.items():
-            self.assertLess(difference, check.TOLERANCE, quantity)
+    def assert_agrees(self, result):
+        self.assertTrue(result["within"], result)
+        for quantity in ("samples", "logits", "gradient"):
+            self.assertLess(result[quantity], check.TOLERANCE, quantity)
 
     def test_dcgan_with_spectral_norm_batch_norm_pooling_and_dropout(self):
         g, d = settle(DcganGenerator(), (8,)), settle(DcganCritic(), (3, 16, 16))
@@ -247,9 +247,37 @@ class Tests(unittest.TestCase):
         manifest["weights"]["sha256"] = hashlib.sha256((bundle / "weights.safetensors").read_bytes()).hexdigest()
         (bundle / "manifest.json").write_text(json.dumps(manifest))
         latents = torch.randn(4, 2, dtype=torch.float64)
-        differences = check.compare(bundle, g, [d], latents, (2,))
-        self.assertGreater(differences["logits"], check.TOLERANCE)
-        self.assertLess(differences["samples"], check.TOLERANCE)
+        result = check.compare(bundle, g, [d], latents, (2,))
+        self.assertGreater(result["logits"], check.TOLERANCE)
+        self.assertLess(result["samples"], check.TOLERANCE)
+        self.assertFalse(result["within"])
+        self.assertIn("DO NOT agree", check.report(result, 4)[1])
+
+    def test_a_latent_at_a_relu_kink_is_reported_and_a_wrong_gradient_elsewhere_fails(self):
+        g = nn.Linear(2, 2)
+        d = nn.Sequential(nn.Linear(2, 1), nn.ReLU(), nn.Linear(1, 1))
+        with torch.no_grad():
+            g.weight.copy_(torch.eye(2))
+            g.bias.zero_()
+            d[0].weight.copy_(torch.tensor([[1.0, -1.0]]))
+            d[0].bias.zero_()
+            d[2].weight.fill_(1.0)
+        # Latent 1's ReLU input is exactly 0: PyTorch takes the gradient there as 0, float32
+        # rounding may land on the other side, where it is (1, −1).
+        latents = torch.tensor([[0.9, 0.1], [0.5, 0.5], [0.3, 0.1]], dtype=torch.float64)
+        expected = check.reference(g, [d], latents, (2,))
+        other_side = {k: v.copy() for k, v in expected.items()}
+        other_side["gradient"][1] = [1.0, -1.0]
+        result = check.judge(expected, other_side, g, [d], latents, (2,))
+        self.assertEqual([k[0] for k in result["kinks"]], [1])
+        self.assertTrue(result["within"], result)
+        self.assertIn("latent 1's gradient differs by 1.0e+00, but it sits at a ReLU kink", check.report(result, 3)[1])
+        # The same jump on a latent far from the kink is an error.
+        wrong = {k: v.copy() for k, v in expected.items()}
+        wrong["gradient"][2] = [0.0, 0.0]
+        result = check.judge(expected, wrong, g, [d], latents, (2,))
+        self.assertEqual(result["kinks"], [])
+        self.assertFalse(result["within"])
 
     def refused(self, generator, critic, *fragments, **kwargs):
         kwargs.setdefault("latent_dim", 2)

@@ -14,7 +14,7 @@ mod live;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use crate::bundle::Manifest;
+use crate::bundle::{self, Manifest};
 use crate::flow::settings::FIRST_LOOK_BATCH;
 use crate::flow::{FlowConfig, Limits, Method, budget};
 use crate::render;
@@ -46,10 +46,14 @@ struct PageLimits {
     /// the one it starts at: what the paper's 25 DGflow steps cost.
     max_budget: usize,
     default_budget: usize,
+    /// The largest manifest the loader reads and the largest weights file any bundle can have:
+    /// a bundle brought to the page (a download, a zip) is stopped past them.
+    max_manifest_bytes: usize,
+    max_weights_bytes: usize,
 }
 
 /// `{maxSteps, maxBatch, maxEta, maxGamma, liveIterations: [fewest, most, suggested],
-/// firstLookBatch, maxBudget, defaultBudget}`.
+/// firstLookBatch, maxBudget, defaultBudget, maxManifestBytes, maxWeightsBytes}`.
 #[wasm_bindgen]
 pub fn limits() -> Result<JsValue, JsError> {
     let iterations = [*ITERATIONS.start(), *ITERATIONS.end(), SUGGESTED_ITERATIONS];
@@ -59,6 +63,8 @@ pub fn limits() -> Result<JsValue, JsError> {
         first_look_batch: FIRST_LOOK_BATCH,
         max_budget: budget::max_budget(&Limits::PAGE),
         default_budget: budget::budget_for(Method::DgflowKl, FlowConfig::default().steps),
+        max_manifest_bytes: bundle::MAX_MANIFEST_BYTES,
+        max_weights_bytes: bundle::largest_shared_file(),
     })
 }
 
@@ -93,12 +99,19 @@ pub fn reject_or_refine(settings: JsValue, budget: f64) -> Result<JsValue, JsErr
 pub fn describe_model(name: &str, manifest: &[u8]) -> Result<JsValue, JsError> {
     let manifest = Manifest::parse(manifest, name).map_err(js_error)?;
     #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
     struct Description<'a> {
         manifest: &'a Manifest,
         defaults: FlowConfig,
+        /// The most bytes its weights file and a shared one may have: a download or a zip entry
+        /// past them is stopped (the loader would refuse the file anyway).
+        largest_weights_file: usize,
+        largest_shared_file: usize,
     }
     to_js(&Description {
         defaults: FlowConfig::for_model(manifest.recommended),
+        largest_weights_file: bundle::largest_weights_file(&manifest),
+        largest_shared_file: bundle::largest_shared_file(),
         manifest: &manifest,
     })
 }

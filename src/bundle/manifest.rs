@@ -23,6 +23,10 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 /// weights are read, so that a stranger's link cannot make the page allocate gigabytes.
 pub const MAX_PARAMETERS: usize = 1 << 26;
 
+/// The largest manifest read: 4 MiB, far above any real one (the text model's, vocabulary and
+/// all, is a few kilobytes); the page stops a download or a zip entry past it.
+pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Latent {
@@ -197,6 +201,15 @@ impl Manifest {
     /// Parses and checks a manifest of any format this build reads, upgraded to [`FORMAT`];
     /// `path` is only used in messages.
     pub fn parse(bytes: &[u8], path: &str) -> Result<Manifest> {
+        if bytes.len() > MAX_MANIFEST_BYTES {
+            return Err(Error::manifest(
+                path,
+                format!(
+                    "it is {} bytes; a manifest is at most {MAX_MANIFEST_BYTES} bytes (4 MiB): is it the right file?",
+                    bytes.len()
+                ),
+            ));
+        }
         let mut value: serde_json::Value = serde_json::from_slice(bytes)
             .map_err(|e| Error::manifest(path, format!("not valid JSON ({e})")))?;
         upgrade(&mut value).map_err(|e| Error::manifest(path, e))?;

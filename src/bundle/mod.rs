@@ -11,11 +11,11 @@
 mod manifest;
 mod weights;
 
-pub use manifest::MAX_PARAMETERS;
 pub use manifest::{
     CriticTerm, Encoding, FORMAT, Latent, MANIFEST_FILE, Manifest, Prior, Provenance,
     SharedWeights, WeightsRef,
 };
+pub use manifest::{MAX_MANIFEST_BYTES, MAX_PARAMETERS};
 pub use weights::{encode, encode_f16};
 pub(crate) use weights::{
     read_file, read_weights, verify_digest, write_f16_weights, write_manifest, write_weights,
@@ -35,6 +35,18 @@ use weights::{check_critic_terms_present, check_file_size, hex, largest_file, ma
 pub struct Bundle {
     pub manifest: Manifest,
     pub weights: HostWeights,
+}
+
+/// The largest weights file `manifest` can honestly have (every tensor as f32): a longer one is
+/// refused unread, and the page stops downloading or unzipping past it.
+pub fn largest_weights_file(manifest: &Manifest) -> usize {
+    largest_file(&manifest.params())
+}
+
+/// The largest shared weights file: it holds another model's tensors too, so it is bounded by
+/// the engine's limit on parameters.
+pub fn largest_shared_file() -> usize {
+    largest_file(&[ParamSpec { name: String::new(), shape: vec![MAX_PARAMETERS], fan_in: 0 }])
 }
 
 impl Bundle {
@@ -65,13 +77,7 @@ impl Bundle {
         let params = manifest.params();
         check_file_size(&weights_path, weights_bytes.len(), largest_file(&params))?;
         for (entry, bytes) in manifest.shared_weights.iter().zip(shared) {
-            // A shared file holds another model's tensors too: bounded by the engine's limit.
-            let everything = largest_file(&[ParamSpec {
-                name: String::new(),
-                shape: vec![MAX_PARAMETERS],
-                fan_in: 0,
-            }]);
-            check_file_size(&format!("{dir}/{}", entry.file), bytes.len(), everything)?;
+            check_file_size(&format!("{dir}/{}", entry.file), bytes.len(), largest_shared_file())?;
         }
         verify_digest(&weights_path, weights_bytes, &manifest.weights.sha256)?;
         check_critic_terms_present(&weights_path, weights_bytes, &manifest)?;

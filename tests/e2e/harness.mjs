@@ -19,8 +19,9 @@ const ISOLATION = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-e
 // answers each request after its latency and sends its body at that rate, as a slow connection
 // would — every request, the page's, its workers' and its service worker's alike. `replace` maps
 // a path under the prefix to the {status, body} to answer instead of its file (a broken host, for
-// browsers whose driver cannot intercept requests).
-export async function serve(root, prefix = '', { isolated = false, throttle = null, replace = {} } = {}) {
+// browsers whose driver cannot intercept requests); `cors` lets pages of other origins read it,
+// as a host of a bundle for `?bundle=` must.
+export async function serve(root, prefix = '', { isolated = false, throttle = null, replace = {}, cors = false } = {}) {
   const server = createServer(async (req, res) => {
     if (throttle) await new Promise((resolve) => setTimeout(resolve, throttle.latencyMs));
     const pathname = new URL(req.url, 'http://x').pathname;
@@ -37,7 +38,11 @@ export async function serve(root, prefix = '', { isolated = false, throttle = nu
     }
     try {
       const body = readFileSync(join(root, path.endsWith('/') ? `${path}index.html` : path));
-      res.writeHead(200, { 'content-type': TYPES[extname(path) || '.html'] || 'application/octet-stream', ...(isolated ? ISOLATION : {}) });
+      res.writeHead(200, {
+        'content-type': TYPES[extname(path) || '.html'] || 'application/octet-stream',
+        ...(isolated ? ISOLATION : {}),
+        ...(cors ? { 'access-control-allow-origin': '*' } : {}),
+      });
       if (!throttle) {
         res.end(body);
         return;
@@ -50,7 +55,7 @@ export async function serve(root, prefix = '', { isolated = false, throttle = nu
       }
       res.end();
     } catch {
-      res.writeHead(404);
+      res.writeHead(404, cors ? { 'access-control-allow-origin': '*' } : {});
       res.end();
     }
   });
