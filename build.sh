@@ -9,6 +9,8 @@
 #   ./build.sh dist --models DIR... [--out SITE]
 #                       a site of just these bundles (yours), ready for a static host, and
 #                       the <iframe> that embeds it
+#   ./build.sh exporter install PyTorch and the exporter (python/) into a virtual environment in
+#                       the cache, build the CLI its check runs, and print that Python's path
 #   ./build.sh wasm     build only the wasm modules into www/pkg*/
 #   ./build.sh parity   compare every step with an independent PyTorch implementation
 #                       (installs PyTorch from PyPI, ~2 GB, into the cache; writes bench/PARITY.md)
@@ -107,6 +109,16 @@ reference_python() {
       "$py" -m pip install --quiet -r tests/reference/requirements.txt
     fi
   fi
+  echo "$py"
+}
+
+# The exporter's Python (PyTorch and python/ installed) and the CLI its check runs; prints the
+# Python's path, the one line on stdout.
+install_exporter() {
+  build_native >&2
+  local py; py=$(reference_python)
+  step "installing the exporter (python/) into $("$py" -c 'import sys; print(sys.prefix)')"
+  "$py" -m pip install --quiet ./python >&2
   echo "$py"
 }
 
@@ -509,6 +521,7 @@ case "${1:-}" in
   test) run_tests ;;
   dist) shift; build_dist "$@" ;;
   wasm) build_wasm ;;
+  exporter) install_exporter ;;
   parity) run_parity ;;
   bench) run_bench ;;
   bench-gpu) shift; run_bench_gpu "$@" ;;

@@ -1,6 +1,7 @@
 //! Evaluation tables like the paper's: the base model (step 0) against every refinement method
 //! at steps 0, 5, …, 25. The 2D toys are scored by the share of high-quality samples, the modes
-//! they cover and a KDE log-likelihood under data samples; text by n-gram JS divergences; images
+//! they cover, a KDE log-likelihood under data samples and the earth mover's distance to them
+//! (and, under a bounded prior, the share of latents that left it); text by n-gram JS divergences; images
 //! in the features of our own CIFAR-10 classifier.
 
 use burn::prelude::*;
@@ -11,10 +12,12 @@ use crate::flow::budget::steps_for_budget;
 use crate::flow::{self, FlowConfig, Keep, Method, Space};
 use crate::metrics::Features;
 use crate::metrics::classifier::Classifier;
+use crate::metrics::emd::emd;
 use crate::metrics::frechet::{Gaussian, frechet_distance};
 use crate::metrics::inception_analogue::classifier_score;
 use crate::metrics::precision_recall::precision_recall;
 use crate::model::Model;
+use crate::prior::Prior;
 use crate::sample::SampleKind;
 
 /// The most samples one evaluation scores: every kept step's samples are held at once (for
@@ -81,6 +84,9 @@ pub fn toy_metrics(toy: Toy, points: &[f32], reference: &[f32]) -> Vec<Score> {
     }
     let likelihood = kde_log_likelihood(points, reference, KDE_BANDWIDTH) as f64;
     scores.push(Score::new("KDE log-lik.", likelihood, 3));
+    // The earth mover's distance needs two sets of one size: as many reference points.
+    let n = (points.len() / 2).min(reference.len() / 2);
+    scores.push(Score::new("EMD", emd(&points[..2 * n], &reference[..2 * n], 2), 4));
     scores
 }
 
@@ -118,10 +124,11 @@ pub fn real_floor(per_seed: &[Vec<Score>]) -> String {
         .join(", ")
 }
 
-/// The steps a table shows for a run of `steps`: every fifth and the last, or with a budget,
-/// the run split in five (so every method's columns spend the same).
+/// The steps a table shows for a run of `steps`: every fifth and the last up to the paper's 25,
+/// or for longer runs and with a budget, the run split in five (so that a table keeps six
+/// columns, and every method's columns spend the same).
 fn checkpoints(steps: usize, budget: bool) -> Vec<usize> {
-    if budget {
+    if budget || steps > 25 {
         let mut columns: Vec<usize> = (0..=5).map(|j| steps * j / 5).collect();
         columns.dedup();
         return columns;
@@ -129,9 +136,9 @@ fn checkpoints(steps: usize, budget: bool) -> Vec<usize> {
     (0..=steps).step_by(5).chain((!steps.is_multiple_of(5)).then_some(steps)).collect()
 }
 
-/// A markdown table: one row per method and metric, one column per fifth step of `base.steps`
-/// (with a `budget` of critic evaluations per sample, each method runs the steps it pays for,
-/// see [`steps_for_budget`], and the columns are fifths of the budget), each cell the mean ±
+/// A markdown table: one row per method and metric, one column per [`checkpoints`] step (with
+/// a `budget` of critic evaluations per sample, each method runs the steps it pays for, see
+/// [`steps_for_budget`], and the columns are fifths of the budget), each cell the mean ±
 /// sample standard deviation over `seeds` (the value, for one seed). `base.batch` samples per
 /// seed are refined in chunks of at most `chunk` (see [`chunk_seed`]), so large evaluations fit
 /// in memory; every method starts from the same latents. DDLS always runs in latent space. DRS
@@ -162,6 +169,10 @@ pub async fn table(
         "---|".repeat(column_count)
     );
     let costs = methods.iter().any(|m| m.selects());
+    // A bounded prior: how many latents a method leaves outside its box (DGflow has no prior
+    // term, so its latents may drift out; DDLS reflects at the walls).
+    let prior = model.manifest.latent.prior;
+    let bounded = matches!(prior, Prior::Uniform { .. });
     let chunks: Vec<usize> =
         (0..base.batch).step_by(chunk.max(1)).map(|start| chunk.min(base.batch - start)).collect();
     for &method in methods {
@@ -175,6 +186,7 @@ pub async fn table(
             let mut per_step: Vec<Vec<f32>> = vec![Vec::new(); columns.len()];
             let (mut delivered, mut spent) =
                 (vec![0usize; columns.len()], vec![0u64; columns.len()]);
+            let mut outside = vec![None::<usize>; columns.len()];
             for (c, &n) in chunks.iter().enumerate() {
                 let config = FlowConfig {
                     method,
@@ -201,12 +213,26 @@ pub async fn table(
                     }
                     delivered[column] += step.delivered;
                     spent[column] += step.spent.critic + step.spent.backward;
+                    if let (true, Some(latents)) = (bounded, &step.latents) {
+                        let dim = latents.len() / n;
+                        let out = latents
+                            .chunks(dim)
+                            .filter(|z| z.iter().any(|&v| !prior.contains(v)))
+                            .count();
+                        *outside[column].get_or_insert(0) += out;
+                    }
                 }
             }
             let mut seed_scores: Vec<Vec<Score>> = per_step
                 .iter()
                 .map(|samples| if samples.is_empty() { Vec::new() } else { score(samples) })
                 .collect();
+            for (scores, out) in seed_scores.iter_mut().zip(&outside) {
+                if let Some(out) = out {
+                    let share = 100.0 * *out as f64 / base.batch as f64;
+                    scores.push(Score::new("% latents outside the prior's box", share, 1));
+                }
+            }
             if costs {
                 for (column, scores) in seed_scores.iter_mut().enumerate() {
                     let share = 100.0 * delivered[column] as f64 / base.batch as f64;

@@ -207,6 +207,7 @@ fn the_schema_and_the_loader_refuse_the_same_broken_manifests() {
         edited("/provenance", None),
         edited("/calibration", Some(json!({"scale": -1.0, "shift": 0.0}))),
         edited("/recommended", Some(json!({"eta": 0.1}))),
+        edited("/toy", Some(json!("moons"))),
     ];
     for (i, broken) in refused_by_both.iter().enumerate() {
         assert!(validate(broken).is_some(), "case {i}: the schema lets it pass: {broken}");
@@ -217,6 +218,8 @@ fn the_schema_and_the_loader_refuse_the_same_broken_manifests() {
         edited("/sample_shape", Some(json!([3, 16, 16]))),
         edited("/latent/prior", Some(json!({"kind": "uniform", "low": 1.0, "high": -1.0}))),
         edited("/value_range", Some(json!([1.0, -1.0]))),
+        // A data set for an image model.
+        edited("/toy", Some(json!("25gaussians"))),
     ];
     for (i, broken) in loader_only.iter().enumerate() {
         assert_eq!(validate(broken), None, "case {i}");

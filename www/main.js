@@ -575,7 +575,7 @@ function download() {
   }
   const what = state.matched ? `reject-or-refine-budget${$('budget').value}` : $('method').value;
   const link = document.createElement('a');
-  link.download = `dgflow-${$('model').value}-${what}-seed${$('seed').value}-step${state.shown}.png`;
+  link.download = `dgflow-${$('model').value.replace(/^yours:/, '')}-${what}-seed${$('seed').value}-step${state.shown}.png`;
   link.href = out.toDataURL('image/png');
   link.click();
 }

@@ -26,7 +26,7 @@ from .modules import eval_copy
 
 TOLERANCE = 1e-4
 # Where ./build.sh leaves the CLI.
-BUILT_CLI = Path.home() / ".cache" / "dgflow-web" / "target" / "release" / "dgflow"
+BUILT_CLI = Path(os.environ.get("DGFLOW_CACHE", Path.home() / ".cache" / "dgflow-web")) / "target" / "release" / "dgflow"
 
 
 def find_dgflow(explicit=None):

@@ -224,14 +224,15 @@ class Tests(unittest.TestCase):
         self.assertEqual((manifest["kind"], manifest["vocab"]), ("text", ["a", "b", "c", " "]))
         self.assertEqual(manifest["latent"]["prior"], {"kind": "uniform", "low": -2.0, "high": 2.0})
 
-    def test_points_with_a_corrector_whose_logit_adds(self):
+    def test_points_of_a_toy_with_a_corrector_whose_logit_adds(self):
         g = nn.Sequential(nn.Linear(2, 16), nn.LeakyReLU(0.2), nn.Linear(16, 2))
         d = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 1))
         corrector = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1))
         terms = [("corrector", "log p_G/p_model", corrector)]
-        self.assert_agrees(self.export(g, d, latent_dim=2, value_range=(-2, 2), critic_terms=terms))
+        self.assert_agrees(self.export(g, d, latent_dim=2, value_range=(-2, 2), critic_terms=terms, toy="swissroll"))
         manifest = json.loads((self.dir / "bundle" / "manifest.json").read_text())
         self.assertEqual(manifest["critic_terms"][0]["name"], "corrector")
+        self.assertEqual(manifest["toy"], "swissroll")
 
     def test_the_check_notices_a_bundle_that_disagrees(self):
         g = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 2))

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::toy2d::Toy;
 use crate::error::{Error, Result};
 use crate::flow::select::Calibration;
 use crate::flow::settings::{FlowConfig, Recommended};
@@ -120,6 +121,11 @@ pub struct Manifest {
     /// Text models: the character of each vocabulary index.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vocab: Option<Vec<String>>,
+    /// Points models: the 2D data set the model learned (`25gaussians` or `swissroll`), drawn
+    /// behind its samples and scored against by `dgflow eval`; without it, the model's name if
+    /// that names a data set (see [`Manifest::toy`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub toy: Option<String>,
     pub generator: NetworkSpec,
     pub critic: NetworkSpec,
     /// Networks whose logits add to the critic's (see [`CriticTerm`]).
@@ -188,6 +194,15 @@ pub fn upgrade(manifest: &mut serde_json::Value) -> std::result::Result<(), Stri
 }
 
 impl Manifest {
+    /// The 2D data set a points model learned: its `toy` field, or else its name where that names
+    /// one (the bundled `25gaussians` and `swissroll`); None for other models.
+    pub fn toy(&self) -> Option<Toy> {
+        if self.kind != SampleKind::Points {
+            return None;
+        }
+        Toy::from_name(self.toy.as_deref().unwrap_or(&self.name)).ok()
+    }
+
     /// Every parameter the architecture needs: the generator's, the critic's and each critic term's.
     pub fn params(&self) -> Vec<ParamSpec> {
         let mut params = self.generator.params("generator");
@@ -270,6 +285,14 @@ impl Manifest {
             }
             (Some(_), _) => return fail("field `vocab` is only allowed for text models".into()),
             (None, _) => {}
+        }
+        if let Some(toy) = &self.toy {
+            if self.kind != SampleKind::Points {
+                return fail("field `toy` is only allowed for points models".into());
+            }
+            if let Err(e) = Toy::from_name(toy) {
+                return fail(format!("field `toy`: {e}"));
+            }
         }
         if let Some(r) = self.recommended
             && let Err(e) = FlowConfig::for_model(Some(r)).validate(self.kind)

@@ -36,12 +36,10 @@ impl Toy {
         }
     }
 
-    /// 1,000 points (a fixed draw) of the toy a model is named after, drawn behind its samples in
-    /// plots; none for a model of no toy.
-    pub fn backdrop(model_name: &str) -> Vec<f32> {
-        Toy::from_name(model_name)
-            .map(|toy| toy.sample(1000, &mut Noise::new(0, Stream::Data)))
-            .unwrap_or_default()
+    /// 1,000 points (a fixed draw) of a model's toy, drawn behind its samples in plots; none
+    /// for a model of no toy.
+    pub fn backdrop(toy: Option<Toy>) -> Vec<f32> {
+        toy.map(|toy| toy.sample(1000, &mut Noise::new(0, Stream::Data))).unwrap_or_default()
     }
 
     /// `n` points, flattened `[x0, y0, x1, y1, …]`.

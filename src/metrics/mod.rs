@@ -1,10 +1,12 @@
 //! Sample-quality metrics. Images are compared in the penultimate-layer features of the project's
 //! own CIFAR-10 classifier (the standard Inception-v3 weights are not available here), so every
 //! number from `frechet`, `kid` and `precision_recall` is "in classifier features", never
-//! Inception FID. Text is compared by the Jensen–Shannon divergence of n-gram distributions.
+//! Inception FID. Text is compared by the Jensen–Shannon divergence of n-gram distributions, 2D
+//! points by the earth mover's distance (`emd`).
 
 pub mod classifier;
 pub mod disturb;
+pub mod emd;
 pub mod frechet;
 pub mod inception_analogue;
 pub mod kid;

@@ -207,6 +207,7 @@ impl Architecture {
             sample_shape,
             value_range,
             vocab,
+            toy: None,
             generator,
             critic,
             critic_terms: Vec::new(),

@@ -55,7 +55,7 @@ impl View {
                         _ => delivered.extend_from_slice(point),
                     }
                 }
-                let plot = scatter(&delivered, &greyed, &Toy::backdrop(&m.name), m.value_range);
+                let plot = scatter(&delivered, &greyed, &Toy::backdrop(m.toy()), m.value_range);
                 View::Points { plot }
             }
         }

@@ -118,6 +118,8 @@ test('a bundle picked from files refines, and the header says whose model is sho
   assert.match(await page.textContent('#whose'), /Showing tiny-image.*not one of this page's models.*your files; nothing was uploaded, so a link cannot bring it along/);
   assert.equal(await page.getAttribute('#scrubber', 'max'), '3', 'the form\'s settings carry over');
   assert.notEqual(await pixels(page, 'after'), await pixels(page, 'before'));
+  const [file] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+  assert.equal(file.suggestedFilename(), 'dgflow-tiny-image-dgflow-kl-seed4-step3.png');
   // On another backend the same model is built again from the kept bytes.
   const cpu = await pixels(page, 'after');
   await page.evaluate(() => { document.getElementById('note').textContent = ''; });

@@ -10,7 +10,6 @@ use crate::flags;
 use dgflow::bundle::{Bundle, Manifest};
 use dgflow::data::cifar::{Cifar, Split};
 use dgflow::data::text::{Corpus, Vocab};
-use dgflow::data::toy2d::Toy;
 use dgflow::device;
 use dgflow::flow::{self, select::Calibration};
 use dgflow::model::{Critic, Model};
@@ -47,8 +46,11 @@ pub fn calibrate(args: CalibrateArgs) -> Result<()> {
     // training lines (they use the held-out lines), drawn with the calibration's own seed.
     let (real, source) = match m.kind {
         SampleKind::Points => {
-            let toy = Toy::from_name(&m.name).with_context(|| {
-                format!("no 2D data set is named {} (the bundle's name selects it)", m.name)
+            let toy = m.toy().with_context(|| {
+                format!(
+                    "{} names no 2D data set: give its manifest a `toy` (25gaussians or swissroll)",
+                    m.name
+                )
             })?;
             let points = toy.sample(n, &mut Noise::new(CALIBRATION_SEED, Stream::Data));
             (points, format!("{n} fresh draws of {}", m.name))

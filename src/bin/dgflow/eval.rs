@@ -10,7 +10,6 @@ use crate::flags;
 use dgflow::bundle::Bundle;
 use dgflow::data::cifar::{Cifar, Split};
 use dgflow::data::text::{Corpus, Vocab};
-use dgflow::data::toy2d::Toy;
 use dgflow::device;
 use dgflow::eval;
 use dgflow::flow::{FlowConfig, Limits, Method, Space};
@@ -122,8 +121,11 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     };
     let (table, against) = match m.kind {
         SampleKind::Points => {
-            let toy = Toy::from_name(&m.name).with_context(|| {
-                format!("no 2D data set is named {} (the bundle's name selects it)", m.name)
+            let toy = m.toy().with_context(|| {
+                format!(
+                    "{} names no 2D data set: give its manifest a `toy` (25gaussians or swissroll)",
+                    m.name
+                )
             })?;
             let reference = toy.sample(args.samples, &mut Noise::new(0x5eed, Stream::Data));
             let score = |points: &[f32]| eval::toy_metrics(toy, points, &reference);
