@@ -505,6 +505,12 @@ run_evals() {
     "$DGFLOW" eval --model models/$toy --samples 5000 --chunk 1000 --methods $flows "${flags[@]}" --out models/$toy/EVAL.md
     "$DGFLOW" eval --model models/$toy --samples 5000 --chunk 1000 "${budget[@]}" "${flags[@]}" --out models/$toy/EVAL-budget.md
   done
+  # The DOT paper's WGAN-GP models: five seeds, the official code's step and a ten times smaller one.
+  for toy in 25gaussians swissroll; do
+    local dot=(--model models/dot-$toy --samples 5000 --chunk 1000 --methods dgflow-kl,dgflow-logd --seeds 1,2,3,4,5 --gamma 0.01)
+    "$DGFLOW" eval "${dot[@]}" --eta 0.1 --steps 25 --out models/dot-$toy/EVAL.md
+    "$DGFLOW" eval "${dot[@]}" --eta 0.01 --steps 100 --out models/dot-$toy/EVAL-100-steps.md
+  done
   "$DGFLOW" eval --model models/text --samples 10000 --chunk 1000 --methods $flows "${flags[@]}" --out models/text/EVAL.md
   "$DGFLOW" eval --model models/cifar10 --samples 5000 --methods dgflow-kl "${flags[@]}" --out models/cifar10/EVAL.md
   "$DGFLOW" eval --model models/cifar10 --samples 1000 "${flags[@]}" --out models/cifar10/EVAL-every-method.md

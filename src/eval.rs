@@ -396,6 +396,47 @@ mod tests {
     use crate::rng::{Noise, Stream};
 
     #[test]
+    fn long_runs_keep_six_columns() {
+        assert_eq!(checkpoints(25, false), [0, 5, 10, 15, 20, 25]);
+        assert_eq!(checkpoints(7, false), [0, 5, 7]);
+        assert_eq!(checkpoints(100, false), [0, 20, 40, 60, 80, 100]);
+    }
+
+    #[test]
+    fn under_a_bounded_prior_the_table_counts_the_latents_that_left_it() {
+        let device = crate::device::cpu();
+        let mut bundle = Architecture::Toy2d { hidden_g: 8, hidden_d: 8 }.init_bundle("t", 1);
+        bundle.manifest.latent.prior = Prior::Uniform { low: -0.5, high: 0.5 };
+        let model = Model::build(&bundle, 0, &device);
+        // Steps large enough that DGflow's latents (no prior term) leave the box.
+        let base =
+            FlowConfig { steps: 5, batch: 40, eta: 2.0, gamma: 0.0, ..FlowConfig::default() };
+        let score = |_: &[f32]| vec![Score::new("none", 0.0, 1)];
+        let methods = [Method::DgflowKl, Method::Ddls];
+        let table =
+            pollster::block_on(table(&model, base, &[0], &methods, 40, None, &score, &device))
+                .unwrap();
+        let row = |method: &str| {
+            let line = table
+                .lines()
+                .find(|l| {
+                    l.starts_with(&format!("| {method} | % latents outside the prior's box |"))
+                })
+                .unwrap_or_else(|| panic!("{table}"));
+            line.split('|')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .skip(2)
+                .map(|c| c.parse::<f64>().unwrap())
+                .collect::<Vec<_>>()
+        };
+        let (flow, ddls) = (row("dgflow-kl"), row("ddls"));
+        assert_eq!(flow[0], 0.0, "every latent starts inside: {table}");
+        assert!(flow[1] > 0.0, "DGflow's latents leave the box: {table}");
+        assert!(ddls.iter().all(|&v| v == 0.0), "DDLS reflects at the walls: {table}");
+    }
+
+    #[test]
     fn the_table_has_a_row_per_method_and_metric_and_a_column_per_fifth_step() {
         let device = crate::device::cpu();
         let model = Model::build(
@@ -411,8 +452,8 @@ mod tests {
                 .unwrap();
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines[0], "| method | metric | step 0 | step 5 | step 7 |");
-        // Three metrics per method, and with DRS and MH-GAN in the table, two rows of costs.
-        assert_eq!(lines.len(), 2 + 7 * 5, "{table}");
+        // Four metrics per method, and with DRS and MH-GAN in the table, two rows of costs.
+        assert_eq!(lines.len(), 2 + 7 * 6, "{table}");
         assert!(lines[2].starts_with("| dgflow-kl | % high quality | "));
         assert!(lines.iter().skip(2).all(|l| l.matches('|').count() == 6), "{table}");
         // A flow's step k has spent k + 1 logits and as many gradients (the last step none).

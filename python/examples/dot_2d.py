@@ -77,6 +77,10 @@ def main():
             data=data,
             recipe=f"{SOURCE.format(toy=toy)}, converted by python/examples/dot_2d.py, stored as f16 by `dgflow pack --encoding f16`",
             notes="A WGAN-GP critic, used directly as d as the official DGflow code does for these models (its value is not a log density ratio).",
+            # The page's default step: chosen on seed 0 (2,000 samples; η = 0.1, 0.03, 0.01 at
+            # 25 steps, the cards show the evidence). At the official code's η = 0.1 this WGAN
+            # critic's flow overshoots: most latents leave the prior's box and the mass collapses.
+            recommended=(0.01, 0.01),
             dgflow=dgflow,
         )
         (out / "EXPORT.md").write_text(
