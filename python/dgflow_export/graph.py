@@ -58,7 +58,7 @@ def network_layers(module, example, what):
     output = next(n for n in nodes if n.op == "output").args[0]
     if not isinstance(output, fx.Node):
         raise ExportError(f"the {what} returns {type(output).__name__}; it must return one tensor")
-    walk = Walk(traced, {n: i for i, n in enumerate(nodes)}, what)
+    walk = Walk(traced, {n: i for i, n in enumerate(nodes)})
     try:
         layers = walk.chain(inputs[0], output)
     except ExportError as e:
@@ -67,8 +67,8 @@ def network_layers(module, example, what):
 
 
 class Walk:
-    def __init__(self, traced, order, what):
-        self.traced, self.order, self.what = traced, order, what
+    def __init__(self, traced, order):
+        self.traced, self.order = traced, order
         self.tensors, self.seen = {}, set()
 
     def module(self, node):

@@ -117,7 +117,7 @@ def weighted(module, op, name, what, tensors, fields):
     return layer
 
 
-def plain_convolution(module, what, transposed=False):
+def plain_convolution(module, what):
     if module.groups != 1:
         raise ExportError(f"{what} has groups = {module.groups}; only groups = 1 is supported")
     if set(module.dilation) != {1}:

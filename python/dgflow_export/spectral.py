@@ -42,13 +42,6 @@ def as_matrix(weight, dim):
     return weight.reshape(weight.shape[0], -1)
 
 
-def engine_sigma(matrix, u):
-    """σ_e(u) = ‖W normalise(Wᵀu)‖, as the engine computes it (float64)."""
-    v = matrix.T @ u
-    v = v / max(np.linalg.norm(v), 1e-12)
-    return float(np.linalg.norm(matrix @ v))
-
-
 def u_for_sigma(weight, dim, sigma, what):
     """A unit `u` with σ_e(u) = σ for this weight, or an ExportError saying why there is none."""
     matrix = as_matrix(weight.double(), dim).numpy()

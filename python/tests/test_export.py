@@ -1,9 +1,11 @@
 """Small random PyTorch GANs of every supported layer kind export, reload in dgflow and agree with
 PyTorch within 1e-4 (samples, logits, ∇_z of the logit); what cannot be mapped is refused by name.
 
-Run: DGFLOW=path/to/dgflow python -m unittest discover python/tests (./build.sh test does)."""
+Run: DGFLOW=path/to/dgflow python -m unittest discover -s python/tests (./build.sh test does)."""
 
+import hashlib
 import json
+import shutil
 import tempfile
 import unittest
 from pathlib import Path
@@ -16,7 +18,7 @@ from torch import nn
 from torch.nn.utils import parametrizations, spectral_norm
 
 from dgflow_export import ExportError, Normal, Uniform, export
-from dgflow_export import check
+from dgflow_export import check, spectral
 
 SN = spectral_norm  # the hook form; `parametrizations.spectral_norm` is the newer one
 
@@ -169,6 +171,7 @@ class Tests(unittest.TestCase):
     def setUp(self):
         torch.manual_seed(1)
         self.dir = Path(tempfile.mkdtemp())
+        self.addCleanup(shutil.rmtree, self.dir)
 
     def export(self, generator, critic, **kwargs):
         return export(generator, critic, self.dir / "bundle", name="test", verbose=False, **kwargs)
@@ -243,8 +246,6 @@ class Tests(unittest.TestCase):
         weights["critic.2.bias"] = weights["critic.2.bias"] + 0.01
         save_file(weights, str(bundle / "weights.safetensors"))
         manifest = json.loads((bundle / "manifest.json").read_text())
-        import hashlib
-
         manifest["weights"]["sha256"] = hashlib.sha256((bundle / "weights.safetensors").read_bytes()).hexdigest()
         (bundle / "manifest.json").write_text(json.dumps(manifest))
         latents = torch.randn(4, 2, dtype=torch.float64)
@@ -308,6 +309,19 @@ class Tests(unittest.TestCase):
         self.refused(image, grouped, "module `0` (Conv2d)", "groups = 2", kind="image")
         bilinear = nn.Sequential(nn.Linear(2, 4), nn.Unflatten(1, (1, 2, 2)), nn.Upsample(scale_factor=2, mode="bilinear"), nn.Tanh())
         self.refused(bilinear, nn.Sequential(nn.Flatten(), nn.Linear(16, 1)), "Upsample", "bilinear")
+
+    def test_the_written_u_gives_the_engine_exactly_the_sigma_pytorch_divides_by(self):
+        weight = torch.randn(6, 4, 3, 3, dtype=torch.float64)
+        matrix = spectral.as_matrix(weight, 0).numpy()
+        singular = np.linalg.svd(matrix, compute_uv=False)
+        for sigma in (singular[0], 0.5 * (singular[0] + singular[1]), singular[1] * 1.001, 0.5 * (singular[-1] + singular[-2])):
+            u = spectral.u_for_sigma(weight, 0, sigma, "test")
+            # The engine's σ from u alone: ‖W v‖ with v = normalise(Wᵀu) (src/model/spectral.rs).
+            v = matrix.T @ u
+            engine = np.linalg.norm(matrix @ (v / np.linalg.norm(v)))
+            self.assertAlmostEqual(engine / sigma, 1.0, places=10)
+        with self.assertRaises(ExportError):
+            spectral.u_for_sigma(weight, 0, 1.01 * singular[0], "test")
 
     def test_untrained_spectral_norm_and_batch_statistics_are_refused_with_a_way_out(self):
         d = nn.Sequential(SN(nn.Linear(2, 16)), nn.ReLU(), nn.Linear(16, 1))  # vectors never updated
