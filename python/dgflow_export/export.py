@@ -95,6 +95,8 @@ def export(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in sorted(tensors.items())}, str(out / WEIGHTS_FILE))
+    # safetensors writes the file readable by its owner only; a web server may run as another user.
+    (out / WEIGHTS_FILE).chmod(0o644)
     digest = hashlib.sha256((out / WEIGHTS_FILE).read_bytes()).hexdigest()
     manifest = {
         "format": FORMAT,

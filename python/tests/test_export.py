@@ -191,6 +191,7 @@ class Tests(unittest.TestCase):
         ops = [layer["op"] for layer in manifest["critic"]["layers"]]
         self.assertEqual(ops, ["conv2d", "leaky_relu", "conv2d", "batch_norm", "leaky_relu", "max_pool2d", "reshape", "linear"])
         weights = load_file(str(self.dir / "bundle" / "weights.safetensors"))
+        self.assertEqual((self.dir / "bundle" / "weights.safetensors").stat().st_mode & 0o444, 0o444, "readable by a web server")
         self.assertIn("critic.c1.u", weights)
         self.assertIn("generator.up1.u", weights)  # a transposed convolution's u runs over its outputs
         self.assertEqual(weights["critic.bn.weight"].tolist(), [1.0] * 16)  # affine=False
