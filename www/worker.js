@@ -407,15 +407,20 @@ function describeBytes(label, manifestBytes) {
 // Files picked or dropped: by their base names, a .zip's entries as files of their own.
 async function bundleFromFiles(files, limits) {
   const named = new Map();
+  // One file per name: two of them (two bundles in one zip) would leave it unclear which is meant.
+  const add = (name, file) => {
+    if (named.has(name)) throw bundleError(`${named.get(name).label} and ${file.label} share the name ${name}: bring one bundle at a time`);
+    named.set(name, file);
+  };
   for (const file of files) {
     if (/\.zip$/i.test(file.name)) {
       if (file.size > limits.maxManifestBytes + limits.maxWeightsBytes) throw bundleError(`${file.name} is ${file.size} bytes, larger than any bundle this page loads`);
       const bytes = new Uint8Array(await file.arrayBuffer());
       for (const entry of zipEntries(bytes, file.name)) {
-        named.set(baseName(entry.name), { size: entry.size, label: `${file.name}: ${entry.name}`, read: (limit) => unzipEntry(bytes, entry, limit, file.name) });
+        add(baseName(entry.name), { size: entry.size, label: `${file.name}: ${entry.name}`, read: (limit) => unzipEntry(bytes, entry, limit, file.name) });
       }
     } else {
-      named.set(file.name, { size: file.size, label: file.name, read: async () => new Uint8Array(await file.arrayBuffer()) });
+      add(file.name, { size: file.size, label: file.name, read: async () => new Uint8Array(await file.arrayBuffer()) });
     }
   }
   const manifestFile = named.get('manifest.json');

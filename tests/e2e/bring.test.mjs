@@ -161,6 +161,8 @@ test('a dropped .zip opens; missing, corrupt and bomb bundles are refused and th
   const liar = zip([{ name: 'manifest.json', bytes: manifest() }, { name: 'weights.safetensors', bytes: Buffer.alloc(8 << 20), declared: weights().length }]);
   await refused([{ name: 'liar.zip', bytes: liar }], /inflates past the \d+ bytes it declares/);
   await refused([{ name: 'broken.zip', bytes: Buffer.from('not a zip at all') }], /broken\.zip is not a zip file/);
+  const two = zip([{ name: 'a/manifest.json', bytes: manifest() }, { name: 'b/manifest.json', bytes: manifest() }]);
+  await refused([{ name: 'two.zip', bytes: two }], /two\.zip: a\/manifest\.json and two\.zip: b\/manifest\.json share the name manifest\.json: bring one bundle at a time/);
 
   // Still usable: the page's own model refines again.
   await page.evaluate(() => { document.getElementById('error').hidden = true; document.getElementById('note').textContent = ''; });
