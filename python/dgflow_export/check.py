@@ -46,11 +46,14 @@ NUDGE_SCALES = (1e-7, 3e-7, 1e-6)
 NUDGES_PER_SCALE = 16
 
 
+def float64_copies(generator, critics):
+    """The modules in eval mode and float64, leaving the user's as they are."""
+    return eval_copy(generator, torch.float64), [eval_copy(c, torch.float64) for c in critics]
+
+
 def reference(generator, critics, latents, latent_shape):
     """Samples, summed logits and ∇_z of the logit through the PyTorch modules, in float64."""
-    generator = eval_copy(generator, torch.float64)
-    critics = [eval_copy(c, torch.float64) for c in critics]
-    return _through(generator, critics, latents, latent_shape)
+    return _through(*float64_copies(generator, critics), latents, latent_shape)
 
 
 def _through(generator, critics, latents, latent_shape):
@@ -63,9 +66,8 @@ def _through(generator, critics, latents, latent_shape):
 
 def kink_movement(generator, critics, latent, latent_shape, gradient, scale):
     """How far the float64 gradient of one latent moves (relative to `scale`) under nudges no
-    larger than float32's rounding: the most over NUDGE_SCALES × NUDGES_PER_SCALE random ones."""
-    generator = eval_copy(generator, torch.float64)
-    critics = [eval_copy(c, torch.float64) for c in critics]
+    larger than float32's rounding: the most over NUDGE_SCALES × NUDGES_PER_SCALE random ones.
+    `generator` and `critics` are float64 copies already."""
     draws = torch.Generator().manual_seed(7)
     size = float(latent.pow(2).mean().sqrt()) + 1e-12
     nudges = torch.cat([
@@ -104,7 +106,10 @@ def judge(expected, got, generator, critics, latents, latent_shape):
     result = {"samples": float(relative["samples"].max()), "logits": float(relative["logits"].max())}
     scale = max(np.abs(expected["gradient"]).max(), 1e-30)
     kinks = []
-    for i in np.flatnonzero(relative["gradient"] > TOLERANCE):
+    outliers = np.flatnonzero(relative["gradient"] > TOLERANCE)
+    if len(outliers):
+        generator, critics = float64_copies(generator, critics)
+    for i in outliers:
         movement = kink_movement(generator, critics, latents[i], latent_shape, expected["gradient"][i], scale)
         if movement >= relative["gradient"][i] / 2:
             kinks.append((int(i), float(relative["gradient"][i]), movement))

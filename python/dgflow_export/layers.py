@@ -128,6 +128,18 @@ def plain_convolution(module, what):
         raise ExportError(f"{what} has padding '{module.padding}'; give the padding as a number")
 
 
+def convolution_fields(m, what):
+    """The fields a 2D convolution (plain or transposed) shares, once it is one we can map."""
+    plain_convolution(m, what)
+    return {
+        "inputs": m.in_channels,
+        "outputs": m.out_channels,
+        "kernel": square(m.kernel_size, what, "kernel"),
+        "stride": square(m.stride, what, "stride"),
+        "padding": square(m.padding, what, "padding"),
+    }
+
+
 def from_module(node, m, shape_in, shape_out, tensors):
     what = describe(node, m)
     name = node.target
@@ -136,26 +148,11 @@ def from_module(node, m, shape_in, shape_out, tensors):
             raise ExportError(f"{what} is applied to samples of shape {list(shape_in)}; flatten them first")
         return [weighted(m, "linear", name, what, tensors, {"inputs": m.in_features, "outputs": m.out_features})]
     if isinstance(m, nn.ConvTranspose2d):
-        plain_convolution(m, what)
-        fields = {
-            "inputs": m.in_channels,
-            "outputs": m.out_channels,
-            "kernel": square(m.kernel_size, what, "kernel"),
-            "stride": square(m.stride, what, "stride"),
-            "padding": square(m.padding, what, "padding"),
-            "output_padding": square(m.output_padding, what, "output_padding"),
-        }
+        fields = convolution_fields(m, what)
+        fields["output_padding"] = square(m.output_padding, what, "output_padding")
         return [weighted(m, "conv_transpose2d", name, what, tensors, fields)]
     if isinstance(m, nn.Conv2d):
-        plain_convolution(m, what)
-        fields = {
-            "inputs": m.in_channels,
-            "outputs": m.out_channels,
-            "kernel": square(m.kernel_size, what, "kernel"),
-            "stride": square(m.stride, what, "stride"),
-            "padding": square(m.padding, what, "padding"),
-        }
-        return [weighted(m, "conv2d", name, what, tensors, fields)]
+        return [weighted(m, "conv2d", name, what, tensors, convolution_fields(m, what))]
     if isinstance(m, nn.Conv1d):
         plain_convolution(m, what)
         if m.stride != (1,):
