@@ -59,8 +59,7 @@ const handlers = {
     if (!state.initialised) { state.initialised = true; readUrl(); }
     $('run').disabled = state.models.length === 0;
   },
-  opened({ id, model, manifest, defaults, source }) {
-    pending.delete(id);
+  opened({ model, manifest, defaults, source }) {
     state.described.set(model, { manifest, defaults });
     state.brought.set(model, { source, url: state.opening?.url ?? null });
     state.opening = null;
@@ -207,7 +206,6 @@ function openOwn(source) {
   if (state.running) start(); // stops the refinement in progress
   $('error').hidden = true;
   state.opening = { id: state.nextId++, url: source.url ?? null };
-  state.running = null;
   const bar = $('progress');
   bar.hidden = false;
   bar.lastElementChild.textContent = 'opening your model…';
@@ -517,7 +515,6 @@ async function applyModelDefaults({ keep = [] } = {}) {
   $('note').textContent = defaults.eta !== paper.eta || defaults.gamma !== paper.gamma
     ? `${name} recommends η = ${tidy(defaults.eta)}, γ = ${tidy(defaults.gamma)} (the paper's defaults are η = ${tidy(paper.eta)}, γ = ${tidy(paper.gamma)}).`
     : '';
-
 }
 
 // One line on what the model is and what judges its samples.

@@ -191,12 +191,7 @@ async function readManifest(id, name) {
 // starts from (the paper's, with the model's recommended η and γ).
 async function describe({ id, model: name }) {
   const { manifestBytes } = await readManifest(id, name);
-  let description;
-  try {
-    description = core.describeModel(`models/${name}`, manifestBytes);
-  } catch (e) {
-    throw Object.assign(e, { code: 'model' });
-  }
+  const description = describeBytes(`models/${name}`, manifestBytes, 'model');
   self.postMessage(msg.described(id, name, description.manifest, description.defaults));
 }
 
@@ -376,11 +371,10 @@ async function openBundle({ id, files, url }) {
   const found = await (url ? bundleFromUrl(id, url, limits) : bundleFromFiles(files, limits)).catch((e) => {
     throw Object.assign(e, { code: 'bundle' }); // a failed download too: the hint is about bundles
   });
-  const { label, manifestBytes, weights, shared } = found;
+  const { label, manifestBytes, weights, shared, description } = found;
   self.postMessage(msg.progress(id, 'build model', 0, 0));
-  let description, model;
+  let model;
   try {
-    description = core.describeModel(label, manifestBytes);
     model = engine.loadModel(label, manifestBytes, weights, shared, 0);
   } catch (e) {
     throw Object.assign(e, { code: 'bundle' });
@@ -388,19 +382,20 @@ async function openBundle({ id, files, url }) {
   const name = `yours:${description.manifest.name}`;
   models.get(name)?.free();
   models.set(name, model);
-  brought.set(name, found);
+  brought.set(name, { label, manifestBytes, weights, shared });
   self.postMessage(msg.opened(id, name, description.manifest, description.defaults, url ? 'url' : 'files'));
 }
 
 const bundleError = (message) => Object.assign(new Error(message), { code: 'bundle' });
 const baseName = (path) => path.split('/').pop();
 
-// The core's reading of a manifest's bytes, with the byte limits of the files it names.
-function describeBytes(label, manifestBytes) {
+// The core's reading of a manifest's bytes, with the byte limits of the files it names; its
+// refusal carries `code` (a bundled model's or a brought bundle's hint).
+function describeBytes(label, manifestBytes, code = 'bundle') {
   try {
     return core.describeModel(label, manifestBytes);
   } catch (e) {
-    throw Object.assign(e, { code: 'bundle' });
+    throw Object.assign(e, { code });
   }
 }
 
@@ -446,7 +441,7 @@ async function bundleFromFiles(files, limits) {
   for (const entry of description.manifest.shared_weights ?? []) {
     shared.push(await wanted(entry.file, description.largestSharedFile, 'a shared weights file'));
   }
-  return { label, manifestBytes, weights, shared };
+  return { label, manifestBytes, weights, shared, description };
 }
 
 // `?bundle=URL`: a folder (…/), its manifest.json, or a .zip, on this site or any CORS-enabled
@@ -476,7 +471,7 @@ async function bundleFromUrl(id, url, limits) {
   const weights = await file(ref.file, ref.sha256, description.largestWeightsFile, 'weights');
   const shared = [];
   for (const entry of lent) shared.push(await file(entry.file, entry.sha256, description.largestSharedFile, 'shared weights'));
-  return { label, manifestBytes, weights, shared };
+  return { label, manifestBytes, weights, shared, description };
 }
 
 const HINTS = {

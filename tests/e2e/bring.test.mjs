@@ -55,26 +55,21 @@ function zip(files) {
   for (const { name, bytes, deflate = true, declared } of files) {
     const data = deflate ? deflateRawSync(bytes) : bytes;
     const nameBytes = Buffer.from(name);
-    const header = (signature, size) => {
+    // The local header and the directory entry hold the same fields, the entry's 2 bytes later.
+    const header = (signature, size, shift) => {
       const b = Buffer.alloc(size);
       b.writeUInt32LE(signature, 0);
+      b.writeUInt16LE(20, 4); // version needed (the entry's: made by)
+      b.writeUInt16LE(deflate ? 8 : 0, 8 + shift);
+      b.writeUInt32LE(crc32(bytes), 14 + shift);
+      b.writeUInt32LE(data.length, 18 + shift);
+      b.writeUInt32LE(declared ?? bytes.length, 22 + shift);
+      b.writeUInt16LE(nameBytes.length, 26 + shift);
       return b;
     };
-    const local = header(0x04034b50, 30);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(deflate ? 8 : 0, 8);
-    local.writeUInt32LE(crc32(bytes), 14);
-    local.writeUInt32LE(data.length, 18);
-    local.writeUInt32LE(declared ?? bytes.length, 22);
-    local.writeUInt16LE(nameBytes.length, 26);
-    const entry = header(0x02014b50, 46);
-    entry.writeUInt16LE(20, 4);
-    entry.writeUInt16LE(20, 6);
-    entry.writeUInt16LE(deflate ? 8 : 0, 10);
-    entry.writeUInt32LE(crc32(bytes), 16);
-    entry.writeUInt32LE(data.length, 20);
-    entry.writeUInt32LE(declared ?? bytes.length, 24);
-    entry.writeUInt16LE(nameBytes.length, 28);
+    const local = header(0x04034b50, 30, 0);
+    const entry = header(0x02014b50, 46, 2);
+    entry.writeUInt16LE(20, 6); // version needed
     entry.writeUInt32LE(offset, 42);
     locals.push(local, nameBytes, data);
     central.push(entry, nameBytes);
