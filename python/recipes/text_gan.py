@@ -5,6 +5,7 @@ needs), then exported with dgflow_export.
     python python/recipes/text_gan.py train --out runs/text      # resumable: runs/text/checkpoint.pt
     python python/recipes/text_gan.py fit-critic --out runs/text
     python python/recipes/text_gan.py export --out runs/text --bundle models/text
+    python python/recipes/text_gan.py words refined.txt          # how many generated words are real
 
 The data and vocabulary are the ones `dgflow train text` reads (src/data/text.rs): the first 32
 characters of every line of at least 32 characters of the shared text corpus, every 7th line of
@@ -373,6 +374,32 @@ def fitted(out, step):
     return Path(out) / f"critic-fit-{step}.pt"
 
 
+def known_word_share(sentences, known):
+    """The share of the words of `sentences` (split at spaces, each sentence's last word left out
+    as the 32-character cut may end it) that are words of the training lines."""
+    words = [w for s in sentences for w in s.split(" ")[:-1] if w]
+    return sum(w in known for w in words) / max(len(words), 1), len(words)
+
+
+def training_words(lines):
+    return {w for line in lines for w in line.split(" ")[:-1] if w}
+
+
+def words(args):
+    """How many generated words are real: each `dgflow refine` text file's base and refined
+    samples, and the held-out lines for reference."""
+    train_lines, held_out_lines = load_corpus(args.data)
+    known = training_words(train_lines)
+    share, count = known_word_share(held_out_lines, known)
+    print(f"held-out lines: {100 * share:.1f} % of {count} words are words of the training lines")
+    for path in args.files:
+        quoted = [line for line in Path(path).read_text().split("\n") if line.endswith('"')]
+        samples = [line[line.index('"') + 1 : -1] for line in quoted]
+        for label, part in (("base", samples[0::2]), ("refined", samples[1::2])):
+            share, count = known_word_share(part, known)
+            print(f"{path} {label}: {100 * share:.1f} % of {count} words in {len(part)} samples")
+
+
 @torch.no_grad()
 def sample_rows_from(generator, z):
     return generator(z).argmax(1).tolist()
@@ -439,8 +466,8 @@ def config(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["train", "fit-critic", "export"])
-    parser.add_argument("--out", required=True, help="the run's folder (checkpoint, log)")
+    parser.add_argument("command", choices=["train", "fit-critic", "export", "words"])
+    parser.add_argument("--out", help="train, fit-critic, export: the run's folder (checkpoint, logs)")
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[3] / "shared/data/text"))
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--blocks", type=int, default=5)
@@ -461,12 +488,17 @@ def main():
     parser.add_argument("--fit-steps", type=int, default=1000, help="fit-critic: critic steps; export: the fit's snapshot to ship")
     parser.add_argument("--fit-gp", type=float, default=1.0, help="fit-critic: weight of the gradient penalty")
     parser.add_argument("--fit-average", type=float, default=0.99, help="fit-critic: decay of the critic's weight average")
+    parser.add_argument("files", nargs="*", help="words: text files `dgflow refine` wrote")
     parser.add_argument("--bundle", help="export: the bundle folder to write (its name is the model's)")
     parser.add_argument("--dgflow", help="export: the dgflow CLI (default: found as the exporter finds it)")
     args = parser.parse_args()
+    if args.command != "words" and not args.out:
+        parser.error(f"{args.command} needs --out FOLDER (the run's)")
     if args.command == "export" and not args.bundle:
         parser.error("export needs --bundle FOLDER")
-    {"train": train, "fit-critic": fit_critic, "export": export_bundle}[args.command](args)
+    if args.command == "words" and not args.files:
+        parser.error("words needs the text files `dgflow refine` wrote")
+    {"train": train, "fit-critic": fit_critic, "export": export_bundle, "words": words}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,14 @@ class Data(unittest.TestCase):
         self.assertEqual(codes.tolist(), [[0, 1, len(vocab) - 1]])
 
 
+class KnownWords(unittest.TestCase):
+    def test_each_sentences_last_word_is_left_out_as_it_may_be_cut(self):
+        known = text_gan.training_words(["the cat sat", "a dog ran"])
+        self.assertEqual(known, {"the", "cat", "a", "dog"})
+        self.assertEqual(text_gan.known_word_share(["the dgo cat sa", "a  cat"], known), (0.75, 4))
+        self.assertEqual(text_gan.known_word_share(["oneword"], known), (0.0, 0))
+
+
 class NgramScore(unittest.TestCase):
     def rows(self, *lines):
         return [list(line.encode()) for line in lines]
