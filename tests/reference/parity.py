@@ -58,11 +58,34 @@ def k_eff(points, logits):
     return float(ratio.max())
 
 
+class Prior:
+    """The manifest's latent prior: N(0, σ² I) or uniform(low, high) per coordinate."""
+
+    def __init__(self, latent):
+        spec = latent.get("prior", "normal")
+        spec = {"kind": "normal", "sigma": 1.0} if spec == "normal" else spec
+        self.kind = spec["kind"]
+        self.sigma, self.low, self.high = spec.get("sigma", 1.0), spec.get("low"), spec.get("high")
+
+    def score(self, z):
+        """∇ log p(z): −z/σ² for the normal, 0 inside the uniform's box."""
+        return -z / self.sigma**2 if self.kind == "normal" else torch.zeros_like(z)
+
+    def confine(self, z):
+        """DDLS's reflection at the uniform's walls (the normal has none)."""
+        if self.kind == "normal":
+            return z
+        width = self.high - self.low
+        y = torch.remainder(z - self.low, 2 * width)
+        return width - (y - width).abs() + self.low
+
+
 class Flow:
     """One DGflow / DDLS / DOT step at a time, from the record's random inputs only."""
 
-    def __init__(self, generator, critic, config, rec, dtype):
+    def __init__(self, generator, critic, config, rec, dtype, prior):
         self.generator, self.critic, self.config, self.rec, self.dtype = generator, critic, config, rec, dtype
+        self.prior = prior
         self.z0 = self.tensor("z0").reshape(config["batch"], -1)
         self.latent_space = config["space"] == "latent"
         with torch.no_grad():
@@ -88,8 +111,8 @@ class Flow:
             return samples.detach(), d.detach(), None
         (grad,) = torch.autograd.grad((drift_scale(method, d).detach() * d).sum(), state)
         with torch.no_grad():
-            if method == "ddls":  # Langevin on ‖z‖²/2 − d(G(z))
-                drift = grad - state
+            if method == "ddls":  # Langevin on −log p(z) − d(G(z))
+                drift = grad + self.prior.score(state)
             elif method == "dot":  # descent on ‖z − z₀ + δ‖ − d/k_eff
                 offset = state - self.origin + DOT_DELTA
                 drift = grad / self.k_eff - offset / offset.norm(dim=1, keepdim=True)
@@ -98,6 +121,8 @@ class Flow:
             nxt = state + eta * drift
             if method != "dot" and gamma > 0:
                 nxt = nxt + math.sqrt(2 * eta * gamma) * self.tensor(f"noise/{k + 1}").reshape(state.shape)
+            if method == "ddls":  # it samples a density over the prior's support
+                nxt = self.prior.confine(nxt)
         return samples.detach(), d.detach(), nxt
 
 
@@ -197,7 +222,8 @@ def refine(args):
     if config["method"] in ("drs", "mh-gan"):
         return select(args, meta, rec, manifest, weights)
     iterations = 1 + meta["thermalize"]
-    flows = {dtype: Flow(*build_model(manifest, weights, iterations, dtype), config, rec, dtype)
+    prior = Prior(manifest["latent"])
+    flows = {dtype: Flow(*build_model(manifest, weights, iterations, dtype), config, rec, dtype, prior)
              for dtype in (torch.float64, torch.float32)}
     state_key = "latents" if config["space"] == "latent" else "samples"
     steps = config["steps"]
