@@ -15,7 +15,6 @@ models, and so do we.
 """
 
 import argparse
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,8 @@ import torch
 from torch import nn
 
 from dgflow_export import Uniform, export
-from dgflow_export.check import find_dgflow, report
+from dgflow_export.check import find_dgflow
+from dgflow_export.finish import finish
 
 TOYS = {
     "25gaussians": "the 25 Gaussians (5×5 grid at {−4, −2, 0, 2, 4}², σ = 0.05, scaled by 1/2.828)",
@@ -83,12 +83,7 @@ def main():
             recommended=(0.01, 0.01),
             dgflow=dgflow,
         )
-        (out / "EXPORT.md").write_text(
-            "Written by `python python/examples/dot_2d.py` (the exporter's check of the f32 export, "
-            f"before `dgflow pack` stores it as f16):\n\n{report(result, 16)[1]}.\n"
-        )
-        subprocess.run([dgflow, "pack", str(out), "--encoding", "f16"], check=True)
-        subprocess.run([dgflow, "calibrate", "--model", str(out)], check=True)
+        finish(result, out, dgflow, "f16", "python python/examples/dot_2d.py")
 
 
 if __name__ == "__main__":

@@ -408,10 +408,9 @@ def sample_rows_from(generator, z):
 def export_bundle(args):
     """The averaged generator and the fitted critic as a bundle: exported in f32 and checked
     against these modules, then int8 for the page and calibrated for MH-GAN."""
-    import subprocess
-
     from dgflow_export import export
-    from dgflow_export.check import find_dgflow, report
+    from dgflow_export.check import find_dgflow
+    from dgflow_export.finish import finish
 
     vocab, codes, held_out = setup(args)
     state, generator, _ = load_run(args)
@@ -448,12 +447,7 @@ def export_bundle(args):
         notes="Trained in PyTorch on the CPU; the critic's logit estimates log p_data/p_G, as DGflow needs.",
         dgflow=dgflow,
     )
-    (bundle / "EXPORT.md").write_text(
-        "Written by `python python/recipes/text_gan.py export` (the exporter's check of the f32 export, "
-        f"before `dgflow pack` stores it as int8):\n\n{report(result, 16)[1]}.\n"
-    )
-    subprocess.run([dgflow, "pack", str(bundle), "--encoding", "int8"], check=True)
-    subprocess.run([dgflow, "calibrate", "--model", str(bundle)], check=True)
+    finish(result, bundle, dgflow, "int8", "python python/recipes/text_gan.py export")
 
 
 def fit_config(args, step):
