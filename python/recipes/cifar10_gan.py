@@ -141,6 +141,7 @@ class Critic(nn.Module):
 
     def __init__(self, width):
         super().__init__()
+        self.width = width
         for name, cin, cout, kernel, stride in self.LAYERS:
             inputs = 3 if name == "conv1" else cin * width
             setattr(self, name, nn.utils.spectral_norm(nn.Conv2d(inputs, cout * width, kernel, stride, 1)))
@@ -168,11 +169,11 @@ def initialise(module):
 # ---- a bundle's networks as a starting point -----------------------------------------------
 
 
-def bundle_tensors(bundle):
+def bundle_tensors(bundle, file="weights.safetensors"):
     """A bundle's tensors in float32 (int8 values times their per-row scale)."""
     from safetensors.torch import load_file
 
-    path = Path(bundle) / "weights.safetensors"
+    path = Path(bundle) / file
     if not path.is_file():
         raise SystemExit(f"{path} is missing: --init takes a bundle folder such as models/cifar10")
     weights = load_file(str(path))
@@ -187,40 +188,52 @@ def bundle_tensors(bundle):
     return out
 
 
-def load_bundle(generator, critic, bundle):
-    """Both networks from a bundle of this architecture (`dgflow train cifar10` or this recipe's
-    export): the generator's weights and batch-norm statistics, the critic's unnormalised weights
-    and spectral-norm vectors u (v follows from them, as the engine computes it)."""
-    tensors = bundle_tensors(bundle)
+def load_generator(generator, tensors, where, prefix="generator."):
+    """The generator's weights and batch-norm statistics from a bundle's tensors."""
     state = {}
     for key, value in generator.state_dict().items():
         if key.endswith("num_batches_tracked"):
             state[key] = value
-            continue
-        source = f"generator.{key}"
-        if source not in tensors:
-            raise SystemExit(f"{bundle} has no {source}: not a cifar10 bundle of this architecture (--width)")
-        state[key] = tensors[source]
-    critic_state = {}
-    for key, value in critic.state_dict().items():
+        elif prefix + key in tensors:
+            state[key] = tensors[prefix + key]
+        else:
+            raise SystemExit(f"{where} has no {prefix}{key}: not a network of this architecture (--width)")
+    try:
+        generator.load_state_dict(state)
+    except RuntimeError as e:
+        raise SystemExit(f"{where} does not fit --width {generator.width}: {e}") from None
+
+
+def load_critic(critic, tensors, where, prefix="critic."):
+    """A critic's unnormalised weights and spectral-norm vectors from a bundle's tensors."""
+    state = {}
+    for key in critic.state_dict():
         layer, field = key.rsplit(".", 1)
         source = {"weight_orig": "weight", "weight_u": "u", "bias": "bias"}.get(field)
         if source is None:  # weight_v: from W and u below
             continue
-        if f"critic.{layer}.{source}" not in tensors:
-            raise SystemExit(f"{bundle} has no critic.{layer}.{source}: not a cifar10 bundle of this architecture (--width)")
-        critic_state[key] = tensors[f"critic.{layer}.{source}"]
+        if f"{prefix}{layer}.{source}" not in tensors:
+            raise SystemExit(f"{where} has no {prefix}{layer}.{source}: not a network of this architecture (--width)")
+        state[key] = tensors[f"{prefix}{layer}.{source}"]
     # The engine divides W by σ = ‖Wv‖, v = normalise(Wᵀu); PyTorch (in eval mode) by uᵀWv. With
     # u replaced by normalise(Wv) the two are the same number.
     for layer in [name for name, *_ in Critic.LAYERS] + ["out"]:
-        w = critic_state[f"{layer}.weight_orig"].flatten(1)
-        v = F.normalize(w.t() @ critic_state[f"{layer}.weight_u"], dim=0)
-        critic_state[f"{layer}.weight_u"], critic_state[f"{layer}.weight_v"] = F.normalize(w @ v, dim=0), v
+        w = state[f"{layer}.weight_orig"].flatten(1)
+        v = F.normalize(w.t() @ state[f"{layer}.weight_u"], dim=0)
+        state[f"{layer}.weight_u"], state[f"{layer}.weight_v"] = F.normalize(w @ v, dim=0), v
     try:
-        generator.load_state_dict(state)
-        critic.load_state_dict(critic_state)
+        critic.load_state_dict(state)
     except RuntimeError as e:
-        raise SystemExit(f"{bundle} does not fit --width {generator.width}: {e}") from None
+        raise SystemExit(f"{where} does not fit --width {critic.width}: {e}") from None
+
+
+def load_bundle(generator, critic, bundle):
+    """Both networks from a bundle of this architecture (`dgflow train cifar10` or this recipe's
+    export): the generator's weights and batch-norm statistics, the critic's unnormalised weights
+    and spectral-norm vectors."""
+    tensors = bundle_tensors(bundle)
+    load_generator(generator, tensors, bundle)
+    load_critic(critic, tensors, bundle)
 
 
 # ---- averaging (src/train/average.rs) ------------------------------------------------------
