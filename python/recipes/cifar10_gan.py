@@ -278,6 +278,20 @@ def settle_spectral_vectors(critic):
 # ---- training ------------------------------------------------------------------------------
 
 
+def critic_step(critic, opt, generator, images, batch, draws):
+    """One step of the logistic loss, real images against the generator's: (loss, real logits,
+    generated logits)."""
+    real = real_batch(images, batch, draws)
+    with torch.no_grad():
+        fake = generator(torch.randn(batch, LATENT, generator=draws, device=draws.device))
+    logit_real, logit_fake = critic(real), critic(fake)
+    loss = F.softplus(-logit_real).mean() + F.softplus(logit_fake).mean()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss, logit_real, logit_fake
+
+
 def config(args):
     return {k: getattr(args, k) for k in ("width", "batch", "lr", "lr_critic", "beta2", "critic_steps", "init", "seed", "average", "average_from")}
 
@@ -334,14 +348,7 @@ def train(args):
         while it < args.iterations:
             it += 1
             for _ in range(args.critic_steps):
-                real = real_batch(images, args.batch, draws)
-                with torch.no_grad():
-                    fake = generator(torch.randn(args.batch, LATENT, generator=draws, device=device))
-                logit_real, logit_fake = critic(real), critic(fake)
-                loss_d = F.softplus(-logit_real).mean() + F.softplus(logit_fake).mean()
-                opt_d.zero_grad(set_to_none=True)
-                loss_d.backward()
-                opt_d.step()
+                loss_d, logit_real, logit_fake = critic_step(critic, opt_d, generator, images, args.batch, draws)
             loss_g = F.softplus(-critic(generator(torch.randn(args.batch, LATENT, generator=draws, device=device)))).mean()
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
@@ -402,14 +409,7 @@ def fit_critic(args):
         log = csv.writer(log_file)
         log.writerow(["step", "loss", "logit_real", "logit_generated"])
         for step in range(1, args.fit_steps + 1):
-            real = real_batch(images, args.batch, draws)
-            with torch.no_grad():
-                fake = generator(torch.randn(args.batch, LATENT, generator=draws, device=device))
-            logit_real, logit_fake = critic(real), critic(fake)
-            loss = F.softplus(-logit_real).mean() + F.softplus(logit_fake).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            loss, logit_real, logit_fake = critic_step(critic, opt, generator, images, args.batch, draws)
             update_average(average, critic, args.fit_average)
             if step % args.every == 0 or step == args.fit_steps:
                 log.writerow([step, f"{loss.item():.4f}", f"{logit_real.mean().item():.3f}", f"{logit_fake.mean().item():.3f}"])
