@@ -12,11 +12,11 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from dgflow_torch import build_model, load_bundle  # noqa: E402
+from tables import write_table  # noqa: E402
 
 
 def gradients(generator, part, z):
@@ -58,25 +58,12 @@ def main():
                 float(cos(d_grad, c_grad, dim=1).mean()), float(cos(c_grad, first_corrector, dim=1).mean()),
             ])
     metrics = ["D mean logit", "‖∇z D‖", "C mean logit", "‖∇z C‖", "cos(∇D, ∇C)", "cos(∇C, first ∇C)"]
-
-    def cell(values):
-        return f"{np.mean(values):.2f} ± {np.std(values, ddof=1):.2f}" if len(values) > 1 else f"{values[0]:.2f}"
-
-    lines = [
+    heading = (
         f"Written by `python tests/reference/corrector.py {' '.join(args.bundles)} --seeds {args.seeds} --samples {args.samples}`"
         f" (PyTorch {torch.__version__}, float32): at {args.samples} base samples per seed, mean ± sd over seeds {args.seeds};"
-        " norms are per sample, means over samples.",
-        "",
-        "| bundle | " + " | ".join(metrics) + " |",
-        "|---|" + "---|" * len(metrics),
-    ]
-    for bundle, per_seed in rows.items():
-        lines.append(f"| {bundle} | " + " | ".join(cell([r[i] for r in per_seed]) for i in range(len(metrics))) + " |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text)
-
+        " norms are per sample, means over samples."
+    )
+    write_table(heading, "bundle", metrics, rows, args.out)
 
 if __name__ == "__main__":
     main()

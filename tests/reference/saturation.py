@@ -21,6 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from dgflow_torch import build_model, load_bundle  # noqa: E402
+from tables import write_table  # noqa: E402
 
 SATURATED = 0.98
 
@@ -97,27 +98,13 @@ def main():
             growth = 100.0 * float((z.norm(dim=1) / z0.norm(dim=1)).mean() - 1)
             rows.setdefault(name, []).append({**measure(generator, critic, z), "norm growth %": growth})
     metrics = ["saturated %", "mean R", "mean G", "mean B", "norm growth %", "mean logit"]
-
-    def cell(values):
-        if np.isnan(values).any():
-            return "–"
-        return f"{np.mean(values):.2f} ± {np.std(values, ddof=1):.2f}" if len(values) > 1 else f"{values[0]:.2f}"
-
-    lines = [
+    heading = (
         f"Written by `python tests/reference/saturation.py {args.bundle} --seeds {args.seeds} --samples {args.samples}`"
         f" (PyTorch {torch.__version__}, float32): {args.samples} samples per seed, 25 steps of DGflow-KL;"
-        f" mean ± sd over seeds {args.seeds}. Saturated: a colour value within {1 - SATURATED:.2f} of ±1.",
-        "",
-        "| latents | " + " | ".join(metrics) + " |",
-        "|---|" + "---|" * len(metrics),
-    ]
-    for name, per_seed in rows.items():
-        lines.append(f"| {name} | " + " | ".join(cell([r[m] for r in per_seed]) for m in metrics) + " |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text)
-
+        f" mean ± sd over seeds {args.seeds}. Saturated: a colour value within {1 - SATURATED:.2f} of ±1."
+    )
+    table = {name: [[r[m] for m in metrics] for r in per_seed] for name, per_seed in rows.items()}
+    write_table(heading, "latents", metrics, table, args.out)
 
 if __name__ == "__main__":
     main()
