@@ -173,19 +173,12 @@ def bundle_tensors(bundle, file="weights.safetensors"):
     """A bundle's tensors in float32 (int8 values times their per-row scale)."""
     from safetensors.torch import load_file
 
+    from dgflow_export.stored import dequantised
+
     path = Path(bundle) / file
     if not path.is_file():
         raise SystemExit(f"{path} is missing: --init takes a bundle folder such as models/cifar10")
-    weights = load_file(str(path))
-    out = {}
-    for key, value in weights.items():
-        if key.endswith(":scale"):
-            continue
-        value = value.float()
-        if f"{key}:scale" in weights:
-            value = value * weights[f"{key}:scale"].float().view(-1, *[1] * (value.dim() - 1))
-        out[key] = value
-    return out
+    return dequantised(load_file(str(path)))
 
 
 def load_generator(generator, tensors, where, prefix="generator."):

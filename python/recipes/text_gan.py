@@ -199,7 +199,9 @@ def load_bundle_generator(generator, bundle):
     per-row scale."""
     from safetensors.torch import load_file
 
-    weights = load_file(str(Path(bundle) / "weights.safetensors"))
+    from dgflow_export.stored import dequantised
+
+    weights = dequantised(load_file(str(Path(bundle) / "weights.safetensors")))
     names = {"fc": "fc", "out": "out"}
     for i in range(len(generator.blocks)):
         names[f"blocks.{i}.a"], names[f"blocks.{i}.b"] = f"res{i + 1}a", f"res{i + 1}b"
@@ -209,10 +211,7 @@ def load_bundle_generator(generator, bundle):
             key = next((k for k in (f"generator.{ours}.{field}", f"generator.{trained_here}.{field}") if k in weights), None)
             if key is None:
                 raise SystemExit(f"{bundle} has no generator.{ours}.{field}: not a text bundle of this architecture (--width, --blocks)")
-            value = weights[key].float()
-            if f"{key}:scale" in weights:
-                value = value * weights[f"{key}:scale"].float().view(-1, *[1] * (value.dim() - 1))
-            state[f"{ours}.{field}"] = value
+            state[f"{ours}.{field}"] = weights[key]
     try:
         generator.load_state_dict(state)
     except RuntimeError as e:
