@@ -5,7 +5,7 @@ use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use super::*;
 use crate::cpu::Ops;
 use crate::cpu::test_support::{
-    Activation, activations, assert_close, assert_matches_with_all_gradients, host, random,
+    Activation, Draws, activations, assert_close, assert_matches_with_all_gradients, host,
 };
 
 /// The input gradient of Σ r ⊙ f(x), r random, on the autodiff CPU device.
@@ -23,6 +23,7 @@ fn input_gradient(
 #[test]
 fn conv2d_and_its_input_gradient_match_burns() {
     let device = Device::flex();
+    let mut draws = Draws::new(0, &device);
     assert!(Ops::on(&device).is_some() && Ops::on(&device.clone().autodiff()).is_some());
     // The bundled critic's stride-2 4×4 layer, a 3×3 layer, one off every block size, and a
     // stride-1 layer with 16-wide rows (the row kernel: whole vectors of positions).
@@ -35,8 +36,8 @@ fn conv2d_and_its_input_gradient_match_burns() {
     for ((x_shape, o, k, stride, padding), (pointwise, activation)) in
         shapes.into_iter().flat_map(|shape| activations().map(|a| (shape, a)))
     {
-        let x = random(x_shape, &device);
-        let (weight, bias) = (random([o, x_shape[1], k, k], &device), random([o], &device));
+        let x = draws.normal(x_shape);
+        let (weight, bias) = (draws.normal([o, x_shape[1], k, k]), draws.normal([o]));
         let packed =
             PackedConv::conv2d(&host(&weight), weight.dims(), [stride; 2], pointwise, &device);
         let options = ConvOptions::new([stride; 2], [padding; 2], [1, 1], 1);
@@ -46,7 +47,7 @@ fn conv2d_and_its_input_gradient_match_burns() {
         };
         let want = burns(x.clone());
         assert_close(ours(x.clone()), want.clone());
-        let seed = random(want.dims(), &device);
+        let seed = draws.normal(want.dims());
         assert_close(input_gradient(&x, ours, &seed), input_gradient(&x, burns, &seed));
     }
 }
@@ -57,11 +58,12 @@ fn conv2d_and_its_input_gradient_match_burns() {
 #[test]
 fn relu_before_and_residual_after_match_burns() {
     let device = Device::flex();
+    let mut draws = Draws::new(0, &device);
     // The row kernel (16-wide rows, the text model's 1×5 kernels) and the channel kernel.
     for (x_shape, k, padding) in [([3, 8, 1, 32], [1, 5], [0, 2]), ([2, 6, 5, 5], [3, 3], [1, 1])] {
         let o = x_shape[1];
-        let (x, skip) = (random(x_shape, &device), random(x_shape, &device));
-        let (weight, bias) = (random([o, o, k[0], k[1]], &device), random([o], &device));
+        let (x, skip) = (draws.normal(x_shape), draws.normal(x_shape));
+        let (weight, bias) = (draws.normal([o, o, k[0], k[1]]), draws.normal([o]));
         let options = ConvOptions::new([1, 1], padding, [1, 1], 1);
         let burns = |x: Tensor<4>, skip: Option<Tensor<4>>, after: Activation| {
             let out = after(burn_conv2d(
@@ -79,7 +81,7 @@ fn relu_before_and_residual_after_match_burns() {
             let ours = |x: Tensor<4>| conv2d(x, &packed, bias.clone(), None, [1, 1], padding);
             let want = burns(x.clone(), None, after);
             assert_close(ours(x.clone()), want.clone());
-            let seed = random(want.dims(), &device);
+            let seed = draws.normal(want.dims());
             assert_close(
                 input_gradient(&x, ours, &seed),
                 input_gradient(&x, |x| burns(x, None, after), &seed),
@@ -93,7 +95,7 @@ fn relu_before_and_residual_after_match_burns() {
         };
         let want = burns(x.clone(), Some(skip.clone()), |t| t);
         assert_close(ours(x.clone(), skip.clone()), want.clone());
-        let seed = random(want.dims(), &device).autodiff();
+        let seed = draws.normal(want.dims()).autodiff();
         let gradients = |f: &dyn Fn(Tensor<4>, Tensor<4>) -> Tensor<4>| {
             let (x, skip) =
                 (x.clone().autodiff().require_grad(), skip.clone().autodiff().require_grad());
@@ -112,6 +114,7 @@ fn relu_before_and_residual_after_match_burns() {
 #[test]
 fn trained_convolutions_and_all_their_gradients_match_burns() {
     let device = Device::flex();
+    let mut draws = Draws::new(0, &device);
     let shapes =
         [([2, 8, 8, 8], 16, 4, 2, 1), ([3, 3, 9, 9], 32, 3, 1, 1), ([1, 5, 7, 6], 35, 3, 2, 0)];
     for ((x_shape, o, k, stride, padding), (pointwise, activation)) in
@@ -119,9 +122,9 @@ fn trained_convolutions_and_all_their_gradients_match_burns() {
     {
         let options = ConvOptions::new([stride; 2], [padding; 2], [1, 1], 1);
         assert_matches_with_all_gradients(
-            random(x_shape, &device),
-            random([o, x_shape[1], k, k], &device),
-            random([o], &device),
+            draws.normal(x_shape),
+            draws.normal([o, x_shape[1], k, k]),
+            draws.normal([o]),
             |x, w, b| conv2d_trained(x, w, b, [stride; 2], [padding; 2], pointwise),
             |x, w, b| activation(burn_conv2d(x, w, Some(b), options.clone())),
         );
@@ -138,9 +141,9 @@ fn trained_convolutions_and_all_their_gradients_match_burns() {
             ConvTransposeOptions::new([stride; 2], [padding; 2], [output_padding; 2], [1, 1], 1);
         let size = |input: usize| (input - 1) * stride + k + output_padding - 2 * padding;
         assert_matches_with_all_gradients(
-            random([n, c, h, w], &device),
-            random([c, o, k, k], &device),
-            random([o], &device),
+            draws.normal([n, c, h, w]),
+            draws.normal([c, o, k, k]),
+            draws.normal([o]),
             |x, wt, b| {
                 conv_transpose2d_trained(
                     x,
@@ -160,6 +163,7 @@ fn trained_convolutions_and_all_their_gradients_match_burns() {
 #[test]
 fn conv_transpose2d_and_its_input_gradient_match_burns() {
     let device = Device::flex();
+    let mut draws = Draws::new(0, &device);
     // The bundled generator's upsampling layers' geometry, with and without output padding.
     let shapes = [
         ([2, 16, 4, 4], 8, 4, 2, 1, 0),
@@ -169,8 +173,8 @@ fn conv_transpose2d_and_its_input_gradient_match_burns() {
     for ((x_shape, o, k, stride, padding, output_padding), (pointwise, activation)) in
         shapes.into_iter().flat_map(|shape| activations().map(|a| (shape, a)))
     {
-        let x = random(x_shape, &device);
-        let (weight, bias) = (random([x_shape[1], o, k, k], &device), random([o], &device));
+        let x = draws.normal(x_shape);
+        let (weight, bias) = (draws.normal([x_shape[1], o, k, k]), draws.normal([o]));
         let options =
             ConvTransposeOptions::new([stride; 2], [padding; 2], [output_padding; 2], [1, 1], 1);
         let burns = |x: Tensor<4>| {
@@ -194,7 +198,7 @@ fn conv_transpose2d_and_its_input_gradient_match_burns() {
             conv_transpose2d(x, &packed, bias.clone(), [stride; 2], [padding; 2], [ho, wo])
         };
         assert_close(ours(x.clone()), want.clone());
-        let seed = random(want.dims(), &device);
+        let seed = draws.normal(want.dims());
         assert_close(input_gradient(&x, ours, &seed), input_gradient(&x, burns, &seed));
     }
 }

@@ -1,4 +1,3 @@
-use burn::tensor::Distribution;
 use burn::tensor::module;
 
 use burn::tensor::activation;
@@ -7,14 +6,17 @@ use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use super::ops::Op;
 use super::*;
 use crate::model::spec::Layer;
+use crate::rng::{Noise, Stream};
 
-fn random(shape: &[usize], (low, high): (f64, f64), device: &Device) -> (Vec<usize>, Vec<f32>) {
-    let t = Tensor::<1>::random(
-        [shape.iter().product::<usize>()],
-        Distribution::Uniform(low, high),
-        device,
-    );
-    (shape.to_vec(), t.into_data().try_into_vec::<f32>().expect("f32 values"))
+/// Weights drawn from U[low, high) from the test's seeded stream, so a failure reproduces.
+fn uniform(noise: &mut Noise, shape: &[usize], (low, high): (f32, f32)) -> (Vec<usize>, Vec<f32>) {
+    let values = noise.uniform(shape.iter().product());
+    (shape.to_vec(), values.into_iter().map(|u| low + (high - low) * u).collect())
+}
+
+fn normal<const D: usize>(noise: &mut Noise, shape: [usize; D], device: &Device) -> Tensor<D> {
+    let values = noise.normal(shape.iter().product(), 1.0);
+    Tensor::from_data(TensorData::new(values, shape), device)
 }
 
 fn tensor<const D: usize>((shape, values): &(Vec<usize>, Vec<f32>), device: &Device) -> Tensor<D> {
@@ -52,6 +54,7 @@ fn assert_matches_one_by_one(
 #[test]
 fn folded_and_fused_layers_match_the_layers_one_by_one() {
     let device = Device::flex();
+    let mut noise = Noise::new(0, Stream::Data);
     let layers: Vec<Layer> = serde_json::from_str(
         r#"[
             {"op": "conv_transpose2d", "name": "up", "inputs": 4, "outputs": 6, "kernel": 4, "stride": 2, "padding": 1},
@@ -82,7 +85,7 @@ fn folded_and_fused_layers_match_the_layers_one_by_one() {
         ("out.weight", vec![3, 5, 3, 3], small),
         ("out.bias", vec![3], small),
     ] {
-        weights.insert(format!("g.{name}"), random(&shape, range, &device));
+        weights.insert(format!("g.{name}"), uniform(&mut noise, &shape, range));
     }
     let network = Network::build(&NetworkSpec { layers }, &[4, 5, 5], "g", &weights, 0, &device);
     let w = |name: &str| weights[&format!("g.{name}")].clone();
@@ -113,8 +116,8 @@ fn folded_and_fused_layers_match_the_layers_one_by_one() {
         activation::tanh(y).flatten::<2>(1, 3)
     };
 
-    let x = Tensor::<2>::random([3, 4 * 5 * 5], Distribution::Normal(0.0, 1.0), &device);
-    let seed = Tensor::<2>::random([3, 3 * 10 * 10], Distribution::Normal(0.0, 1.0), &device);
+    let x = normal(&mut noise, [3, 4 * 5 * 5], &device);
+    let seed = normal(&mut noise, [3, 3 * 10 * 10], &device);
     assert_matches_one_by_one(&network, &|x| one_by_one(x.reshape([3, 4, 5, 5])), x, seed);
 }
 
@@ -124,6 +127,7 @@ fn folded_and_fused_layers_match_the_layers_one_by_one() {
 #[test]
 fn residual_blocks_fuse_and_match_the_layers_one_by_one() {
     let device = Device::flex();
+    let mut noise = Noise::new(0, Stream::Data);
     let block = r#"{"op": "residual", "scale": 0.3, "layers": [
             {"op": "relu"},
             {"op": "conv1d", "name": "a", "inputs": 8, "outputs": 8, "kernel": 5, "padding": 2},
@@ -158,7 +162,7 @@ fn residual_blocks_fuse_and_match_the_layers_one_by_one() {
         ("c.weight", vec![8, 8, 3]),
         ("c.bias", vec![8]),
     ] {
-        weights.insert(format!("d.{name}"), random(&shape, (-0.3, 0.3), &device));
+        weights.insert(format!("d.{name}"), uniform(&mut noise, &shape, (-0.3, 0.3)));
     }
     let network = Network::build(&NetworkSpec { layers }, &[3, 32], "d", &weights, 0, &device);
     assert!(
@@ -179,8 +183,8 @@ fn residual_blocks_fuse_and_match_the_layers_one_by_one() {
         let y = y.clone() + activation::tanh(conv(y, "c", 1)).mul_scalar(0.5);
         y.flatten::<2>(1, 2)
     };
-    let x = Tensor::<2>::random([5, 3 * 32], Distribution::Normal(0.0, 1.0), &device);
-    let seed = Tensor::<2>::random([5, 8 * 32], Distribution::Normal(0.0, 1.0), &device);
+    let x = normal(&mut noise, [5, 3 * 32], &device);
+    let seed = normal(&mut noise, [5, 8 * 32], &device);
     assert_matches_one_by_one(&network, &|x| one_by_one(x.reshape([5, 3, 32])), x, seed);
 }
 
@@ -189,6 +193,7 @@ fn residual_blocks_fuse_and_match_the_layers_one_by_one() {
 #[test]
 fn linear_layers_fuse_their_activations_and_match_the_layers_one_by_one() {
     let device = Device::flex();
+    let mut noise = Noise::new(0, Stream::Data);
     let layers: Vec<Layer> = serde_json::from_str(
         r#"[
             {"op": "linear", "name": "fc1", "inputs": 2, "outputs": 48},
@@ -211,7 +216,7 @@ fn linear_layers_fuse_their_activations_and_match_the_layers_one_by_one() {
         ("out.weight", vec![1, 40]),
         ("out.bias", vec![1]),
     ] {
-        weights.insert(format!("d.{name}"), random(&shape, (-0.5, 0.5), &device));
+        weights.insert(format!("d.{name}"), uniform(&mut noise, &shape, (-0.5, 0.5)));
     }
     let network = Network::build(&NetworkSpec { layers }, &[2], "d", &weights, 0, &device);
     let w = |name: &str| tensor::<2>(&weights[&format!("d.{name}.weight")], &device).transpose();
@@ -221,7 +226,7 @@ fn linear_layers_fuse_their_activations_and_match_the_layers_one_by_one() {
         let y = activation::relu(y.matmul(w("fc2")) + b("fc2"));
         y.matmul(w("out")) + b("out")
     };
-    let x = Tensor::<2>::random([70, 2], Distribution::Normal(0.0, 1.0), &device);
+    let x = normal(&mut noise, [70, 2], &device);
     // The gradient of the outputs' sum.
     assert_matches_one_by_one(&network, &one_by_one, x, Tensor::ones([70, 1], &device));
 }
@@ -235,6 +240,7 @@ fn linear_layers_fuse_their_activations_and_match_the_layers_one_by_one() {
 #[test]
 fn resnet_blocks_with_shortcuts_upsampling_and_pooling_match_the_layers_one_by_one() {
     let device = Device::flex();
+    let mut noise = Noise::new(0, Stream::Data);
     let layers: Vec<Layer> = serde_json::from_str(
         r#"[
             {"op": "residual", "layers": [
@@ -276,19 +282,21 @@ fn resnet_blocks_with_shortcuts_upsampling_and_pooling_match_the_layers_one_by_o
         ("ds", 6, 4, 1),
     ];
     for (name, cout, cin, k) in convs {
-        weights
-            .insert(format!("n.{name}.weight"), random(&[cout, cin, k, k], (-0.3, 0.3), &device));
-        weights.insert(format!("n.{name}.bias"), random(&[cout], (-0.1, 0.1), &device));
+        weights.insert(
+            format!("n.{name}.weight"),
+            uniform(&mut noise, &[cout, cin, k, k], (-0.3, 0.3)),
+        );
+        weights.insert(format!("n.{name}.bias"), uniform(&mut noise, &[cout], (-0.1, 0.1)));
     }
-    weights.insert("n.out.weight".into(), random(&[2, 6], (-0.3, 0.3), &device));
-    weights.insert("n.out.bias".into(), random(&[2], (-0.1, 0.1), &device));
+    weights.insert("n.out.weight".into(), uniform(&mut noise, &[2, 6], (-0.3, 0.3)));
+    weights.insert("n.out.bias".into(), uniform(&mut noise, &[2], (-0.1, 0.1)));
     for (field, range) in [
         ("weight", (0.5, 1.5)),
         ("bias", (-0.2, 0.2)),
         ("running_mean", (-0.2, 0.2)),
         ("running_var", (0.5, 1.5)),
     ] {
-        weights.insert(format!("n.bn.{field}"), random(&[4], range, &device));
+        weights.insert(format!("n.bn.{field}"), uniform(&mut noise, &[4], range));
     }
     let network = Network::build(&spec, &[4, 3, 5], "n", &weights, 0, &device);
     assert!(
@@ -333,7 +341,7 @@ fn resnet_blocks_with_shortcuts_upsampling_and_pooling_match_the_layers_one_by_o
         pooled.matmul(tensor::<2>(&weights["n.out.weight"], &device).transpose())
             + b("out").unsqueeze()
     };
-    let x = Tensor::<2>::random([3, 4 * 3 * 5], Distribution::Normal(0.0, 1.0), &device);
-    let seed = Tensor::<2>::random([3, 2], Distribution::Normal(0.0, 1.0), &device);
+    let x = normal(&mut noise, [3, 4 * 3 * 5], &device);
+    let seed = normal(&mut noise, [3, 2], &device);
     assert_matches_one_by_one(&network, &|x| one_by_one(x.reshape([3, 4, 3, 5])), x, seed);
 }
