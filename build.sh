@@ -515,6 +515,9 @@ run_evals() {
   "$DGFLOW" eval --model models/cifar10 --samples 5000 --methods dgflow-kl "${flags[@]}" --out models/cifar10/EVAL.md
   "$DGFLOW" eval --model models/cifar10 --samples 1000 "${flags[@]}" --out models/cifar10/EVAL-every-method.md
   "$DGFLOW" eval --model models/cifar10 --samples 1000 "${budget[@]}" "${flags[@]}" --out models/cifar10/EVAL-budget.md
+  # How sure our classifier is of the samples, with a grid of 64 unselected ones to look at.
+  "$DGFLOW" confidence --model models/cifar10 --samples 5000 "${flags[@]}" --grid models/cifar10/grid.png \
+    --out models/cifar10/CONFIDENCE.md
   "$DGFLOW" eval --model models/cifar10-vae --samples 5000 --methods dgflow-kl "${flags[@]}" --out models/cifar10-vae/EVAL.md
   "$DGFLOW" eval --model models/cifar10-vae --samples 5000 --methods dgflow-kl --without-corrector "${flags[@]}" \
     --out models/cifar10-vae/EVAL-without-corrector.md

@@ -100,7 +100,7 @@ pub fn chunk_seed(seed: u64, chunk: usize) -> u64 {
 }
 
 /// `mean ± sd` (sample standard deviation) of one cell over seeds, or the value for one seed.
-fn cell(values: &[f64], decimals: usize) -> String {
+pub fn cell(values: &[f64], decimals: usize) -> String {
     let n = values.len() as f64;
     let mean = values.iter().sum::<f64>() / n;
     if values.len() == 1 {

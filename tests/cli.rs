@@ -386,6 +386,63 @@ fn cifar10_training_logs_each_checkpoints_frechet_distance() {
     );
 }
 
+/// `dgflow confidence` judges base and refined samples with the classifier beside the test
+/// images: each column of the histogram sums to 100 %, every class has a row, and the grid's
+/// picture and verdicts are written.
+#[test]
+fn confidence_judges_base_and_refined_samples_beside_the_test_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let data = std::env::var_os("DGFLOW_DATA")
+        .map_or_else(|| root.join("../shared/data"), std::path::PathBuf::from);
+    let classifier = root.join("models/cifar10-classifier");
+    let image = ["init", "--arch", "dcgan", "--width", "2", "--latent", "8", "--size", "32"];
+    ok(&[&image[..], &["--out", "img"]].concat(), d);
+    let args = [
+        "confidence",
+        "--model",
+        "img",
+        "--samples",
+        "70",
+        "--chunk",
+        "64",
+        "--seeds",
+        "1,2",
+        "--steps",
+        "2",
+        "--grid",
+        "grid.png",
+        "--out",
+        "c.md",
+        "--data",
+        data.to_str().unwrap(),
+        "--classifier",
+        classifier.to_str().unwrap(),
+    ];
+    ok(&args, d);
+    let table = std::fs::read_to_string(d.join("c.md")).unwrap();
+    assert!(table.starts_with("Written by `dgflow confidence --model img"), "{table}");
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .filter(|l| l.starts_with("| below") || l.contains(" to 0.") || l.contains("and above"))
+        .map(|l| l.split('|').map(str::trim).filter(|c| !c.is_empty()).collect())
+        .collect();
+    assert_eq!(rows.len(), 5, "{table}");
+    for column in 1..4 {
+        // "12.5 %" or, over two seeds, "12.5 ± 0.7 %": the mean.
+        let total: f64 =
+            rows.iter().map(|r| r[column].split(' ').next().unwrap().parse::<f64>().unwrap()).sum();
+        assert!((total - 100.0).abs() < 0.3, "column {column} sums to {total}: {table}");
+    }
+    for class in ["| airplane |", "| truck |", "| median |"] {
+        assert!(table.contains(class), "{class}: {table}");
+    }
+    let grid_rows = table.lines().filter(|l| l.matches(" → ").count() == 8).count();
+    assert_eq!(grid_rows, 8, "{table}");
+    assert!(d.join("grid.png").metadata().unwrap().len() > 1000);
+}
+
 #[test]
 fn bench_times_each_model_and_batch_beside_a_reference() {
     let dir = tempfile::tempdir().unwrap();
@@ -650,6 +707,14 @@ fn every_numeric_flag_refuses_what_it_cannot_take() {
         (vec!["eval", "--model", "toy", "--gamma", "NaN"], "invalid gamma = NaN"),
         (vec!["eval", "--model", "toy", "--seeds", "1,-2"], "--seeds"),
         (vec!["check-metrics", "--samples", "2"], "invalid samples = 2: expected 4"),
+        (vec!["confidence", "--model", "img", "--eta", "0"], "invalid eta = 0"),
+        (vec!["confidence", "--model", "img", "--samples", "0"], "'--samples <SAMPLES>'"),
+        (vec!["confidence", "--model", "img", "--steps", "0"], "'--steps <STEPS>'"),
+        (
+            vec!["confidence", "--model", "img", "--grid", "g.png", "--chunk", "8"],
+            "--grid shows 64",
+        ),
+        (vec!["confidence", "--model", "toy"], "is not an image model"),
         (vec!["init", "--arch", "dcgan", "--size", "12", "--out", "x"], "invalid size = 12"),
         (vec!["init", "--arch", "dcgan", "--width", "0", "--out", "x"], "invalid width = 0"),
         (

@@ -203,6 +203,16 @@ impl Manifest {
         Toy::from_name(self.toy.as_deref().unwrap_or(&self.name)).ok()
     }
 
+    /// The 2D data set, for what cannot go on without one (evaluation, calibration).
+    pub fn required_toy(&self) -> Result<Toy> {
+        self.toy().ok_or_else(|| {
+            Error::manifest(
+                &self.name,
+                "names no 2D data set: give its manifest a `toy` (25gaussians or swissroll)",
+            )
+        })
+    }
+
     /// Every parameter the architecture needs: the generator's, the critic's and each critic term's.
     pub fn params(&self) -> Vec<ParamSpec> {
         let mut params = self.generator.params("generator");

@@ -5,6 +5,7 @@
 //! points by the earth mover's distance (`emd`).
 
 pub mod classifier;
+pub mod confidence;
 pub mod disturb;
 pub mod emd;
 pub mod frechet;

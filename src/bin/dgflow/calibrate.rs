@@ -46,12 +46,7 @@ pub fn calibrate(args: CalibrateArgs) -> Result<()> {
     // training lines (they use the held-out lines), drawn with the calibration's own seed.
     let (real, source) = match m.kind {
         SampleKind::Points => {
-            let toy = m.toy().with_context(|| {
-                format!(
-                    "{} names no 2D data set: give its manifest a `toy` (25gaussians or swissroll)",
-                    m.name
-                )
-            })?;
+            let toy = m.required_toy()?;
             let points = toy.sample(n, &mut Noise::new(CALIBRATION_SEED, Stream::Data));
             (points, format!("{n} fresh draws of {}", m.name))
         }

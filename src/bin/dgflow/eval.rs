@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 
 use crate::flags;
+use crate::output::write_table;
 
 use dgflow::bundle::Bundle;
 use dgflow::data::cifar::{Cifar, Split};
@@ -121,12 +122,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     };
     let (table, against) = match m.kind {
         SampleKind::Points => {
-            let toy = m.toy().with_context(|| {
-                format!(
-                    "{} names no 2D data set: give its manifest a `toy` (25gaussians or swissroll)",
-                    m.name
-                )
-            })?;
+            let toy = m.required_toy()?;
             let reference = toy.sample(args.samples, &mut Noise::new(0x5eed, Stream::Data));
             let score = |points: &[f32]| eval::toy_metrics(toy, points, &reference);
             let mut table = run(&score)?;
@@ -269,22 +265,4 @@ pub fn check_metrics(args: CheckMetricsArgs) -> Result<()> {
         write_table(&path, &caption, &table)?;
     }
     Ok(())
-}
-
-/// A table written with `--out`, under the command that wrote it (less `--out`), so that the
-/// file says how to reproduce it.
-fn write_table(path: &std::path::Path, caption: &str, table: &str) -> Result<()> {
-    let mut words = std::env::args().skip(1);
-    let mut command = vec!["dgflow".to_string()];
-    while let Some(word) = words.next() {
-        match word.as_str() {
-            "--out" => {
-                words.next();
-            }
-            w if w.starts_with("--out=") => {}
-            _ => command.push(word),
-        }
-    }
-    let text = format!("Written by `{}`:\n\n{caption}\n\n{table}", command.join(" "));
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }

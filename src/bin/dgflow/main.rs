@@ -1,14 +1,16 @@
 //! `dgflow`, the native command line. One file per subcommand: `refine` (refine a bundle's
 //! samples), `train` (the training recipes' loop; the recipes themselves are the library's),
-//! `eval` (the paper's tables, and `check-metrics`), `calibrate` (MH-GAN's calibration of a
-//! critic), `bundle_tools` (`info`, `init`, `pack`) and `bench` (timings beside PyTorch);
-//! `probe` writes a model's values at given latents; `record` writes runs for the PyTorch reference
-//! and `output` the PNGs. This file parses the command line and sets up the process.
+//! `eval` (the paper's tables, and `check-metrics`), `confidence` (the classifier's verdict on
+//! image samples), `calibrate` (MH-GAN's calibration of a critic), `bundle_tools` (`info`,
+//! `init`, `pack`) and `bench` (timings beside PyTorch); `probe` writes a model's values at given
+//! latents; `record` writes runs for the PyTorch reference and `output` the PNGs and tables. This
+//! file parses the command line and sets up the process.
 
 mod arrays;
 mod bench;
 mod bundle_tools;
 mod calibrate;
+mod confidence;
 mod eval;
 mod flags;
 mod output;
@@ -65,6 +67,9 @@ enum Command {
     /// Check that the image metrics behave like FID: train vs test images, then real images
     /// disturbed by noise, blur and mixed-in noise images (Heusel et al. 2017).
     CheckMetrics(eval::CheckMetricsArgs),
+    /// How sure the CIFAR-10 classifier is of an image model's samples, base and refined, beside
+    /// real test images; with a grid of unselected samples and its verdict on each.
+    Confidence(confidence::ConfidenceArgs),
 }
 
 fn main() {
@@ -121,5 +126,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => bench::bench(args),
         Command::Pack { model, encoding } => bundle_tools::pack(&model, encoding),
         Command::CheckMetrics(args) => eval::check_metrics(args),
+        Command::Confidence(args) => confidence::confidence(args),
     }
 }
