@@ -185,7 +185,7 @@ pub fn confidence(args: ConfidenceArgs) -> Result<()> {
             "\nThe grid (`{}`: seed {}'s first {GRID} samples, unselected; base left, refined right), row by row: the classifier's class and probability, base → refined:\n\n|{}\n|{}\n",
             path.file_name().map_or(path.display().to_string(), |f| f.to_string_lossy().into()),
             args.seeds[0],
-            " |".repeat(8),
+            (1..=8).map(|c| format!(" {c} |")).collect::<String>(),
             "---|".repeat(8)
         );
         for row in 0..GRID / 8 {
