@@ -441,6 +441,11 @@ fn confidence_judges_base_and_refined_samples_beside_the_test_images() {
     let grid_rows = table.lines().filter(|l| l.matches(" → ").count() == 8).count();
     assert_eq!(grid_rows, 8, "{table}");
     assert!(d.join("grid.png").metadata().unwrap().len() > 1000);
+    // Without a grid, fewer samples than it shows are fine.
+    let few = ["--samples", "5", "--seeds", "3", "--steps", "1", "--out", "few.md"];
+    ok(&[&args[..3], &few[..], &args[args.len() - 4..]].concat(), d);
+    let few = std::fs::read_to_string(d.join("few.md")).unwrap();
+    assert!(few.contains("| median |") && !few.contains(" → "), "{few}");
 }
 
 #[test]

@@ -129,7 +129,7 @@ pub fn confidence(args: ConfidenceArgs) -> Result<()> {
             for (p, samples) in probabilities.iter_mut().zip(&kept) {
                 p.extend(classifier.run(samples, 500, &device).1);
             }
-            if grid_samples.is_none() {
+            if args.grid.is_some() && grid_samples.is_none() {
                 let first = |s: &[f32]| s[..GRID * s.len() / batch].to_vec();
                 grid_samples = Some([first(kept[0]), first(kept[1])]);
             }
