@@ -31,6 +31,16 @@ fn fails(args: &[&str], dir: &Path) -> String {
     stderr
 }
 
+/// The shared data folder beside the repository (or `DGFLOW_DATA`, as in tests/data.rs) and the
+/// bundled classifier, as the flags `--data` and `--classifier` take them.
+fn data_and_classifier() -> (String, String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let data = std::env::var_os("DGFLOW_DATA")
+        .map_or_else(|| root.join("../shared/data"), std::path::PathBuf::from);
+    let classifier = root.join("models/cifar10-classifier");
+    (data.to_string_lossy().into(), classifier.to_string_lossy().into())
+}
+
 /// A NumPy `.npy` file (format 1.0) of `data` with dtype `descr` and `shape`, e.g. "(5, 2)".
 fn npy(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
     let header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
@@ -339,11 +349,7 @@ fn training_can_start_from_a_bundles_weights() {
 fn cifar10_training_logs_each_checkpoints_frechet_distance() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    // The shared data folder beside the repository, as in tests/data.rs.
-    let data = std::env::var_os("DGFLOW_DATA")
-        .map_or_else(|| root.join("../shared/data"), std::path::PathBuf::from);
-    let (data, classifier) = (data.to_str().unwrap(), root.join("models/cifar10-classifier"));
+    let (data, classifier) = data_and_classifier();
     let train = [
         "train",
         "cifar10",
@@ -356,17 +362,13 @@ fn cifar10_training_logs_each_checkpoints_frechet_distance() {
         "--iterations",
         "2",
         "--data",
-        data,
+        &data,
         "--log",
         "log.csv",
         "--out",
         "tiny",
     ];
-    ok(
-        &[&train[..], &["--checkpoint", "c.ckpt", "--classifier", classifier.to_str().unwrap()]]
-            .concat(),
-        d,
-    );
+    ok(&[&train[..], &["--checkpoint", "c.ckpt", "--classifier", &classifier]].concat(), d);
     let log = std::fs::read_to_string(d.join("log.csv")).unwrap();
     let eval = log.lines().last().unwrap().rsplit(',').next().unwrap();
     let fd: f64 = eval
@@ -393,10 +395,7 @@ fn cifar10_training_logs_each_checkpoints_frechet_distance() {
 fn confidence_judges_base_and_refined_samples_beside_the_test_images() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let data = std::env::var_os("DGFLOW_DATA")
-        .map_or_else(|| root.join("../shared/data"), std::path::PathBuf::from);
-    let classifier = root.join("models/cifar10-classifier");
+    let (data, classifier) = data_and_classifier();
     let image = ["init", "--arch", "dcgan", "--width", "2", "--latent", "8", "--size", "32"];
     ok(&[&image[..], &["--out", "img"]].concat(), d);
     let args = [
@@ -416,9 +415,9 @@ fn confidence_judges_base_and_refined_samples_beside_the_test_images() {
         "--out",
         "c.md",
         "--data",
-        data.to_str().unwrap(),
+        &data,
         "--classifier",
-        classifier.to_str().unwrap(),
+        &classifier,
     ];
     ok(&args, d);
     let table = std::fs::read_to_string(d.join("c.md")).unwrap();
@@ -845,10 +844,7 @@ fn an_sn_resnet_gan_initialises_refines_and_trains_on_cifar10() {
     let out =
         ok(&["refine", "--model", "res", "--batch", "4", "--steps", "2", "--out", "g.png"], d);
     assert!(out.contains("2 steps in"), "{out}");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let data = std::env::var_os("DGFLOW_DATA")
-        .map_or_else(|| root.join("../shared/data"), std::path::PathBuf::from);
-    let classifier = root.join("models/cifar10-classifier");
+    let (data, classifier) = data_and_classifier();
     let train = [
         "train",
         "cifar10",
@@ -863,13 +859,13 @@ fn an_sn_resnet_gan_initialises_refines_and_trains_on_cifar10() {
         "--iterations",
         "2",
         "--data",
-        data.to_str().unwrap(),
+        &data,
         "--out",
         "trained",
         "--checkpoint",
         "r.ckpt",
         "--classifier",
-        classifier.to_str().unwrap(),
+        &classifier,
     ];
     ok(&train, d);
     let manifest = std::fs::read_to_string(d.join("trained/manifest.json")).unwrap();
