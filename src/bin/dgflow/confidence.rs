@@ -137,41 +137,37 @@ pub fn confidence(args: ConfidenceArgs) -> Result<()> {
         judged.push(probabilities);
     }
 
-    let over_seeds = |f: &dyn Fn(&[f32]) -> Vec<f64>, which: usize, row: usize, decimals: usize| {
-        let values: Vec<f64> = judged.iter().map(|p| f(&p[which])[row]).collect();
-        cell(&values, decimals)
+    // One metric's rows: the test images' value, then base and refined as mean ± sd over seeds,
+    // each computed once per set of samples.
+    let rows = |f: &dyn Fn(&[f32]) -> Vec<f64>, decimals: usize| -> Vec<[String; 3]> {
+        let real = f(&real);
+        let per_seed: [Vec<Vec<f64>>; 2] =
+            [0, 1].map(|w| judged.iter().map(|p| f(&p[w])).collect());
+        (0..real.len())
+            .map(|row| {
+                let over = |w: usize| {
+                    cell(&per_seed[w].iter().map(|v| v[row]).collect::<Vec<_>>(), decimals)
+                };
+                [format!("{:.*}", decimals, real[row]), over(0), over(1)]
+            })
+            .collect()
     };
     let refined = format!("DGflow-KL, step {}", args.steps);
     let mut tables = format!(
         "| largest class probability | CIFAR-10 test images | base (step 0) | {refined} |\n|---|---|---|---|\n"
     );
-    let bins = |p: &[f32]| bin_shares(p, classes);
-    for (row, name) in bin_names().iter().enumerate() {
-        tables += &format!(
-            "| {name} | {:.1} % | {} % | {} % |\n",
-            bins(&real)[row],
-            over_seeds(&bins, 0, row, 1),
-            over_seeds(&bins, 1, row, 1)
-        );
+    for (name, [r, b, a]) in bin_names().iter().zip(rows(&|p| bin_shares(p, classes), 1)) {
+        tables += &format!("| {name} | {r} % | {b} % | {a} % |\n");
     }
-    let median = |p: &[f32]| vec![median_confidence(p, classes)];
-    tables += &format!(
-        "| median | {:.3} | {} | {} |\n",
-        median(&real)[0],
-        over_seeds(&median, 0, 0, 3),
-        over_seeds(&median, 1, 0, 3)
-    );
+    for [r, b, a] in rows(&|p| vec![median_confidence(p, classes)], 3) {
+        tables += &format!("| median | {r} | {b} | {a} |\n");
+    }
     tables += &format!(
         "\nThe class the classifier picks, percent of samples:\n\n| class | CIFAR-10 test images | base (step 0) | {refined} |\n|---|---|---|---|\n"
     );
-    let shares = |p: &[f32]| class_shares(p, classes);
-    for (row, name) in classifier.manifest.classes.iter().enumerate() {
-        tables += &format!(
-            "| {name} | {:.1} | {} | {} |\n",
-            shares(&real)[row],
-            over_seeds(&shares, 0, row, 1),
-            over_seeds(&shares, 1, row, 1)
-        );
+    let shares = rows(&|p| class_shares(p, classes), 1);
+    for (name, [r, b, a]) in classifier.manifest.classes.iter().zip(shares) {
+        tables += &format!("| {name} | {r} | {b} | {a} |\n");
     }
 
     if let (Some(path), Some([base, refined_grid])) = (&args.grid, &grid_samples) {
