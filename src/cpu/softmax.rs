@@ -71,9 +71,9 @@ fn forward(x: &[f32], [n, c, l]: [usize; 3]) -> Vec<f32> {
 /// the trained text model's probabilities are 80 % below 2^-126 at batch 64, and flushing only
 /// those still left values whose products in the critic's first convolution and in the
 /// generator's gradient came out subnormal (thousands a step in PyTorch's hooks), doubling the
-/// step. At each position the largest probability is at least 1/vocabulary (≥ 2^-8), so one below
-/// 2^-64 is 2^-56 of it, far below f32's rounding (2^-24), and its products with any weight stay
-/// normal.
+/// step. At each position the largest probability is at least 1/c (2^-8 for the text model's
+/// vocabulary, 2^-17 even for 100,000 classes), so one below 2^-64 is at most 2^-47 of it, far
+/// below f32's rounding (2^-24), and its products with weights (any above 2^-62) stay normal.
 const NEGLIGIBLE: f32 = f32::from_bits((127 - 64) << 23); // 2^-64
 
 /// `p`, or 0 where it is below [`NEGLIGIBLE`] (NaN stays NaN).
