@@ -64,8 +64,14 @@ def imbalance(toy, points, weights):
 def refined(dgflow, model, seed, work):
     """(base points, refined points, base logits) of one `dgflow refine` run."""
     out = Path(work) / f"seed-{seed}.csv"
-    subprocess.run([dgflow, "refine", "--model", str(model), "--method", "dgflow-kl", "--seed", str(seed),
-                    "--batch", str(SAMPLES), "--out", str(out)], check=True, stdout=subprocess.DEVNULL)
+    command = [dgflow, "refine", "--model", str(model), "--method", "dgflow-kl", "--seed", str(seed),
+               "--batch", str(SAMPLES), "--out", str(out)]
+    try:
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    except FileNotFoundError:
+        sys.exit(f"{dgflow}: no such program; pass the dgflow CLI (e.g. after ./build.sh) as --dgflow")
+    except subprocess.CalledProcessError as e:
+        sys.exit(f"`{' '.join(command)}` failed (exit {e.returncode}); its error is above")
     with open(out) as f:
         rows = list(csv.DictReader(f))
     base = [(float(r["x_before"]), float(r["y_before"])) for r in rows]
@@ -83,7 +89,10 @@ def main():
     toy = args.model.name
     if toy not in ("25gaussians", "swissroll"):
         sys.exit(f"{args.model}: expected the 25gaussians or swissroll bundle (its folder's name)")
-    seeds = [int(s) for s in args.seeds.split(",")]
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        sys.exit(f"--seeds {args.seeds}: expected whole numbers separated by commas, e.g. 1,2,3")
     rows = {"base samples": [], "base samples weighted by the critic's ratio e^d": [], "after 25 DGflow-KL steps": []}
     with tempfile.TemporaryDirectory() as work:
         for seed in seeds:
