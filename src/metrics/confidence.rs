@@ -1,6 +1,7 @@
 //! How sure our classifier is of each sample's class: the share of samples by their largest class
-//! probability (a histogram), and the share predicted as each class. A proxy for "recognisable as one of the classes", read beside the
-//! classifier's confidence on real test images, never instead of looking at the samples.
+//! probability (a histogram), and the share predicted as each class. A proxy for "recognisable as
+//! one of the classes", read beside the classifier's confidence on real test images, never instead
+//! of looking at the samples.
 
 /// The bins' inner edges: [0, 0.3), [0.3, 0.5), [0.5, 0.7), [0.7, 0.9), [0.9, 1]. Our classifier
 /// was trained with label smoothing 0.1 (a sure answer's target is 0.91), so nothing finer above

@@ -174,8 +174,8 @@ pub fn confidence(args: ConfidenceArgs) -> Result<()> {
         let grid =
             |samples: &[f32]| render::image_grid(samples, GRID, &m.sample_shape, m.value_range, 8);
         write_png(path, &render::side_by_side(&grid(base), &grid(refined_grid)))?;
-        let verdicts = |samples: &[f32]| classifier.run(samples, GRID, &device).1;
-        let (before, after) = (verdicts(base), verdicts(refined_grid));
+        // The grid is the first seed's first samples: their verdicts are its judgement's first rows.
+        let [before, after] = &judged[0];
         let name = |i: usize| classifier.manifest.classes[i].as_str();
         tables += &format!(
             "\nThe grid (`{}`: seed {}'s first {GRID} samples, unselected; base left, refined right), row by row: the classifier's class and probability, base → refined:\n\n|{}\n|{}\n",
