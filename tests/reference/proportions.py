@@ -61,7 +61,7 @@ def imbalance(toy, points, weights):
     return [0.5 * np.abs(share - 1).sum() / parts, float((share < 0.5).sum()), share.max()]
 
 
-def refined(dgflow, model, seed, work):
+def refine(dgflow, model, seed, work):
     """(base points, refined points, base logits) of one `dgflow refine` run."""
     out = Path(work) / f"seed-{seed}.csv"
     command = [dgflow, "refine", "--model", str(model), "--method", "dgflow-kl", "--seed", str(seed),
@@ -96,7 +96,7 @@ def main():
     rows = {"base samples": [], "base samples weighted by the critic's ratio e^d": [], "after 25 DGflow-KL steps": []}
     with tempfile.TemporaryDirectory() as work:
         for seed in seeds:
-            base, after, d = refined(args.dgflow, args.model, seed, work)
+            base, after, d = refine(args.dgflow, args.model, seed, work)
             ones = np.ones(len(base))
             rows["base samples"].append(imbalance(toy, base, ones))
             rows["base samples weighted by the critic's ratio e^d"].append(imbalance(toy, base, np.exp(d - d.max())))
