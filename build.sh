@@ -19,8 +19,11 @@
 #                       bench/RESULTS.md
 #   ./build.sh bench-gpu [ARGS]  on a machine with a GPU: native wgpu vs PyTorch (CUDA where it
 #                       has it); writes bench/GPU.md (ARGS go to `dgflow bench`, e.g. --batches 64)
-#   ./build.sh eval     the model cards' held-out evaluations (seeds 1-3; about an hour on two
-#                       cores): writes models/*/EVAL*.md and copies them into the cards
+#   ./build.sh eval [MODEL...]  every model card's measured tables and pictures (held-out seeds
+#                       1-3, the seed-0 tables settings were chosen on, the PyTorch scripts'),
+#                       for every bundled model or the ones named (over an hour on two cores for
+#                       all; installs PyTorch like parity): writes them beside the cards and
+#                       copies the tables into the cards
 #
 # Build outputs live outside the clone, in $DGFLOW_CACHE (default ~/.cache/dgflow-web), so a fresh
 # clone on the same machine rebuilds incrementally.
@@ -491,38 +494,84 @@ run_bench_gpu() {
   write_readme_numbers
 }
 
-# The cards' headline numbers: each model evaluated on seeds never used to choose a setting
-# (1, 2, 3: the settings were chosen on seed 0), 5,000 samples a seed (text: 10,000), written
-# beside its card and copied into it (tests/models.rs checks the copies).
+# Every number and picture a model card shows that comes from a command: the held-out
+# evaluations (seeds 1, 2, 3; 5,000 samples a seed, text 10,000), the seed-0 tables a setting was
+# chosen on, the pictures, and the PyTorch scripts' tables. Each is written beside its card and
+# the tables copied into it (tests/models.rs checks the copies). Left out, as they compare with
+# bundles or runs that are not in the repository: text's WORDS.md (the previous text bundle) and
+# cifar10-vae's corrector experiments (runs/corrector-*).
 run_evals() {
+  local known=(25gaussians swissroll dot-25gaussians dot-swissroll text cifar10 cifar10-vae)
+  local models=("$@")
+  [ ${#models[@]} -eq 0 ] && models=("${known[@]}")
+  for m in "${models[@]}"; do
+    case " ${known[*]} " in
+      *" $m "*) ;;
+      *) echo "./build.sh eval: no measurements for '$m'; models with some: ${known[*]}" >&2; exit 2 ;;
+    esac
+  done
   build_native
-  local flags=(--seeds 1,2,3)
+  local py; py=$(reference_python)
+  for m in "${models[@]}"; do
+    step "measuring models/$m"
+    eval_model "$m" "$py"
+  done
+  DGFLOW_WRITE_CARDS=1 CARGO_TARGET_DIR=$NATIVE_TARGET "$(native_cargo)" test --release --test models -- cards >/dev/null
+  echo "models/*/CARD.md: evaluations copied from models/*/EVAL*.md and the other tables beside them"
+}
+
+eval_model() {
+  local m=$1 py=$2 dir=models/$1
+  local seeds=(--seeds 1,2,3)
   local flows=dgflow-kl,dgflow-js,dgflow-logd,ddls,dot
   # At equal compute: DGflow's 25 steps spend 51 critic evaluations per sample (26 logits, 25
   # gradients); DRS and MH-GAN spend theirs on proposals.
   local budget=(--methods dgflow-kl,drs,mh-gan --budget 51)
-  for toy in 25gaussians swissroll; do
-    "$DGFLOW" eval --model models/$toy --samples 5000 --chunk 1000 --methods $flows "${flags[@]}" --out models/$toy/EVAL.md
-    "$DGFLOW" eval --model models/$toy --samples 5000 --chunk 1000 "${budget[@]}" "${flags[@]}" --out models/$toy/EVAL-budget.md
-  done
-  # The DOT paper's WGAN-GP models: five seeds, the official code's step and a ten times smaller one.
-  for toy in 25gaussians swissroll; do
-    local dot=(--model models/dot-$toy --samples 5000 --chunk 1000 --methods dgflow-kl,dgflow-logd --seeds 1,2,3,4,5 --gamma 0.01)
-    "$DGFLOW" eval "${dot[@]}" --eta 0.1 --steps 25 --out models/dot-$toy/EVAL.md
-    "$DGFLOW" eval "${dot[@]}" --eta 0.01 --steps 100 --out models/dot-$toy/EVAL-100-steps.md
-  done
-  "$DGFLOW" eval --model models/text --samples 10000 --chunk 1000 --methods $flows "${flags[@]}" --out models/text/EVAL.md
-  "$DGFLOW" eval --model models/cifar10 --samples 5000 --methods dgflow-kl "${flags[@]}" --out models/cifar10/EVAL.md
-  "$DGFLOW" eval --model models/cifar10 --samples 1000 "${flags[@]}" --out models/cifar10/EVAL-every-method.md
-  "$DGFLOW" eval --model models/cifar10 --samples 1000 "${budget[@]}" "${flags[@]}" --out models/cifar10/EVAL-budget.md
-  # How sure our classifier is of the samples, with a grid of 64 unselected ones to look at.
-  "$DGFLOW" confidence --model models/cifar10 --samples 5000 "${flags[@]}" --grid models/cifar10/grid.png \
-    --out models/cifar10/CONFIDENCE.md
-  "$DGFLOW" eval --model models/cifar10-vae --samples 5000 --methods dgflow-kl "${flags[@]}" --out models/cifar10-vae/EVAL.md
-  "$DGFLOW" eval --model models/cifar10-vae --samples 5000 --methods dgflow-kl --without-corrector "${flags[@]}" \
-    --out models/cifar10-vae/EVAL-without-corrector.md
-  DGFLOW_WRITE_CARDS=1 CARGO_TARGET_DIR=$NATIVE_TARGET "$(native_cargo)" test --release --test models -- cards >/dev/null
-  echo "models/*/CARD.md: evaluations copied from models/*/EVAL*.md"
+  local data=${DGFLOW_DATA:-../shared/data}
+  case $m in
+    25gaussians|swissroll)
+      "$DGFLOW" eval --model $dir --samples 5000 --chunk 1000 --methods $flows "${seeds[@]}" --out $dir/EVAL.md
+      "$DGFLOW" eval --model $dir --samples 5000 --chunk 1000 "${budget[@]}" "${seeds[@]}" --out $dir/EVAL-budget.md
+      "$py" tests/reference/proportions.py $dir --dgflow "$DGFLOW" "${seeds[@]}" --out $dir/PROPORTIONS.md
+      "$DGFLOW" refine --model $dir --batch 1024 --seed 1 --out $dir/refined.png >/dev/null
+      "$DGFLOW" refine --model $dir --method dgflow-js --batch 1024 --seed 1 --out $dir/refined-js.png >/dev/null
+      ;;
+    dot-*)
+      # The DOT paper's WGAN-GP models: five seeds, the official code's step and a ten times
+      # smaller one; the step sizes compared on seed 0.
+      local dot=(--model $dir --samples 5000 --chunk 1000 --methods dgflow-kl,dgflow-logd --seeds 1,2,3,4,5)
+      "$DGFLOW" eval "${dot[@]}" --eta 0.1 --gamma 0.01 --steps 25 --out $dir/EVAL.md
+      "$DGFLOW" eval "${dot[@]}" --eta 0.01 --gamma 0.01 --steps 100 --out $dir/EVAL-100-steps.md
+      for eta in 0.1 0.03 0.01; do
+        "$DGFLOW" eval --model $dir --samples 2000 --chunk 1000 --methods dgflow-kl,dgflow-logd --seeds 0 \
+          --eta $eta --gamma 0.01 --steps 25 --out $dir/CHOICE-eta-$eta.md
+      done
+      ;;
+    text)
+      "$DGFLOW" eval --model $dir --samples 10000 --chunk 1000 --methods $flows "${seeds[@]}" --out $dir/EVAL.md
+      "$DGFLOW" refine --model $dir --steps 25 --batch 20 --seed 1 --out $dir/refined.txt >/dev/null
+      ;;
+    cifar10)
+      "$DGFLOW" eval --model $dir --samples 5000 --methods dgflow-kl "${seeds[@]}" --out $dir/EVAL.md
+      "$DGFLOW" eval --model $dir --samples 1000 "${seeds[@]}" --out $dir/EVAL-every-method.md
+      "$DGFLOW" eval --model $dir --samples 1000 "${budget[@]}" "${seeds[@]}" --out $dir/EVAL-budget.md
+      # How sure our classifier is of the samples, with a grid of 64 unselected ones to look at.
+      "$DGFLOW" confidence --model $dir --samples 5000 "${seeds[@]}" --grid $dir/grid.png --out $dir/CONFIDENCE.md
+      # The step sizes the page's default was chosen from, on seed 0.
+      for eta in 0.1 0.05 0.03; do
+        "$DGFLOW" eval --model $dir --samples 2000 --methods dgflow-kl --seeds 0 --eta $eta --gamma 0.01 --steps 25 \
+          --out $dir/CHOICE-eta-$eta.md
+      done
+      "$DGFLOW" refine --model $dir --method dgflow-kl --steps 25 --batch 64 --seed 0 --out $dir/refined.png >/dev/null
+      "$py" tests/reference/saturation.py $dir --data "$data" "${seeds[@]}" --samples 512 --out $dir/SATURATION.md
+      ;;
+    cifar10-vae)
+      "$DGFLOW" eval --model $dir --samples 5000 --methods dgflow-kl "${seeds[@]}" --out $dir/EVAL.md
+      "$DGFLOW" eval --model $dir --samples 5000 --methods dgflow-kl --without-corrector "${seeds[@]}" \
+        --out $dir/EVAL-without-corrector.md
+      "$DGFLOW" refine --model $dir --steps 25 --batch 64 --seed 0 --out $dir/refined.png >/dev/null
+      ;;
+  esac
 }
 
 case "${1:-}" in
@@ -534,7 +583,7 @@ case "${1:-}" in
   parity) run_parity ;;
   bench) run_bench ;;
   bench-gpu) shift; run_bench_gpu "$@" ;;
-  eval) run_evals ;;
+  eval) shift; run_evals "$@" ;;
   -h|--help|help) usage ;;
   *) echo "unknown command: $1"; echo; usage; exit 2 ;;
 esac
