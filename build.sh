@@ -527,7 +527,6 @@ eval_model() {
   # At equal compute: DGflow's 25 steps spend 51 critic evaluations per sample (26 logits, 25
   # gradients); DRS and MH-GAN spend theirs on proposals.
   local budget=(--methods dgflow-kl,drs,mh-gan --budget 51)
-  local data=${DGFLOW_DATA:-../shared/data}
   case $m in
     25gaussians|swissroll)
       "$DGFLOW" eval --model $dir --samples 5000 --chunk 1000 --methods $flows "${seeds[@]}" --out $dir/EVAL.md
@@ -563,7 +562,7 @@ eval_model() {
           --out $dir/CHOICE-eta-$eta.md
       done
       "$DGFLOW" refine --model $dir --method dgflow-kl --steps 25 --batch 64 --seed 0 --out $dir/refined.png >/dev/null
-      "$py" tests/reference/saturation.py $dir --data "$data" "${seeds[@]}" --samples 512 --out $dir/SATURATION.md
+      "$py" tests/reference/saturation.py $dir "${seeds[@]}" --samples 512 --out $dir/SATURATION.md
       ;;
     cifar10-vae)
       "$DGFLOW" eval --model $dir --samples 5000 --methods dgflow-kl "${seeds[@]}" --out $dir/EVAL.md

@@ -13,6 +13,7 @@ images, scaled to [−1, 1] the same way, say what the data has.
 """
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -60,7 +61,10 @@ def of_images(x, critic):
 
 def real_images(data, n, seed):
     """`n` CIFAR-10 test images (a disjoint stretch per seed), as [n, 3, 32, 32] in [−1, 1]."""
-    raw = np.fromfile(Path(data) / "cifar-10-batches-bin" / "test_batch.bin", dtype=np.uint8).reshape(-1, 3073)
+    path = Path(data) / "cifar-10-batches-bin" / "test_batch.bin"
+    if not path.is_file():
+        sys.exit(f"{path} is missing: pass --data (or set DGFLOW_DATA) to the shared data folder")
+    raw = np.fromfile(path, dtype=np.uint8).reshape(-1, 3073)
     pixels = raw[seed * n:(seed + 1) * n, 1:].astype(np.float32) / 127.5 - 1
     return torch.from_numpy(pixels.reshape(-1, 3, 32, 32))
 
@@ -68,7 +72,8 @@ def real_images(data, n, seed):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("bundle")
-    parser.add_argument("--data", default="../shared/data", help="the shared data folder (CIFAR-10's test batch)")
+    parser.add_argument("--data", default=os.environ.get("DGFLOW_DATA", "../shared/data"),
+                        help="the shared data folder (CIFAR-10's test batch); as the CLI, $DGFLOW_DATA by default")
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--samples", type=int, default=1024)
     parser.add_argument("--out")
