@@ -439,7 +439,9 @@ test('a plain visit refines the first model at once; an embedded view starts onc
   const host = await context.newPage();
   await host.setContent(`<div style="height:3000px"></div><iframe id="demo" src="${url}/?embed=1" width="700" height="500"></iframe>`);
   const frame = await (await host.waitForSelector('#demo')).contentFrame();
-  await frame.waitForFunction(() => /Running on/.test(document.getElementById('backend').textContent), null, { timeout: 60_000 });
+  // Polled on a timer: Chromium runs no animation frames in a cross-origin frame out of sight, so
+  // the default polling (each animation frame) checks once and never again (CI failed on it).
+  await frame.waitForFunction(() => /Running on/.test(document.getElementById('backend').textContent), null, { timeout: 60_000, polling: 250 });
   await host.waitForTimeout(1500);
   assert.doesNotMatch(frame.url(), /model=/, 'nothing starts out of sight');
   assert.equal(await frame.textContent('#step-label'), '–');
