@@ -7,6 +7,7 @@
 // with `hideRejected` left empty (a plot the core has drawn so already).
 export function drawStep(canvas, list, step, { kind, reference, selected, onSelect, accepted = null, hideRejected = false }) {
   list.replaceChildren();
+  canvas.classList.toggle('plot', kind === 'points'); // a dark theme darkens plots (style.css)
   if ((kind === 'image' || kind === 'points') && step.rgba) {
     drawPicture(canvas, step);
     if (accepted && step.columns) veilTiles(canvas, step, accepted, hideRejected);
