@@ -320,6 +320,13 @@ fn training_can_start_from_a_bundles_weights() {
         ok(&[&train[..], &["--iterations", "4"]].concat(), d)
             .contains("resuming b.ckpt from iteration 2")
     );
+    // ... with the settings it began with: a flag that says otherwise is refused, not ignored.
+    let changed =
+        fails(&[&train[..], &["--iterations", "6", "--lr", "0.5", "--seed", "3"]].concat(), d);
+    assert!(
+        changed.contains("b.ckpt was started with other settings than this command's: --lr 0.5 (the checkpoint's: 0.0001), --lr-critic 0.5 (the checkpoint's: 0.0001), --seed 3 (the checkpoint's: 0)"),
+        "{changed}"
+    );
     // Weights of other networks are refused with the parameter that differs.
     ok(
         &[

@@ -5,6 +5,7 @@ use burn::prelude::Device;
 
 use super::args::TrainArgs;
 use super::progress::{checkpoint_line, open_log, progress_bar};
+use super::resume::{refuse_changed, setting};
 use dgflow::data::cifar::{Cifar, Split};
 use dgflow::metrics::classifier::Classifier;
 use dgflow::train::classifier_trainer::{ClassifierConfig, ClassifierTrainer};
@@ -16,6 +17,17 @@ pub fn train_classifier(args: &TrainArgs, device: &Device) -> Result<()> {
         (Cifar::load(&cifar_dir, Split::Train)?, Cifar::load(&cifar_dir, Split::Test)?);
     let mut trainer = if args.checkpoint.exists() {
         let t = ClassifierTrainer::load(&args.checkpoint, device)?;
+        let c = &t.config;
+        refuse_changed(
+            &args.checkpoint,
+            &[
+                setting("--batch", c.batch, args.batch),
+                setting("--lr", c.peak_lr, args.lr),
+                // The learning-rate schedule spans the run's length.
+                setting("--iterations", c.total_steps, args.iterations),
+                setting("--seed", c.seed, args.seed),
+            ],
+        )?;
         println!("resuming {} from step {}", args.checkpoint.display(), t.step);
         t
     } else {

@@ -5,6 +5,7 @@
 mod args;
 mod classifier;
 mod progress;
+mod resume;
 mod vae;
 
 pub use args::TrainArgs;
@@ -19,6 +20,7 @@ use dgflow::train::gan::TrainConfig;
 use dgflow::train::monitor::{ImageScore, Monitor, Preview};
 use dgflow::train::recipe::{Continuation, GanOptions, Recipe, continue_run};
 use progress::{checkpoint_line, open_log, progress_bar};
+use resume::{refuse_changed, setting};
 
 pub fn train(args: TrainArgs) -> Result<()> {
     let device = device::cpu();
@@ -56,6 +58,18 @@ pub fn train(args: TrainArgs) -> Result<()> {
     };
     let mut trainer = if args.checkpoint.exists() {
         let mut trainer = checkpoint::load(&args.checkpoint, &device)?;
+        let c = &trainer.config;
+        refuse_changed(
+            &args.checkpoint,
+            &[
+                setting("--batch", c.batch, args.batch),
+                setting("--lr", c.lr_generator, args.lr),
+                setting("--lr-critic", c.lr_critic, args.lr_critic.unwrap_or(args.lr)),
+                setting("--beta2", c.beta2, args.beta2),
+                setting("--critic-steps", c.critic_steps, args.critic_steps),
+                setting("--seed", c.seed, args.seed),
+            ],
+        )?;
         println!("resuming {} from iteration {}", args.checkpoint.display(), trainer.iteration);
         if let Some(dir) = &args.init {
             println!(

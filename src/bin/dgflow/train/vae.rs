@@ -17,6 +17,7 @@ use dgflow::train::vae::{VaeConfig, VaeTrainer};
 
 use super::args::TrainArgs;
 use super::progress::{checkpoint_line, open_log, progress_bar};
+use super::resume::{refuse_changed, setting};
 use crate::output::write_png;
 use dgflow::train::monitor::base_grid;
 
@@ -49,6 +50,18 @@ pub fn train_vae(args: &TrainArgs, device: &Device) -> Result<()> {
     };
     let mut trainer = if args.checkpoint.exists() {
         let t = VaeTrainer::load(&args.checkpoint, device)?;
+        let c = t.config();
+        refuse_changed(
+            &args.checkpoint,
+            &[
+                setting("--latent", c.latent, args.latent),
+                setting("--width", c.width, args.width),
+                setting("--batch", c.batch, args.batch),
+                setting("--lr", c.lr, args.lr),
+                setting("--sigma", c.sigma, args.sigma),
+                setting("--seed", c.seed, args.seed),
+            ],
+        )?;
         println!("resuming {} from iteration {}", args.checkpoint.display(), t.iteration());
         t
     } else {
@@ -133,6 +146,16 @@ pub fn train_corrector(args: &TrainArgs, device: &Device) -> Result<()> {
     let size = b.sample_shape[1];
     let mut trainer = if args.checkpoint.exists() {
         let t = CorrectorTrainer::load(&args.checkpoint, device)?;
+        let c = &t.state.config;
+        refuse_changed(
+            &args.checkpoint,
+            &[
+                setting("--batch", c.batch, args.batch),
+                setting("--lr", c.lr, args.lr),
+                setting("--beta2", c.beta2, args.beta2),
+                setting("--seed", c.seed, args.seed),
+            ],
+        )?;
         println!("resuming {} from iteration {}", args.checkpoint.display(), t.iteration());
         t
     } else {
