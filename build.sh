@@ -23,7 +23,8 @@
 #                       1-3, the seed-0 tables settings were chosen on, the PyTorch scripts'),
 #                       for every bundled model or the ones named (over an hour on two cores for
 #                       all; installs PyTorch like parity): writes them beside the cards and
-#                       copies the tables into the cards
+#                       copies the tables into the cards, with the measured models' pinned
+#                       mean logits (tests/models.rs checks them)
 #
 # Build outputs live outside the clone, in $DGFLOW_CACHE (default ~/.cache/dgflow-web), so a fresh
 # clone on the same machine rebuilds incrementally.
@@ -516,8 +517,10 @@ run_evals() {
     step "measuring models/$m"
     eval_model "$m" "$py"
   done
-  DGFLOW_WRITE_CARDS=1 CARGO_TARGET_DIR=$NATIVE_TARGET "$(native_cargo)" test --release --test models -- cards >/dev/null
-  echo "models/*/CARD.md: evaluations copied from models/*/EVAL*.md and the other tables beside them"
+  # One test at a time: both rewrite the cards.
+  DGFLOW_WRITE_CARDS=1 DGFLOW_WRITE_PINS=$(IFS=,; echo "${models[*]}") CARGO_TARGET_DIR=$NATIVE_TARGET \
+    "$(native_cargo)" test --release --test models -- --test-threads=1 cards has_a_card >/dev/null
+  echo "models/*/CARD.md: evaluations copied from models/*/EVAL*.md and the other tables beside them; the measured models' mean logits pinned anew"
 }
 
 eval_model() {

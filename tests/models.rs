@@ -63,6 +63,14 @@ fn every_shipped_bundle_loads_refines_and_has_a_card() {
         };
         let t = pollster::block_on(flow::refine(&model, &model, config, &device)).unwrap();
         let (got0, got25) = (t.steps[0].mean_logit() as f64, t.steps[25].mean_logit() as f64);
+        // `./build.sh eval` re-measures the models it names (DGFLOW_WRITE_PINS=a,b): their pins
+        // are then written, not checked.
+        let repinned = std::env::var("DGFLOW_WRITE_PINS").unwrap_or_default();
+        if repinned.split(',').any(|m| m == name) {
+            std::fs::write(dir.join("CARD.md"), pin_mean_logits(&card, got0, got25))
+                .expect("the card is writable");
+            continue;
+        }
         let close = |got: f64, card: f64, tolerance: f64| {
             (got - card).abs() <= tolerance * (1.0 + card.abs())
         };
@@ -72,6 +80,19 @@ fn every_shipped_bundle_loads_refines_and_has_a_card() {
             "{name}: step 25 gives {got25}, the card says {step25}"
         );
     }
+}
+
+/// `card` with its pinned sentence saying `step0` and `step25`.
+fn pin_mean_logits(card: &str, step0: f64, step25: f64) -> String {
+    let pinned = |line: &str| -> String {
+        let head = &line[..line.find("step 0 = ").expect("a pinned sentence names step 0")];
+        format!("{head}step 0 = {step0:.4}, step 25 = {step25:.4}.")
+    };
+    let lines: Vec<String> = card
+        .lines()
+        .map(|l| if l.starts_with("Pinned mean logit") { pinned(l) } else { l.to_string() })
+        .collect();
+    format!("{}\n", lines.join("\n"))
 }
 
 /// The card's "Pinned mean logit (…): step 0 = A, step 25 = B." sentence, as (A, B).
@@ -155,4 +176,16 @@ fn cards_quote_the_evaluations_written_beside_them() {
         write || stale.is_empty(),
         "cards disagree with their evaluation files: {stale:?}; run `./build.sh eval`, or `DGFLOW_WRITE_CARDS=1 cargo test --test models cards` to copy them"
     );
+}
+
+#[test]
+fn a_pinned_sentence_is_read_back_as_written() {
+    let card = "# m\nPinned mean logit (64 samples): step 0 = -0.3974, step 25 = 1.2016.\nMore.\n";
+    assert_eq!(pinned_mean_logits(card), Some((-0.3974, 1.2016)));
+    let written = pin_mean_logits(card, -0.51234, 2.0);
+    assert_eq!(
+        written,
+        "# m\nPinned mean logit (64 samples): step 0 = -0.5123, step 25 = 2.0000.\nMore.\n"
+    );
+    assert_eq!(pinned_mean_logits(&written), Some((-0.5123, 2.0)));
 }
