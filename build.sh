@@ -24,7 +24,7 @@
 #                       for every bundled model or the ones named (over an hour on two cores for
 #                       all; installs PyTorch like parity): writes them beside the cards and
 #                       copies the tables into the cards, with the measured models' pinned
-#                       mean logits (tests/models.rs checks them)
+#                       mean logits (tests/models.rs checks them); calibrates MH-GAN first
 #
 # Build outputs live outside the clone, in $DGFLOW_CACHE (default ~/.cache/dgflow-web), so a fresh
 # clone on the same machine rebuilds incrementally.
@@ -515,6 +515,8 @@ run_evals() {
   local py; py=$(reference_python)
   for m in "${models[@]}"; do
     step "measuring models/$m"
+    # MH-GAN's calibration first (deterministic: an unchanged model's manifest stays as it is).
+    "$DGFLOW" calibrate --model "models/$m" >/dev/null
     eval_model "$m" "$py"
   done
   # One test at a time: both rewrite the cards.
