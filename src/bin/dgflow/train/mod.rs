@@ -56,6 +56,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
         None if args.recipe == Recipe::Text => Monitor::Text { held_out: recipe.held_out.clone() },
         None => Monitor::Image { score: image_score },
     };
+    let lr_critic = args.lr_critic.unwrap_or(args.lr);
     let mut trainer = if args.checkpoint.exists() {
         let mut trainer = checkpoint::load(&args.checkpoint, &device)?;
         let c = &trainer.config;
@@ -64,7 +65,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
             &[
                 setting("--batch", c.batch, args.batch),
                 setting("--lr", c.lr_generator, args.lr),
-                setting("--lr-critic", c.lr_critic, args.lr_critic.unwrap_or(args.lr)),
+                setting("--lr-critic", c.lr_critic, lr_critic),
                 setting("--beta2", c.beta2, args.beta2),
                 setting("--critic-steps", c.critic_steps, args.critic_steps),
                 setting("--seed", c.seed, args.seed),
@@ -87,7 +88,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
         let config = TrainConfig {
             batch: args.batch,
             lr_generator: args.lr,
-            lr_critic: args.lr_critic.unwrap_or(args.lr),
+            lr_critic,
             beta1: 0.5,
             beta2: args.beta2,
             critic_steps: args.critic_steps,
